@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_UART16550_H
+#define TERN_UART16550_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+
+/*
+ * An NS16550A-compatible UART (8 registers, byte-wide, reg-shift 0), the
+ * guest's console: "ns16550a" in the device tree, ttyS0 in Linux.
+ * Transmitted bytes are written to @out_fd. Received bytes come from the
+ * console (uart16550_receive). The interrupt is level-triggered and follows
+ * IER/IIR semantics (RX data available, THR empty, line status).
+ */
+
+/* Called (from a vCPU thread, without the UART's lock held) when the guest
+ * has drained the receive FIFO, so the console may feed more input. */
+typedef void (*uart_rx_ready_fn)(void *opaque);
+
+/* Returns NULL (errno set) on allocation failure. */
+struct device *uart16550_create(uint64_t base, unsigned int spi, int out_fd,
+				uart_rx_ready_fn rx_ready, void *rx_opaque);
+
+/* Queues up to @len input bytes into the receive FIFO and raises the
+ * interrupt if the guest enabled it. Returns how many bytes were accepted
+ * (0 when the FIFO is full: retry after rx_ready). */
+size_t uart16550_receive(struct device *dev, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,60 @@
+# Helpers for lab scenarios. POSIX sh: runs under busybox sh in the emulated
+# host and under the system's sh on a real arm64 host.
+#
+# Scenario contract
+# -----------------
+# A scenario is tests/lab/scenarios/<name>.sh, a busybox-sh script. The lab runs
+# each one in a fresh, empty scratch directory (its cwd), stdin from /dev/null, with:
+#   TERN       path to the tern binary (may not exist: call need_tern first)
+#   KERNEL     the guest kernel Image
+#   INITRD     the guest initramfs (guest-images/init; protocol described there)
+#   LAB        directory holding this lib.sh:  . "$LAB/lib.sh"
+#   LAB_SCALE  timeout multiplier (slow machines); wait_for applies it already
+# Exit status: 0 = pass, 77 = skip (the last line printed is the reason),
+# anything else = fail. stdout and stderr go to the scenario's log, which the
+# lab prints when the scenario fails.
+#
+# A header line "# timeout: SECONDS" (default 180) bounds the whole scenario; the
+# lab multiplies it by LAB_SCALE and, when it expires, kills the scenario's whole
+# process group (so a tern it started in the background dies with it).
+#
+# Helpers:
+#   wait_for FILE PATTERN TIMEOUT_S   wait until FILE (a growing log) contains the
+#                                     fixed string PATTERN; fails the scenario on timeout
+#   expect_status STATUS WANT MSG     fail with MSG unless STATUS == WANT
+#   fail MSG / skip MSG               end the scenario
+#   need_tern                         fail clearly when the tern binary is missing
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+skip() {
+	echo "$*"
+	exit 77
+}
+
+need_tern() {
+	[ -x "$TERN" ] ||
+		fail "tern binary missing at $TERN (build the static aarch64 tern into build/arm64/tern, then rerun the lab)"
+}
+
+# Scale a timeout in seconds by LAB_SCALE, rounding up to a whole second.
+lab_scaled() {
+	awk -v t="$1" -v s="${LAB_SCALE:-1}" 'BEGIN { v = t * s; i = int(v); if (i < v) i++; print (i < 1 ? 1 : i) }'
+}
+
+wait_for() {
+	_wf_file=$1 _wf_pat=$2
+	_wf_end=$(($(date +%s) + $(lab_scaled "$3")))
+	while ! grep -qF -- "$_wf_pat" "$_wf_file" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$_wf_end" ] ||
+			fail "timed out after $(lab_scaled "$3")s waiting for '$_wf_pat' in $_wf_file"
+		sleep 0.2
+	done
+}
+
+expect_status() {
+	[ "$1" = "$2" ] || fail "$3 (exit status $1, expected $2)"
+}

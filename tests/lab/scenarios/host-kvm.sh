@@ -1,0 +1,16 @@
+#!/bin/sh
+# The lab's host is fit for tern: /dev/kvm is a character device and the
+# kernel is at least 6.18 (guest_memfd on arm64). Needs no tern binary.
+# timeout: 30
+. "$LAB/lib.sh"
+
+[ -e /dev/kvm ] || fail "/dev/kvm does not exist (host kernel without KVM, or not booted at EL2)"
+[ -c /dev/kvm ] || fail "/dev/kvm is not a character device"
+
+release=$(uname -r)
+major=${release%%.*}
+minor=${release#*.}
+minor=${minor%%[!0-9]*}
+echo "host kernel $release"
+[ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 18 ]; } ||
+	fail "host kernel $release is older than 6.18"

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "log.h"
+#include "devices/uart16550.h"
+
+#define CTRL_A 0x01
+
+/*
+ * The one piece of process-wide state in tern: a crash handler can reach
+ * nothing else, and the terminal must be restored even then.
+ */
+static struct termios saved_termios;
+static volatile sig_atomic_t termios_saved;
+
+static void restore_terminal(void)
+{
+	if (termios_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+}
+
+static void crash_handler(int sig)
+{
+	restore_terminal();	/* tcsetattr is async-signal-safe */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_crash_handlers(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGQUIT };
+	struct sigaction sa = { .sa_handler = crash_handler, .sa_flags = SA_RESETHAND };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+static int enter_raw_mode(void)
+{
+	struct termios raw;
+
+	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
+		return -errno;
+	termios_saved = 1;
+	atexit(restore_terminal);
+	install_crash_handlers();
+
+	/* Input goes to the guest byte by byte, Ctrl-C included. Output
+	 * processing stays on so tern's own messages keep their line starts. */
+	raw = saved_termios;
+	raw.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+	raw.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	raw.c_cflag |= CS8;
+	raw.c_cc[VMIN] = 1;
+	raw.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
+		return -errno;
+	return 0;
+}
+
+int console_open(struct console *con)
+{
+	int ret;
+
+	con->in_fd = STDIN_FILENO;
+	con->head = con->tail = 0;
+	con->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (con->rx_efd < 0)
+		return -errno;
+	con->is_tty = isatty(STDIN_FILENO);
+	if (con->is_tty) {
+		ret = enter_raw_mode();
+		if (ret < 0) {
+			pr_err("cannot put the terminal in raw mode: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void console_close(struct console *con)
+{
+	restore_terminal();
+	termios_saved = 0;
+	if (con->rx_efd >= 0)
+		close(con->rx_efd);
+	con->rx_efd = -1;
+}
+
+void console_rx_ready(void *opaque)
+{
+	struct console *con = opaque;
+	uint64_t one = 1;
+
+	if (write(con->rx_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn("console: cannot signal input room: %m");
+}
+
+bool console_wants_input(const struct console *con)
+{
+	return con->in_fd >= 0 && con->head == con->tail && !con->quit;
+}
+
+/* Takes the escape sequences out of what a tty typed. */
+static size_t filter_escapes(struct console *con, uint8_t *buf, size_t len)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = buf[i];
+
+		if (con->escape) {
+			con->escape = false;
+			if (c == 'x' || c == 'X') {
+				con->quit = true;
+				return out;
+			}
+			if (c != CTRL_A)
+				buf[out++] = CTRL_A;
+		} else if (c == CTRL_A) {
+			con->escape = true;
+			continue;
+		}
+		buf[out++] = c;
+	}
+	return out;
+}
+
+static int read_input(struct console *con)
+{
+	ssize_t n = read(con->in_fd, con->buf, sizeof(con->buf));
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (n == 0) {
+		con->in_fd = -1;	/* EOF: the guest keeps running without input */
+		return 0;
+	}
+	con->head = 0;
+	con->tail = con->is_tty ? filter_escapes(con, con->buf, (size_t)n) : (size_t)n;
+	return 0;
+}
+
+int console_pump(struct console *con, bool input_ready)
+{
+	uint64_t drained;
+	int ret;
+
+	/* Clear the UART's "room again" notification before retrying. */
+	if (read(con->rx_efd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (input_ready && console_wants_input(con)) {
+		ret = read_input(con);
+		if (ret < 0)
+			return ret;
+	}
+	if (con->head < con->tail)
+		con->head += uart16550_receive(con->uart, con->buf + con->head,
+					       con->tail - con->head);
+	return 0;
+}

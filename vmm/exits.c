@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "devices/device.h"
+#include "exits.h"
+#include "gic.h"
+#include "kvm.h"
+#include "log.h"
+#include "vcpu.h"
+#include "vm.h"
+
+typedef enum exit_action (*exit_handler)(struct vcpu *vcpu);
+
+#define EXIT_NAME(x) [x] = #x
+static const char *const exit_names[] = {
+	EXIT_NAME(KVM_EXIT_UNKNOWN),		EXIT_NAME(KVM_EXIT_EXCEPTION),
+	EXIT_NAME(KVM_EXIT_IO),			EXIT_NAME(KVM_EXIT_HYPERCALL),
+	EXIT_NAME(KVM_EXIT_DEBUG),		EXIT_NAME(KVM_EXIT_HLT),
+	EXIT_NAME(KVM_EXIT_MMIO),		EXIT_NAME(KVM_EXIT_IRQ_WINDOW_OPEN),
+	EXIT_NAME(KVM_EXIT_SHUTDOWN),		EXIT_NAME(KVM_EXIT_FAIL_ENTRY),
+	EXIT_NAME(KVM_EXIT_INTR),		EXIT_NAME(KVM_EXIT_SET_TPR),
+	EXIT_NAME(KVM_EXIT_TPR_ACCESS),		EXIT_NAME(KVM_EXIT_S390_SIEIC),
+	EXIT_NAME(KVM_EXIT_S390_RESET),		EXIT_NAME(KVM_EXIT_DCR),
+	EXIT_NAME(KVM_EXIT_NMI),		EXIT_NAME(KVM_EXIT_INTERNAL_ERROR),
+	EXIT_NAME(KVM_EXIT_OSI),		EXIT_NAME(KVM_EXIT_PAPR_HCALL),
+	EXIT_NAME(KVM_EXIT_S390_UCONTROL),	EXIT_NAME(KVM_EXIT_WATCHDOG),
+	EXIT_NAME(KVM_EXIT_S390_TSCH),		EXIT_NAME(KVM_EXIT_EPR),
+	EXIT_NAME(KVM_EXIT_SYSTEM_EVENT),	EXIT_NAME(KVM_EXIT_S390_STSI),
+	EXIT_NAME(KVM_EXIT_IOAPIC_EOI),		EXIT_NAME(KVM_EXIT_HYPERV),
+	EXIT_NAME(KVM_EXIT_ARM_NISV),		EXIT_NAME(KVM_EXIT_X86_RDMSR),
+	EXIT_NAME(KVM_EXIT_X86_WRMSR),		EXIT_NAME(KVM_EXIT_DIRTY_RING_FULL),
+	EXIT_NAME(KVM_EXIT_AP_RESET_HOLD),	EXIT_NAME(KVM_EXIT_X86_BUS_LOCK),
+	EXIT_NAME(KVM_EXIT_XEN),		EXIT_NAME(KVM_EXIT_RISCV_SBI),
+	EXIT_NAME(KVM_EXIT_RISCV_CSR),		EXIT_NAME(KVM_EXIT_NOTIFY),
+	EXIT_NAME(KVM_EXIT_LOONGARCH_IOCSR),	EXIT_NAME(KVM_EXIT_MEMORY_FAULT),
+};
+
+const char *exit_reason_name(unsigned int reason)
+{
+	if (reason < sizeof(exit_names) / sizeof(exit_names[0]) && exit_names[reason])
+		return exit_names[reason];
+	return "unknown";
+}
+
+/* Unclaimed-access warnings: the first few, then one in 4096. */
+static void warn_unclaimed(struct vcpu *vcpu, uint64_t addr, unsigned int len, bool write)
+{
+	unsigned int n = atomic_fetch_add(&vcpu->vm->mmio_warnings, 1);
+
+	if (n < 8 || (n & 4095) == 0)
+		pr_warn("%s: unclaimed MMIO %s of %u bytes at %#" PRIx64 " (%s; %u so far)",
+			vcpu->name, write ? "write" : "read", len, addr,
+			write ? "ignored" : "reads as zero", n + 1);
+}
+
+static enum exit_action inject_dabt(struct vcpu *vcpu, uint64_t addr)
+{
+	struct kvm_vcpu_events events = { 0 };
+
+	events.exception.ext_dabt_pending = 1;
+	if (kvm_ioctl_checked(vcpu->name, vcpu->fd, KVM_SET_VCPU_EVENTS, &events) < 0) {
+		vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+		return EXIT_STOP;
+	}
+	pr_warn("%s: unclaimed MMIO at %#" PRIx64 ": external data abort injected (--strict-mmio)",
+		vcpu->name, addr);
+	return EXIT_CONTINUE;
+}
+
+static enum exit_action handle_mmio(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	typeof(vcpu->run->mmio) *mmio = &vcpu->run->mmio;
+	const char *gic_frame = gic_frame_at(vm, mmio->phys_addr);
+	struct device *dev;
+
+	if (gic_frame) {
+		/* KVM handles the vGIC's frames itself once they are mapped; an
+		 * exit here means the GIC was used before it was finalised. */
+		pr_err("%s: MMIO %s at %#llx inside the %s reached userspace: the vGIC is not mapped (bring-up order bug)",
+		       vcpu->name, mmio->is_write ? "write" : "read",
+		       (unsigned long long)mmio->phys_addr, gic_frame);
+		vm_request_stop(vm, VM_STOP_ERROR, 0);
+		return EXIT_STOP;
+	}
+	if (mmio->len == 0 || mmio->len > sizeof(mmio->data)) {
+		pr_err("%s: MMIO exit with length %u", vcpu->name, mmio->len);
+		vm_request_stop(vm, VM_STOP_ERROR, 0);
+		return EXIT_STOP;
+	}
+	dev = vm_find_device(vm, mmio->phys_addr, mmio->len);
+	if (dev) {
+		uint64_t off = mmio->phys_addr - dev->mmio_base;
+
+		if (mmio->is_write)
+			dev->ops->mmio_write(dev, off, mmio->data, mmio->len);
+		else
+			dev->ops->mmio_read(dev, off, mmio->data, mmio->len);
+		return EXIT_CONTINUE;
+	}
+	if (vm->cfg->strict_mmio)
+		return inject_dabt(vcpu, mmio->phys_addr);
+	warn_unclaimed(vcpu, mmio->phys_addr, mmio->len, mmio->is_write);
+	if (!mmio->is_write)
+		memset(mmio->data, 0, sizeof(mmio->data));
+	return EXIT_CONTINUE;
+}
+
+static enum exit_action handle_system_event(struct vcpu *vcpu)
+{
+	uint32_t type = vcpu->run->system_event.type;
+
+	switch (type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_trace(vcpu->vm, "%s: PSCI SYSTEM_OFF", vcpu->name);
+		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, 0);
+		return EXIT_STOP;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_trace(vcpu->vm, "%s: PSCI SYSTEM_RESET", vcpu->name);
+		vm_request_stop(vcpu->vm, VM_STOP_RESET, 0);
+		return EXIT_STOP;
+	case KVM_SYSTEM_EVENT_CRASH:
+		pr_err("%s: the guest reported a crash (PSCI system event CRASH)", vcpu->name);
+		vm_request_stop(vcpu->vm, VM_STOP_CRASH, 0);
+		return EXIT_STOP;
+	case KVM_SYSTEM_EVENT_WAKEUP:
+		/* A vCPU woke from PSCI SYSTEM_SUSPEND's WFI: keep running it. */
+		return EXIT_CONTINUE;
+	default:
+		pr_err("%s: unsupported system event %u (SUSPEND is not enabled, others are unknown)",
+		       vcpu->name, type);
+		vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+		return EXIT_STOP;
+	}
+}
+
+static enum exit_action handle_nisv(struct vcpu *vcpu)
+{
+	pr_err("%s: data abort at IPA %#llx outside memory and devices that KVM cannot decode (ESR ISS %#llx, no valid syndrome: e.g. a load/store pair or writeback to MMIO); stopping",
+	       vcpu->name, (unsigned long long)vcpu->run->arm_nisv.fault_ipa,
+	       (unsigned long long)vcpu->run->arm_nisv.esr_iss);
+	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	return EXIT_STOP;
+}
+
+static enum exit_action handle_fail_entry(struct vcpu *vcpu)
+{
+	pr_err("%s: KVM could not enter the guest (hardware_entry_failure_reason %#llx)",
+	       vcpu->name,
+	       (unsigned long long)vcpu->run->fail_entry.hardware_entry_failure_reason);
+	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	return EXIT_STOP;
+}
+
+static enum exit_action handle_internal_error(struct vcpu *vcpu)
+{
+	pr_err("%s: KVM internal error, suberror %u", vcpu->name,
+	       vcpu->run->internal.suberror);
+	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	return EXIT_STOP;
+}
+
+static enum exit_action handle_intr(struct vcpu *vcpu)
+{
+	return EXIT_CONTINUE;	/* a signal interrupted the guest; nothing to do */
+}
+
+static const exit_handler exit_handlers[] = {
+	[KVM_EXIT_MMIO]			= handle_mmio,
+	[KVM_EXIT_SYSTEM_EVENT]		= handle_system_event,
+	[KVM_EXIT_ARM_NISV]		= handle_nisv,
+	[KVM_EXIT_FAIL_ENTRY]		= handle_fail_entry,
+	[KVM_EXIT_INTERNAL_ERROR]	= handle_internal_error,
+	[KVM_EXIT_INTR]			= handle_intr,
+};
+
+enum exit_action vcpu_handle_exit(struct vcpu *vcpu)
+{
+	uint32_t reason = vcpu->run->exit_reason;
+
+	if (reason < sizeof(exit_handlers) / sizeof(exit_handlers[0]) && exit_handlers[reason])
+		return exit_handlers[reason](vcpu);
+	pr_err("%s: unhandled exit reason %u (%s); stopping the VM", vcpu->name, reason,
+	       exit_reason_name(reason));
+	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	return EXIT_STOP;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_LAYOUT_H
+#define TERN_LAYOUT_H
+
+#include <stdint.h>
+
+/*
+ * The guest physical memory map. Every address tern gives the guest comes
+ * from here; nothing else hard-codes one.
+ *
+ *   0x0000_0000 - 0x07ff_ffff   unused (no flash, no firmware: tern boots the kernel directly)
+ *   0x0800_0000 - 0x0800_ffff   GICv3 distributor, 64 KiB
+ *   0x0808_0000 - 0x0809_ffff   GICv3 ITS, 128 KiB (control frame + translation frame)
+ *   0x0900_0000 - 0x0900_0fff   16550 UART, the console (SPI 1)
+ *   0x0a00_0000 - 0x0dff_ffff   GICv3 redistributors, 128 KiB per vCPU, room for 512
+ *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window (reserved for virtio-pci)
+ *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM, buses 0-15 (reserved)
+ *   0x4000_0000 - ram end       RAM (--memory)
+ *   align_up(ram end, 64 GiB)   PCI 64-bit MMIO window, 64 GiB (reserved)
+ *
+ * KVM's vGIC needs DIST and ITS 64 KiB aligned and each redistributor frame
+ * pair 64 KiB aligned; all bases above are.
+ */
+#define KiB (1ULL << 10)
+#define MiB (1ULL << 20)
+#define GiB (1ULL << 30)
+
+#define LAYOUT_GICD_BASE	0x08000000ULL
+#define LAYOUT_GICD_SIZE	(64 * KiB)
+#define LAYOUT_GITS_BASE	0x08080000ULL
+#define LAYOUT_GITS_SIZE	(128 * KiB)
+#define LAYOUT_UART_BASE	0x09000000ULL
+#define LAYOUT_UART_SIZE	(4 * KiB)
+#define LAYOUT_UART_SPI		1
+#define LAYOUT_GICR_BASE	0x0a000000ULL
+#define LAYOUT_GICR_STRIDE	(128 * KiB)
+#define LAYOUT_GICR_MAX_SIZE	(64 * MiB)
+#define LAYOUT_MAX_CPUS		(LAYOUT_GICR_MAX_SIZE / LAYOUT_GICR_STRIDE)
+#define LAYOUT_PCI_MMIO32_BASE	0x10000000ULL
+#define LAYOUT_PCI_MMIO32_SIZE	0x2f000000ULL
+#define LAYOUT_PCI_ECAM_BASE	0x3f000000ULL
+#define LAYOUT_PCI_ECAM_SIZE	(16 * MiB)
+#define LAYOUT_RAM_BASE		0x40000000ULL
+#define LAYOUT_PCI_MMIO64_ALIGN	(64 * GiB)
+#define LAYOUT_PCI_MMIO64_SIZE	(64 * GiB)
+
+/* RAM is a whole number of 2 MiB blocks: the kernel's own alignment unit, and
+ * a multiple of every host page size (4, 16, 64 KiB). */
+#define LAYOUT_RAM_ALIGN	(2 * MiB)
+#define LAYOUT_RAM_MIN		(32 * MiB)
+
+struct mem_layout {
+	uint64_t ram_base;
+	uint64_t ram_size;
+	uint64_t gicr_size;		/* nr_cpus redistributors */
+	uint64_t pci64_base;
+	uint64_t pci64_size;
+	unsigned int nr_cpus;
+	unsigned int ipa_bits;		/* smallest IPA size covering the whole map */
+};
+
+/* Fills @l for @ram_size bytes of RAM and @nr_cpus vCPUs. -EINVAL (with a
+ * message) if either is out of what the map can hold. */
+int layout_compute(struct mem_layout *l, uint64_t ram_size, unsigned int nr_cpus);
+
+/* Checks @l against what the host's KVM can do. -E2BIG with a message naming
+ * the limit if the map needs more IPA bits or more vCPUs than the host has. */
+int layout_check_host(const struct mem_layout *l, unsigned int host_ipa_bits,
+		      unsigned int host_max_vcpus);
+
+static inline uint64_t layout_ram_end(const struct mem_layout *l)
+{
+	return l->ram_base + l->ram_size;
+}
+
+#endif

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * tern: a small KVM virtual machine monitor for arm64.
+ *
+ * main() reads as the machine's life: parse options, plan memory, read the
+ * boot images, build the VM in the order arm64 KVM requires, run it (again
+ * after each guest reset), tear it down. Only main() decides the exit status.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "cli.h"
+#include "control.h"
+#include "devices/devices.h"
+#include "gic.h"
+#include "kvm.h"
+#include "log.h"
+#include "vcpu.h"
+#include "vm.h"
+
+enum exit_status {
+	EXIT_POWEROFF	= 0,
+	EXIT_ERROR	= 1,
+	EXIT_USAGE	= 2,	/* bad options, or a kernel/initrd that cannot boot */
+	EXIT_RESET	= 3,	/* the guest asked for a reset under --no-reboot */
+	EXIT_CRASH	= 4,
+	EXIT_SIGNAL	= 128,	/* + the signal's number, as shells report it */
+};
+
+static int enable_nisv_to_user(struct vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_NISV_TO_USER };
+
+	/* Without it, a guest access KVM cannot decode kills KVM_RUN with
+	 * ENOSYS; with it, tern gets KVM_EXIT_ARM_NISV and can say what happened. */
+	return (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_ENABLE_CAP, &cap);
+}
+
+/*
+ * Builds the VM in the order arm64 KVM requires (shared/notes/kvm-arm64.md,
+ * Documentation/virt/kvm/devices/arm-vgic-v3.rst): every vCPU exists and is
+ * initialised before the vGIC is created and finalised; the PMU needs the
+ * finalised vGIC; nothing runs until all of it is done.
+ */
+static int vm_build(struct vm *vm)
+{
+	int ret;
+
+	ret = kvm_host_probe(&vm->host, vm->cfg->strict_mmio);
+	if (ret < 0)
+		return ret;
+	ret = layout_check_host(&vm->layout, vm->host.ipa_bits, vm->host.max_vcpus);
+	if (ret < 0)
+		return ret;
+	ret = kvm_create_vm(&vm->host, vm->layout.ipa_bits);
+	if (ret < 0)
+		return ret;
+	vm->vm_fd = ret;
+	vm_trace(vm, "vm: created, %u-bit IPA space", vm->layout.ipa_bits);
+	ret = enable_nisv_to_user(vm);
+	if (ret < 0)
+		return ret;
+
+	ret = guest_memory_alloc(&vm->ram, vm->layout.ram_base, vm->layout.ram_size);
+	if (!ret)
+		ret = guest_memory_register(&vm->ram, vm->vm_fd, 0);
+	if (ret < 0)
+		return ret;
+	vm_trace(vm, "memory: %llu MiB at %#llx, slot 0",
+		 (unsigned long long)(vm->ram.size >> 20), (unsigned long long)vm->ram.gpa);
+
+	ret = vcpus_create(vm);
+	if (!ret)
+		ret = vcpus_init(vm);
+	if (!ret)
+		ret = devices_create(vm);
+	if (!ret)
+		ret = gic_create(vm, devices_max_spi(vm));
+	if (!ret)
+		ret = gic_finalize(vm);
+	if (!ret)
+		ret = vcpus_init_pmu(vm);
+	if (!ret)
+		ret = vcpus_read_mpidr(vm);
+	if (!ret)
+		ret = boot_build_dtb(vm);
+	if (!ret)
+		ret = boot_load_into_ram(vm);
+	return ret;
+}
+
+/* A guest reset: vCPUs back to their reset state, devices too, images
+ * reloaded. Guest RAM is not cleared, as on real hardware. */
+static int vm_reset(struct vm *vm)
+{
+	int ret;
+
+	vm_trace(vm, "vm: reset");
+	ret = vcpus_init(vm);
+	if (ret < 0)
+		return ret;
+	devices_reset(vm);
+	return boot_load_into_ram(vm);
+}
+
+static int status_for(const struct vm *vm, enum vm_stop_reason reason)
+{
+	switch (reason) {
+	case VM_STOP_POWEROFF:
+	case VM_STOP_QUIT:
+		return EXIT_POWEROFF;
+	case VM_STOP_RESET:
+		pr_info("the guest asked for a reset; exiting (--no-reboot)");
+		return EXIT_RESET;
+	case VM_STOP_CRASH:
+		return EXIT_CRASH;
+	case VM_STOP_SIGNAL:
+		return EXIT_SIGNAL + vm->stop_arg;
+	case VM_RUNNING:
+	case VM_STOP_ERROR:
+		break;
+	}
+	return EXIT_ERROR;
+}
+
+/* Runs the vCPUs, released together by one barrier, until the VM stops. */
+static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
+{
+	int ret;
+
+	atomic_store(&vm->stop_reason, VM_RUNNING);
+	pthread_barrier_init(&vm->start_barrier, NULL, vm->nr_vcpus + 1);
+	ret = vcpus_start(vm);
+	if (ret < 0)
+		return VM_STOP_ERROR;	/* threads stuck at the barrier end with the process */
+	vm_trace(vm, "vcpus: %u threads released", vm->nr_vcpus);
+	pthread_barrier_wait(&vm->start_barrier);
+
+	if (control_loop(vm, sig_fd) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, 0);
+	vcpus_join(vm);
+	pthread_barrier_destroy(&vm->start_barrier);
+	vm_trace(vm, "vcpus: all stopped");
+	return vm_stop_reason(vm);
+}
+
+static int vm_run(struct vm *vm, int sig_fd)
+{
+	for (;;) {
+		enum vm_stop_reason reason = vm_run_once(vm, sig_fd);
+
+		if (reason != VM_STOP_RESET || vm->cfg->no_reboot)
+			return status_for(vm, reason);
+		if (vm_reset(vm) < 0)
+			return EXIT_ERROR;
+	}
+}
+
+static void vm_destroy(struct vm *vm)
+{
+	devices_destroy(vm);
+	gic_destroy(&vm->gic);
+	vcpus_destroy(vm);
+	guest_memory_free(&vm->ram);
+	boot_images_free(vm);
+	if (vm->vm_fd > 0)
+		close(vm->vm_fd);
+	if (vm->host.kvm_fd > 0)
+		close(vm->host.kvm_fd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+}
+
+/*
+ * SIGINT and SIGTERM are taken through a signalfd by the main thread; the
+ * vCPU kick signal is blocked everywhere but in vCPU threads. Threads
+ * inherit this mask, so set it before creating any.
+ */
+static int block_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, VCPU_KICK_SIGNAL);
+	fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		pr_err("signalfd: %m");
+	return fd;
+}
+
+int main(int argc, char *argv[])
+{
+	struct vm_config cfg;
+	enum cli_command cmd;
+	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1 };
+	int status, sig_fd;
+
+	vm.start_ns = monotonic_ns();
+	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
+		return EXIT_USAGE;
+	if (cmd == CLI_HELP) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (cmd == CLI_VERSION) {
+		printf("tern %s\n", TERN_VERSION);
+		return 0;
+	}
+	vm_trace(&vm, "tern %s: starting", TERN_VERSION);
+
+	vm.nr_vcpus = cfg.nr_cpus;
+	if (layout_compute(&vm.layout, cfg.ram_size, cfg.nr_cpus) < 0 ||
+	    boot_images_load(&vm) < 0) {
+		boot_images_free(&vm);
+		return EXIT_USAGE;
+	}
+
+	sig_fd = block_signals();
+	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console) < 0) {
+		vm_destroy(&vm);
+		return EXIT_ERROR;
+	}
+	if (vm_build(&vm) < 0)
+		status = EXIT_ERROR;
+	else
+		status = vm_run(&vm, sig_fd);
+
+	console_close(&vm.console);
+	vm_destroy(&vm);
+	close(sig_fd);
+	vm_trace(&vm, "exit status %d", status);
+	return status;
+}

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kvm.h"
+#include "log.h"
+#include "memory.h"
+
+int guest_memory_alloc(struct guest_memory *mem, uint64_t gpa, uint64_t size)
+{
+	/* NORESERVE: the guest touches what it uses; a 4 GiB guest that boots to
+	 * a shell should not need 4 GiB of commit charge. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED) {
+		int err = errno;
+
+		pr_err("cannot map %llu MiB of guest RAM: %s", (unsigned long long)(size >> 20),
+		       strerror(err));
+		return -err;
+	}
+	/* Transparent huge pages shorten stage-2 walks; advisory only. */
+	madvise(p, size, MADV_HUGEPAGE);
+	mem->gpa = gpa;
+	mem->size = size;
+	mem->hva = p;
+	return 0;
+}
+
+void guest_memory_free(struct guest_memory *mem)
+{
+	if (mem->hva)
+		munmap(mem->hva, mem->size);
+	mem->hva = NULL;
+}
+
+int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = mem->gpa,
+		.memory_size = mem->size,
+		.userspace_addr = (uint64_t)(unsigned long)mem->hva,
+	};
+
+	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
+		return NULL;
+	return mem->hva + (gpa - mem->gpa);
+}

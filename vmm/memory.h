@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_MEMORY_H
+#define TERN_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Guest RAM: one anonymous mapping behind one memslot. */
+struct guest_memory {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+};
+
+int guest_memory_alloc(struct guest_memory *mem, uint64_t gpa, uint64_t size);
+void guest_memory_free(struct guest_memory *mem);
+
+/* Registers the RAM with KVM as memslot @slot. -errno. */
+int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot);
+
+/* Host address of [gpa, gpa + len), or NULL if any of it is outside RAM. */
+void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+#endif

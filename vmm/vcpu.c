@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "exits.h"
+#include "kvm.h"
+#include "log.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
+			KVM_REG_ARM_CORE_REG(name))
+#define REG_MPIDR_EL1	ARM64_SYS_REG(3, 0, 0, 0, 5)
+/* EL1h with D, A, I and F masked: the entry state booting.rst requires. */
+#define PSTATE_BOOT	0x3c5ULL
+/* PMUv3 overflow interrupt: PPI 7, INTID 23, as the device tree says. */
+#define PMU_PPI_INTID	23
+
+static int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned int id, int mmap_size)
+{
+	long fd;
+
+	vcpu->vm = vm;
+	vcpu->id = id;
+	snprintf(vcpu->name, sizeof(vcpu->name), "vcpu %u", id);
+	fd = kvm_report("vm", "KVM_CREATE_VCPU", kvm_ioctl_val(vm->vm_fd, KVM_CREATE_VCPU, id));
+	if (fd < 0)
+		return (int)fd;
+	vcpu->fd = (int)fd;
+	vcpu->run_size = (size_t)mmap_size;
+	vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		vcpu->run = NULL;
+		pr_err("%s: cannot map kvm_run: %m", vcpu->name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int vcpus_create(struct vm *vm)
+{
+	long mmap_size = kvm_report("/dev/kvm", "KVM_GET_VCPU_MMAP_SIZE",
+				    kvm_ioctl_val(vm->host.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0));
+	int ret;
+
+	if (mmap_size < 0)
+		return (int)mmap_size;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	/* All of them now: once the vGIC is initialised KVM_CREATE_VCPU fails. */
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i, (int)mmap_size);
+		if (ret < 0)
+			return ret;
+	}
+	vm_trace(vm, "vcpus: %u created", vm->nr_vcpus);
+	return 0;
+}
+
+static int vcpu_init_features(struct vm *vm, struct vcpu *vcpu)
+{
+	struct kvm_vcpu_init *init = &vcpu->init;
+	long ret;
+
+	ret = kvm_ioctl_checked("vm", vm->vm_fd, KVM_ARM_PREFERRED_TARGET, init);
+	if (ret < 0)
+		return (int)ret;
+	memset(init->features, 0, sizeof(init->features));
+	init->features[0] |= 1U << KVM_ARM_VCPU_PSCI_0_2;
+	/* Secondaries wait powered off until the guest's PSCI CPU_ON. */
+	if (vcpu->id > 0)
+		init->features[0] |= 1U << KVM_ARM_VCPU_POWER_OFF;
+	if (vm->host.has_pmu)
+		init->features[0] |= 1U << KVM_ARM_VCPU_PMU_V3;
+	return 0;
+}
+
+int vcpus_init(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+		long ret;
+
+		if (!vcpu->init.features[0]) {
+			ret = vcpu_init_features(vm, vcpu);
+			if (ret < 0)
+				return (int)ret;
+		}
+		ret = kvm_ioctl_checked(vcpu->name, vcpu->fd, KVM_ARM_VCPU_INIT, &vcpu->init);
+		if (ret < 0)
+			return (int)ret;
+		vcpu->entered = false;
+	}
+	vm_trace(vm, "vcpus: KVM_ARM_VCPU_INIT done (psci 0.2%s)",
+		 vm->host.has_pmu ? ", pmuv3" : "");
+	return 0;
+}
+
+int vcpus_init_pmu(struct vm *vm)
+{
+	if (!vm->host.has_pmu)
+		return 0;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+		int irq = PMU_PPI_INTID;
+		int ret;
+
+		ret = kvm_device_set_attr(vcpu->fd, KVM_ARM_VCPU_PMU_V3_CTRL,
+					  KVM_ARM_VCPU_PMU_V3_IRQ, &irq);
+		if (ret < 0)
+			return (int)kvm_report(vcpu->name, "KVM_ARM_VCPU_PMU_V3_IRQ", ret);
+		ret = kvm_device_set_attr(vcpu->fd, KVM_ARM_VCPU_PMU_V3_CTRL,
+					  KVM_ARM_VCPU_PMU_V3_INIT, NULL);
+		if (ret < 0)
+			return (int)kvm_report(vcpu->name, "KVM_ARM_VCPU_PMU_V3_INIT", ret);
+	}
+	vm_trace(vm, "vcpus: PMUv3 initialised (PPI %d)", PMU_PPI_INTID - 16);
+	return 0;
+}
+
+int vcpus_read_mpidr(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+		int ret = kvm_get_reg(vcpu->fd, REG_MPIDR_EL1, &vcpu->mpidr);
+
+		if (ret < 0)
+			return (int)kvm_report(vcpu->name, "KVM_GET_ONE_REG(MPIDR_EL1)", ret);
+	}
+	return 0;
+}
+
+int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb)
+{
+	const struct { uint64_t id; uint64_t val; const char *name; } regs[] = {
+		{ CORE_REG(regs.pstate), PSTATE_BOOT, "pstate" },
+		{ CORE_REG(regs.regs[0]), dtb, "x0" },
+		{ CORE_REG(regs.regs[1]), 0, "x1" },
+		{ CORE_REG(regs.regs[2]), 0, "x2" },
+		{ CORE_REG(regs.regs[3]), 0, "x3" },
+		{ CORE_REG(regs.pc), pc, "pc" },
+	};
+
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+		int ret = kvm_set_reg(vcpu->fd, regs[i].id, regs[i].val);
+
+		if (ret < 0) {
+			pr_err("%s: setting %s failed: %s", vcpu->name, regs[i].name,
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void vcpu_run_loop(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	while (vm_stop_reason(vm) == VM_RUNNING) {
+		long ret;
+
+		if (!vcpu->entered) {
+			vcpu->entered = true;
+			vm_trace(vm, "%s: first KVM_RUN", vcpu->name);
+		}
+		ret = kvm_ioctl_val(vcpu->fd, KVM_RUN, 0);
+		if (ret == -EINTR || ret == -EAGAIN)
+			continue;	/* a kick: the loop condition decides */
+		if (ret < 0) {
+			kvm_report(vcpu->name, "KVM_RUN", ret);
+			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			break;
+		}
+		if (vcpu_handle_exit(vcpu) != EXIT_CONTINUE)
+			break;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	sigset_t kick;
+
+	/* Only vCPU threads take the kick; it interrupts KVM_RUN with EINTR. */
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	pthread_barrier_wait(&vcpu->vm->start_barrier);
+	vcpu_run_loop(vcpu);
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;	/* its only job is to make KVM_RUN return */
+}
+
+int vcpus_start(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	int ret;
+
+	/* No SA_RESTART: a kicked KVM_RUN must return, not resume. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		vcpu->run->immediate_exit = 0;
+		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+		if (ret) {
+			pr_err("cannot start the thread of %s: %s", vcpu->name, strerror(ret));
+			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			/* The started ones still wait on the barrier; the caller releases it. */
+			return -ret;
+		}
+		vcpu->thread_started = true;
+	}
+	return 0;
+}
+
+void vcpus_join(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		if (vcpu->thread_started)
+			pthread_join(vcpu->thread, NULL);
+		vcpu->thread_started = false;
+	}
+}
+
+void vcpus_kick(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		/*
+		 * immediate_exit covers a vCPU between its stop check and
+		 * KVM_RUN: it returns at once with EINTR. The signal covers one
+		 * already inside KVM_RUN (including one halted in WFI).
+		 */
+		if (vcpu->run)
+			__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (vcpu->thread_started && !pthread_equal(vcpu->thread, pthread_self()))
+			pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+	}
+}
+
+void vcpus_destroy(struct vm *vm)
+{
+	if (!vm->vcpus)
+		return;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		if (vcpu->run)
+			munmap(vcpu->run, vcpu->run_size);
+		if (vcpu->fd > 0)
+			close(vcpu->fd);
+	}
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+}

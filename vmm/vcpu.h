@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_VCPU_H
+#define TERN_VCPU_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	char name[16];			/* "vcpu 3", for messages */
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint64_t mpidr;
+	pthread_t thread;
+	bool thread_started;
+	bool entered;			/* has done its first KVM_RUN */
+	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
+};
+
+/* KVM_CREATE_VCPU for all vCPUs, and their kvm_run mappings. */
+int vcpus_create(struct vm *vm);
+/* KVM_ARM_VCPU_INIT for each: PSCI 0.2, secondaries powered off, PMUv3 if
+ * the host has it. Also what a guest reset repeats. */
+int vcpus_init(struct vm *vm);
+/* The PMU's overflow interrupt and KVM_ARM_VCPU_PMU_V3_INIT: needs an
+ * initialised vGIC. */
+int vcpus_init_pmu(struct vm *vm);
+/* Reads each vCPU's MPIDR_EL1 (the device tree's cpu reg values). */
+int vcpus_read_mpidr(struct vm *vm);
+/* Boot vCPU 0 at @pc with x0 = @dtb (Documentation/arch/arm64/booting.rst). */
+int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb);
+
+/* Starts one thread per vCPU; they wait on the VM's start barrier, which
+ * the caller then releases. */
+int vcpus_start(struct vm *vm);
+void vcpus_join(struct vm *vm);
+/* Forces every vCPU out of KVM_RUN (immediate_exit + a signal). */
+void vcpus_kick(struct vm *vm);
+void vcpus_destroy(struct vm *vm);
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_VM_H
+#define TERN_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "console.h"
+#include "gic.h"
+#include "image.h"
+#include "kvm.h"
+#include "layout.h"
+#include "memory.h"
+
+struct device;
+struct vcpu;
+
+/* Why the VM stopped; decided once, by whoever stops it first. */
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,	/* PSCI SYSTEM_OFF */
+	VM_STOP_RESET,		/* PSCI SYSTEM_RESET */
+	VM_STOP_CRASH,		/* the guest reported a crash */
+	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM: stop_arg is the signal */
+	VM_STOP_QUIT,		/* console escape Ctrl-A x */
+	VM_STOP_ERROR,		/* tern or KVM failed; already reported */
+};
+
+/* What the guest boots: read and checked before any KVM object exists. */
+struct boot_images {
+	uint8_t *kernel;
+	size_t kernel_size;
+	struct arm64_image image;
+	uint8_t *initrd;
+	size_t initrd_size;
+	struct boot_plan plan;
+	uint8_t *dtb;
+	size_t dtb_size;
+};
+
+#define VM_MAX_DEVICES 16
+
+/* One VM: owns every piece of state; nothing lives in globals. */
+struct vm {
+	const struct vm_config *cfg;
+	struct kvm_host host;
+	int vm_fd;
+	struct mem_layout layout;
+	struct guest_memory ram;
+	struct vcpu *vcpus;
+	unsigned int nr_vcpus;
+	struct gic gic;
+	struct device *devices[VM_MAX_DEVICES];
+	unsigned int nr_devices;
+	struct console console;
+	struct boot_images boot;
+
+	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
+	_Atomic int stop_reason;		/* enum vm_stop_reason */
+	int stop_arg;
+	int stop_efd;				/* written when stop_reason is set */
+	_Atomic unsigned int mmio_warnings;	/* for rate limiting */
+	uint64_t start_ns;
+};
+
+void vm_trace(const struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t monotonic_ns(void);
+
+/* Records why the VM stops (first caller wins) and kicks every vCPU out of
+ * KVM_RUN. Safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int arg);
+
+static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
+{
+	return (enum vm_stop_reason)atomic_load(&vm->stop_reason);
+}
+
+/* The device whose MMIO window holds [gpa, gpa+len), or NULL. */
+struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len);
+
+int vm_add_device(struct vm *vm, struct device *dev);
+
+#endif
