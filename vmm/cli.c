@@ -220,14 +220,13 @@ static int bad_option(int c, char *argv[])
 	const char *arg = argv[optind - 1];
 
 	if (c == ':')
-		pr_err("run: option '%s' needs a value", arg);
+		pr_err("run: option '%s' needs a value; try 'tern --help'", arg);
 	else if (optopt >= OPT_KERNEL)
-		pr_err("run: option '%s' takes no value", arg);
+		pr_err("run: option '%s' takes no value; try 'tern --help'", arg);
 	else if (optopt)
-		pr_err("run: unknown option '-%c'", optopt);
+		pr_err("run: unknown option '-%c'; try 'tern --help'", optopt);
 	else
-		pr_err("run: unknown option '%s'", arg);
-	pr_err("try 'tern --help'");
+		pr_err("run: unknown option '%s'; try 'tern --help'", arg);
 	return -EINVAL;
 }
 
@@ -288,7 +287,7 @@ static int parse_run(int argc, char *argv[], enum cli_command *cmd, struct vm_co
 		return -EINVAL;
 	}
 	if (*cmd == CLI_RUN && !cfg->kernel_path) {
-		pr_err("run: --kernel FILE is required");
+		pr_err("run: --kernel FILE is required; try 'tern --help'");
 		return -EINVAL;
 	}
 	return 0;

@@ -264,9 +264,10 @@ int boot_plan_compute(const struct arm64_image *img, uint64_t ram_base, uint64_t
 	uint64_t initrd_need = align_up_sat(initrd_size, BOOT_INITRD_ALIGN);
 	uint64_t need = add_sat(add_sat(kernel_need, initrd_need), BOOT_DTB_MAX);
 
-	if (ram_base % IMAGE_KERNEL_ALIGN || ram_size % LAYOUT_RAM_ALIGN)
+	if (ram_base % IMAGE_KERNEL_ALIGN || ram_size % LAYOUT_RAM_ALIGN ||
+	    ram_size > UINT64_MAX - ram_base)
 		return fail(-EINVAL, why, whylen,
-			    "RAM at 0x%llx, %llu bytes: base and size must be 2 MiB aligned",
+			    "RAM at 0x%llx, %llu bytes: base and size must be 2 MiB aligned and end below 2^64",
 			    (unsigned long long)ram_base, (unsigned long long)ram_size);
 	if (need > ram_size) {
 		if (initrd_size)

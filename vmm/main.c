@@ -226,6 +226,9 @@ int main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 
+	/* A console reader that went away must not kill the VM: writes fail
+	 * with EPIPE and the UART drops the bytes. */
+	signal(SIGPIPE, SIG_IGN);
 	sig_fd = block_signals();
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console) < 0) {

@@ -392,6 +392,8 @@ static void test_plan_misaligned_ram(void **state)
 					   why, sizeof(why)), -EINVAL);
 	assert_int_equal(boot_plan_compute(&img, LAYOUT_RAM_BASE, 512 * MiB + 4096, 0, &plan,
 					   why, sizeof(why)), -EINVAL);
+	assert_int_equal(boot_plan_compute(&img, UINT64_MAX - 2 * MiB + 1, 4 * MiB, 0, &plan,
+					   why, sizeof(why)), -EINVAL);
 }
 
 /* A parsed header and a plan together, as main() uses them. */
