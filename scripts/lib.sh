@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced; TERN_ROOT and TERN_CACHE are for the caller
 # Shared helpers for tern's shell scripts (scripts/setup, guest-images/build,
 # tests/lab/run). Source it; it does not change shell options by itself.
 #

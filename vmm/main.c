@@ -162,6 +162,25 @@ static int vm_run(struct vm *vm, int sig_fd)
 	}
 }
 
+/* Peak RSS less the guest RAM the host backs: what tern itself costs. */
+static void trace_memory_use(struct vm *vm)
+{
+	unsigned long long hwm_kib = 0, rss_kib = 0, guest_kib;
+	char line[128];
+	FILE *f;
+
+	if (!vm->cfg->trace || !(f = fopen("/proc/self/status", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "VmHWM: %llu kB", &hwm_kib);
+		sscanf(line, "VmRSS: %llu kB", &rss_kib);
+	}
+	fclose(f);
+	guest_kib = guest_memory_resident(&vm->ram) >> 10;
+	vm_trace(vm, "memory: peak RSS %llu KiB, RSS %llu KiB, guest RAM resident %llu KiB, tern's own peak ~%llu KiB",
+		 hwm_kib, rss_kib, guest_kib, hwm_kib > guest_kib ? hwm_kib - guest_kib : 0);
+}
+
 static void vm_destroy(struct vm *vm)
 {
 	devices_destroy(vm);
@@ -240,6 +259,7 @@ int main(int argc, char *argv[])
 	else
 		status = vm_run(&vm, sig_fd);
 
+	trace_memory_use(&vm);
 	console_close(&vm.console);
 	vm_destroy(&vm);
 	close(sig_fd);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -53,4 +55,21 @@ void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
 	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
 		return NULL;
 	return mem->hva + (gpa - mem->gpa);
+}
+
+uint64_t guest_memory_resident(const struct guest_memory *mem)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t pages = mem->size / page;
+	unsigned char *vec = malloc(pages);
+	uint64_t resident = 0;
+
+	if (!vec || mincore(mem->hva, mem->size, vec) < 0) {
+		free(vec);
+		return 0;
+	}
+	for (size_t i = 0; i < pages; i++)
+		resident += vec[i] & 1;
+	free(vec);
+	return resident * page;
 }

@@ -18,6 +18,9 @@ void guest_memory_free(struct guest_memory *mem);
 /* Registers the RAM with KVM as memslot @slot. -errno. */
 int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot);
 
+/* Bytes of guest RAM resident in the host (mincore), for RSS accounting. */
+uint64_t guest_memory_resident(const struct guest_memory *mem);
+
 /* Host address of [gpa, gpa + len), or NULL if any of it is outside RAM. */
 void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 
