@@ -44,6 +44,11 @@ int gic_create(struct vm *vm, unsigned int max_spi)
 	struct gic *gic = &vm->gic;
 	int ret;
 
+	/* The map is fixed from CTRL_INIT on: KVM has mapped it for the guest. */
+	if (gic->finalized) {
+		pr_err("the vGIC is finalised; its memory map cannot change");
+		return -EBUSY;
+	}
 	ret = create_device(vm, KVM_DEV_TYPE_ARM_VGIC_V3, "vGICv3");
 	if (ret < 0)
 		return ret;

@@ -44,3 +44,19 @@ guest_wait_exit() {
 guest_count() {
 	grep -cF -- "$1" tern.log
 }
+
+# boot_and_check CPUS MEM_MIB: boots the guest to its poweroff and checks that
+# it saw CPUS CPUs and MEM_MIB of RAM, less what the kernel keeps for itself
+# (its image, page tables: MemTotal is within 72% to 100% of RAM).
+boot_and_check() {
+	"$TERN" run --kernel "$KERNEL" --initrd "$INITRD" --cpus "$1" --memory "$2M" \
+		--cmdline "$GUEST_CMDLINE" </dev/null >tern.log 2>&1
+	status=$?
+	cat tern.log
+	expect_status "$status" 0 "tern did not exit 0 after the guest's poweroff"
+	grep -q "^TERN-GUEST: cpus=$1 " tern.log || fail "the guest did not report $1 CPUs"
+	_mem_kb=$(sed -n 's/^TERN-GUEST: cpus=[0-9]* mem_kb=\([0-9]*\).*/\1/p' tern.log)
+	[ "${_mem_kb:-0}" -gt $(($2 * 1024 * 72 / 100)) ] && [ "$_mem_kb" -le $(($2 * 1024)) ] ||
+		fail "the guest reports MemTotal ${_mem_kb:-none} kB for $2 MiB of RAM"
+	grep -q "^TERN-GUEST: poweroff" tern.log || fail "the guest did not reach its poweroff"
+}

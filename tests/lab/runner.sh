@@ -3,12 +3,15 @@
 #
 #   lab_run_scenarios NAME...
 # with TERN, KERNEL, INITRD, LAB (see lib.sh), LAB_SCALE, LAB_WORK (scratch and
-# logs) and LAB_DEMO (1 = output straight to the console) in the environment.
+# logs) and LAB_DEMO (1 = output straight to the console) in the environment;
+# LAB_SCENARIOS is where the scripts are (default $LAB/scenarios), and with
+# LAB_BENCH=1 (benchmarks) each script's "BENCH: " lines are printed too.
 # Prints, per scenario, the LAB: lines that tests/lab/run parses:
 #   LAB: BEGIN name
 #   LAB: PASS name (12.3s) | LAB: SKIP name: reason | LAB: FAIL name (exit N[, timed out after Ts])
 #   LAB: LOG name BEGIN ... LAB: LOG name END        (after FAIL)
 #   LAB: EXIT status                                 (demo mode, instead of the above)
+#   BENCH: ...                                       (LAB_BENCH=1, before the verdict)
 
 lab_now() { cut -d' ' -f1 /proc/uptime; }
 
@@ -20,7 +23,7 @@ lab_timeout_of() {
 
 lab_run_one() {
 	name=$1
-	script=$LAB/scenarios/$name.sh
+	script=${LAB_SCENARIOS:-$LAB/scenarios}/$name.sh
 	echo "LAB: BEGIN $name"
 	if [ ! -f "$script" ]; then
 		echo "LAB: FAIL $name (exit 127)"
@@ -54,6 +57,12 @@ lab_run_one() {
 	kill -KILL -"$pid" 2>/dev/null # leftovers of a scenario that ended
 	wait "$watchdog" 2>/dev/null
 	took=$(awk -v a="$start" -v b="$(lab_now)" 'BEGIN { printf "%.1f", b - a }')
+
+	# A benchmark's results are its "BENCH: " lines; they must reach the caller
+	# whatever the verdict, while logs are otherwise shown only on failure.
+	if [ "${LAB_BENCH:-0}" = 1 ] && [ "${LAB_DEMO:-0}" != 1 ]; then
+		grep '^BENCH: ' "$log"
+	fi
 
 	if [ "${LAB_DEMO:-0}" = 1 ]; then
 		echo "LAB: EXIT $status"

@@ -1,0 +1,222 @@
+#!/bin/sh
+# Boot benchmark: tern against Debian's QEMU (both on KVM) booting the same guest.
+#
+# In one run each VMM boots $KERNEL + $INITRD with 2 vCPUs and 512 MiB, BENCH_RUNS
+# times (default 3), alternating tern and QEMU so that any drift in the host's
+# speed hits both alike. The test guest prints "TERN-GUEST: init" from its init
+# and then powers off by itself. Per boot, measured from just before the VMM is
+# started:
+#   init   until "TERN-GUEST: init" shows in its output (polled every ~20 ms)
+#   exit   until the VMM exits
+# tern also runs with --trace, which gives its start-to-first-KVM_RUN time and
+# its memory use at exit. Results are "BENCH: <key> <value> <unit>" lines (medians
+# over the runs), which tests/lab/run --bench passes on and bench/run tabulates,
+# with the issue's targets: boot to init <= 0.5x QEMU's, tern's own RSS <= 5 MiB,
+# static binary <= 1.5 MiB. A missed target is reported, not a failure: the
+# script fails only when a boot or a measurement did not happen.
+#
+# Environment: as a lab scenario (tests/lab/lib.sh) plus QEMU, the path of
+# qemu-system-aarch64.
+# timeout: 900
+. "$LAB/lib.sh"
+need_tern
+
+RUNS=${BENCH_RUNS:-3}
+BOOT_TIMEOUT_S=$(lab_scaled 240) # one boot of either VMM
+POLL_S=0.02
+# Same guest command line for both but the console: tern's UART is a 16550
+# (ttyS0), QEMU virt's a PL011 (ttyAMA0). Quiet: every console byte is an exit.
+TERN_CMDLINE="console=ttyS0 quiet panic=-1"
+QEMU_CMDLINE="console=ttyAMA0 quiet panic=-1"
+
+failures=0
+
+# ---------------------------------------------------------------- helpers
+
+# NOW = milliseconds of uptime. No fork (a builtin read), so it can run in the
+# polling loop; /proc/uptime's 10 ms resolution is far below boot times, and
+# busybox's date may be built without %N.
+now_ms() {
+	read -r _up _ </proc/uptime
+	NOW=$((${_up%.*}${_up#*.}0)) # "123.45" -> 123450; always two decimals
+}
+
+# Median of the numbers given as arguments (mean of the middle two if even).
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+		END { if (NR == 0) exit 1
+		      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+mib() { awk -v k="$1" -v d="$2" 'BEGIN { printf "%.2f", k / d }'; }
+
+# report KEY VALUE UNIT: one machine-readable fact.
+report() { echo "BENCH: $1 $2 $3"; }
+
+# target KEY VALUE OP LIMIT UNIT: report VALUE and PASS/MISS against "VALUE OP LIMIT".
+target() {
+	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == "<=" ? v <= l : v >= l) }'; then
+		_verdict=PASS
+	else
+		_verdict=MISS
+	fi
+	report "$1" "$_verdict" "$2$5${3}$4$5"
+	echo "  $1: $2$5 (target $3 $4$5): $_verdict"
+}
+
+run_failed() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# ---------------------------------------------------------------- one boot
+
+# measure NAME CMD...: one boot of CMD (stdin /dev/null, output in NAME.out).
+# Sets init_ms (empty if the guest's init never showed), exit_ms, status and
+# hwm_kib (the VMM's peak RSS as /proc/PID/status last showed it).
+measure() {
+	_name=$1
+	shift
+	rm -f "$_name.out" "$_name.pid" "$_name.done"
+	init_ms='' exit_ms='' status='' hwm_kib='' _pid='' _n=0
+	now_ms
+	_t0=$NOW _limit=$((NOW + BOOT_TIMEOUT_S * 1000))
+	# A subshell waits for the VMM so that its exit time is taken at once, not
+	# at our next poll; the VMM's own pid is for reading its /proc status.
+	(
+		"$@" </dev/null >"$_name.out" 2>&1 &
+		echo $! >"$_name.pid"
+		wait $!
+		_st=$?
+		now_ms
+		echo "$_st $NOW" >"$_name.done.tmp" && mv "$_name.done.tmp" "$_name.done"
+	) &
+	_waiter=$!
+	while [ ! -e "$_name.done" ]; do
+		if [ -z "$init_ms" ] && grep -q 'TERN-GUEST: init' "$_name.out" 2>/dev/null; then
+			now_ms
+			init_ms=$((NOW - _t0))
+		fi
+		[ -n "$_pid" ] || read -r _pid 2>/dev/null <"$_name.pid"
+		# VmHWM only grows: a sample every ~0.1 s is enough and costs less.
+		_n=$((_n + 1))
+		if [ -n "$_pid" ] && [ $((_n % 5)) = 0 ]; then
+			_h=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$_pid/status" 2>/dev/null)
+			[ -z "$_h" ] || hwm_kib=$_h
+		fi
+		now_ms
+		if [ "$NOW" -gt "$_limit" ]; then
+			echo "$_name: still running after ${BOOT_TIMEOUT_S}s; killing it"
+			[ -z "$_pid" ] || kill -KILL "$_pid" 2>/dev/null
+			wait "$_waiter"
+			break
+		fi
+		sleep "$POLL_S"
+	done
+	wait "$_waiter" 2>/dev/null
+	read -r status _end 2>/dev/null <"$_name.done" || { status=none _end=$NOW; }
+	exit_ms=$((_end - _t0))
+	# The guest printed init and powered off within one poll: init is at most exit.
+	if [ -z "$init_ms" ] && grep -q 'TERN-GUEST: init' "$_name.out"; then init_ms=$exit_ms; fi
+	if [ "$status" != 0 ] || [ -z "$init_ms" ]; then
+		run_failed "$_name: exit status $status, guest init ${init_ms:-never seen}; last output:"
+		tail -n 20 "$_name.out"
+		return 1
+	fi
+	echo "$_name: init ${init_ms} ms, exit ${exit_ms} ms, peak RSS ${hwm_kib:-?} KiB"
+}
+
+boot_tern() {
+	measure "tern-$1" "$TERN" run --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 512M \
+		--cmdline "$TERN_CMDLINE" --no-reboot --trace || return
+	tern_init="$tern_init $init_ms" tern_exit="$tern_exit $exit_ms"
+	# --trace lines: "tern: trace   560.662 ms vcpu 0: first KVM_RUN" (ms since
+	# tern's main) and, at exit, "... memory: peak RSS X KiB, RSS Y KiB, guest RAM
+	# resident Z KiB, tern's own peak ~W KiB".
+	_v=$(sed -n 's/^tern: trace *\([0-9.]*\) ms vcpu 0: first KVM_RUN.*/\1/p' "tern-$1.out" | head -n 1)
+	if [ -n "$_v" ]; then
+		tern_first_run="$tern_first_run $_v"
+	else
+		run_failed "tern-$1: no 'vcpu 0: first KVM_RUN' trace line"
+	fi
+	_v=$(sed -n 's/.*memory: peak RSS \([0-9]*\) KiB, RSS [0-9]* KiB, guest RAM resident \([0-9]*\) KiB, tern.s own peak ~\([0-9]*\) KiB.*/\1 \2 \3/p' "tern-$1.out")
+	if [ -n "$_v" ]; then
+		# shellcheck disable=SC2086 # three numbers, split on purpose
+		set -- $_v
+		tern_peak="$tern_peak $1" tern_guest="$tern_guest $2" tern_own="$tern_own $3"
+	else
+		run_failed "tern-$1: no 'memory: peak RSS' trace line at exit"
+	fi
+}
+
+boot_qemu() {
+	measure "qemu-$1" "$QEMU" -L "$QEMU_DATA" -accel kvm -M virt,gic-version=3 -cpu host \
+		-smp 2 -m 512 -nographic -no-reboot \
+		-kernel "$KERNEL" -initrd "$INITRD" -append "$QEMU_CMDLINE" || return
+	qemu_init="$qemu_init $init_ms" qemu_exit="$qemu_exit $exit_ms"
+	[ -z "$hwm_kib" ] || qemu_peak="$qemu_peak $hwm_kib"
+}
+
+# ---------------------------------------------------------------- checks
+
+[ -c /dev/kvm ] || fail "no /dev/kvm on this host"
+[ -x "${QEMU:-}" ] ||
+	fail "QEMU=${QEMU:-(unset)} is not an executable qemu-system-aarch64; run tests/lab/run --bench after scripts/setup --bench"
+# Debian's build looks for its firmware and option ROMs (efi-virtio.rom for the
+# default NIC) in /usr/share/qemu; say so explicitly, as lab.md does.
+QEMU_DATA=$(cd "$(dirname "$QEMU")/../share/qemu" 2>/dev/null && pwd) ||
+	fail "no share/qemu next to $QEMU (firmware and option ROMs)"
+# Catches a missing shared library or loader before any timing starts.
+qemu_version=$("$QEMU" --version 2>&1) ||
+	fail "$QEMU does not start here: $qemu_version"
+echo "peer: $(echo "$qemu_version" | head -n 1)"
+echo "tern: $("$TERN" --version 2>&1 | head -n 1)"
+
+# ---------------------------------------------------------------- runs
+
+tern_init='' tern_exit='' tern_first_run='' tern_peak='' tern_guest='' tern_own=''
+qemu_init='' qemu_exit='' qemu_peak=''
+i=1
+while [ "$i" -le "$RUNS" ]; do
+	boot_tern "$i"
+	boot_qemu "$i"
+	i=$((i + 1))
+done
+
+# ---------------------------------------------------------------- results
+
+echo
+echo "boot benchmark, medians of $RUNS runs (2 vCPUs, 512 MiB):"
+report boot.runs "$RUNS" runs
+report boot.qemu_version "$(echo "$qemu_version" | sed -n '1s/.*version \([^ ]*\).*/\1/p')" -
+# shellcheck disable=SC2086 # the lists are space-separated numbers
+{
+	ti=$(median $tern_init) && report boot.tern_init_ms "$ti" ms
+	qi=$(median $qemu_init) && report boot.qemu_init_ms "$qi" ms
+	te=$(median $tern_exit) && report boot.tern_exit_ms "$te" ms
+	qe=$(median $qemu_exit) && report boot.qemu_exit_ms "$qe" ms
+	fr=$(median $tern_first_run) && report boot.tern_first_kvm_run_ms "$fr" ms
+	own=$(median $tern_own) && report boot.tern_own_peak_rss_mib "$(mib "$own" 1024)" MiB
+	pk=$(median $tern_peak) && report boot.tern_peak_rss_mib "$(mib "$pk" 1024)" MiB
+	gr=$(median $tern_guest) && report boot.tern_guest_ram_resident_mib "$(mib "$gr" 1024)" MiB
+	qp=$(median $qemu_peak) && report boot.qemu_peak_rss_mib "$(mib "$qp" 1024)" MiB
+}
+size=$(wc -c <"$TERN")
+report boot.tern_binary_bytes "$size" bytes
+report boot.tern_binary_mib "$(mib "$size" 1048576)" MiB
+# No strip in the host (busybox has none): bench/run reports the stripped size.
+
+echo "targets:"
+if [ -n "$ti" ] && [ -n "$qi" ]; then
+	ratio=$(awk -v t="$ti" -v q="$qi" 'BEGIN { printf "%.3f", t / q }')
+	report boot.init_ratio "$ratio" x
+	[ -z "$te" ] || [ -z "$qe" ] ||
+		report boot.exit_ratio "$(awk -v t="$te" -v q="$qe" 'BEGIN { printf "%.2f", t / q }')" x
+	target boot.target_init_ratio "$ratio" "<=" 0.5 x
+fi
+[ -z "$own" ] || target boot.target_own_rss "$(mib "$own" 1024)" "<=" 5 MiB
+target boot.target_binary "$(mib "$size" 1048576)" "<=" 1.5 MiB
+
+if [ "$failures" -gt 0 ] || [ -z "$ti" ] || [ -z "$qi" ]; then
+	fail "$failures boot(s) or measurement(s) failed; see the messages above"
+fi
