@@ -1,15 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
-#include "vmm/console.h"
 #include "device.h"
 #include "devices.h"
+#include "uart16550.h"
+#include "virtio_devices.h"
+#include "virtio_pci.h"
+#include "vmm/console.h"
 #include "vmm/gic.h"
+#include "vmm/iothread.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
-#include "uart16550.h"
 #include "vmm/vm.h"
+
+/* PCI class codes (base class, subclass, prog-if) of tern's functions. */
+#define PCI_CLASS_CODE_STORAGE_OTHER	0x018000
+#define PCI_CLASS_CODE_ETHERNET		0x020000
+#define PCI_CLASS_CODE_COMM_OTHER	0x078000
+#define PCI_CLASS_CODE_OTHER		0xff0000
 
 static void device_irq_to_gic(void *opaque, unsigned int spi, bool level)
 {
@@ -27,18 +37,71 @@ static int attach(struct vm *vm, struct device *dev, const char *what)
 	return vm_add_device(vm, dev);
 }
 
-/* The machine's devices, one line each, addresses from layout.h. */
+static int attach_virtio(struct vm *vm, struct virtio_device *vdev, uint32_t class_code)
+{
+	if (!vdev)
+		return -errno ? -errno : -EINVAL;	/* the model said why */
+	return virtio_pci_add(vm, vdev, class_code);
+}
+
+/* Without mac=, nic i gets 52:54:00:12:34:56 + i: locally administered,
+ * stable across runs, distinct per nic. */
+static struct virtio_device *create_net(struct vm *vm, unsigned int i)
+{
+	static const uint8_t base_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct net_config net = vm->cfg->nets[i];
+
+	if (!net.mac_set) {
+		memcpy(net.mac, base_mac, sizeof(net.mac));
+		net.mac[5] = (uint8_t)(net.mac[5] + i);
+	}
+	return virtio_net_create(&net, &vm->ram, vm->io);
+}
+
+static int create_pci_bus(struct vm *vm)
+{
+	int ret = pci_host_init(&vm->pci, &vm->layout);
+
+	if (!ret)
+		ret = vm_add_device(vm, &vm->pci.ecam);
+	if (!ret)
+		ret = vm_add_device(vm, &vm->pci.mmio);
+	return ret;
+}
+
+/* The machine's devices, one line each; addresses come from layout.h. */
 int devices_create(struct vm *vm)
 {
+	const struct vm_config *cfg = vm->cfg;
+	const struct guest_memory *mem = &vm->ram;
 	struct console *con = &vm->console;
 	int ret;
 
+	vm->io = iothread_create();
+	if (!vm->io)
+		return -ENOMEM;
 	con->uart = uart16550_create(LAYOUT_UART_BASE, LAYOUT_UART_SPI, STDOUT_FILENO,
 				     console_rx_ready, con);
 	ret = attach(vm, con->uart, "console UART");
-	if (ret < 0)
-		return ret;
-	return 0;
+	if (!ret)
+		ret = create_pci_bus(vm);
+	if (!ret)
+		ret = attach_virtio(vm, virtio_rng_create(mem, vm->io), PCI_CLASS_CODE_OTHER);
+	for (unsigned int i = 0; !ret && i < cfg->nr_disks; i++)
+		ret = attach_virtio(vm, virtio_blk_create(&cfg->disks[i], mem, vm->io),
+				    PCI_CLASS_CODE_STORAGE_OTHER);
+	for (unsigned int i = 0; !ret && i < cfg->nr_nets; i++)
+		ret = attach_virtio(vm, create_net(vm, i), PCI_CLASS_CODE_ETHERNET);
+	if (!ret && cfg->vconsole_pty)
+		ret = attach_virtio(vm, virtio_console_create_pty(mem, vm->io),
+				    PCI_CLASS_CODE_COMM_OTHER);
+	return ret;
+}
+
+/* After the VM is built: device work may start. */
+int devices_start(struct vm *vm)
+{
+	return iothread_start(vm->io);
 }
 
 unsigned int devices_max_spi(const struct vm *vm)
@@ -60,7 +123,11 @@ void devices_reset(struct vm *vm)
 
 void devices_destroy(struct vm *vm)
 {
+	/* The I/O thread first: no handler may run on a device being freed. */
+	iothread_destroy(vm->io);
+	vm->io = NULL;
 	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		vm->devices[i]->ops->destroy(vm->devices[i]);
+		if (vm->devices[i]->ops->destroy)
+			vm->devices[i]->ops->destroy(vm->devices[i]);
 	vm->nr_devices = 0;
 }

@@ -4,6 +4,7 @@
  * the files: sizes and counts against the memory map are layout_compute()'s
  * business, the kernel's contents arm64_image_parse()'s.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -17,6 +18,9 @@
 /* arm64 Linux's COMMAND_LINE_SIZE: the kernel silently cuts anything longer. */
 #define CMDLINE_MAX	2048
 
+#define DISK_SYNTAX	"path=FILE[,readonly=on|off][,direct=on|off]"
+#define NET_SYNTAX	"tap=NAME[,mac=XX:XX:XX:XX:XX:XX]"
+
 enum run_option {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -27,6 +31,9 @@ enum run_option {
 	OPT_NO_REBOOT,
 	OPT_STRICT_MMIO,
 	OPT_TRACE,
+	OPT_DISK,
+	OPT_NET,
+	OPT_VCONSOLE,
 	OPT_HELP = 'h',
 };
 
@@ -40,6 +47,9 @@ static const struct option run_options[] = {
 	{ "no-reboot",	 no_argument,	    NULL, OPT_NO_REBOOT },
 	{ "strict-mmio", no_argument,	    NULL, OPT_STRICT_MMIO },
 	{ "trace",	 no_argument,	    NULL, OPT_TRACE },
+	{ "disk",	 required_argument, NULL, OPT_DISK },
+	{ "net",	 required_argument, NULL, OPT_NET },
+	{ "vconsole",	 required_argument, NULL, OPT_VCONSOLE },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -74,10 +84,24 @@ void cli_usage(FILE *out)
 "                    writes are ignored.\n"
 "  --trace           print tern's bring-up and vCPU lifecycle trace to stderr.\n"
 "                    Default: off.\n"
+"  --disk " DISK_SYNTAX "\n"
+"                    a virtio-blk disk on FILE, a raw image file or a\n"
+"                    block device (FILE may not contain ','). readonly=on: the\n"
+"                    guest cannot write it. direct=on: FILE is opened with\n"
+"                    O_DIRECT, bypassing the host's page cache. Both default\n"
+"                    to off. Repeatable, at most %d disks. Default: none.\n"
+"  --net " NET_SYNTAX "\n"
+"                    a virtio-net card on NAME, an existing tap device. mac: the\n"
+"                    card's MAC address, unicast. Default: one chosen by tern.\n"
+"                    Repeatable, at most %d cards, one per tap. Default: none.\n"
+"  --vconsole pty    a virtio-console port on a new pseudo-terminal, whose path\n"
+"                    tern prints at start-up. Default: none.\n"
 "  -h, --help        show this help and exit.\n"
 "\n"
 "Console: keystrokes go to the guest's serial console. Ctrl-A x quits tern;\n"
 "Ctrl-A Ctrl-A sends one Ctrl-A to the guest.\n"
+"\n"
+"Every guest also gets a virtio-rng device, fed from the host's getrandom(2).\n"
 "\n"
 "Exit status:\n"
 "  0        the guest powered off\n"
@@ -87,7 +111,8 @@ void cli_usage(FILE *out)
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
 "  128+N    stopped by signal N (SIGINT, SIGTERM)\n",
 		CMDLINE_MAX - 1, CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS,
-		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB);
+		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB,
+		CONFIG_MAX_DISKS, CONFIG_MAX_NETS);
 }
 
 static void config_defaults(struct vm_config *cfg)
@@ -214,6 +239,255 @@ static int check_cmdline(const char *cmdline)
 	return 0;
 }
 
+/*
+ * Device options: "key=value,key=value". A value cannot contain ','; each key
+ * at most once; no empty items or values.
+ */
+struct kv_option {
+	const char *name;		/* "disk" */
+	const char *syntax;		/* for messages */
+	const char *const *keys;
+	unsigned int nr_keys;
+};
+
+struct kv_value {
+	const char *s;			/* into the argument, not NUL-terminated; NULL: absent */
+	size_t len;
+};
+
+#define MAX_KEYS	3
+
+static const char *const disk_keys[] = { "path", "readonly", "direct" };
+static const char *const net_keys[] = { "tap", "mac" };
+
+static const struct kv_option disk_option = {
+	"disk", DISK_SYNTAX, disk_keys, sizeof(disk_keys) / sizeof(disk_keys[0]),
+};
+static const struct kv_option net_option = {
+	"net", NET_SYNTAX, net_keys, sizeof(net_keys) / sizeof(net_keys[0]),
+};
+
+static int find_key(const struct kv_option *o, const char *key, size_t len)
+{
+	for (unsigned int i = 0; i < o->nr_keys; i++)
+		if (strlen(o->keys[i]) == len && !memcmp(o->keys[i], key, len))
+			return (int)i;
+	return -1;
+}
+
+/* Splits @arg into vals[], indexed like o->keys. */
+static int parse_kv(const struct kv_option *o, const char *arg, struct kv_value vals[])
+{
+	const char *p = arg;
+
+	for (unsigned int i = 0; i < o->nr_keys; i++)
+		vals[i] = (struct kv_value){ NULL, 0 };
+	if (!*arg) {
+		pr_err("--%s: empty value; expected %s", o->name, o->syntax);
+		return -EINVAL;
+	}
+	for (;;) {
+		const char *end = strchrnul(p, ',');
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		int k;
+
+		if (end == p) {
+			pr_err("--%s '%s': empty item between commas; expected %s", o->name, arg,
+			       o->syntax);
+			return -EINVAL;
+		}
+		if (!eq) {
+			pr_err("--%s '%s': '%.*s' is not key=value; expected %s", o->name, arg,
+			       (int)(end - p), p, o->syntax);
+			return -EINVAL;
+		}
+		k = find_key(o, p, (size_t)(eq - p));
+		if (k < 0) {
+			pr_err("--%s '%s': unknown key '%.*s'; expected %s", o->name, arg,
+			       (int)(eq - p), p, o->syntax);
+			return -EINVAL;
+		}
+		if (vals[k].s) {
+			pr_err("--%s '%s': '%s' given twice", o->name, arg, o->keys[k]);
+			return -EINVAL;
+		}
+		if (eq + 1 == end) {
+			pr_err("--%s '%s': empty value for '%s'", o->name, arg, o->keys[k]);
+			return -EINVAL;
+		}
+		vals[k] = (struct kv_value){ eq + 1, (size_t)(end - eq - 1) };
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static bool kv_is(const struct kv_value *v, const char *s)
+{
+	return strlen(s) == v->len && !memcmp(v->s, s, v->len);
+}
+
+static int parse_on_off(const char *opt, const char *arg, const char *key,
+			const struct kv_value *v, bool *on)
+{
+	if (!v->s)
+		return 0;		/* absent: keep the default */
+	if (kv_is(v, "on") || kv_is(v, "off")) {
+		*on = kv_is(v, "on");
+		return 0;
+	}
+	pr_err("--%s '%s': %s='%.*s' must be on or off", opt, arg, key, (int)v->len, v->s);
+	return -EINVAL;
+}
+
+static int parse_disk(const char *arg, struct vm_config *cfg)
+{
+	struct kv_value v[MAX_KEYS];
+	struct disk_config *d;
+	char *path;
+	int err;
+
+	if (cfg->nr_disks == CONFIG_MAX_DISKS) {
+		pr_err("--disk '%s': too many disks, at most %d", arg, CONFIG_MAX_DISKS);
+		return -EINVAL;
+	}
+	err = parse_kv(&disk_option, arg, v);
+	if (err)
+		return err;
+	if (!v[0].s) {
+		pr_err("--disk '%s': path=FILE is required; expected %s", arg, DISK_SYNTAX);
+		return -EINVAL;
+	}
+	if (v[0].len >= CONFIG_PATH_MAX) {
+		pr_err("--disk: path is %zu bytes long, at most %d", v[0].len, CONFIG_PATH_MAX - 1);
+		return -EINVAL;
+	}
+	d = &cfg->disks[cfg->nr_disks];
+	*d = (struct disk_config){ 0 };
+	if (parse_on_off("disk", arg, "readonly", &v[1], &d->readonly) ||
+	    parse_on_off("disk", arg, "direct", &v[2], &d->direct))
+		return -EINVAL;
+	path = cfg->disk_path_buf[cfg->nr_disks];
+	memcpy(path, v[0].s, v[0].len);
+	path[v[0].len] = 0;
+	/* Two writers on one file corrupt it; two readers are fine. */
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		if (!strcmp(cfg->disks[i].path, path) && !(cfg->disks[i].readonly && d->readonly)) {
+			pr_err("--disk '%s': '%s' is already a disk; the same file twice only with readonly=on",
+			       arg, path);
+			return -EINVAL;
+		}
+	}
+	d->path = path;
+	cfg->nr_disks++;
+	return 0;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly XX:XX:XX:XX:XX:XX, hex digits of either case. */
+static int parse_mac(const struct kv_value *v, uint8_t mac[6])
+{
+	if (v->len != 17)
+		return -EINVAL;
+	for (unsigned int i = 0; i < 6; i++) {
+		int hi = hex_digit(v->s[3 * i]), lo = hex_digit(v->s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && v->s[3 * i + 2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* What the kernel's dev_valid_name() accepts. */
+static bool valid_ifname(const struct kv_value *v)
+{
+	if (v->len >= CONFIG_IFNAME_MAX || kv_is(v, ".") || kv_is(v, ".."))
+		return false;
+	for (size_t i = 0; i < v->len; i++)
+		if (v->s[i] == '/' || v->s[i] == ':' || isspace((unsigned char)v->s[i]))
+			return false;
+	return true;
+}
+
+static int parse_net(const char *arg, struct vm_config *cfg)
+{
+	static const uint8_t zero[6];
+	struct kv_value v[MAX_KEYS];
+	struct net_config *n;
+	char *tap;
+	int err;
+
+	if (cfg->nr_nets == CONFIG_MAX_NETS) {
+		pr_err("--net '%s': too many network cards, at most %d", arg, CONFIG_MAX_NETS);
+		return -EINVAL;
+	}
+	err = parse_kv(&net_option, arg, v);
+	if (err)
+		return err;
+	if (!v[0].s) {
+		pr_err("--net '%s': tap=NAME is required; expected %s", arg, NET_SYNTAX);
+		return -EINVAL;
+	}
+	if (!valid_ifname(&v[0])) {
+		pr_err("--net '%s': tap='%.*s' is not an interface name (at most %d characters, no '/', ':' or spaces)",
+		       arg, (int)v[0].len, v[0].s, CONFIG_IFNAME_MAX - 1);
+		return -EINVAL;
+	}
+	n = &cfg->nets[cfg->nr_nets];
+	*n = (struct net_config){ 0 };
+	if (v[1].s) {
+		if (parse_mac(&v[1], n->mac)) {
+			pr_err("--net '%s': mac='%.*s' is not a MAC address (XX:XX:XX:XX:XX:XX)",
+			       arg, (int)v[1].len, v[1].s);
+			return -EINVAL;
+		}
+		if (n->mac[0] & 1) {
+			pr_err("--net '%s': mac=%.*s is a multicast address; a card needs a unicast one (first byte even)",
+			       arg, (int)v[1].len, v[1].s);
+			return -EINVAL;
+		}
+		if (!memcmp(n->mac, zero, sizeof(zero))) {
+			pr_err("--net '%s': mac=%.*s is not a valid card address", arg,
+			       (int)v[1].len, v[1].s);
+			return -EINVAL;
+		}
+		n->mac_set = true;
+	}
+	tap = cfg->tap_name_buf[cfg->nr_nets];
+	memcpy(tap, v[0].s, v[0].len);
+	tap[v[0].len] = 0;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		if (!strcmp(cfg->nets[i].tap, tap)) {
+			pr_err("--net '%s': tap '%s' already has a card", arg, tap);
+			return -EINVAL;
+		}
+	}
+	n->tap = tap;
+	cfg->nr_nets++;
+	return 0;
+}
+
+static int parse_vconsole(const char *arg, struct vm_config *cfg)
+{
+	if (strcmp(arg, "pty")) {
+		pr_err("--vconsole '%s': unknown backend; the only one is 'pty'", arg);
+		return -EINVAL;
+	}
+	cfg->vconsole_pty = true;
+	return 0;
+}
+
 /* Reports what getopt_long() rejected: the argument it stopped at. */
 static int bad_option(int c, char *argv[])
 {
@@ -258,6 +532,12 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	case OPT_TRACE:
 		cfg->trace = true;
 		return 0;
+	case OPT_DISK:
+		return parse_disk(arg, cfg);
+	case OPT_NET:
+		return parse_net(arg, cfg);
+	case OPT_VCONSOLE:
+		return parse_vconsole(arg, cfg);
 	case OPT_HELP:
 		*cmd = CLI_HELP;
 		return 0;

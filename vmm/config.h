@@ -5,7 +5,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What the user asked for on the command line; validated by cli_parse(). */
+#define CONFIG_MAX_DISKS	8
+#define CONFIG_MAX_NETS		4
+#define CONFIG_PATH_MAX		4096	/* PATH_MAX, with the NUL */
+#define CONFIG_IFNAME_MAX	16	/* IFNAMSIZ, with the NUL */
+
+/* --disk: a virtio-blk device on a raw image file or a block device. */
+struct disk_config {
+	const char *path;
+	bool readonly;
+	bool direct;			/* open with O_DIRECT */
+};
+
+/* --net: a virtio-net device on an existing tap interface. */
+struct net_config {
+	const char *tap;
+	uint8_t mac[6];			/* a unicast address, if mac_set */
+	bool mac_set;
+};
+
+/*
+ * What the user asked for on the command line; validated by cli_parse().
+ * The strings point into argv, or into this structure's own storage for the
+ * values cut out of "key=value,..." lists: don't copy a vm_config by value.
+ */
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;	/* NULL: none */
@@ -16,6 +39,15 @@ struct vm_config {
 	bool no_reboot;
 	bool strict_mmio;
 	bool trace;
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned int nr_disks;
+	struct net_config nets[CONFIG_MAX_NETS];
+	unsigned int nr_nets;
+	bool vconsole_pty;		/* --vconsole pty */
+
+	/* cli_parse()'s storage for disks[].path and nets[].tap. */
+	char disk_path_buf[CONFIG_MAX_DISKS][CONFIG_PATH_MAX];
+	char tap_name_buf[CONFIG_MAX_NETS][CONFIG_IFNAME_MAX];
 };
 
 #define CONFIG_DEFAULT_CPUS	1

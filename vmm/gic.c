@@ -77,6 +77,11 @@ int gic_create(struct vm *vm, unsigned int max_spi)
 	ret = set_addr(gic->its_fd, KVM_VGIC_ITS_ADDR_TYPE, LAYOUT_GITS_BASE, "ITS");
 	if (ret < 0)
 		return ret;
+	/* PCI MSIs reach the ITS with their requester ID as DeviceID. */
+	if (!kvm_check_extension(vm->vm_fd, KVM_CAP_MSI_DEVID)) {
+		pr_err("KVM_CAP_MSI_DEVID missing with an ITS: host kernel 4.8+ needed");
+		return -ENOTSUP;
+	}
 	vm_trace(vm, "gic: map set: dist %#llx, redist %#llx (+%#llx), its %#llx, %u irqs",
 		 LAYOUT_GICD_BASE, LAYOUT_GICR_BASE, (unsigned long long)vm->layout.gicr_size,
 		 LAYOUT_GITS_BASE, gic->nr_irqs);

@@ -51,6 +51,9 @@ static const struct kvm_cap_need required_caps[] = {
 	{ KVM_CAP_VCPU_EVENTS,		"KVM_CAP_VCPU_EVENTS",		"4.19" },
 	{ KVM_CAP_ARM_VM_IPA_SIZE,	"KVM_CAP_ARM_VM_IPA_SIZE",	"4.20" },
 	{ KVM_CAP_ARM_NISV_TO_USER,	"KVM_CAP_ARM_NISV_TO_USER",	"5.5" },
+	{ KVM_CAP_IRQ_ROUTING,		"KVM_CAP_IRQ_ROUTING",		"4.8" },
+	{ KVM_CAP_IRQFD,		"KVM_CAP_IRQFD",		"4.8" },
+	{ KVM_CAP_IOEVENTFD,		"KVM_CAP_IOEVENTFD",		"4.1" },
 };
 
 static int check_required_caps(int kvm_fd)

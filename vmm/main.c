@@ -92,6 +92,8 @@ static int vm_build(struct vm *vm)
 		ret = boot_build_dtb(vm);
 	if (!ret)
 		ret = boot_load_into_ram(vm);
+	if (!ret)
+		ret = devices_start(vm);
 	return ret;
 }
 
@@ -184,6 +186,7 @@ static void trace_memory_use(struct vm *vm)
 static void vm_destroy(struct vm *vm)
 {
 	devices_destroy(vm);
+	msi_routes_destroy(vm);
 	gic_destroy(&vm->gic);
 	vcpus_destroy(vm);
 	guest_memory_free(&vm->ram);
@@ -225,6 +228,7 @@ int main(int argc, char *argv[])
 	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1 };
 	int status, sig_fd;
 
+	pthread_mutex_init(&vm.msi.lock, NULL);
 	vm.start_ns = monotonic_ns();
 	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
 		return EXIT_USAGE;

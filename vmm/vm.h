@@ -14,8 +14,11 @@
 #include "kvm.h"
 #include "layout.h"
 #include "memory.h"
+#include "msi.h"
+#include "devices/pci.h"
 
 struct device;
+struct iothread;
 struct vcpu;
 
 /* Why the VM stopped; decided once, by whoever stops it first. */
@@ -53,8 +56,11 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
 	struct gic gic;
-	struct device *devices[VM_MAX_DEVICES];
+	struct device *devices[VM_MAX_DEVICES];	/* fixed MMIO windows */
 	unsigned int nr_devices;
+	struct pci_host pci;
+	struct msi_routes msi;
+	struct iothread *io;			/* device work, off the vCPU threads */
 	struct console console;
 	struct boot_images boot;
 

@@ -7,6 +7,13 @@
 #   guest_send LINE       type LINE and Enter on the guest's console
 #   guest_wait_exit S     wait at most S seconds for tern to exit; sets $status
 #   guest_count PATTERN   how many lines of tern.log contain PATTERN
+#   guest_serve ARGS...   guest_start ARGS... with the serve command line, wait
+#                         for "TERN-GUEST: ready" and check the modules loaded
+#   guest_run CMD [S]     "run CMD" in a serving guest, wait at most S seconds
+#                         (default 120) for its "run rc=" line; sets $run_rc
+#   guest_value KEY       the last "KEY=value" line the guest printed: value
+#   guest_poweroff [S]    "poweroff", wait for tern to exit, expect status 0
+#   pattern_sum FILE WHAT the fnv1a64 of the last "blkpattern: WHAT ..." line in FILE
 #
 # The guest (guest-images/init) prints "TERN-GUEST: ..." markers; with
 # tern.action=serve it answers console commands (see guest-images/init).
@@ -59,4 +66,52 @@ boot_and_check() {
 	[ "${_mem_kb:-0}" -gt $(($2 * 1024 * 72 / 100)) ] && [ "$_mem_kb" -le $(($2 * 1024)) ] ||
 		fail "the guest reports MemTotal ${_mem_kb:-none} kB for $2 MiB of RAM"
 	grep -q "^TERN-GUEST: poweroff" tern.log || fail "the guest did not reach its poweroff"
+}
+
+guest_serve() {
+	guest_start "$@" --cmdline "$GUEST_CMDLINE tern.action=serve"
+	wait_for tern.log "TERN-GUEST: ready" 200
+	if grep -q "^TERN-GUEST: module " tern.log; then
+		cat tern.log
+		fail "the guest could not load its modules (see the 'TERN-GUEST: module' lines)"
+	fi
+}
+
+# tern.log without the console's carriage returns.
+guest_log() {
+	tr -d '\r' <tern.log
+}
+
+guest_run() {
+	_gr_n=$(guest_count "TERN-GUEST: run rc=")
+	_gr_end=$(($(date +%s) + $(lab_scaled "${2:-120}")))
+	guest_send "run $1"
+	while [ "$(guest_count "TERN-GUEST: run rc=")" -le "$_gr_n" ]; do
+		if ! kill -0 "$tern_pid" 2>/dev/null; then
+			cat tern.log
+			fail "tern exited while the guest ran: $1"
+		fi
+		if [ "$(date +%s)" -ge "$_gr_end" ]; then
+			cat tern.log
+			fail "the guest did not finish within $(lab_scaled "${2:-120}")s: $1"
+		fi
+		sleep 0.2
+	done
+	run_rc=$(guest_log | sed -n 's/^TERN-GUEST: run rc=\([0-9]*\).*/\1/p' | tail -n 1)
+	echo "guest: run $1 -> rc=$run_rc"
+}
+
+guest_value() {
+	guest_log | sed -n "s/^$1=//p" | tail -n 1
+}
+
+guest_poweroff() {
+	guest_send poweroff
+	guest_wait_exit "${1:-60}"
+	cat tern.log
+	expect_status "$status" 0 "tern did not exit 0 after the guest's poweroff"
+}
+
+pattern_sum() {
+	tr -d '\r' <"$1" | grep -F "blkpattern: $2 " | tail -n 1 | sed -n 's/.*fnv1a64=\([0-9a-f]*\).*/\1/p'
 }

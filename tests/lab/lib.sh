@@ -10,6 +10,7 @@
 #   INITRD     the guest initramfs (guest-images/init; protocol described there)
 #   LAB        directory holding this lib.sh:  . "$LAB/lib.sh"
 #   LAB_SCALE  timeout multiplier (slow machines); wait_for applies it already
+#   LAB_BIN    host-side test programs (blkpattern, guest-images/tools/); default $LAB/bin
 # Exit status: 0 = pass, 77 = skip (the last line printed is the reason),
 # anything else = fail. stdout and stderr go to the scenario's log, which the
 # lab prints when the scenario fails.
@@ -24,6 +25,10 @@
 #   expect_status STATUS WANT MSG     fail with MSG unless STATUS == WANT
 #   fail MSG / skip MSG               end the scenario
 #   need_tern                         fail clearly when the tern binary is missing
+#   need_root / need_tun              skip unless root / /dev/net/tun is usable
+#                                     (need_tun loads tun when it can)
+#   make_tap NAME ADDR/LEN            a persistent tap NAME, up, with that address
+#                                     (busybox tunctl + ip); removed by del_tap NAME
 
 fail() {
 	echo "FAIL: $*"
@@ -38,6 +43,28 @@ skip() {
 need_tern() {
 	[ -x "$TERN" ] ||
 		fail "tern binary missing at $TERN (build the static aarch64 tern into build/arm64/tern, then rerun the lab)"
+}
+
+LAB_BIN=${LAB_BIN:-$LAB/bin}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+need_tun() {
+	need_root
+	[ -c /dev/net/tun ] || modprobe tun 2>/dev/null || insmod "$LAB/modules/tun.ko" 2>/dev/null || :
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module missing)"
+}
+
+make_tap() {
+	tunctl -t "$1" >/dev/null || ip tuntap add dev "$1" mode tap || fail "cannot create tap $1"
+	ip addr add "$2" dev "$1" || fail "cannot give $1 the address $2"
+	ip link set "$1" up || fail "cannot bring $1 up"
+}
+
+del_tap() {
+	ip link del "$1" 2>/dev/null || tunctl -d "$1" >/dev/null 2>&1 || :
 }
 
 # Scale a timeout in seconds by LAB_SCALE, rounding up to a whole second.

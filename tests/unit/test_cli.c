@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -38,6 +39,9 @@ static void assert_defaults(void)
 	assert_false(cfg.no_reboot);
 	assert_false(cfg.strict_mmio);
 	assert_false(cfg.trace);
+	assert_int_equal(cfg.nr_disks, 0);
+	assert_int_equal(cfg.nr_nets, 0);
+	assert_false(cfg.vconsole_pty);
 }
 
 static void test_run_defaults(void **state)
@@ -179,6 +183,9 @@ static void test_missing_value(void **state)
 	assert_int_equal(RUN("--initrd"), -EINVAL);
 	assert_int_equal(RUN("--cmdline"), -EINVAL);
 	assert_int_equal(RUN("--dtb-out"), -EINVAL);
+	assert_int_equal(RUN("--disk"), -EINVAL);
+	assert_int_equal(RUN("--net"), -EINVAL);
+	assert_int_equal(RUN("--vconsole"), -EINVAL);
 }
 
 static void test_missing_kernel(void **state)
@@ -240,6 +247,249 @@ static void test_cmdline_too_long(void **state)
 	line[2048] = 0;
 	assert_int_equal(RUN("--cmdline", line), -EINVAL);
 	free(line);
+}
+
+/*
+ * Parses with stderr captured: the call must fail with -EINVAL and its
+ * message must contain @want (the bad value, or what is wrong with it).
+ */
+static void assert_error_says(const char *want, char **argv)
+{
+	char path[] = "/tmp/test_cli.XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO), argc = 0, ret;
+	char msg[1024];
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	while (argv[argc])
+		argc++;
+	fflush(stderr);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	ret = cli_parse(argc, argv, &cmd, &cfg);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	n = pread(fd, msg, sizeof(msg) - 1, 0);
+	close(fd);
+	assert_true(n >= 0);
+	msg[n] = 0;
+	if (ret != -EINVAL)
+		fail_msg("accepted (%d); expected an error saying \"%s\"", ret, want);
+	if (!strstr(msg, want))
+		fail_msg("error \"%s\" does not say \"%s\"", msg, want);
+}
+
+#define RUN_ERR(want, ...) \
+	assert_error_says(want, (char *[]){ "tern", "run", "--kernel", "Image", __VA_ARGS__, NULL })
+
+static void test_disk(void **state)
+{
+	assert_int_equal(RUN("--disk", "path=disk.img"), 0);
+	assert_int_equal(cfg.nr_disks, 1);
+	assert_string_equal(cfg.disks[0].path, "disk.img");
+	assert_false(cfg.disks[0].readonly);
+	assert_false(cfg.disks[0].direct);
+
+	assert_int_equal(RUN("--disk", "path=/dev/vdb,readonly=on,direct=on"), 0);
+	assert_string_equal(cfg.disks[0].path, "/dev/vdb");
+	assert_true(cfg.disks[0].readonly);
+	assert_true(cfg.disks[0].direct);
+
+	/* Any order; off spelled out; '=' and spaces in a path are fine. */
+	assert_int_equal(RUN("--disk=direct=on,readonly=off,path=my disk=1.raw"), 0);
+	assert_string_equal(cfg.disks[0].path, "my disk=1.raw");
+	assert_false(cfg.disks[0].readonly);
+	assert_true(cfg.disks[0].direct);
+
+	assert_int_equal(RUN("--disk", "readonly=on,path=a"), 0);
+	assert_string_equal(cfg.disks[0].path, "a");
+	assert_true(cfg.disks[0].readonly);
+	assert_false(cfg.disks[0].direct);
+}
+
+static void test_disk_repeated(void **state)
+{
+	char *argv[4 + 2 * CONFIG_MAX_DISKS + 3] = { "tern", "run", "--kernel", "Image" };
+	char values[CONFIG_MAX_DISKS + 1][32];
+	int argc = 4;
+
+	for (int i = 0; i < CONFIG_MAX_DISKS; i++) {
+		snprintf(values[i], sizeof(values[i]), "path=d%d.img%s", i,
+			 i % 2 ? ",readonly=on" : "");
+		argv[argc++] = "--disk";
+		argv[argc++] = values[i];
+	}
+	assert_int_equal(cli_parse(argc, argv, &cmd, &cfg), 0);
+	assert_int_equal(cfg.nr_disks, CONFIG_MAX_DISKS);
+	for (int i = 0; i < CONFIG_MAX_DISKS; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "d%d.img", i);
+		assert_string_equal(cfg.disks[i].path, want);
+		assert_int_equal(cfg.disks[i].readonly, i % 2);
+	}
+
+	argv[argc++] = "--disk";
+	argv[argc++] = "path=one-too-many";
+	argv[argc] = NULL;
+	assert_error_says("at most 8", argv);
+
+	/* A new parse starts with no disks. */
+	assert_int_equal(RUN("--disk", "path=x"), 0);
+	assert_int_equal(cfg.nr_disks, 1);
+}
+
+static void test_disk_errors(void **state)
+{
+	RUN_ERR("empty value", "--disk", "");
+	RUN_ERR("path=FILE is required", "--disk", "readonly=on");
+	RUN_ERR("path=FILE is required", "--disk", "direct=on,readonly=off");
+	RUN_ERR("empty value for 'path'", "--disk", "path=");
+	RUN_ERR("empty value for 'readonly'", "--disk", "path=a,readonly=");
+	RUN_ERR("readonly='yes' must be on or off", "--disk", "path=a,readonly=yes");
+	RUN_ERR("direct='ON' must be on or off", "--disk", "path=a,direct=ON");
+	RUN_ERR("direct='1' must be on or off", "--disk", "path=a,direct=1");
+	RUN_ERR("unknown key 'bogus'", "--disk", "path=a,bogus=1");
+	RUN_ERR("unknown key 'PATH'", "--disk", "PATH=a");
+	RUN_ERR("unknown key ''", "--disk", "=a");
+	RUN_ERR("unknown key 'file'", "--disk", "file=a");
+	RUN_ERR("'path' given twice", "--disk", "path=a,path=b");
+	RUN_ERR("'readonly' given twice", "--disk", "path=a,readonly=on,readonly=on");
+	RUN_ERR("'disk.img' is not key=value", "--disk", "disk.img");
+	RUN_ERR("'readonly' is not key=value", "--disk", "path=a,readonly");
+	RUN_ERR("'path=a,': empty item", "--disk", "path=a,");
+	RUN_ERR("empty item", "--disk", ",path=a");
+	RUN_ERR("empty item", "--disk", "path=a,,direct=on");
+	/* The same file twice: only if every user reads it. */
+	RUN_ERR("'a' is already a disk", "--disk", "path=a", "--disk", "path=a");
+	RUN_ERR("'a' is already a disk", "--disk", "path=a,readonly=on", "--disk", "path=a");
+	assert_int_equal(RUN("--disk", "path=a,readonly=on", "--disk", "path=a,readonly=on"), 0);
+	assert_int_equal(cfg.nr_disks, 2);
+}
+
+static void test_disk_path_length(void **state)
+{
+	char *arg = malloc(5 + CONFIG_PATH_MAX + 1);
+
+	assert_non_null(arg);
+	memcpy(arg, "path=", 5);
+	memset(arg + 5, 'p', CONFIG_PATH_MAX - 1);
+	arg[5 + CONFIG_PATH_MAX - 1] = 0;
+	assert_int_equal(RUN("--disk", arg), 0);
+	assert_int_equal(strlen(cfg.disks[0].path), CONFIG_PATH_MAX - 1);
+	memset(arg + 5, 'p', CONFIG_PATH_MAX);
+	arg[5 + CONFIG_PATH_MAX] = 0;
+	RUN_ERR("at most 4095", "--disk", arg);
+	free(arg);
+}
+
+static void assert_mac(const uint8_t *mac, const uint8_t *want)
+{
+	assert_memory_equal(mac, want, 6);
+}
+
+static void test_net(void **state)
+{
+	assert_int_equal(RUN("--net", "tap=tap0"), 0);
+	assert_int_equal(cfg.nr_nets, 1);
+	assert_string_equal(cfg.nets[0].tap, "tap0");
+	assert_false(cfg.nets[0].mac_set);
+
+	assert_int_equal(RUN("--net", "tap=tern-tap,mac=52:54:00:12:34:56"), 0);
+	assert_string_equal(cfg.nets[0].tap, "tern-tap");
+	assert_true(cfg.nets[0].mac_set);
+	assert_mac(cfg.nets[0].mac, (const uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 });
+
+	assert_int_equal(RUN("--net=mac=FE:dc:Ba:98:76:54,tap=t", "--net", "tap=u",
+			     "--net", "tap=123456789012345,mac=00:00:00:00:00:01",
+			     "--net", "tap=w,mac=02:00:00:00:00:00"), 0);
+	assert_int_equal(cfg.nr_nets, CONFIG_MAX_NETS);
+	assert_string_equal(cfg.nets[0].tap, "t");
+	assert_mac(cfg.nets[0].mac, (const uint8_t[]){ 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54 });
+	assert_string_equal(cfg.nets[1].tap, "u");
+	assert_false(cfg.nets[1].mac_set);
+	assert_string_equal(cfg.nets[2].tap, "123456789012345");
+	assert_mac(cfg.nets[2].mac, (const uint8_t[]){ 0, 0, 0, 0, 0, 1 });
+	assert_true(cfg.nets[3].mac_set);
+
+	RUN_ERR("at most 4", "--net", "tap=a", "--net", "tap=b", "--net", "tap=c",
+		"--net", "tap=d", "--net", "tap=e");
+}
+
+static void test_net_errors(void **state)
+{
+	const char *bad_macs[] = {
+		"52:54:00:12:34", "52:54:00:12:34:56:78", "52:54:00:12:34:5g",
+		"52-54-00-12-34-56", "5254.0012.3456", "525400123456", "52:54:00:12:34:567",
+		"2:54:00:12:34:56", "52:54:00:12:34:5", " 52:54:00:12:34:56", "52:54::00:12:34:56",
+		"52:54:00:12:34:56 ", "x2:54:00:12:34:56", "52;54:00:12:34:56",
+	};
+	char want[64], arg[64];
+
+	for (size_t i = 0; i < sizeof(bad_macs) / sizeof(bad_macs[0]); i++) {
+		snprintf(arg, sizeof(arg), "tap=t,mac=%s", bad_macs[i]);
+		snprintf(want, sizeof(want), "mac='%s' is not a MAC address", bad_macs[i]);
+		RUN_ERR(want, "--net", arg);
+	}
+	RUN_ERR("mac=01:00:5e:00:00:01 is a multicast address", "--net",
+		"tap=t,mac=01:00:5e:00:00:01");
+	RUN_ERR("mac=ff:ff:ff:ff:ff:ff is a multicast address", "--net",
+		"tap=t,mac=ff:ff:ff:ff:ff:ff");
+	RUN_ERR("mac=33:33:00:00:00:01 is a multicast address", "--net",
+		"tap=t,mac=33:33:00:00:00:01");
+	RUN_ERR("mac=00:00:00:00:00:00 is not a valid", "--net", "tap=t,mac=00:00:00:00:00:00");
+
+	RUN_ERR("empty value", "--net", "");
+	RUN_ERR("tap=NAME is required", "--net", "mac=52:54:00:12:34:56");
+	RUN_ERR("empty value for 'tap'", "--net", "tap=");
+	RUN_ERR("empty value for 'mac'", "--net", "tap=t,mac=");
+	RUN_ERR("unknown key 'ifname'", "--net", "ifname=t");
+	RUN_ERR("unknown key 'model'", "--net", "tap=t,model=virtio");
+	RUN_ERR("'tap' given twice", "--net", "tap=t,tap=u");
+	RUN_ERR("'mac' given twice", "--net", "tap=t,mac=52:54:00:12:34:56,mac=52:54:00:12:34:57");
+	RUN_ERR("'tap0' is not key=value", "--net", "tap0");
+	RUN_ERR("empty item", "--net", "tap=t,");
+	RUN_ERR("tap='1234567890123456' is not an interface name", "--net",
+		"tap=1234567890123456");
+	RUN_ERR("tap='a/b' is not an interface name", "--net", "tap=a/b");
+	RUN_ERR("tap='a:1' is not an interface name", "--net", "tap=a:1");
+	RUN_ERR("tap='a b' is not an interface name", "--net", "tap=a b");
+	RUN_ERR("tap='..' is not an interface name", "--net", "tap=..");
+	RUN_ERR("tap='.' is not an interface name", "--net", "tap=.");
+	RUN_ERR("tap 'tap0' already has a card", "--net", "tap=tap0", "--net",
+		"tap=tap0,mac=52:54:00:12:34:56");
+}
+
+static void test_vconsole(void **state)
+{
+	assert_int_equal(RUN("--vconsole", "pty"), 0);
+	assert_true(cfg.vconsole_pty);
+	assert_int_equal(RUN("--vconsole=pty", "--vconsole", "pty"), 0);
+	assert_true(cfg.vconsole_pty);
+
+	RUN_ERR("--vconsole 'tty': unknown backend", "--vconsole", "tty");
+	RUN_ERR("--vconsole 'PTY': unknown backend", "--vconsole", "PTY");
+	RUN_ERR("--vconsole 'pty,x': unknown backend", "--vconsole", "pty,x");
+	RUN_ERR("--vconsole '': unknown backend", "--vconsole", "");
+}
+
+static void test_devices_together(void **state)
+{
+	assert_int_equal(RUN("--disk", "path=root.img", "--net", "tap=tap0", "--vconsole", "pty",
+			     "--disk", "path=data.img,direct=on", "--cpus", "2"), 0);
+	assert_int_equal(cfg.nr_disks, 2);
+	assert_string_equal(cfg.disks[0].path, "root.img");
+	assert_string_equal(cfg.disks[1].path, "data.img");
+	assert_true(cfg.disks[1].direct);
+	assert_int_equal(cfg.nr_nets, 1);
+	assert_string_equal(cfg.nets[0].tap, "tap0");
+	assert_true(cfg.vconsole_pty);
+	assert_int_equal(cfg.nr_cpus, 2);
+
+	/* Parsed again, none of it is left over. */
+	assert_int_equal(PARSE("run", "--kernel", "K"), 0);
+	assert_defaults();
 }
 
 static void assert_size(const char *s, uint64_t want)
@@ -318,6 +568,10 @@ static void test_usage_documents_everything(void **state)
 		"Ctrl-A x", "Ctrl-A Ctrl-A", "Exit status",
 		"  0 ", "  1 ", "  2 ", "  3 ", "  4 ", "128+N", "SIGINT", "SIGTERM",
 		"PSCI SYSTEM_EVENT crash",
+		"--disk path=FILE[,readonly=on|off][,direct=on|off]", "virtio-blk", "O_DIRECT",
+		"block device", "at most 8 disks", "--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]",
+		"virtio-net", "tap device", "unicast", "at most 4 cards", "--vconsole pty",
+		"virtio-console", "pseudo-terminal", "virtio-rng", "getrandom(2)",
 	};
 	char *text = usage_text();
 	size_t i;
@@ -349,6 +603,14 @@ int main(void)
 		cmocka_unit_test(test_bad_memory),
 		cmocka_unit_test(test_extra_arguments),
 		cmocka_unit_test(test_cmdline_too_long),
+		cmocka_unit_test(test_disk),
+		cmocka_unit_test(test_disk_repeated),
+		cmocka_unit_test(test_disk_errors),
+		cmocka_unit_test(test_disk_path_length),
+		cmocka_unit_test(test_net),
+		cmocka_unit_test(test_net_errors),
+		cmocka_unit_test(test_vconsole),
+		cmocka_unit_test(test_devices_together),
 		cmocka_unit_test(test_parse_size_units),
 		cmocka_unit_test(test_parse_size_errors),
 		cmocka_unit_test(test_usage_documents_everything),

@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * PCIe host bridge (ECAM, bus 0) and type 0 endpoint config space.
+ *
+ * Config space is a byte array with a per-byte write mask: a guest write
+ * changes only the masked bits, so every read-only field (IDs, class, header
+ * type, capability pointers, BAR type bits and the BAR bits below its size)
+ * stays what the device model made it. BAR sizing falls out of the mask: after
+ * an all-ones write the register reads ~(size - 1) plus its type bits.
+ *
+ * BARs: the registers are what the guest reads; what the function decodes is
+ * bar->addr, taken from the registers once every byte of the BAR (8 for a
+ * 64-bit one) has been written since the last time, so a half-written 64-bit
+ * BAR never answers at a mix of old and new halves. The function answers at
+ * bar->decoded: bar->addr while Memory Space Enable is set and the address is
+ * a real one (not 0, not the all-ones sizing pattern, below 4 GiB for a 32-bit
+ * BAR), else nowhere. Every change of bar->decoded is reported through
+ * ops->bar_remap(old, new).
+ *
+ * ECAM: only bus 0, function 0 of each slot exists. Accesses of 1, 2 or 4
+ * naturally aligned bytes are served; anything else (8-byte or unaligned
+ * accesses, other buses and functions, empty slots) reads all-ones and writes
+ * are ignored, as an Unsupported Request would on real hardware. Linux never
+ * issues 8-byte config accesses, so they are not split.
+ *
+ * Locking: host->lock covers config space, the BAR state and the slot table.
+ * ops->bar_remap and ops->config_written run with it held (the order of BAR
+ * moves must reach the device in the order the guest made them): they must
+ * not call back into the host's ECAM or window handlers. ops->bar_read and
+ * ops->bar_write run without it, so device handlers may take their own locks
+ * and block.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libfdt.h>
+#include <linux/pci.h>		/* PCI_DEVFN; includes pci_regs.h */
+
+#include "vmm/fdt.h"
+#include "vmm/layout.h"
+#include "vmm/log.h"
+#include "pci.h"
+
+#define PCI_CAP_START		0x40
+#define PCI_MAX_CAPS		((PCI_CFG_SPACE_SIZE - PCI_CAP_START) / 4)
+#define PCI_MIN_BAR_SIZE	(4 * KiB)
+
+/* ECAM offset: bus << 20 | device << 15 | function << 12 | register. */
+#define ECAM_BUS(off)		((off) >> 20)
+#define ECAM_DEVFN(off)		(((off) >> 12) & 0xff)
+#define ECAM_REG(off)		((off) & (PCI_CFG_SPACE_EXP_SIZE - 1))
+
+/* Device tree: phys.hi of a PCI address (IEEE 1275 PCI binding, npt000ss). */
+#define FDT_PCI_MEM32		0x02000000u
+#define FDT_PCI_MEM64_PREF	0x43000000u
+
+static uint32_t get_le(const uint8_t *p, unsigned int len)
+{
+	uint32_t v = 0;
+
+	for (unsigned int i = len; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_le(uint8_t *p, uint32_t v, unsigned int len)
+{
+	for (unsigned int i = 0; i < len; i++, v >>= 8)
+		p[i] = v & 0xff;
+}
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/* ---------------------------------------------------------------- functions */
+
+void pci_device_init(struct pci_device *pdev, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+		     uint16_t subsys_id)
+{
+	/* ops and priv are the caller's: left as they are. */
+	pdev->devfn = 0;
+	pdev->last_cap = 0;
+	memset(pdev->cfg, 0, sizeof(pdev->cfg));
+	memset(pdev->wmask, 0, sizeof(pdev->wmask));
+	memset(pdev->bars, 0, sizeof(pdev->bars));
+
+	put_le(pdev->cfg + PCI_VENDOR_ID, vendor, 2);
+	put_le(pdev->cfg + PCI_DEVICE_ID, device, 2);
+	pdev->cfg[PCI_REVISION_ID] = revision;
+	put_le(pdev->cfg + PCI_CLASS_PROG, class_code & 0xffffff, 3);
+	pdev->cfg[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
+	put_le(pdev->cfg + PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor, 2);
+	put_le(pdev->cfg + PCI_SUBSYSTEM_ID, subsys_id, 2);
+
+	put_le(pdev->wmask + PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	/* Plain read-write registers with no effect here. */
+	pdev->wmask[PCI_CACHE_LINE_SIZE] = 0xff;
+	pdev->wmask[PCI_INTERRUPT_LINE] = 0xff;
+}
+
+static bool bar_index_ok(int bar)
+{
+	return bar >= 0 && bar < PCI_NUM_BARS;
+}
+
+/* Whether register @bar is in use, as a BAR or as a 64-bit BAR's upper half. */
+static bool bar_reg_used(const struct pci_device *pdev, int bar)
+{
+	return pdev->bars[bar].size || (bar > 0 && pdev->bars[bar - 1].is64);
+}
+
+static unsigned int bar_reg(int bar)
+{
+	return PCI_BASE_ADDRESS_0 + 4 * bar;
+}
+
+int pci_device_add_bar(struct pci_device *pdev, int bar, uint64_t size, bool is64)
+{
+	uint64_t mask = ~(size - 1);
+	unsigned int reg = bar_reg(bar);
+
+	if (!bar_index_ok(bar) || (is64 && bar + 1 >= PCI_NUM_BARS))
+		return -EINVAL;
+	if (!is_pow2(size) || size < PCI_MIN_BAR_SIZE || (!is64 && size > (1ULL << 31)) ||
+	    size > (1ULL << 63))
+		return -EINVAL;
+	if (bar_reg_used(pdev, bar) || (is64 && bar_reg_used(pdev, bar + 1)))
+		return -EINVAL;
+
+	pdev->bars[bar] = (struct pci_bar){ .size = size, .is64 = is64 };
+	put_le(pdev->cfg + reg, is64 ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0, 4);
+	put_le(pdev->wmask + reg, (uint32_t)mask & PCI_BASE_ADDRESS_MEM_MASK, 4);
+	if (is64) {
+		put_le(pdev->cfg + reg + 4, 0, 4);
+		put_le(pdev->wmask + reg + 4, mask >> 32, 4);
+	}
+	return 0;
+}
+
+/* The capability whose next pointer is 0 (0: none yet). The pointers are
+ * read-only to the guest; the bound only guards against a device model
+ * that wrote a loop into cfg itself. */
+static unsigned int last_cap_offset(const struct pci_device *pdev)
+{
+	unsigned int off = pdev->cfg[PCI_CAPABILITY_LIST], n;
+
+	if (!off)
+		return 0;
+	for (n = 0; n < PCI_MAX_CAPS && pdev->cfg[off + PCI_CAP_LIST_NEXT]; n++)
+		off = pdev->cfg[off + PCI_CAP_LIST_NEXT];
+	return off;
+}
+
+/*
+ * pdev->last_cap is the end of the list: the first byte after the last
+ * capability (0 before the first one). Capabilities ending past 0xff store
+ * 0xff, which rounds up to 0x100: full.
+ */
+int pci_device_add_cap(struct pci_device *pdev, uint8_t cap_id, const void *body, uint8_t len)
+{
+	unsigned int free = pdev->last_cap ? pdev->last_cap : PCI_CAP_START;
+	unsigned int off = align_up(free, 4), end = off + 2 + len, prev;
+
+	if (end > PCI_CFG_SPACE_SIZE)
+		return -ENOSPC;
+
+	prev = last_cap_offset(pdev);
+	if (prev)
+		pdev->cfg[prev + PCI_CAP_LIST_NEXT] = off;
+	else
+		pdev->cfg[PCI_CAPABILITY_LIST] = off;
+	pdev->cfg[off + PCI_CAP_LIST_ID] = cap_id;
+	pdev->cfg[off + PCI_CAP_LIST_NEXT] = 0;
+	if (len)
+		memcpy(pdev->cfg + off + 2, body, len);
+	pdev->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	pdev->last_cap = end > 0xff ? 0xff : end;
+	return off;
+}
+
+uint64_t pci_bar_addr(const struct pci_device *pdev, int bar)
+{
+	return bar_index_ok(bar) ? pdev->bars[bar].decoded : 0;
+}
+
+static bool cfg_access_ok(uint32_t off, unsigned int len)
+{
+	return (len == 1 || len == 2 || len == 4) && off < PCI_CFG_SPACE_EXP_SIZE &&
+	       off % len == 0;
+}
+
+uint32_t pci_cfg_read(const struct pci_device *pdev, uint32_t off, unsigned int len)
+{
+	return cfg_access_ok(off, len) ? get_le(pdev->cfg + off, len) : 0;
+}
+
+void pci_cfg_write_wmask(struct pci_device *pdev, uint32_t off, uint32_t mask, unsigned int len)
+{
+	if (cfg_access_ok(off, len))
+		put_le(pdev->wmask + off, mask, len);
+}
+
+/* ---------------------------------------------------------------- BARs */
+
+static uint64_t bar_regs_addr(const struct pci_device *pdev, int bar)
+{
+	unsigned int reg = bar_reg(bar);
+	uint64_t addr = get_le(pdev->cfg + reg, 4) & PCI_BASE_ADDRESS_MEM_MASK;
+
+	if (pdev->bars[bar].is64)
+		addr |= (uint64_t)get_le(pdev->cfg + reg + 4, 4) << 32;
+	return addr;
+}
+
+static void bar_regs_set(struct pci_device *pdev, int bar, uint64_t addr)
+{
+	unsigned int reg = bar_reg(bar);
+	uint32_t type = get_le(pdev->cfg + reg, 4) & ~PCI_BASE_ADDRESS_MEM_MASK;
+
+	put_le(pdev->cfg + reg, ((uint32_t)addr & PCI_BASE_ADDRESS_MEM_MASK) | type, 4);
+	if (pdev->bars[bar].is64)
+		put_le(pdev->cfg + reg + 4, addr >> 32, 4);
+}
+
+/* Where BAR @bar answers given its address and the command register. */
+static uint64_t bar_decode(const struct pci_device *pdev, int bar)
+{
+	const struct pci_bar *b = &pdev->bars[bar];
+	uint64_t last = b->addr + (b->size - 1);
+	uint64_t limit = b->is64 ? UINT64_MAX : UINT32_MAX;
+
+	if (!b->size || !(pdev->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY))
+		return 0;
+	/* 0 is "unassigned"; a BAR reaching the top of its address space is
+	 * the sizing pattern left in place, not an address. */
+	if (!b->addr || last < b->addr || last >= limit)
+		return 0;
+	return b->addr;
+}
+
+static void bars_update_decode(struct pci_device *pdev)
+{
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &pdev->bars[i];
+		uint64_t old = b->decoded, new = bar_decode(pdev, i);
+
+		if (old == new)
+			continue;
+		b->decoded = new;
+		if (pdev->ops && pdev->ops->bar_remap)
+			pdev->ops->bar_remap(pdev, i, old, new);
+	}
+}
+
+/* Config byte @reg was written: a BAR fully written takes its new address. */
+static void bar_byte_written(struct pci_device *pdev, unsigned int reg)
+{
+	int bar = (reg - PCI_BASE_ADDRESS_0) / 4;
+	unsigned int byte = (reg - PCI_BASE_ADDRESS_0) % 4;
+	struct pci_bar *b;
+	uint8_t all;
+
+	if (bar > 0 && pdev->bars[bar - 1].is64) {
+		bar--;
+		byte += 4;
+	}
+	b = &pdev->bars[bar];
+	if (!b->size)
+		return;
+	all = b->is64 ? 0xff : 0x0f;
+	b->written |= 1u << byte;
+	if (b->written == all) {
+		b->written = 0;
+		b->addr = bar_regs_addr(pdev, bar);
+	}
+}
+
+/* A guest write of @len bytes of @val at config offset @reg (valid access). */
+static void cfg_guest_write(struct pci_device *pdev, unsigned int reg, uint32_t val,
+			    unsigned int len)
+{
+	for (unsigned int i = 0; i < len; i++, val >>= 8) {
+		unsigned int r = reg + i;
+		uint8_t m = pdev->wmask[r];
+
+		pdev->cfg[r] = (pdev->cfg[r] & ~m) | (val & m);
+		if (r >= PCI_BASE_ADDRESS_0 && r <= PCI_BASE_ADDRESS_5 + 3)
+			bar_byte_written(pdev, r);
+	}
+	bars_update_decode(pdev);
+	if (pdev->ops && pdev->ops->config_written)
+		pdev->ops->config_written(pdev, reg, len);
+}
+
+/* ---------------------------------------------------------------- ECAM */
+
+static struct pci_host *ecam_to_host(struct device *dev)
+{
+	return (struct pci_host *)((char *)dev - offsetof(struct pci_host, ecam));
+}
+
+static struct pci_host *mmio_to_host(struct device *dev)
+{
+	return (struct pci_host *)((char *)dev - offsetof(struct pci_host, mmio));
+}
+
+/* The function at ECAM offset @off, or NULL. Caller holds host->lock. */
+static struct pci_device *ecam_function(struct pci_host *host, uint64_t off)
+{
+	unsigned int devfn = ECAM_DEVFN(off);
+
+	if (ECAM_BUS(off) != 0 || PCI_FUNC(devfn) != 0)
+		return NULL;
+	return host->slots[PCI_SLOT(devfn)];
+}
+
+static void ecam_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct pci_host *host = ecam_to_host(dev);
+	unsigned int reg = ECAM_REG(offset);
+	struct pci_device *pdev;
+
+	memset(data, 0xff, len);
+	if (!cfg_access_ok(reg, len))
+		return;
+	pthread_mutex_lock(&host->lock);
+	pdev = ecam_function(host, offset);
+	if (pdev)
+		memcpy(data, pdev->cfg + reg, len);
+	pthread_mutex_unlock(&host->lock);
+}
+
+static void ecam_write(struct device *dev, uint64_t offset, const uint8_t *data,
+		       unsigned int len)
+{
+	struct pci_host *host = ecam_to_host(dev);
+	unsigned int reg = ECAM_REG(offset);
+	struct pci_device *pdev;
+
+	if (!cfg_access_ok(reg, len))
+		return;
+	pthread_mutex_lock(&host->lock);
+	pdev = ecam_function(host, offset);
+	if (pdev)
+		cfg_guest_write(pdev, reg, get_le(data, len), len);
+	pthread_mutex_unlock(&host->lock);
+}
+
+static int fdt_errno(int err, const char *what)
+{
+	pr_err("pci: device tree: %s: %s", what, fdt_strerror(err));
+	return err == -FDT_ERR_NOSPACE ? -ENOSPC : -EINVAL;
+}
+
+/* One "ranges" entry: identity-mapped PCI memory of type @space. */
+static void fdt_range(fdt32_t *r, uint32_t space, uint64_t base, uint64_t size)
+{
+	r[0] = cpu_to_fdt32(space);
+	r[1] = cpu_to_fdt32(base >> 32);
+	r[2] = cpu_to_fdt32((uint32_t)base);
+	r[3] = cpu_to_fdt32(base >> 32);
+	r[4] = cpu_to_fdt32((uint32_t)base);
+	r[5] = cpu_to_fdt32(size >> 32);
+	r[6] = cpu_to_fdt32((uint32_t)size);
+}
+
+/*
+ * The 64-bit window is described prefetchable. tern's BARs are all
+ * non-prefetchable, and Linux never puts those in a prefetchable window, so
+ * it keeps every BAR in the 32-bit window, the one host->mmio decodes. A
+ * non-prefetchable 64-bit window (0x03000000) would draw 64-bit BARs there,
+ * where no device answers (and Linux warns that a non-prefetchable window
+ * over 4 GiB exceeds what a bridge can forward).
+ */
+static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
+{
+	struct pci_host *host = ecam_to_host(dev);
+	const uint32_t bus_range[] = { 0, 0 };
+	const uint32_t msi_map[] = { 0, FDT_ITS_PHANDLE, 0, 0x10000 };
+	fdt32_t ranges[2 * 7], cells[4];
+	unsigned int nr_ranges = 1, i;
+	char name[32];
+	int node, err;
+
+	snprintf(name, sizeof(name), "pcie@%" PRIx64, dev->mmio_base);
+	node = fdt_add_subnode(fdt, 0, name);
+	if (node < 0)
+		return fdt_errno(node, name);
+
+	fdt_range(ranges, FDT_PCI_MEM32, host->mmio.mmio_base, host->mmio.mmio_size);
+	if (host->mmio64_size)
+		fdt_range(ranges + 7 * nr_ranges++, FDT_PCI_MEM64_PREF, host->mmio64_base,
+			  host->mmio64_size);
+
+	err = fdt_setprop_string(fdt, node, "compatible", "pci-host-ecam-generic");
+	if (!err)
+		err = fdt_setprop_string(fdt, node, "device_type", "pci");
+	if (!err)
+		err = fdt_setprop_u32(fdt, node, "#address-cells", 3);
+	if (!err)
+		err = fdt_setprop_u32(fdt, node, "#size-cells", 2);
+	if (err)
+		return fdt_errno(err, name);
+	err = fdt_prop_reg(fdt, node, dev->mmio_base, dev->mmio_size);
+	if (err)
+		return err;
+
+	for (i = 0; i < 2; i++)
+		cells[i] = cpu_to_fdt32(bus_range[i]);
+	err = fdt_setprop(fdt, node, "bus-range", cells, 2 * sizeof(fdt32_t));
+	if (!err)
+		err = fdt_setprop_u32(fdt, node, "linux,pci-domain", 0);
+	if (!err)
+		err = fdt_setprop(fdt, node, "ranges", ranges, nr_ranges * 7 * sizeof(fdt32_t));
+	for (i = 0; i < 4; i++)
+		cells[i] = cpu_to_fdt32(msi_map[i]);
+	/* Requester ID n is ITS DeviceID n: devfn on bus 0. */
+	if (!err)
+		err = fdt_setprop(fdt, node, "msi-map", cells, sizeof(cells));
+	if (!err)
+		err = fdt_setprop(fdt, node, "dma-coherent", NULL, 0);
+	if (err)
+		return fdt_errno(err, name);
+	return node;
+}
+
+/* ---------------------------------------------------------------- window */
+
+/* Finds the function and BAR decoding [addr, addr+len). Caller holds the lock. */
+static struct pci_device *bar_lookup(struct pci_host *host, uint64_t addr, unsigned int len,
+				     int *bar, uint64_t *off)
+{
+	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
+		struct pci_device *pdev = host->slots[s];
+
+		if (!pdev)
+			continue;
+		for (int i = 0; i < PCI_NUM_BARS; i++) {
+			const struct pci_bar *b = &pdev->bars[i];
+
+			if (!b->decoded || addr < b->decoded || len > b->size ||
+			    addr - b->decoded > b->size - len)
+				continue;
+			*bar = i;
+			*off = addr - b->decoded;
+			return pdev;
+		}
+	}
+	return NULL;
+}
+
+static void window_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct pci_host *host = mmio_to_host(dev);
+	struct pci_device *pdev;
+	uint64_t off = 0;
+	int bar = 0;
+
+	memset(data, 0, len);
+	pthread_mutex_lock(&host->lock);
+	pdev = bar_lookup(host, dev->mmio_base + offset, len, &bar, &off);
+	pthread_mutex_unlock(&host->lock);
+	if (pdev && pdev->ops && pdev->ops->bar_read)
+		pdev->ops->bar_read(pdev, bar, off, data, len);
+}
+
+static void window_write(struct device *dev, uint64_t offset, const uint8_t *data,
+			 unsigned int len)
+{
+	struct pci_host *host = mmio_to_host(dev);
+	struct pci_device *pdev;
+	uint64_t off = 0;
+	int bar = 0;
+
+	pthread_mutex_lock(&host->lock);
+	pdev = bar_lookup(host, dev->mmio_base + offset, len, &bar, &off);
+	pthread_mutex_unlock(&host->lock);
+	if (pdev && pdev->ops && pdev->ops->bar_write)
+		pdev->ops->bar_write(pdev, bar, off, data, len);
+}
+
+/* ---------------------------------------------------------------- host */
+
+/* The ECAM device owns the lock; host->mmio's destroy is a no-op, so the
+ * two may be destroyed in any order. The functions belong to their models. */
+static void ecam_destroy(struct device *dev)
+{
+	pthread_mutex_destroy(&ecam_to_host(dev)->lock);
+}
+
+static void window_destroy(struct device *dev)
+{
+}
+
+static void ecam_reset(struct device *dev)
+{
+	pci_host_reset(ecam_to_host(dev));
+}
+
+static const struct device_ops pci_ecam_ops = {
+	.name = "pci-ecam",
+	.mmio_read = ecam_read,
+	.mmio_write = ecam_write,
+	.fdt_node = ecam_fdt_node,
+	.reset = ecam_reset,
+	.destroy = ecam_destroy,
+};
+
+static const struct device_ops pci_window_ops = {
+	.name = "pci-mmio",
+	.mmio_read = window_read,
+	.mmio_write = window_write,
+	.destroy = window_destroy,
+};
+
+int pci_host_init(struct pci_host *host, const struct mem_layout *layout)
+{
+	int err;
+
+	memset(host, 0, sizeof(*host));
+	err = pthread_mutex_init(&host->lock, NULL);
+	if (err)
+		return -err;
+	host->ecam.ops = &pci_ecam_ops;
+	host->ecam.mmio_base = LAYOUT_PCI_ECAM_BASE;
+	host->ecam.mmio_size = LAYOUT_PCI_ECAM_SIZE;
+	host->mmio.ops = &pci_window_ops;
+	host->mmio.mmio_base = LAYOUT_PCI_MMIO32_BASE;
+	host->mmio.mmio_size = LAYOUT_PCI_MMIO32_SIZE;
+	host->mmio_next = LAYOUT_PCI_MMIO32_BASE;
+	if (layout) {
+		host->mmio64_base = layout->pci64_base;
+		host->mmio64_size = layout->pci64_size;
+	}
+	return 0;
+}
+
+/* Assigns every BAR of @pdev from host->mmio_next on, or none (-ENOSPC). */
+static int assign_bars(struct pci_host *host, struct pci_device *pdev)
+{
+	const uint64_t end = host->mmio.mmio_base + host->mmio.mmio_size;
+	uint64_t next = host->mmio_next, addr[PCI_NUM_BARS] = { 0 };
+
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		uint64_t size = pdev->bars[i].size;
+
+		if (!size)
+			continue;
+		if (size > end - host->mmio.mmio_base)
+			return -ENOSPC;
+		addr[i] = align_up(next, size);
+		if (addr[i] > end - size)
+			return -ENOSPC;
+		next = addr[i] + size;
+	}
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &pdev->bars[i];
+
+		if (!b->size)
+			continue;
+		b->assigned = b->addr = addr[i];
+		b->decoded = 0;
+		b->written = 0;
+		bar_regs_set(pdev, i, addr[i]);
+	}
+	host->mmio_next = next;
+	return 0;
+}
+
+int pci_host_add(struct pci_host *host, struct pci_device *pdev)
+{
+	int slot, err = -ENOSPC;
+
+	pthread_mutex_lock(&host->lock);
+	for (slot = 0; slot < PCI_MAX_SLOTS; slot++)
+		if (!host->slots[slot])
+			break;
+	if (slot < PCI_MAX_SLOTS)
+		err = assign_bars(host, pdev);
+	if (!err) {
+		pdev->devfn = PCI_DEVFN(slot, 0);
+		host->slots[slot] = pdev;
+	}
+	pthread_mutex_unlock(&host->lock);
+	return err;
+}
+
+/*
+ * Every guest-writable config bit goes back to 0 (the power-on value of all
+ * the standard ones: decoding off, MSI-X disabled, ...), except the BARs,
+ * which go back to tern's addresses. Device models reset their own state
+ * (msix_reset and the like).
+ */
+void pci_host_reset(struct pci_host *host)
+{
+	pthread_mutex_lock(&host->lock);
+	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
+		struct pci_device *pdev = host->slots[s];
+
+		if (!pdev)
+			continue;
+		for (unsigned int r = 0; r < PCI_CFG_SPACE_EXP_SIZE; r++)
+			pdev->cfg[r] &= ~pdev->wmask[r];
+		for (int i = 0; i < PCI_NUM_BARS; i++) {
+			struct pci_bar *b = &pdev->bars[i];
+
+			if (!b->size)
+				continue;
+			b->addr = b->assigned;
+			b->written = 0;
+			bar_regs_set(pdev, i, b->assigned);
+		}
+		bars_update_decode(pdev);
+	}
+	pthread_mutex_unlock(&host->lock);
+}

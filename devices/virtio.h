@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_VIRTIO_H
+#define TERN_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtqueue.h"
+
+/*
+ * A virtio device model, independent of its transport (devices/virtio_pci.c).
+ * The transport owns feature negotiation, status, queue setup and interrupts;
+ * the model owns its config space, its queues' contents and its backend.
+ *
+ * Threads: config_read/config_write run on vCPU threads, with vdev->lock held
+ * by the transport. queue_notify runs on the VM's I/O thread with the lock
+ * NOT held; the model takes it if it touches state the vCPU side also uses.
+ * activate/reset run with the lock held, from a vCPU thread.
+ */
+struct virtio_device;
+struct iothread;
+
+struct virtio_device_ops {
+	const char *name;		/* "virtio-blk" */
+	uint16_t device_id;		/* VIRTIO_ID_* */
+	uint32_t config_size;
+	void (*config_read)(struct virtio_device *vdev, uint32_t off, void *data, uint32_t len);
+	void (*config_write)(struct virtio_device *vdev, uint32_t off, const void *data,
+			     uint32_t len);
+	/* The driver set DRIVER_OK: queues are set up, features final. -errno
+	 * makes the transport set DEVICE_NEEDS_RESET. */
+	int (*activate)(struct virtio_device *vdev);
+	/* Back to the initial state; in-flight requests completed or dropped. */
+	void (*reset)(struct virtio_device *vdev);
+	/* The driver kicked queue @q (I/O thread). */
+	void (*queue_notify)(struct virtio_device *vdev, unsigned int q);
+	void (*destroy)(struct virtio_device *vdev);
+};
+
+struct virtio_transport_ops {
+	/* Raise queue @q's interrupt (used buffers); from any thread. */
+	void (*notify_queue)(struct virtio_device *vdev, unsigned int q);
+	/* Raise the configuration-change interrupt. */
+	void (*notify_config)(struct virtio_device *vdev);
+	/* The device hit an error it cannot recover from (a bad ring). */
+	void (*needs_reset)(struct virtio_device *vdev);
+};
+
+struct virtio_device {
+	const struct virtio_device_ops *ops;
+	const struct virtio_transport_ops *transport;
+	void *transport_priv;
+	pthread_mutex_t lock;
+	const struct guest_memory *mem;
+	struct iothread *io;		/* where queue_notify runs; backends add fds here */
+	uint64_t host_features;		/* offered by the model (VERSION_1 added by transport) */
+	uint64_t guest_features;	/* accepted by the driver */
+	uint8_t status;
+	unsigned int nr_queues;
+	uint16_t queue_max_size;
+	struct virtqueue *vqs;
+};
+
+/* Initialises the common part; @vqs is an array of @nr_queues. */
+int virtio_device_init(struct virtio_device *vdev, const struct virtio_device_ops *ops,
+		       struct virtqueue *vqs, unsigned int nr_queues, uint16_t queue_max_size,
+		       uint64_t host_features);
+
+static inline bool virtio_has_feature(const struct virtio_device *vdev, unsigned int bit)
+{
+	return vdev->guest_features & (1ULL << bit);
+}
+
+/* Pushes @elem with @len bytes written and raises the queue's interrupt if
+ * the driver wants one. */
+void virtio_complete(struct virtio_device *vdev, unsigned int q, const struct vq_elem *elem,
+		     uint32_t len);
+
+/* A queue error from vq_pop: log once with the device and queue, and ask the
+ * transport for NEEDS_RESET. */
+void virtio_queue_error(struct virtio_device *vdev, unsigned int q, int err);
+
+#endif

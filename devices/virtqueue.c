@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Split virtqueues (VIRTIO 1.x, 2.7), device side. The rings live in guest
+ * memory and the guest may rewrite them at any time: every access goes
+ * through gpa_to_hva(), every descriptor is copied out once and only the copy
+ * is used, and every index is checked before it is used.
+ *
+ * The host is little-endian (x86_64, arm64), like VIRTIO 1.x rings, so the
+ * __virtio16/32/64 fields are used as they are.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <linux/virtio_ring.h>
+
+#include "virtqueue.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtqueue.c assumes a little-endian host");
+_Static_assert(sizeof(struct vring_desc) == 16, "struct vring_desc is 16 bytes");
+_Static_assert(sizeof(struct vring_used_elem) == 8, "struct vring_used_elem is 8 bytes");
+
+/* Ring sizes in bytes (2.7: the event fields are always counted). */
+static uint64_t desc_bytes(uint16_t size)
+{
+	return (uint64_t)size * sizeof(struct vring_desc);
+}
+
+static uint64_t avail_bytes(uint16_t size)
+{
+	return offsetof(struct vring_avail, ring) + (uint64_t)size * sizeof(__virtio16) +
+	       sizeof(__virtio16);
+}
+
+static uint64_t used_bytes(uint16_t size)
+{
+	return offsetof(struct vring_used, ring) +
+	       (uint64_t)size * sizeof(struct vring_used_elem) + sizeof(__virtio16);
+}
+
+static struct vring_avail *avail_ring(const struct virtqueue *vq)
+{
+	return gpa_to_hva(vq->mem, vq->avail_gpa, avail_bytes(vq->size));
+}
+
+static struct vring_used *used_ring(const struct virtqueue *vq)
+{
+	return gpa_to_hva(vq->mem, vq->used_gpa, used_bytes(vq->size));
+}
+
+/* The guest writes these concurrently: single loads, never torn or repeated. */
+static uint16_t load16(const __virtio16 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void store16(__virtio16 *p, uint16_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static bool size_valid(uint16_t size)
+{
+	return size && size <= VQ_MAX_SIZE && !(size & (size - 1));
+}
+
+int vq_enable(struct virtqueue *vq)
+{
+	vq->ready = false;
+	if (!vq->mem || !size_valid(vq->size))
+		return -EINVAL;
+	/* 2.7: descriptor table 16-byte, available ring 2-byte, used ring 4-byte aligned. */
+	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
+		return -EINVAL;
+	if (!gpa_to_hva(vq->mem, vq->desc_gpa, desc_bytes(vq->size)) || !avail_ring(vq) ||
+	    !used_ring(vq))
+		return -EINVAL;
+	vq->ready = true;
+	return 0;
+}
+
+void vq_reset(struct virtqueue *vq)
+{
+	const struct guest_memory *mem = vq->mem;
+
+	/* The transport sets size back to its maximum and the addresses anew. */
+	memset(vq, 0, sizeof(*vq));
+	vq->mem = mem;
+}
+
+/* Where a chain's descriptors are read from: the queue's table or an indirect one. */
+struct desc_table {
+	const uint8_t *base;
+	unsigned int num;
+	bool indirect;
+};
+
+/* One copy of descriptor @idx, taken once: later guest writes don't reach it. */
+static void read_desc(const struct desc_table *t, unsigned int idx, struct vring_desc *d)
+{
+	/* An indirect table need not be aligned: no struct access, a byte copy. */
+	memcpy(d, t->base + (size_t)idx * sizeof(*d), sizeof(*d));
+	/* The copy, not a re-read of guest memory, is what the code below uses. */
+	__asm__ __volatile__("" ::: "memory");
+}
+
+/* The descriptor refers to an indirect table: switch @t to it. */
+static int enter_indirect(const struct virtqueue *vq, const struct vring_desc *d,
+			  struct desc_table *t)
+{
+	if (t->indirect || (d->flags & VRING_DESC_F_NEXT))
+		return -EINVAL;
+	if (!d->len || d->len % sizeof(struct vring_desc) ||
+	    d->len / sizeof(struct vring_desc) > VQ_MAX_SIZE)
+		return -EINVAL;
+	t->base = gpa_to_hva(vq->mem, d->addr, d->len);
+	if (!t->base)
+		return -EFAULT;
+	t->num = d->len / sizeof(struct vring_desc);
+	t->indirect = true;
+	return 0;
+}
+
+/* Adds one buffer descriptor to @elem. */
+static int add_segment(const struct virtqueue *vq, const struct vring_desc *d,
+		       struct vq_elem *elem)
+{
+	bool writable = d->flags & VRING_DESC_F_WRITE;
+	struct iovec *iov;
+	void *hva;
+
+	/* 2.7.4.2: all device-readable descriptors come before the writable ones. */
+	if (!writable && elem->in_num)
+		return -EINVAL;
+	if (elem->out_num + elem->in_num >= VQ_MAX_SEGS)
+		return -EINVAL;
+	hva = gpa_to_hva(vq->mem, d->addr, d->len);
+	if (!hva)
+		return -EFAULT;
+	if (writable) {
+		iov = &elem->in[elem->in_num++];
+		elem->in_len += d->len;
+	} else {
+		iov = &elem->out[elem->out_num++];
+		elem->out_len += d->len;
+	}
+	iov->iov_base = hva;
+	iov->iov_len = d->len;
+	return 0;
+}
+
+/* Walks the chain starting at @head into @elem. */
+static int walk_chain(const struct virtqueue *vq, uint16_t head, struct vq_elem *elem)
+{
+	struct desc_table t = {
+		.base = gpa_to_hva(vq->mem, vq->desc_gpa, desc_bytes(vq->size)),
+		.num = vq->size,
+	};
+	unsigned int idx = head, visited = 0;
+	struct vring_desc d;
+	int err;
+
+	if (!t.base)
+		return -EFAULT;
+	elem->head = head;
+	elem->out_num = elem->in_num = 0;
+	elem->out_len = elem->in_len = 0;
+	for (;;) {
+		if (idx >= t.num)
+			return -EINVAL;
+		/* More descriptors than the table holds: a loop, or too long. */
+		if (++visited > t.num)
+			return -EINVAL;
+		read_desc(&t, idx, &d);
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			err = enter_indirect(vq, &d, &t);
+			if (err)
+				return err;
+			idx = 0;
+			visited = 0;
+			continue;
+		}
+		err = add_segment(vq, &d, elem);
+		if (err)
+			return err;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		idx = d.next;
+	}
+}
+
+int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
+{
+	struct vring_avail *avail;
+	uint16_t avail_idx, pending, head;
+	int err;
+
+	if (!vq->ready)
+		return 0;
+	avail = avail_ring(vq);
+	if (!avail)
+		return -EFAULT;
+	/* Acquire: the ring entries below are the ones this index covers. */
+	avail_idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
+	pending = (uint16_t)(avail_idx - vq->last_avail_idx);
+	if (pending > vq->size)
+		return -EINVAL;
+	if (!pending)
+		return 0;
+	head = load16(&avail->ring[vq->last_avail_idx & (vq->size - 1)]);
+	/*
+	 * On an error last_avail_idx stays where it is: the same entry fails
+	 * again, so the queue stays unusable until the device resets it.
+	 */
+	err = walk_chain(vq, head, elem);
+	if (err)
+		return err;
+	vq->last_avail_idx++;
+	return 1;
+}
+
+int vq_fill(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len, unsigned int nth)
+{
+	struct vring_used *used;
+	struct vring_used_elem *ue;
+
+	/* Not armed, or the size changed under an armed queue (a transport bug). */
+	if (!vq->ready || !size_valid(vq->size) || nth >= vq->size)
+		return -EINVAL;
+	used = used_ring(vq);
+	if (!used)
+		return -EFAULT;
+	ue = &used->ring[(uint16_t)(vq->used_idx + nth) & (vq->size - 1)];
+	__atomic_store_n(&ue->id, elem->head, __ATOMIC_RELAXED);
+	__atomic_store_n(&ue->len, len, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int vq_flush(struct virtqueue *vq, unsigned int count)
+{
+	struct vring_used *used;
+
+	if (!vq->ready || !size_valid(vq->size) || count > vq->size)
+		return -EINVAL;
+	used = used_ring(vq);
+	if (!used)
+		return -EFAULT;
+	vq->used_idx += (uint16_t)count;
+	/* Release: the elements are visible before the index that covers them. */
+	__atomic_store_n(&used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int vq_push(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len)
+{
+	int ret = vq_fill(vq, elem, len, 0);
+
+	return ret < 0 ? ret : vq_flush(vq, 1);
+}
+
+bool vq_should_notify(struct virtqueue *vq)
+{
+	struct vring_avail *avail = avail_ring(vq);
+	uint16_t old = vq->signalled_used;
+	bool valid = vq->signalled_used_valid;
+
+	if (!vq->ready || !avail)
+		return false;
+	/* The used->idx store must be visible before flags/used_event are read:
+	 * otherwise a driver re-enabling interrupts right now could be missed. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	vq->signalled_used = vq->used_idx;
+	vq->signalled_used_valid = true;
+	if (valid && old == vq->used_idx)
+		return false;		/* nothing pushed since the last interrupt */
+	if (!vq->event_idx)
+		return !(load16(&avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+	/* used_event sits right after the ring: avail->ring[size]. */
+	return !valid || vring_need_event(load16(&avail->ring[vq->size]), vq->used_idx, old);
+}
+
+bool vq_enable_notify(struct virtqueue *vq)
+{
+	struct vring_avail *avail = avail_ring(vq);
+	struct vring_used *used = used_ring(vq);
+
+	if (!vq->ready || !avail || !used)
+		return false;
+	if (vq->event_idx) {
+		/* avail_event sits right after the used ring: used->ring[size]. */
+		store16((__virtio16 *)((uint8_t *)used + offsetof(struct vring_used, ring) +
+				       vq->size * sizeof(struct vring_used_elem)),
+			vq->last_avail_idx);
+	}
+	/* The avail_event store before the avail->idx load (pairs with the
+	 * driver's fence between its avail->idx store and avail_event load). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < n && done < len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		memcpy(dst + done, (const uint8_t *)iov[i].iov_base + off, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t off, const void *buf,
+		    size_t len)
+{
+	const uint8_t *src = buf;
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < n && done < len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + off, src + done, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_IOTHREAD_H
+#define TERN_IOTHREAD_H
+
+#include <stdint.h>
+
+/*
+ * The VM's I/O thread: an epoll loop that runs device work (queue kicks
+ * through ioeventfds, io_uring completions, tap readiness) so vCPU threads
+ * never do blocking device I/O. Handlers run on this thread, one at a time.
+ */
+struct iothread;
+
+typedef void (*io_handler_fn)(void *opaque, uint32_t events);
+
+struct iothread *iothread_create(void);
+/* Watches @fd for @events (EPOLLIN...). -errno. Callable from any thread. */
+int iothread_add(struct iothread *io, int fd, uint32_t events, io_handler_fn fn, void *opaque);
+int iothread_del(struct iothread *io, int fd);
+int iothread_start(struct iothread *io);
+/* Stops the loop and joins the thread; handlers are not running after. */
+void iothread_stop(struct iothread *io);
+void iothread_destroy(struct iothread *io);
+
+#endif

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "kvm.h"
+#include "log.h"
+#include "msi.h"
+#include "vm.h"
+
+int msi_route_alloc(struct vm *vm, uint32_t devid)
+{
+	struct msi_routes *m = &vm->msi;
+	struct msi_route *r;
+	struct kvm_irqfd irqfd = { 0 };
+	int idx, ret;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->nr == MSI_MAX_ROUTES) {
+		pthread_mutex_unlock(&m->lock);
+		pr_err("out of MSI routes (%d)", MSI_MAX_ROUTES);
+		return -ENOSPC;
+	}
+	idx = (int)m->nr;
+	r = &m->routes[idx];
+	r->gsi = MSI_FIRST_GSI + (uint32_t)idx;
+	r->devid = devid;
+	r->valid = false;
+	r->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->irqfd < 0) {
+		ret = -errno;
+		pthread_mutex_unlock(&m->lock);
+		return ret;
+	}
+	irqfd.fd = (uint32_t)r->irqfd;
+	irqfd.gsi = r->gsi;
+	ret = (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_IRQFD, &irqfd);
+	if (ret < 0) {
+		close(r->irqfd);
+		pthread_mutex_unlock(&m->lock);
+		return ret;
+	}
+	m->nr++;
+	pthread_mutex_unlock(&m->lock);
+	return idx;
+}
+
+/* Pushes every route that has a message; called with m->lock held. */
+static int push_routing_table(struct vm *vm)
+{
+	struct msi_routes *m = &vm->msi;
+	struct kvm_irq_routing *table;
+	unsigned int n = 0;
+	int ret;
+
+	table = calloc(1, sizeof(*table) + m->nr * sizeof(table->entries[0]));
+	if (!table)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < m->nr; i++) {
+		const struct msi_route *r = &m->routes[i];
+		struct kvm_irq_routing_entry *e = &table->entries[n];
+
+		if (!r->valid)
+			continue;
+		e->gsi = r->gsi;
+		e->type = KVM_IRQ_ROUTING_MSI;
+		/* The ITS needs the DeviceID to find the device's ITT. */
+		e->flags = KVM_MSI_VALID_DEVID;
+		e->u.msi.address_lo = (uint32_t)r->addr;
+		e->u.msi.address_hi = (uint32_t)(r->addr >> 32);
+		e->u.msi.data = r->data;
+		e->u.msi.devid = r->devid;
+		n++;
+	}
+	table->nr = n;
+	ret = (int)kvm_report("vm", "KVM_SET_GSI_ROUTING",
+			      __kvm_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, (unsigned long)table));
+	free(table);
+	return ret;
+}
+
+int msi_route_set(struct vm *vm, int route, uint64_t addr, uint32_t data)
+{
+	struct msi_routes *m = &vm->msi;
+	struct msi_route *r;
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (route < 0 || (unsigned int)route >= m->nr) {
+		pthread_mutex_unlock(&m->lock);
+		return -EINVAL;
+	}
+	r = &m->routes[route];
+	if (!r->valid || r->addr != addr || r->data != data) {
+		r->addr = addr;
+		r->data = data;
+		r->valid = true;
+		ret = push_routing_table(vm);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void msi_route_fire(struct vm *vm, int route)
+{
+	uint64_t one = 1;
+
+	if (route < 0 || (unsigned int)route >= vm->msi.nr)
+		return;
+	if (write(vm->msi.routes[route].irqfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn("MSI on GSI %u lost: %m", vm->msi.routes[route].gsi);
+}
+
+void msi_routes_destroy(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->msi.nr; i++)
+		close(vm->msi.routes[i].irqfd);
+	vm->msi.nr = 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = efd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	return (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_IOEVENTFD, &io);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_MSI_H
+#define TERN_MSI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+/*
+ * MSIs through the ITS: each MSI-X vector of each function gets a GSI whose
+ * route is an MSI with its DeviceID (the PCI requester ID, which the device
+ * tree's msi-map passes to the ITS unchanged), and an irqfd bound to that
+ * GSI, so signalling a vector is one eventfd write from any thread.
+ */
+struct msi_route {
+	uint32_t gsi;
+	uint32_t devid;
+	uint64_t addr;
+	uint32_t data;
+	bool valid;			/* has a message: part of the routing table */
+	int irqfd;
+};
+
+#define MSI_MAX_ROUTES	1024
+/* GSIs below this stay free for wired interrupts (SPIs). */
+#define MSI_FIRST_GSI	1024
+
+struct msi_routes {
+	pthread_mutex_t lock;
+	struct msi_route routes[MSI_MAX_ROUTES];
+	unsigned int nr;
+};
+
+/* Reserves a GSI for DeviceID @devid with its irqfd (KVM_IRQFD). The route
+ * has no message yet. Returns the route's index or -errno. */
+int msi_route_alloc(struct vm *vm, uint32_t devid);
+
+/* Sets the route's message and pushes the routing table to KVM
+ * (KVM_SET_GSI_ROUTING takes the whole table; called only on a change). */
+int msi_route_set(struct vm *vm, int route, uint64_t addr, uint32_t data);
+
+/* Raises the route's interrupt: one write to its irqfd. */
+void msi_route_fire(struct vm *vm, int route);
+
+void msi_routes_destroy(struct vm *vm);
+
+/* Makes guest writes of @len bytes at @addr signal @efd inside KVM
+ * (KVM_IOEVENTFD), or undoes it. -errno. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign);
+
+#endif
