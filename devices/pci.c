@@ -24,9 +24,10 @@
  * issues 8-byte config accesses, so they are not split.
  *
  * Locking: host->lock covers config space, the BAR state and the slot table.
- * ops->bar_remap and ops->config_written run with it held (the order of BAR
- * moves must reach the device in the order the guest made them): they must
- * not call back into the host's ECAM or window handlers. ops->bar_read and
+ * ops->bar_remap, ops->config_written and ops->reset run with it held (BAR
+ * moves must reach the device in the order the guest made them, and config
+ * space is stable for them to read): they must not call back into the host's
+ * ECAM or window handlers, nor take a lock held around a call into them. ops->bar_read and
  * ops->bar_write run without it, so device handlers may take their own locks
  * and block.
  */
@@ -181,8 +182,10 @@ int pci_device_add_cap(struct pci_device *pdev, uint8_t cap_id, const void *body
 		pdev->cfg[PCI_CAPABILITY_LIST] = off;
 	pdev->cfg[off + PCI_CAP_LIST_ID] = cap_id;
 	pdev->cfg[off + PCI_CAP_LIST_NEXT] = 0;
-	if (len)
+	if (body)
 		memcpy(pdev->cfg + off + 2, body, len);
+	else
+		memset(pdev->cfg + off + 2, 0, len);
 	pdev->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
 	pdev->last_cap = end > 0xff ? 0xff : end;
 	return off;
@@ -595,11 +598,24 @@ int pci_host_add(struct pci_host *host, struct pci_device *pdev)
 	return err;
 }
 
+/* Config space &= ~wmask, a word at a time (fuzzing runs this a lot). */
+static void clear_writable(struct pci_device *pdev)
+{
+	for (unsigned int r = 0; r < PCI_CFG_SPACE_EXP_SIZE; r += 8) {
+		uint64_t cfg, wmask;
+
+		memcpy(&cfg, pdev->cfg + r, 8);
+		memcpy(&wmask, pdev->wmask + r, 8);
+		cfg &= ~wmask;
+		memcpy(pdev->cfg + r, &cfg, 8);
+	}
+}
+
 /*
  * Every guest-writable config bit goes back to 0 (the power-on value of all
  * the standard ones: decoding off, MSI-X disabled, ...), except the BARs,
- * which go back to tern's addresses. Device models reset their own state
- * (msix_reset and the like).
+ * which go back to tern's addresses. Then each function's ops->reset resets
+ * the model's own state (msix_reset and the like).
  */
 void pci_host_reset(struct pci_host *host)
 {
@@ -609,8 +625,7 @@ void pci_host_reset(struct pci_host *host)
 
 		if (!pdev)
 			continue;
-		for (unsigned int r = 0; r < PCI_CFG_SPACE_EXP_SIZE; r++)
-			pdev->cfg[r] &= ~pdev->wmask[r];
+		clear_writable(pdev);
 		for (int i = 0; i < PCI_NUM_BARS; i++) {
 			struct pci_bar *b = &pdev->bars[i];
 
@@ -621,6 +636,8 @@ void pci_host_reset(struct pci_host *host)
 			bar_regs_set(pdev, i, b->assigned);
 		}
 		bars_update_decode(pdev);
+		if (pdev->ops && pdev->ops->reset)
+			pdev->ops->reset(pdev);
 	}
 	pthread_mutex_unlock(&host->lock);
 }

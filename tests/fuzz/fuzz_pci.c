@@ -5,7 +5,9 @@
  * capability); the input is a program of ECAM and BAR-window accesses (any
  * offset, width and value, with a bias towards the interesting ones: BAR
  * registers, sizing patterns, the MSI-X capability and table), msix_notify
- * calls and resets. Besides the sanitizers, it checks that:
+ * calls, resets, and a couple of whole driver steps (enable MSI-X, program a
+ * vector) that the fuzzer would take long to assemble from single accesses.
+ * Besides the sanitizers, it checks that:
  *  - read-only config bits (everything outside the write mask) never change,
  *  - missing functions and bad ECAM accesses read all-ones,
  *  - bar_remap reports each BAR's move from where it really was, to where
@@ -156,7 +158,18 @@ static void fn_config_written(struct pci_device *pdev, uint32_t off, uint32_t le
 		msix_config_written(&fn->msix);
 }
 
+/* After pci_host_reset put config space back: decoding is off. */
+static void fn_reset(struct pci_device *pdev)
+{
+	struct fn *fn = to_fn(pdev);
+
+	for (int b = 0; b < PCI_NUM_BARS; b++)
+		check(!fn->where[b] && !pci_bar_addr(pdev, b));
+	msix_reset(&fn->msix);
+}
+
 static const struct pci_device_ops fn_ops = {
+	.reset = fn_reset,
 	.bar_read = fn_bar_read,
 	.bar_write = fn_bar_write,
 	.bar_remap = fn_bar_remap,
@@ -406,18 +419,44 @@ static void do_notify(struct fuzz *f, uint8_t op)
 		check(fn->msix.pba[0] & (1ULL << vec));
 }
 
+/* What a driver does to get interrupts, in one step each, so the fuzzer
+ * reaches delivery sooner: decoding and MSI-X on (function mask from the
+ * input), or a vector's message and mask bit written through the BAR. */
+static void do_driver_step(struct fuzz *f, uint8_t op)
+{
+	struct fn *fn = &f->fns[(op >> 3) & 1];
+	unsigned int cap = fn->msix.cap, slot = (op >> 3) & 1;
+	uint64_t ecam = (uint64_t)slot << 15, bar, v;
+	uint8_t sel = next(f);
+
+	if (op & 0x40) {
+		v = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+		f->host.ecam.ops->mmio_write(&f->host.ecam, ecam + PCI_COMMAND, (uint8_t *)&v, 2);
+		v = PCI_MSIX_FLAGS_ENABLE | (sel & 1 ? PCI_MSIX_FLAGS_MASKALL : 0);
+		f->host.ecam.ops->mmio_write(&f->host.ecam, ecam + cap + PCI_MSIX_FLAGS,
+					     (uint8_t *)&v, 2);
+		return;
+	}
+	bar = fn->pci.bars[fn->msix_bar].decoded;
+	if (!bar || bar < f->host.mmio.mmio_base)
+		return;
+	bar += fn->table_off + (sel % fn->nr_vectors) * MSIX_ENTRY_SIZE -
+	       f->host.mmio.mmio_base;
+	v = 0x08090040ULL | (uint64_t)(next(f) & 3) << 32;
+	f->host.mmio.ops->mmio_write(&f->host.mmio, bar, (uint8_t *)&v, 8);
+	v = next(f) | (uint64_t)(sel >> 7) << 32;
+	f->host.mmio.ops->mmio_write(&f->host.mmio, bar + 8, (uint8_t *)&v, 8);
+}
+
 static void do_reset(struct fuzz *f)
 {
 	f->host.ecam.ops->reset(&f->host.ecam);
 	for (int i = 0; i < NR_FNS; i++) {
 		struct fn *fn = &f->fns[i];
 
-		msix_reset(&fn->msix);
 		check(!msix_enabled(&fn->msix));
-		for (int b = 0; b < PCI_NUM_BARS; b++) {
-			check(!pci_bar_addr(&fn->pci, b));
-			check(!fn->where[b]);
-		}
+		check(!fn->msix.pba[0]);
+		check(!(fn->pci.cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY));
 	}
 }
 
@@ -469,6 +508,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default:
 			if ((op & 0xc0) == 0xc0)
 				do_reset(f);
+			else if (op & 0xc0)
+				do_driver_step(f, op);
 			break;
 		}
 		check_invariants(f, PCI_CFG_SPACE_SIZE);

@@ -3,17 +3,22 @@
 #   guest_start ARGS...   start "$TERN run --kernel $KERNEL --initrd $INITRD ARGS..."
 #                         in the background, its stdin a FIFO we hold open (so
 #                         guest_send can type on the console), stdout+stderr in
-#                         ./tern.log
+#                         ./tern.log; stderr in ./$GUEST_STDERR instead when set
+#                         (tern's messages can land in the middle of a console line)
 #   guest_send LINE       type LINE and Enter on the guest's console
 #   guest_wait_exit S     wait at most S seconds for tern to exit; sets $status
 #   guest_count PATTERN   how many lines of tern.log contain PATTERN
-#   guest_serve ARGS...   guest_start ARGS... with the serve command line, wait
-#                         for "TERN-GUEST: ready" and check the modules loaded
+#   guest_serve ARGS...   guest_start ARGS... with the serve command line and
+#                         tern's stderr in ./tern-stderr.log (tern.log is then the
+#                         guest's console alone), wait for "TERN-GUEST: ready" and
+#                         check the modules loaded
 #   guest_run CMD [S]     "run CMD" in a serving guest, wait at most S seconds
 #                         (default 120) for its "run rc=" line; sets $run_rc
 #   guest_value KEY       the last "KEY=value" line the guest printed: value
 #   guest_poweroff [S]    "poweroff", wait for tern to exit, expect status 0
 #   pattern_sum FILE WHAT the fnv1a64 of the last "blkpattern: WHAT ..." line in FILE
+#   guest_dump_logs       print every tern*.log of the scenario (for an EXIT trap:
+#                         the lab shows a scenario's output only when it fails)
 #
 # The guest (guest-images/init) prints "TERN-GUEST: ..." markers; with
 # tern.action=serve it answers console commands (see guest-images/init).
@@ -24,7 +29,11 @@ GUEST_CMDLINE="console=ttyS0 quiet panic=-1"
 guest_start() {
 	rm -f console.in
 	mkfifo console.in
-	"$TERN" run --kernel "$KERNEL" --initrd "$INITRD" "$@" <console.in >tern.log 2>&1 &
+	if [ -n "${GUEST_STDERR:-}" ]; then
+		"$TERN" run --kernel "$KERNEL" --initrd "$INITRD" "$@" <console.in >tern.log 2>"$GUEST_STDERR" &
+	else
+		"$TERN" run --kernel "$KERNEL" --initrd "$INITRD" "$@" <console.in >tern.log 2>&1 &
+	fi
 	tern_pid=$!
 	# Opening the FIFO for writing completes tern's open for reading.
 	exec 3>console.in
@@ -69,12 +78,10 @@ boot_and_check() {
 }
 
 guest_serve() {
-	guest_start "$@" --cmdline "$GUEST_CMDLINE tern.action=serve"
+	GUEST_STDERR=tern-stderr.log guest_start "$@" --cmdline "$GUEST_CMDLINE tern.action=serve"
 	wait_for tern.log "TERN-GUEST: ready" 200
-	if grep -q "^TERN-GUEST: module " tern.log; then
-		cat tern.log
+	! grep "^TERN-GUEST: module " tern.log ||
 		fail "the guest could not load its modules (see the 'TERN-GUEST: module' lines)"
-	fi
 }
 
 # tern.log without the console's carriage returns.
@@ -87,14 +94,9 @@ guest_run() {
 	_gr_end=$(($(date +%s) + $(lab_scaled "${2:-120}")))
 	guest_send "run $1"
 	while [ "$(guest_count "TERN-GUEST: run rc=")" -le "$_gr_n" ]; do
-		if ! kill -0 "$tern_pid" 2>/dev/null; then
-			cat tern.log
-			fail "tern exited while the guest ran: $1"
-		fi
-		if [ "$(date +%s)" -ge "$_gr_end" ]; then
-			cat tern.log
+		kill -0 "$tern_pid" 2>/dev/null || fail "tern exited while the guest ran: $1"
+		[ "$(date +%s)" -lt "$_gr_end" ] ||
 			fail "the guest did not finish within $(lab_scaled "${2:-120}")s: $1"
-		fi
 		sleep 0.2
 	done
 	run_rc=$(guest_log | sed -n 's/^TERN-GUEST: run rc=\([0-9]*\).*/\1/p' | tail -n 1)
@@ -108,10 +110,17 @@ guest_value() {
 guest_poweroff() {
 	guest_send poweroff
 	guest_wait_exit "${1:-60}"
-	cat tern.log
 	expect_status "$status" 0 "tern did not exit 0 after the guest's poweroff"
 }
 
 pattern_sum() {
 	tr -d '\r' <"$1" | grep -F "blkpattern: $2 " | tail -n 1 | sed -n 's/.*fnv1a64=\([0-9a-f]*\).*/\1/p'
+}
+
+guest_dump_logs() {
+	for _gd in tern*.log; do
+		[ -f "$_gd" ] || continue
+		echo "--- $_gd:"
+		cat "$_gd"
+	done
 }

@@ -41,7 +41,7 @@ struct fake {
 	struct pci_device pci;
 	struct remap remaps[MAX_REMAPS];
 	unsigned int nr_remaps;
-	unsigned int reads, writes, cfg_writes;
+	unsigned int reads, writes, cfg_writes, resets;
 	int last_bar;
 	uint64_t last_off;
 	unsigned int last_len;
@@ -99,7 +99,18 @@ static void fake_config_written(struct pci_device *pdev, uint32_t off, uint32_t 
 	f->last_cfg_len = len;
 }
 
+/* Runs after config space is back to power-on values. */
+static void fake_reset(struct pci_device *pdev)
+{
+	struct fake *f = to_fake(pdev);
+
+	assert_int_equal(pdev->cfg[PCI_COMMAND], 0);
+	assert_int_equal(pci_bar_addr(pdev, 0), 0);
+	f->resets++;
+}
+
 static const struct pci_device_ops fake_ops = {
+	.reset = fake_reset,
 	.bar_read = fake_bar_read,
 	.bar_write = fake_bar_write,
 	.bar_remap = fake_bar_remap,
@@ -661,6 +672,8 @@ static void test_reset(void **state)
 	cfg_wr(c, 0, PCI_INTERRUPT_LINE, 0x33, 1);
 	c->a.nr_remaps = 0;
 	c->host.ecam.ops->reset(&c->host.ecam);
+	assert_int_equal(c->a.resets, 1);
+	assert_int_equal(c->b.resets, 1);
 	assert_int_equal(c->a.nr_remaps, 2);
 	assert_remap(&c->a, 0, 0, 0x30000000, 0);
 	assert_remap(&c->a, 1, 2, bar0 + MiB, 0);

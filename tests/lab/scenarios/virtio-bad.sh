@@ -9,10 +9,11 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
+trap guest_dump_logs EXIT
 
 guest_serve --cpus 2 --memory 256M
 guest_run virtio-bad 240
-kill -0 "$tern_pid" 2>/dev/null || { cat tern.log; fail "tern died during virtio-bad"; }
+kill -0 "$tern_pid" 2>/dev/null || fail "tern died during virtio-bad"
 expect_status "$run_rc" 0 "virtio-bad could not run its cases"
 grep -q "virtio-bad: done" tern.log || fail "virtio-bad did not finish"
 for c in good a b c d good-again; do

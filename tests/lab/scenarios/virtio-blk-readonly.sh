@@ -6,6 +6,7 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
+trap guest_dump_logs EXIT
 BP=$LAB_BIN/blkpattern
 [ -x "$BP" ] || fail "no host-side blkpattern at $BP"
 SIZE=16777216

@@ -8,6 +8,7 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
+trap guest_dump_logs EXIT
 BP=$LAB_BIN/blkpattern
 [ -x "$BP" ] || fail "no host-side blkpattern at $BP"
 SIZE=16777216
@@ -24,6 +25,7 @@ expect_status "$run_rc" 0 "blkpattern write in the guest failed"
 guest_sum=$(pattern_sum tern.log "write /dev/vda")
 guest_poweroff 60
 mv tern.log tern-write.log
+mv tern-stderr.log tern-write-stderr.log
 
 "$BP" verify disk.img 7 "$SIZE" >host-verify.txt
 _rc=$?

@@ -6,10 +6,14 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
+trap guest_dump_logs EXIT
+# Opening the pty makes it our controlling terminal (the lab gives each scenario
+# its own session): tern closing its side at exit would then kill us by SIGHUP.
+trap '' HUP
 
 guest_serve --cpus 1 --memory 256M --vconsole pty
-pts=$(sed -n 's/.*virtio-console port on \(\/dev\/pts\/[0-9][0-9]*\).*/\1/p' tern.log | head -n 1)
-[ -n "$pts" ] || { cat tern.log; fail "tern did not print 'virtio-console port on /dev/pts/N'"; }
+pts=$(sed -n 's/.*virtio-console port on \(\/dev\/pts\/[0-9][0-9]*\).*/\1/p' tern-stderr.log | head -n 1)
+[ -n "$pts" ] || fail "tern did not print 'virtio-console port on /dev/pts/N'"
 [ -c "$pts" ] || fail "$pts is not a character device"
 echo "virtio-console on $pts"
 # Our end raw and without echo: an echo would send the guest's output back to it.

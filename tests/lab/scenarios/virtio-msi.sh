@@ -6,6 +6,7 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
+trap guest_dump_logs EXIT
 dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot create disk.img"
 
 # Sum of the per-CPU counts of the ITS MSI lines of virtio vectors, and how many.

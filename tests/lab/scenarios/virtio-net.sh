@@ -15,7 +15,7 @@ SIZE=8388608
 
 del_tap "$TAP"
 make_tap "$TAP" "$HOST_IP/24"
-trap 'del_tap "$TAP"' EXIT
+trap 'del_tap "$TAP"; guest_dump_logs' EXIT
 
 guest_serve --cpus 2 --memory 256M --net "tap=$TAP,mac=$MAC"
 guest_run 'dev=$(ls /sys/class/net | grep -v "^lo$" | head -n 1); printf "NET-DEV=%s\n" "$dev"; printf "NET-MAC=%s\n" "$(cat /sys/class/net/$dev/address)"' 60

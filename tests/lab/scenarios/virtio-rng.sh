@@ -5,6 +5,7 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
+trap guest_dump_logs EXIT
 
 guest_serve --cpus 1 --memory 256M
 guest_run 'printf "RNG-CURRENT=%s\n" "$(cat /sys/class/misc/hw_random/rng_current)"' 60
