@@ -13,10 +13,10 @@
  *   0x0808_0000 - 0x0809_ffff   GICv3 ITS, 128 KiB (control frame + translation frame)
  *   0x0900_0000 - 0x0900_0fff   16550 UART, the console (SPI 1)
  *   0x0a00_0000 - 0x0dff_ffff   GICv3 redistributors, 128 KiB per vCPU, room for 512
- *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window (reserved for virtio-pci)
- *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM, buses 0-15 (reserved)
+ *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window: the BARs of virtio-pci functions
+ *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM (bus 0 used)
  *   0x4000_0000 - ram end       RAM (--memory)
- *   align_up(ram end, 64 GiB)   PCI 64-bit MMIO window, 64 GiB (reserved)
+ *   align_up(ram end, 64 GiB)   PCI 64-bit prefetchable window, 64 GiB (unused so far)
  *
  * KVM's vGIC needs DIST and ITS 64 KiB aligned and each redistributor frame
  * pair 64 KiB aligned; all bases above are.

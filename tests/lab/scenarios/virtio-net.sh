@@ -27,7 +27,7 @@ expect_status "$run_rc" 0 "cannot configure $dev in the guest"
 guest_run "ping -c 3 -W 5 $HOST_IP" 120
 expect_status "$run_rc" 0 "the guest cannot ping the host"
 ping -c 3 -W 5 "$GUEST_IP"
-expect_status "$_rc" 0 "the host cannot ping the guest"
+expect_status "$?" 0 "the host cannot ping the guest"
 
 # Bulk: nc's stdin is a FIFO held open, else it would shut the connection's
 # sending side at once (stdin EOF) and the guest's nc would stop.
