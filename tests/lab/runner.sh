@@ -82,6 +82,9 @@ lab_run_one() {
 lab_print_log() {
 	echo "LAB: LOG $1 BEGIN"
 	awk 1 "$2" # awk ends an unterminated last line, keeping END at column 0
+	# KVM reports what it refused, or why it marked a VM dead, only here.
+	echo "--- host kernel messages (last 30):"
+	dmesg 2>/dev/null | tail -n 30
 	echo "LAB: LOG $1 END"
 }
 
