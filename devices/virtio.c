@@ -47,3 +47,11 @@ void virtio_queue_error(struct virtio_device *vdev, unsigned int q, int err)
 		vdev->ops->name, q, strerror(-err));
 	vdev->transport->needs_reset(vdev);
 }
+
+void virtio_config_read_bytes(const void *config, size_t size, uint32_t off, void *data,
+			      uint32_t len)
+{
+	memset(data, 0, len);
+	if (off < size && len <= size - off)
+		memcpy(data, (const uint8_t *)config + off, len);
+}

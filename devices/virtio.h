@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "virtqueue.h"
@@ -76,6 +77,11 @@ static inline bool virtio_has_feature(const struct virtio_device *vdev, unsigned
  * the driver wants one. */
 void virtio_complete(struct virtio_device *vdev, unsigned int q, const struct vq_elem *elem,
 		     uint32_t len);
+
+/* Copies [off, off + len) of a model's config structure for a guest read;
+ * bytes outside it read as zero. */
+void virtio_config_read_bytes(const void *config, size_t size, uint32_t off, void *data,
+			      uint32_t len);
 
 /* A queue error from vq_pop: log once with the device and queue, and ask the
  * transport for NEEDS_RESET. */

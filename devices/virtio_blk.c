@@ -489,9 +489,7 @@ static void blk_config_read(struct virtio_device *vdev, uint32_t off, void *data
 {
 	struct virtio_blk *b = to_blk(vdev);
 
-	memset(data, 0, len);
-	if (off < sizeof(b->config) && len <= sizeof(b->config) - off)
-		memcpy(data, (uint8_t *)&b->config + off, len);
+	virtio_config_read_bytes(&b->config, sizeof(b->config), off, data, len);
 }
 
 static int blk_activate(struct virtio_device *vdev)

@@ -144,9 +144,7 @@ static void con_config_read(struct virtio_device *vdev, uint32_t off, void *data
 {
 	struct virtio_console *c = to_con(vdev);
 
-	memset(data, 0, len);
-	if (off < sizeof(c->config) && len <= sizeof(c->config) - off)
-		memcpy(data, (uint8_t *)&c->config + off, len);
+	virtio_config_read_bytes(&c->config, sizeof(c->config), off, data, len);
 }
 
 static int con_activate(struct virtio_device *vdev)

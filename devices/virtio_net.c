@@ -250,9 +250,7 @@ static void net_config_read(struct virtio_device *vdev, uint32_t off, void *data
 {
 	struct virtio_net *n = to_net(vdev);
 
-	memset(data, 0, len);
-	if (off < sizeof(n->config) && len <= sizeof(n->config) - off)
-		memcpy(data, (uint8_t *)&n->config + off, len);
+	virtio_config_read_bytes(&n->config, sizeof(n->config), off, data, len);
 }
 
 static int net_activate(struct virtio_device *vdev)

@@ -50,12 +50,6 @@ int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned in
 	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
 
-void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
-{
-	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
-		return NULL;
-	return mem->hva + (gpa - mem->gpa);
-}
 
 uint64_t guest_memory_resident(const struct guest_memory *mem)
 {

@@ -21,7 +21,13 @@ int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned in
 /* Bytes of guest RAM resident in the host (mincore), for RSS accounting. */
 uint64_t guest_memory_resident(const struct guest_memory *mem);
 
-/* Host address of [gpa, gpa + len), or NULL if any of it is outside RAM. */
-void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+/* Host address of [gpa, gpa + len), or NULL if any of it is outside RAM.
+ * Written so that no sum can overflow: gpa and len come from the guest. */
+static inline void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
+		return NULL;
+	return mem->hva + (gpa - mem->gpa);
+}
 
 #endif

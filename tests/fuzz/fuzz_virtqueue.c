@@ -26,15 +26,6 @@
 
 #include "devices/virtqueue.h"
 
-/* vmm/memory.c is not in the core library; the same check, weak. */
-__attribute__((weak)) void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa,
-				       uint64_t len)
-{
-	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
-		return NULL;
-	return mem->hva + (gpa - mem->gpa);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define RAM_GPA		0x10000ULL

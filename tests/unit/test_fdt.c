@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "dtc_check.h"
 #include <libfdt.h>
 
 #include "devices/device.h"
@@ -154,47 +156,6 @@ static void assert_empty_prop(const char *path, const char *prop)
 	assert_int_equal(len, 0);
 }
 
-/* Runs $DTC -I dtb -O dts on the tree; it must exit 0 and print nothing on
- * stderr (dtc's checks print warnings there). Skipped without $DTC. */
-static void check_with_dtc(void)
-{
-	const char *dtc = getenv("DTC");
-	char path[] = "/tmp/tern-test-fdt-XXXXXX";
-	char err[4096];
-	int fd, pipefd[2], status;
-	ssize_t n, total = 0;
-	pid_t pid;
-
-	if (!dtc || !*dtc) {
-		print_message("DTC not set: dtc check skipped\n");
-		return;
-	}
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, dtb, fdt_totalsize(dtb)), fdt_totalsize(dtb));
-	close(fd);
-	assert_int_equal(pipe(pipefd), 0);
-
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pipefd[1], STDERR_FILENO);
-		close(pipefd[0]);
-		execl(dtc, dtc, "-I", "dtb", "-O", "dts", "-o", "/dev/null", path, (char *)NULL);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], err + total, sizeof(err) - 1 - total)) > 0)
-		total += n;
-	err[total] = 0;
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	unlink(path);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("dtc failed (status 0x%x): %s", status, err);
-	if (total)
-		fail_msg("dtc printed: %s", err);
-}
 
 static void build(void)
 {
@@ -332,7 +293,7 @@ static void test_one_cpu(void **state)
 	assert_false(has_prop("/chosen", "linux,initrd-start"));
 	assert_false(has_prop("/chosen", "linux,initrd-end"));
 	assert_true(fdt_path_offset(dtb, "/pmu") < 0);
-	check_with_dtc();
+	check_with_dtc(dtb);
 }
 
 static void test_four_cpus_initrd_pmu(void **state)
@@ -349,7 +310,7 @@ static void test_four_cpus_initrd_pmu(void **state)
 	assert_int_equal(cell64(cells("/chosen", "linux,initrd-end", 2)), start + size);
 	assert_string_equal(string("/pmu", "compatible"), "arm,armv8-pmuv3");
 	assert_int_equal(fdt32_to_cpu(cells("/pmu", "interrupts", 3)[1]), 7);
-	check_with_dtc();
+	check_with_dtc(dtb);
 }
 
 /* 17 vCPUs: KVM puts vCPU 16 at Aff1 = 1, so its node is cpu@100. */
@@ -360,7 +321,7 @@ static void test_cpu_unit_address_is_affinity(void **state)
 	build();
 	node("/cpus/cpu@100");
 	assert_int_equal(cell("/cpus/cpu@100", "reg"), 0x100);
-	check_with_dtc();
+	check_with_dtc(dtb);
 }
 
 /* An Aff3 affinity does not fit one cell: every reg becomes two cells. */
@@ -376,7 +337,7 @@ static void test_aff3_needs_two_cells(void **state)
 	assert_int_equal(cell64(reg), 0);
 	reg = cells("/cpus/cpu@100000003", "reg", 2);
 	assert_int_equal(cell64(reg), 0x100000003ULL);
-	check_with_dtc();
+	check_with_dtc(dtb);
 }
 
 static void test_no_console_no_devices(void **state)
@@ -389,7 +350,7 @@ static void test_no_console_no_devices(void **state)
 	assert_false(has_prop("/chosen", "stdout-path"));
 	assert_false(has_prop("/chosen", "bootargs"));
 	assert_true(fdt_path_offset(dtb, "/fake@e000000") < 0);
-	check_with_dtc();
+	check_with_dtc(dtb);
 }
 
 static void test_buffer_too_small(void **state)

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "dtc_check.h"
 #include <libfdt.h>
 
 #include "devices/pci.h"
@@ -694,45 +696,6 @@ static void test_reset(void **state)
 
 static uint8_t dtb[BOOT_DTB_MAX];
 
-/* $DTC -I dtb -O dts must exit 0 with nothing on stderr. Skipped without $DTC. */
-static void check_with_dtc(void)
-{
-	const char *dtc = getenv("DTC");
-	char path[] = "/tmp/tern-test-pci-XXXXXX";
-	char err[4096];
-	int fd, pipefd[2], status;
-	ssize_t n, total = 0;
-	pid_t pid;
-
-	if (!dtc || !*dtc) {
-		print_message("DTC not set: dtc check skipped\n");
-		return;
-	}
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, dtb, fdt_totalsize(dtb)), fdt_totalsize(dtb));
-	close(fd);
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pipefd[1], STDERR_FILENO);
-		close(pipefd[0]);
-		execl(dtc, dtc, "-I", "dtb", "-O", "dts", "-o", "/dev/null", path, (char *)NULL);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], err + total, sizeof(err) - 1 - total)) > 0)
-		total += n;
-	err[total] = 0;
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	unlink(path);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("dtc failed (status 0x%x): %s", status, err);
-	if (total)
-		fail_msg("dtc printed: %s", err);
-}
 
 static const fdt32_t *prop_cells(int node, const char *name, int ncells)
 {
@@ -807,7 +770,7 @@ static void test_fdt_node(void **state)
 	/* The phandle is the ITS's. */
 	assert_string_equal(fdt_getprop(dtb, fdt_node_offset_by_phandle(dtb, FDT_ITS_PHANDLE),
 					"compatible", NULL), "arm,gic-v3-its");
-	check_with_dtc();
+	check_with_dtc(dtb);
 }
 
 static void test_fdt_node_without_64bit_window(void **state)

@@ -18,19 +18,6 @@
 
 #include "devices/virtqueue.h"
 
-/*
- * vmm/memory.c (which also holds the KVM memslot code) is not part of the
- * core library; this is its gpa_to_hva(), weak so that the real one wins if
- * it is ever linked in.
- */
-__attribute__((weak)) void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa,
-				       uint64_t len)
-{
-	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
-		return NULL;
-	return mem->hva + (gpa - mem->gpa);
-}
-
 #define RAM_GPA		0x40000000ULL
 #define RAM_SIZE	0x40000ULL
 #define DESC_GPA	(RAM_GPA + 0x0)		/* up to 1024 descriptors: 16 KiB */

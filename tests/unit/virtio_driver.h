@@ -21,15 +21,6 @@
 #include "devices/virtio.h"
 #include "vmm/memory.h"
 
-/* vmm/memory.c (KVM memslots) is not in the core library. */
-__attribute__((weak)) void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa,
-				       uint64_t len)
-{
-	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
-		return NULL;
-	return mem->hva + (gpa - mem->gpa);
-}
-
 #define DRV_RAM_GPA	0x40000000ULL
 #define DRV_RAM_SIZE	(4ULL << 20)
 #define DRV_QSIZE	64
