@@ -8,8 +8,8 @@ need_tern
 
 guest_start --cpus 1 --memory 256M --strict-mmio --cmdline "$GUEST_CMDLINE tern.action=serve"
 wait_for tern.log "TERN-GUEST: ready" 200
-guest_send "peek 0x10000000"
-wait_for tern.log "TERN-GUEST: peek 0x10000000 failed" 30
+guest_send "peek 0x07000000"
+wait_for tern.log "TERN-GUEST: peek 0x07000000 failed" 30
 grep -q "external data abort injected" tern.log || fail "tern did not report the injected abort"
 guest_send "echo still alive"
 wait_for tern.log "TERN-GUEST: echo still alive" 30
