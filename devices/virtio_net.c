@@ -44,8 +44,15 @@
 #define NET_RXQ		0
 #define NET_TXQ		1
 #define NET_HDR_LEN	sizeof(struct virtio_net_hdr_mrg_rxbuf)	/* 12 */
-#define NET_PKT_MAX	(NET_HDR_LEN + 65536)	/* vnet header + largest frame */
+/* vnet header + the largest frame a tap hands over: a 64 KiB GSO packet
+ * plus its Ethernet header. */
+#define NET_PKT_MAX	(NET_HDR_LEN + 65536 + 64)
 #define NET_RX_MAX_BUFS	64			/* receive buffers for one frame */
+/* Checksum and TSO both ways, offered when the backend is a tap. */
+#define NET_OFFLOAD_FEATURES						\
+	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |	\
+	 (1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |	\
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6))
 
 struct virtio_net {
 	struct virtio_device vdev;
@@ -55,6 +62,7 @@ struct virtio_net {
 	char name[IFNAMSIZ];
 	struct virtio_net_config config;
 	bool active;
+	bool tap_offloads;		/* fd takes TUNSETOFFLOAD: offer csum/TSO */
 	bool broken[2];			/* vq_pop failed: wait for a reset */
 	bool warned_tx;
 
@@ -253,9 +261,35 @@ static void net_config_read(struct virtio_device *vdev, uint32_t off, void *data
 	virtio_config_read_bytes(&n->config, sizeof(n->config), off, data, len);
 }
 
+/*
+ * The tap may hand us checksum-less and GSO frames only if the guest said it
+ * takes them (GUEST_CSUM, GUEST_TSO*): the vnet header then carries them to
+ * the driver unchanged. Frames the guest sends with HOST_* offloads go to
+ * the tap as they are; the host kernel segments them.
+ */
+static unsigned int tap_offloads_for(const struct virtio_device *vdev)
+{
+	unsigned int flags = 0;
+
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM)) {
+		flags |= TUN_F_CSUM;
+		if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO4))
+			flags |= TUN_F_TSO4;
+		if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO6))
+			flags |= TUN_F_TSO6;
+	}
+	return flags;
+}
+
 static int net_activate(struct virtio_device *vdev)
 {
-	to_net(vdev)->active = true;
+	struct virtio_net *n = to_net(vdev);
+
+	if (n->tap_offloads && ioctl(n->fd, TUNSETOFFLOAD, tap_offloads_for(vdev)) < 0) {
+		pr_err("virtio-net %s: TUNSETOFFLOAD: %m", n->name);
+		return -errno;
+	}
+	n->active = true;
 	return 0;
 }
 
@@ -269,6 +303,9 @@ static void net_reset(struct virtio_device *vdev)
 	n->pkt_len = 0;
 	n->rx_nbufs = 0;
 	n->rx_space = 0;
+	/* A new driver may take fewer offloads: plain frames until it says. */
+	if (n->tap_offloads)
+		ioctl(n->fd, TUNSETOFFLOAD, 0);
 }
 
 static void net_destroy(struct virtio_device *vdev)
@@ -329,6 +366,9 @@ struct virtio_device *virtio_net_create_fd(int fd, const struct net_config *cfg,
 		ret = -errno;
 		goto fail;
 	}
+	n->tap_offloads = ioctl(fd, TUNSETOFFLOAD, 0) == 0;
+	if (n->tap_offloads)
+		features |= NET_OFFLOAD_FEATURES;
 	ret = virtio_device_init(&n->vdev, &net_ops, n->vqs, 2, NET_QUEUE_SIZE, features);
 	if (ret < 0)
 		goto fail;

@@ -22,6 +22,15 @@ guest_run 'dev=$(ls /sys/class/net | grep -v "^lo$" | head -n 1); printf "NET-DE
 dev=$(guest_value NET-DEV)
 [ -n "$dev" ] || fail "the guest has no network interface"
 [ "$(guest_value NET-MAC)" = "$MAC" ] || fail "the guest's $dev has MAC $(guest_value NET-MAC), expected $MAC"
+# Checksum and TSO offloads both ways were negotiated (virtio-net feature bits
+# 0 CSUM, 1 GUEST_CSUM, 7 GUEST_TSO4, 11 HOST_TSO4), so the transfer below
+# runs through GSO frames in both directions of the tap.
+guest_run 'printf "NET-FEATURES=%s\n" "$(cat /sys/class/net/'"$dev"'/device/features)"' 60
+feat=$(guest_value NET-FEATURES)
+for bit in 0 1 7 11; do
+	[ "$(printf '%s' "$feat" | cut -c$((bit + 1)))" = 1 ] ||
+		fail "virtio-net feature bit $bit not negotiated (features $feat)"
+done
 guest_run "ip link set $dev up && ip addr add $GUEST_IP/24 dev $dev" 60
 expect_status "$run_rc" 0 "cannot configure $dev in the guest"
 guest_run "ping -c 3 -W 5 $HOST_IP" 120
