@@ -28,17 +28,27 @@ int virtio_device_init(struct virtio_device *vdev, const struct virtio_device_op
 	return -pthread_mutex_init(&vdev->lock, NULL);
 }
 
+int virtio_push(struct virtio_device *vdev, unsigned int q, const struct vq_elem *elem,
+		uint32_t len)
+{
+	int ret = vq_push(&vdev->vqs[q], elem, len);
+
+	if (ret < 0)
+		virtio_queue_error(vdev, q, -EFAULT);
+	return ret;
+}
+
+void virtio_notify(struct virtio_device *vdev, unsigned int q)
+{
+	if (vq_should_notify(&vdev->vqs[q]))
+		vdev->transport->notify_queue(vdev, q);
+}
+
 void virtio_complete(struct virtio_device *vdev, unsigned int q, const struct vq_elem *elem,
 		     uint32_t len)
 {
-	struct virtqueue *vq = &vdev->vqs[q];
-
-	if (vq_push(vq, elem, len) < 0) {
-		virtio_queue_error(vdev, q, -EFAULT);
-		return;
-	}
-	if (vq_should_notify(vq))
-		vdev->transport->notify_queue(vdev, q);
+	if (virtio_push(vdev, q, elem, len) == 0)
+		virtio_notify(vdev, q);
 }
 
 void virtio_queue_error(struct virtio_device *vdev, unsigned int q, int err)

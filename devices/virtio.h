@@ -78,6 +78,12 @@ static inline bool virtio_has_feature(const struct virtio_device *vdev, unsigned
 void virtio_complete(struct virtio_device *vdev, unsigned int q, const struct vq_elem *elem,
 		     uint32_t len);
 
+/* The same in two steps, for a batch: push each element, then raise at most
+ * one interrupt for all of them (what the driver's event index asks for). */
+int virtio_push(struct virtio_device *vdev, unsigned int q, const struct vq_elem *elem,
+		uint32_t len);
+void virtio_notify(struct virtio_device *vdev, unsigned int q);
+
 /* Copies [off, off + len) of a model's config structure for a guest read;
  * bytes outside it read as zero. */
 void virtio_config_read_bytes(const void *config, size_t size, uint32_t off, void *data,

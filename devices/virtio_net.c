@@ -84,7 +84,7 @@ static struct virtio_net *to_net(struct virtio_device *vdev)
 	return (struct virtio_net *)vdev;
 }
 
-/* Publishes the first @n receive buffers at once, then interrupts once: the
+/* Publishes the first @n receive buffers at once (the caller interrupts): the
  * driver must never see a frame's first buffer without the others. */
 static void net_rx_push(struct virtio_net *n, unsigned int cnt)
 {
@@ -101,8 +101,6 @@ static void net_rx_push(struct virtio_net *n, unsigned int cnt)
 		virtio_queue_error(&n->vdev, NET_RXQ, -EFAULT);
 		return;
 	}
-	if (vq_should_notify(vq))
-		n->vdev.transport->notify_queue(&n->vdev, NET_RXQ);
 }
 
 /* Copies the pending frame into the receive buffers (they hold enough). */
@@ -191,7 +189,7 @@ static void net_rx(struct virtio_net *n)
 				return;		/* the frame waits for an rx kick */
 			}
 			if (!e->in_len) {
-				virtio_complete(&n->vdev, NET_RXQ, e, 0);
+				virtio_push(&n->vdev, NET_RXQ, e, 0);
 				continue;
 			}
 			n->rx_nbufs++;
@@ -223,7 +221,7 @@ static void net_tx(struct virtio_net *n)
 				pr_warn("virtio-net %s: cannot send: %m (dropping frames)", n->name);
 				n->warned_tx = true;
 			}
-			virtio_complete(&n->vdev, NET_TXQ, e, 0);
+			virtio_push(&n->vdev, NET_TXQ, e, 0);
 		}
 		if (ret < 0) {
 			n->broken[NET_TXQ] = true;
@@ -239,6 +237,7 @@ static void net_fd_event(void *opaque, uint32_t events)
 
 	pthread_mutex_lock(&n->vdev.lock);
 	net_rx(n);
+	virtio_notify(&n->vdev, NET_RXQ);
 	pthread_mutex_unlock(&n->vdev.lock);
 }
 
@@ -251,6 +250,9 @@ static void net_queue_notify(struct virtio_device *vdev, unsigned int q)
 		net_rx(n);
 	else if (q == NET_TXQ)
 		net_tx(n);
+	/* One interrupt for the whole batch, as the event index allows. */
+	if (q < 2)
+		virtio_notify(vdev, q);
 	pthread_mutex_unlock(&vdev->lock);
 }
 
