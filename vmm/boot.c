@@ -102,7 +102,7 @@ int boot_build_dtb(struct vm *vm)
 		.layout = &vm->layout,
 		.mpidr = mpidr,
 		.nr_cpus = vm->nr_vcpus,
-		.has_pmu = vm->host.has_pmu,
+		.has_pmu = vm->pmu,
 		.bootargs = vm->cfg->cmdline,
 		.initrd_start = b->plan.initrd_addr,
 		.initrd_size = b->plan.initrd_size,

@@ -30,6 +30,7 @@ enum run_option {
 	OPT_DTB_OUT,
 	OPT_NO_REBOOT,
 	OPT_STRICT_MMIO,
+	OPT_PMU,
 	OPT_TRACE,
 	OPT_DISK,
 	OPT_NET,
@@ -46,6 +47,7 @@ static const struct option run_options[] = {
 	{ "dtb-out",	 required_argument, NULL, OPT_DTB_OUT },
 	{ "no-reboot",	 no_argument,	    NULL, OPT_NO_REBOOT },
 	{ "strict-mmio", no_argument,	    NULL, OPT_STRICT_MMIO },
+	{ "pmu",	 required_argument, NULL, OPT_PMU },
 	{ "trace",	 no_argument,	    NULL, OPT_TRACE },
 	{ "disk",	 required_argument, NULL, OPT_DISK },
 	{ "net",	 required_argument, NULL, OPT_NET },
@@ -82,6 +84,8 @@ void cli_usage(FILE *out)
 "  --strict-mmio     a guest access to an address no device claims gets an\n"
 "                    external data abort. Default: such reads return zero and\n"
 "                    writes are ignored.\n"
+"  --pmu on|off      give the guest a PMUv3 (its performance counters).\n"
+"                    Default: on when the host's KVM offers one.\n"
 "  --trace           print tern's bring-up and vCPU lifecycle trace to stderr.\n"
 "                    Default: off.\n"
 "  --disk " DISK_SYNTAX "\n"
@@ -340,6 +344,16 @@ static int parse_on_off(const char *opt, const char *arg, const char *key,
 	return -EINVAL;
 }
 
+static int parse_pmu(const char *arg, struct vm_config *cfg)
+{
+	if (!strcmp(arg, "on") || !strcmp(arg, "off")) {
+		cfg->pmu = !strcmp(arg, "on") ? PMU_ON : PMU_OFF;
+		return 0;
+	}
+	pr_err("--pmu '%s': must be on or off", arg);
+	return -EINVAL;
+}
+
 static int parse_disk(const char *arg, struct vm_config *cfg)
 {
 	struct kv_value v[MAX_KEYS];
@@ -529,6 +543,8 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	case OPT_STRICT_MMIO:
 		cfg->strict_mmio = true;
 		return 0;
+	case OPT_PMU:
+		return parse_pmu(arg, cfg);
 	case OPT_TRACE:
 		cfg->trace = true;
 		return 0;

@@ -38,6 +38,7 @@ struct vm_config {
 	uint64_t ram_size;
 	bool no_reboot;
 	bool strict_mmio;
+	enum { PMU_AUTO, PMU_ON, PMU_OFF } pmu;	/* --pmu; AUTO: if the host has PMUv3 */
 	bool trace;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned int nr_disks;

@@ -58,6 +58,11 @@ static int vm_build(struct vm *vm)
 	ret = layout_check_host(&vm->layout, vm->host.ipa_bits, vm->host.max_vcpus);
 	if (ret < 0)
 		return ret;
+	if (vm->cfg->pmu == PMU_ON && !vm->host.has_pmu) {
+		pr_err("--pmu on: KVM_CAP_ARM_PMU_V3 missing (the host has no PMUv3 KVM can share)");
+		return -ENOTSUP;
+	}
+	vm->pmu = vm->host.has_pmu && vm->cfg->pmu != PMU_OFF;
 	ret = kvm_create_vm(&vm->host, vm->layout.ipa_bits);
 	if (ret < 0)
 		return ret;

@@ -77,7 +77,7 @@ static int vcpu_init_features(struct vm *vm, struct vcpu *vcpu)
 	/* Secondaries wait powered off until the guest's PSCI CPU_ON. */
 	if (vcpu->id > 0)
 		init->features[0] |= 1U << KVM_ARM_VCPU_POWER_OFF;
-	if (vm->host.has_pmu)
+	if (vm->pmu)
 		init->features[0] |= 1U << KVM_ARM_VCPU_PMU_V3;
 	return 0;
 }
@@ -99,13 +99,13 @@ int vcpus_init(struct vm *vm)
 		vcpu->entered = false;
 	}
 	vm_trace(vm, "vcpus: KVM_ARM_VCPU_INIT done (psci 0.2%s)",
-		 vm->host.has_pmu ? ", pmuv3" : "");
+		 vm->pmu ? ", pmuv3" : "");
 	return 0;
 }
 
 int vcpus_init_pmu(struct vm *vm)
 {
-	if (!vm->host.has_pmu)
+	if (!vm->pmu)
 		return 0;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];

@@ -50,6 +50,7 @@ struct boot_images {
 struct vm {
 	const struct vm_config *cfg;
 	struct kvm_host host;
+	bool pmu;				/* the guest gets a PMUv3 */
 	int vm_fd;
 	struct mem_layout layout;
 	struct guest_memory ram;

@@ -117,6 +117,7 @@ static void test_each_option(void **state)
 
 	assert_int_equal(RUN("--trace"), 0);
 	assert_true(cfg.trace);
+	assert_int_equal(cfg.pmu, PMU_AUTO);
 }
 
 static void test_all_options_together(void **state)
@@ -282,6 +283,16 @@ static void assert_error_says(const char *want, char **argv)
 
 #define RUN_ERR(want, ...) \
 	assert_error_says(want, (char *[]){ "tern", "run", "--kernel", "Image", __VA_ARGS__, NULL })
+
+static void test_pmu(void **state)
+{
+	assert_int_equal(RUN("--pmu", "off"), 0);
+	assert_int_equal(cfg.pmu, PMU_OFF);
+	assert_int_equal(RUN("--pmu", "on"), 0);
+	assert_int_equal(cfg.pmu, PMU_ON);
+	RUN_ERR("--pmu 'yes': must be on or off", "--pmu", "yes");
+	RUN_ERR("--pmu '': must be on or off", "--pmu", "");
+}
 
 static void test_disk(void **state)
 {
@@ -562,7 +573,7 @@ static void test_usage_documents_everything(void **state)
 {
 	const char *must[] = {
 		"--kernel FILE", "--initrd FILE", "--cmdline STR", "--cpus N", "--memory SIZE",
-		"--dtb-out FILE", "--no-reboot", "--strict-mmio", "--trace", "--help",
+		"--dtb-out FILE", "--no-reboot", "--strict-mmio", "--pmu on|off", "--trace", "--help",
 		"--version", "Required", "Default: 1.", "Default: 512M.",
 		"Default: \"" CONFIG_DEFAULT_CMDLINE "\"", "external data abort",
 		"Ctrl-A x", "Ctrl-A Ctrl-A", "Exit status",
@@ -603,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_bad_memory),
 		cmocka_unit_test(test_extra_arguments),
 		cmocka_unit_test(test_cmdline_too_long),
+		cmocka_unit_test(test_pmu),
 		cmocka_unit_test(test_disk),
 		cmocka_unit_test(test_disk_repeated),
 		cmocka_unit_test(test_disk_errors),
