@@ -30,19 +30,20 @@ GUEST_CMDLINE="console=ttyS0 quiet panic=-1"
 # emulated host's kernel (Debian 7.2.13 under QEMU TCG) has been seen to oops
 # in perf_ctx_sched_task_cb when scheduling a vCPU thread that owns the perf
 # events KVM creates for a guest's PMU counters, about once in 30 boots.
-# tern_run is how every scenario starts tern: "$TERN" run plus these options.
+# Every scenario starts tern as "$TERN" run $TERN_LAB_OPTS ... (not through
+# a shell function: a backgrounded function is a subshell, and $! would not
+# be tern's pid).
 TERN_LAB_OPTS="--pmu off"
-tern_run() {
-	"$TERN" run $TERN_LAB_OPTS "$@"
-}
 
 guest_start() {
 	rm -f console.in
 	mkfifo console.in
 	if [ -n "${GUEST_STDERR:-}" ]; then
-		tern_run --kernel "$KERNEL" --initrd "$INITRD" "$@" <console.in >tern.log 2>"$GUEST_STDERR" &
+		"$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" "$@" \
+			<console.in >tern.log 2>"$GUEST_STDERR" &
 	else
-		tern_run --kernel "$KERNEL" --initrd "$INITRD" "$@" <console.in >tern.log 2>&1 &
+		"$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" "$@" \
+			<console.in >tern.log 2>&1 &
 	fi
 	tern_pid=$!
 	# Opening the FIFO for writing completes tern's open for reading.
@@ -75,7 +76,7 @@ guest_count() {
 # it saw CPUS CPUs and MEM_MIB of RAM, less what the kernel keeps for itself
 # (its image, page tables: MemTotal is within 72% to 100% of RAM).
 boot_and_check() {
-	tern_run --kernel "$KERNEL" --initrd "$INITRD" --cpus "$1" --memory "$2M" \
+	"$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" --cpus "$1" --memory "$2M" \
 		--cmdline "$GUEST_CMDLINE" </dev/null >tern.log 2>&1
 	status=$?
 	cat tern.log

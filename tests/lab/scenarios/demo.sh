@@ -4,4 +4,4 @@
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
-tern_run --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 512M
+exec "$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 512M

@@ -8,16 +8,15 @@
 need_tern
 trap guest_dump_logs EXIT
 
-pmu_devices() {
-	guest_run 'printf "PMU=%s\n" "$(ls /sys/bus/event_source/devices | grep -c armv8_pmuv3)"' 60
-	guest_value PMU
-}
+COUNT_PMUS='printf "PMU=%s\n" "$(ls /sys/bus/event_source/devices | grep -c armv8_pmuv3)"'
 
 guest_serve --cpus 2 --memory 256M --pmu on
-[ "$(pmu_devices)" -ge 1 ] || fail "--pmu on: the guest has no armv8_pmuv3 PMU"
+guest_run "$COUNT_PMUS" 60
+[ "$(guest_value PMU)" -ge 1 ] || fail "--pmu on: the guest has no armv8_pmuv3 PMU"
 guest_poweroff 60
 mv tern.log tern-on.log
 
 guest_serve --cpus 1 --memory 256M --pmu off
-[ "$(pmu_devices)" = 0 ] || fail "--pmu off: the guest still has a PMU"
+guest_run "$COUNT_PMUS" 60
+[ "$(guest_value PMU)" = 0 ] || fail "--pmu off: the guest still has a PMU ($(guest_value PMU))"
 guest_poweroff 60
