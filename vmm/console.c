@@ -109,13 +109,18 @@ bool console_wants_input(const struct console *con)
 	return con->in_fd >= 0 && con->head == con->tail && !con->quit;
 }
 
-/* Takes the escape sequences out of what a tty typed. */
-static size_t filter_escapes(struct console *con, uint8_t *buf, size_t len)
+/*
+ * Takes the escape sequences out of what a tty typed, from @in into the
+ * console's buffer. A Ctrl-A left pending by the previous read comes out as
+ * two bytes, so every input byte may become two: callers read at most half
+ * the buffer at a time.
+ */
+static size_t filter_escapes(struct console *con, const uint8_t *in, size_t len)
 {
 	size_t out = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		uint8_t c = buf[i];
+		uint8_t c = in[i];
 
 		if (con->escape) {
 			con->escape = false;
@@ -124,19 +129,20 @@ static size_t filter_escapes(struct console *con, uint8_t *buf, size_t len)
 				return out;
 			}
 			if (c != CTRL_A)
-				buf[out++] = CTRL_A;
+				con->buf[out++] = CTRL_A;
 		} else if (c == CTRL_A) {
 			con->escape = true;
 			continue;
 		}
-		buf[out++] = c;
+		con->buf[out++] = c;
 	}
 	return out;
 }
 
 static int read_input(struct console *con)
 {
-	ssize_t n = read(con->in_fd, con->buf, sizeof(con->buf));
+	uint8_t in[sizeof(con->buf) / 2];
+	ssize_t n = read(con->in_fd, in, sizeof(in));
 
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
@@ -145,7 +151,12 @@ static int read_input(struct console *con)
 		return 0;
 	}
 	con->head = 0;
-	con->tail = con->is_tty ? filter_escapes(con, con->buf, (size_t)n) : (size_t)n;
+	if (con->is_tty) {
+		con->tail = filter_escapes(con, in, (size_t)n);
+	} else {
+		memcpy(con->buf, in, (size_t)n);
+		con->tail = (size_t)n;
+	}
 	return 0;
 }
 
