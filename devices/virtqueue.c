@@ -298,47 +298,42 @@ bool vq_enable_notify(struct virtqueue *vq)
 	return __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
+/* Copies between the segments, from byte @off on, and a flat buffer:
+ * into @buf when @to_buf, out of it otherwise. */
+static size_t iov_copy(const struct iovec *iov, unsigned int n, size_t off, uint8_t *buf,
+		       size_t len, bool to_buf)
 {
-	uint8_t *dst = buf;
 	size_t done = 0;
 
 	for (unsigned int i = 0; i < n && done < len; i++) {
+		uint8_t *seg;
 		size_t chunk;
 
 		if (off >= iov[i].iov_len) {
 			off -= iov[i].iov_len;
 			continue;
 		}
+		seg = (uint8_t *)iov[i].iov_base + off;
 		chunk = iov[i].iov_len - off;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy(dst + done, (const uint8_t *)iov[i].iov_base + off, chunk);
+		if (to_buf)
+			memcpy(buf + done, seg, chunk);
+		else
+			memcpy(seg, buf + done, chunk);
 		done += chunk;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
+{
+	return iov_copy(iov, n, off, buf, len, true);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t off, const void *buf,
 		    size_t len)
 {
-	const uint8_t *src = buf;
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		size_t chunk;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, src + done, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
+	return iov_copy(iov, n, off, (uint8_t *)buf, len, false);
 }
