@@ -16,6 +16,8 @@
  * guest can produce: a guest is not trusted.
  */
 struct device;
+struct state_writer;
+struct state_reader;
 
 struct device_ops {
 	const char *name;
@@ -27,6 +29,15 @@ struct device_ops {
 	int (*fdt_node)(struct device *dev, void *fdt, uint32_t gic_phandle);
 	/* Back to power-on state (guest reset). */
 	void (*reset)(struct device *dev);
+	/*
+	 * Snapshot state (migration/state.h). save runs with the vCPUs parked
+	 * and the I/O thread paused, so nothing changes under it; load runs on
+	 * a freshly created device of the same configuration before any vCPU
+	 * runs, and must refuse (sr_fail) any value the device could not have
+	 * produced itself: the stream is untrusted. NULL: no state to save.
+	 */
+	int (*save)(struct device *dev, struct state_writer *w);
+	int (*load)(struct device *dev, struct state_reader *r);
 	void (*destroy)(struct device *dev);
 };
 

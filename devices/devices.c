@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "migration/state.h"
 #include "device.h"
 #include "devices.h"
 #include "uart16550.h"
@@ -130,4 +131,123 @@ void devices_destroy(struct vm *vm)
 		if (vm->devices[i]->ops->destroy)
 			vm->devices[i]->ops->destroy(vm->devices[i]);
 	vm->nr_devices = 0;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* Device @i with snapshot state: one of vm->devices (the UART), else a PCI
+ * function. Exactly one of *dev, *pdev is set; false if there is no @i. */
+static bool state_device(const struct vm *vm, unsigned int i, struct device **dev,
+			 struct pci_device **pdev)
+{
+	*dev = NULL;
+	*pdev = NULL;
+	for (unsigned int d = 0; d < vm->nr_devices; d++) {
+		if (!vm->devices[d]->ops->save)
+			continue;
+		if (i-- == 0) {
+			*dev = vm->devices[d];
+			return true;
+		}
+	}
+	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++) {
+		struct pci_device *p = vm->pci.slots[s];
+
+		if (!p || !p->ops || !p->ops->save)
+			continue;
+		if (i-- == 0) {
+			*pdev = p;
+			return true;
+		}
+	}
+	return false;
+}
+
+unsigned int devices_state_count(const struct vm *vm)
+{
+	struct pci_device *pdev;
+	struct device *dev;
+	unsigned int n = 0;
+
+	while (state_device(vm, n, &dev, &pdev))
+		n++;
+	return n;
+}
+
+const char *devices_state_name(const struct vm *vm, unsigned int i)
+{
+	struct pci_device *pdev;
+	struct device *dev;
+
+	if (!state_device(vm, i, &dev, &pdev))
+		return NULL;
+	return dev ? dev->ops->name : pdev->name;
+}
+
+int devices_state_save(struct vm *vm, unsigned int i, struct state_writer *w)
+{
+	struct pci_device *pdev;
+	struct device *dev;
+	int ret;
+
+	if (!state_device(vm, i, &dev, &pdev))
+		return -ENOENT;
+	if (dev) {
+		ret = dev->ops->save(dev, w);
+	} else {
+		pthread_mutex_lock(&vm->pci.lock);
+		ret = pdev->ops->save(pdev, w);
+		pthread_mutex_unlock(&vm->pci.lock);
+	}
+	if (ret < 0)
+		pr_err("%s: cannot save the device's state: %s",
+		       devices_state_name(vm, i), strerror(-ret));
+	return ret;
+}
+
+int devices_state_load(struct vm *vm, unsigned int i, struct state_reader *r)
+{
+	struct pci_device *pdev;
+	struct device *dev;
+	int ret;
+
+	if (!state_device(vm, i, &dev, &pdev))
+		return -ENOENT;
+	if (dev) {
+		ret = dev->ops->load(dev, r);
+	} else {
+		pthread_mutex_lock(&vm->pci.lock);
+		ret = pdev->ops->load(pdev, r);
+		pthread_mutex_unlock(&vm->pci.lock);
+	}
+	if (!ret)
+		ret = sr_finish(r);
+	if (ret < 0)
+		pr_err("%s: cannot restore the device: %s", devices_state_name(vm, i),
+		       r->err ? r->msg : strerror(-ret));
+	return ret;
+}
+
+int devices_pause(struct vm *vm)
+{
+	int ret = iothread_pause(vm->io);
+
+	for (unsigned int s = 0; !ret && s < PCI_MAX_SLOTS; s++) {
+		struct pci_device *pdev = vm->pci.slots[s];
+
+		if (!pdev || !pdev->ops || !pdev->ops->quiesce)
+			continue;
+		ret = pdev->ops->quiesce(pdev);
+		if (ret < 0) {
+			pr_err("%s: cannot finish the requests in flight: %s", pdev->name,
+			       strerror(-ret));
+			iothread_resume(vm->io);
+		}
+	}
+	return ret;
+}
+
+void devices_resume(struct vm *vm)
+{
+	iothread_resume(vm->io);
 }

@@ -3,6 +3,8 @@
 #define TERN_DEVICES_H
 
 struct vm;
+struct state_writer;
+struct state_reader;
 
 /* Creates every device model of the machine and wires its interrupt. */
 int devices_create(struct vm *vm);
@@ -12,5 +14,24 @@ int devices_start(struct vm *vm);
 unsigned int devices_max_spi(const struct vm *vm);
 void devices_reset(struct vm *vm);
 void devices_destroy(struct vm *vm);
+
+/* Devices with snapshot state, in an order fixed by the configuration:
+ * the UART, then each PCI function by slot. Names such as "uart16550" and
+ * "pci 00:02.0 virtio-blk" are stable for a configuration. */
+unsigned int devices_state_count(const struct vm *vm);
+const char *devices_state_name(const struct vm *vm, unsigned int i);
+/* Between devices_pause() and devices_resume(); -errno (-EBUSY: not
+ * quiesced), logged with the device's name. */
+int devices_state_save(struct vm *vm, unsigned int i, struct state_writer *w);
+/* Called between devices_pause() and devices_resume(), before any vCPU runs.
+ * The reader must hold device i's state and nothing else (sr_finish).
+ * -errno, message logged with pr_err naming the device. A refused state may
+ * leave the device half-loaded: the VM must not run then. */
+int devices_state_load(struct vm *vm, unsigned int i, struct state_reader *r);
+/* The I/O thread paused with nothing in flight: every device finished its
+ * requests (virtio-blk's I/O completed into the used ring). On failure
+ * nothing stays paused. -errno. */
+int devices_pause(struct vm *vm);
+void devices_resume(struct vm *vm);
 
 #endif

@@ -31,7 +31,9 @@
 
 #include <linux/pci_regs.h>
 
+#include "migration/state.h"
 #include "vmm/log.h"
+#include "device_state.h"
 #include "msix.h"
 #include "pci.h"
 
@@ -316,10 +318,10 @@ void msix_notify(struct msix *m, unsigned int vec)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* What the sink was told stays recorded: its routes outlive a guest reset. */
-void msix_reset(struct msix *m)
+/* Table, PBA and function state to power-on values; caller holds m->lock.
+ * What the sink was told stays recorded: its routes outlive a reset. */
+static void clear_state(struct msix *m)
 {
-	pthread_mutex_lock(&m->lock);
 	for (unsigned int i = 0; i < m->nr_vectors; i++) {
 		m->vectors[i].addr = 0;
 		m->vectors[i].data = 0;
@@ -328,6 +330,96 @@ void msix_reset(struct msix *m)
 	memset(m->pba, 0, pba_words(m->nr_vectors) * sizeof(*m->pba));
 	m->enabled = false;
 	m->masked = false;
+}
+
+void msix_reset(struct msix *m)
+{
+	pthread_mutex_lock(&m->lock);
+	clear_state(m);
 	m->pdev->cfg[m->cap + PCI_MSIX_FLAGS + 1] &= ~MSIX_FLAGS_HI_WMASK;
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---------------------------------------------------------------- snapshot */
+
+int msix_save(struct msix *m, struct state_writer *w)
+{
+	pthread_mutex_lock(&m->lock);
+	sw_u16(w, (uint16_t)m->nr_vectors);
+	for (unsigned int i = 0; i < m->nr_vectors; i++) {
+		sw_u64(w, m->vectors[i].addr);
+		sw_u32(w, m->vectors[i].data);
+		sw_u32(w, m->vectors[i].ctrl);
+	}
+	for (unsigned int i = 0; i < pba_words(m->nr_vectors); i++)
+		sw_u64(w, m->pba[i]);
+	sw_u8(w, m->enabled);
+	sw_u8(w, m->masked);
+	pthread_mutex_unlock(&m->lock);
+	return w->err;
+}
+
+/* Reads the table and PBA into @m, refusing what a guest cannot write. */
+static int load_table(struct msix *m, struct state_reader *r)
+{
+	unsigned int last = pba_words(m->nr_vectors) - 1;
+	uint64_t beyond = m->nr_vectors % 64 ? ~0ULL << (m->nr_vectors % 64) : 0;
+
+	for (unsigned int i = 0; sr_ok(r) && i < m->nr_vectors; i++) {
+		struct msix_vector *v = &m->vectors[i];
+
+		v->addr = sr_u64(r);
+		v->data = sr_u32(r);
+		v->ctrl = sr_u32(r);
+		if (v->addr & 3)
+			return sr_fail(r, "MSI-X vector %u: address 0x%llx is not DWORD-aligned", i,
+				       (unsigned long long)v->addr);
+		if (v->ctrl & ~MSIX_CTRL_MASKED)
+			return sr_fail(r, "MSI-X vector %u: control 0x%x has reserved bits", i,
+				       v->ctrl);
+	}
+	for (unsigned int i = 0; i <= last; i++)
+		m->pba[i] = sr_u64(r);
+	if (sr_ok(r) && (m->pba[last] & beyond))
+		return sr_fail(r, "MSI-X PBA has pending bits past vector %u", m->nr_vectors - 1);
+	return r->err;
+}
+
+/* The function's Enable and Mask, which config space holds too. */
+static int load_function_state(struct msix *m, struct state_reader *r)
+{
+	uint8_t flags_hi = m->pdev->cfg[m->cap + PCI_MSIX_FLAGS + 1];
+	bool cfg_enabled = flags_hi & (PCI_MSIX_FLAGS_ENABLE >> 8);
+	bool cfg_masked = flags_hi & (PCI_MSIX_FLAGS_MASKALL >> 8);
+
+	m->enabled = dev_state_bool(r, "MSI-X enable");
+	m->masked = dev_state_bool(r, "MSI-X function mask");
+	if (!sr_ok(r))
+		return r->err;
+	if (m->enabled != cfg_enabled || m->masked != cfg_masked)
+		return sr_fail(r, "MSI-X enable %d, mask %d, but config space says %d, %d",
+			       m->enabled, m->masked, cfg_enabled, cfg_masked);
+	return 0;
+}
+
+int msix_load(struct msix *m, struct state_reader *r)
+{
+	unsigned int nr = sr_u16(r);
+	int err;
+
+	if (!sr_ok(r))
+		return r->err;
+	if (nr != m->nr_vectors)
+		return sr_fail(r, "%u MSI-X vectors, this function has %u", nr, m->nr_vectors);
+	pthread_mutex_lock(&m->lock);
+	err = load_table(m, r);
+	if (!err)
+		err = load_function_state(m, r);
+	if (err)
+		clear_state(m);
+	for (unsigned int vec = 0; !err && vec < m->nr_vectors; vec++)
+		if (vector_live(m, vec))
+			vector_went_live(m, vec);
+	pthread_mutex_unlock(&m->lock);
+	return err;
 }

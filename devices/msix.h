@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 struct pci_device;
+struct state_writer;
+struct state_reader;
 
 /*
  * MSI-X for a PCI function: the capability, the vector table and the PBA
@@ -72,5 +74,15 @@ bool msix_enabled(struct msix *m);
 void msix_notify(struct msix *m, unsigned int vec);
 
 void msix_reset(struct msix *m);
+
+/*
+ * Snapshot state: the table, the PBA and the function's Enable and Mask.
+ * Load after the function's config space (pci_device_load), which holds the
+ * same two bits: they must agree. Every vector that is live after the load
+ * gets its route from the sink, as after a guest's unmask, and a pending
+ * one is delivered. Called with the guest stopped.
+ */
+int msix_save(struct msix *m, struct state_writer *w);
+int msix_load(struct msix *m, struct state_reader *r);
 
 #endif

@@ -39,6 +39,7 @@
 #include <libfdt.h>
 #include <linux/pci.h>		/* PCI_DEVFN; includes pci_regs.h */
 
+#include "migration/state.h"
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
@@ -88,7 +89,8 @@ void pci_device_init(struct pci_device *pdev, uint16_t vendor, uint16_t device,
 		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
 		     uint16_t subsys_id)
 {
-	/* ops and priv are the caller's: left as they are. */
+	/* ops, priv and model are the caller's: left as they are. */
+	pdev->name[0] = '\0';
 	pdev->devfn = 0;
 	pdev->last_cap = 0;
 	memset(pdev->cfg, 0, sizeof(pdev->cfg));
@@ -303,6 +305,114 @@ static void cfg_guest_write(struct pci_device *pdev, unsigned int reg, uint32_t 
 	bars_update_decode(pdev);
 	if (pdev->ops && pdev->ops->config_written)
 		pdev->ops->config_written(pdev, reg, len);
+}
+
+/* ---------------------------------------------------------------- snapshot */
+
+/*
+ * Config space goes whole (4 KiB: simpler than a list of fields, and the
+ * read-only part doubles as the identity check); of the BARs, what the
+ * registers alone do not say: the address taken, the bytes written since,
+ * and where the BAR answered. bar->assigned is tern's and comes from the
+ * configuration.
+ */
+int pci_device_save(const struct pci_device *pdev, struct state_writer *w)
+{
+	sw_u8(w, pdev->devfn);
+	sw_bytes(w, pdev->cfg, sizeof(pdev->cfg));
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		sw_u64(w, pdev->bars[i].addr);
+		sw_u64(w, pdev->bars[i].decoded);
+		sw_u8(w, pdev->bars[i].written);
+	}
+	return w->err;
+}
+
+/* The first config byte whose read-only bits differ, or -1. */
+static int cfg_readonly_mismatch(const struct pci_device *pdev, const uint8_t *cfg)
+{
+	for (int off = 0; off < PCI_CFG_SPACE_EXP_SIZE; off++)
+		if ((cfg[off] ^ pdev->cfg[off]) & ~pdev->wmask[off])
+			return off;
+	return -1;
+}
+
+/* Byte mask (of the 8 address bytes) of a BAR's register bytes in @written. */
+static uint64_t written_bytes_mask(uint8_t written)
+{
+	uint64_t mask = 0;
+
+	for (unsigned int i = 0; i < 8; i++)
+		if (written & (1u << i))
+			mask |= 0xffULL << (8 * i);
+	return mask;
+}
+
+/*
+ * Whether BAR @bar's saved @addr and @written fit the (already loaded)
+ * registers: the address is one the registers could have held, and the
+ * register bytes not written since it was taken still hold it.
+ */
+static int bar_state_check(const struct pci_device *pdev, int bar, uint64_t addr,
+			   uint8_t written, struct state_reader *r)
+{
+	const struct pci_bar *b = &pdev->bars[bar];
+	uint8_t all = b->is64 ? 0xff : 0x0f;
+	uint64_t regs = bar_regs_addr(pdev, bar);
+
+	if (!b->size)
+		return addr || written ? sr_fail(r, "BAR %d does not exist but has state", bar) : 0;
+	if (written & ~all)
+		return sr_fail(r, "BAR %d: written-bytes mask 0x%x has bytes a %d-bit BAR lacks",
+			       bar, written, b->is64 ? 64 : 32);
+	if ((addr & (b->size - 1)) || (!b->is64 && addr > UINT32_MAX))
+		return sr_fail(r, "BAR %d: address 0x%llx does not fit a %s BAR of 0x%llx bytes",
+			       bar, (unsigned long long)addr, b->is64 ? "64-bit" : "32-bit",
+			       (unsigned long long)b->size);
+	if ((regs ^ addr) & ~written_bytes_mask(written))
+		return sr_fail(r, "BAR %d: address 0x%llx but the registers say 0x%llx", bar,
+			       (unsigned long long)addr, (unsigned long long)regs);
+	return 0;
+}
+
+int pci_device_load(struct pci_device *pdev, struct state_reader *r)
+{
+	uint64_t addr[PCI_NUM_BARS], decoded[PCI_NUM_BARS];
+	uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE], written[PCI_NUM_BARS];
+	uint8_t devfn = sr_u8(r);
+	int off;
+
+	sr_bytes(r, cfg, sizeof(cfg));
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		addr[i] = sr_u64(r);
+		decoded[i] = sr_u64(r);
+		written[i] = sr_u8(r);
+	}
+	if (!sr_ok(r))
+		return r->err;
+	if (devfn != pdev->devfn)
+		return sr_fail(r, "saved in slot %u, this function is in slot %u", PCI_SLOT(devfn),
+			       PCI_SLOT(pdev->devfn));
+	off = cfg_readonly_mismatch(pdev, cfg);
+	if (off >= 0)
+		return sr_fail(r, "read-only config byte 0x%03x is 0x%02x, this function has 0x%02x: a different device",
+			       off, cfg[off], pdev->cfg[off]);
+
+	/* Only writable bits can differ: the copy is a guest's writes. */
+	memcpy(pdev->cfg, cfg, sizeof(cfg));
+	for (int i = 0; i < PCI_NUM_BARS; i++) {
+		if (bar_state_check(pdev, i, addr[i], written[i], r))
+			return r->err;
+		pdev->bars[i].addr = addr[i];
+		pdev->bars[i].written = written[i];
+		if (bar_decode(pdev, i) != decoded[i])
+			return sr_fail(r, "BAR %d: answered at 0x%llx, but its registers say 0x%llx",
+				       i, (unsigned long long)decoded[i],
+				       (unsigned long long)bar_decode(pdev, i));
+	}
+	/* As after a guest's config write: the model hears of every move. */
+	bars_update_decode(pdev);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- ECAM */
@@ -593,6 +703,8 @@ int pci_host_add(struct pci_host *host, struct pci_device *pdev)
 	if (!err) {
 		pdev->devfn = PCI_DEVFN(slot, 0);
 		host->slots[slot] = pdev;
+		snprintf(pdev->name, sizeof(pdev->name), "pci 00:%02x.0 %s", slot,
+			 pdev->model ? pdev->model : "function");
 	}
 	pthread_mutex_unlock(&host->lock);
 	return err;

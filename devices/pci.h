@@ -24,6 +24,8 @@
 #define PCI_NUM_BARS		6
 
 struct pci_device;
+struct state_writer;
+struct state_reader;
 
 struct pci_device_ops {
 	/* Guest reset (pci_host_reset), after config space is back to its
@@ -39,6 +41,16 @@ struct pci_device_ops {
 	void (*bar_remap)(struct pci_device *pdev, int bar, uint64_t old_addr, uint64_t new_addr);
 	/* A guest config write changed [off, off+len) (after the write mask). */
 	void (*config_written)(struct pci_device *pdev, uint32_t off, uint32_t len);
+	/*
+	 * Snapshot state of the whole function, model included (see
+	 * devices/device.h for the rules); called with the host's lock held,
+	 * the vCPUs parked and the I/O thread paused. NULL: nothing to save.
+	 */
+	int (*save)(struct pci_device *pdev, struct state_writer *w);
+	int (*load)(struct pci_device *pdev, struct state_reader *r);
+	/* Finish (not drop) whatever the model has in flight, with the I/O
+	 * thread paused, so that save sees a settled device. -errno. */
+	int (*quiesce)(struct pci_device *pdev);
 };
 
 struct pci_bar {
@@ -51,9 +63,13 @@ struct pci_bar {
 	uint8_t written;		/* register bytes written since @addr was taken */
 };
 
+#define PCI_NAME_MAX		48
+
 struct pci_device {
 	const struct pci_device_ops *ops;
 	void *priv;
+	const char *model;		/* "virtio-blk"; set by the model before pci_host_add */
+	char name[PCI_NAME_MAX];	/* "pci 00:02.0 virtio-blk", set by pci_host_add */
 	uint8_t devfn;			/* slot << 3, function 0 */
 	uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];	/* per function, ECAM */
 	uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];	/* guest-writable bits */
@@ -82,6 +98,16 @@ uint64_t pci_bar_addr(const struct pci_device *pdev, int bar);
 /* Config space accessors for the device model's own use. */
 uint32_t pci_cfg_read(const struct pci_device *pdev, uint32_t off, unsigned int len);
 void pci_cfg_write_wmask(struct pci_device *pdev, uint32_t off, uint32_t mask, unsigned int len);
+
+/*
+ * The function's own snapshot state: config space and BAR state. Loading
+ * refuses a state whose read-only config bytes differ from this function's
+ * (another device, or another configuration of it), then makes the BARs
+ * decode where they did, through ops->bar_remap as a guest write would.
+ * Called with the guest stopped (no ECAM or BAR access meanwhile).
+ */
+int pci_device_save(const struct pci_device *pdev, struct state_writer *w);
+int pci_device_load(struct pci_device *pdev, struct state_reader *r);
 
 static inline uint16_t pci_requester_id(const struct pci_device *pdev)
 {

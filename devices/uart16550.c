@@ -29,6 +29,7 @@
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
+#include "device_state.h"
 #include "uart16550.h"
 
 /* Register offsets (reg-shift 0). */
@@ -85,6 +86,7 @@
 #define MSR_DSR		0x20
 #define MSR_RI		0x40
 #define MSR_DCD		0x80
+#define MSR_DELTAS	0x0f	/* DCTS, DDSR, TERI, DDCD */
 
 #define UART_FIFO_SIZE	16
 #define UART_CLOCK_HZ	1843200
@@ -533,6 +535,97 @@ static void uart_reset(struct device *dev)
 	notify_rx_ready(u, drained);
 }
 
+/* ---------------------------------------------------------------- snapshot */
+
+#define UART_STATE_VERSION	1
+
+/*
+ * Every register, the receive FIFO as it sits (ring, head, count) and the
+ * interrupt line. Host-side state (out_fd, whether a lost byte was already
+ * reported) belongs to the new process, not to the guest.
+ */
+static int uart_save(struct device *dev, struct state_writer *w)
+{
+	struct uart16550 *u = to_uart(dev);
+
+	pthread_mutex_lock(&u->lock);
+	dev_state_begin(w, dev->ops->name, UART_STATE_VERSION);
+	sw_u8(w, u->ier);
+	sw_u8(w, u->lcr);
+	sw_u8(w, u->mcr);
+	sw_u8(w, u->lsr_errors);
+	sw_u8(w, u->msr_deltas);
+	sw_u8(w, u->scr);
+	sw_u8(w, u->dll);
+	sw_u8(w, u->dlm);
+	sw_u8(w, u->fifo_enabled);
+	sw_u8(w, u->thr_ipending);
+	sw_u8(w, (uint8_t)u->rx_head);
+	sw_u8(w, (uint8_t)u->rx_count);
+	sw_bytes(w, u->rx_fifo, sizeof(u->rx_fifo));
+	sw_u8(w, u->irq_level);
+	pthread_mutex_unlock(&u->lock);
+	return w->err;
+}
+
+/* Refuses register values no guest access could have produced. */
+static int uart_check_state(const struct uart16550 *u, struct state_reader *r)
+{
+	bool level = iir_source(u) != IIR_NO_INT;
+
+	if (u->ier & ~IER_MASK)
+		return sr_fail(r, "IER 0x%02x has bits a 16550A does not keep", u->ier);
+	if (u->mcr & ~MCR_MASK)
+		return sr_fail(r, "MCR 0x%02x has bits a 16550A does not keep", u->mcr);
+	if (u->lsr_errors & ~LSR_OE)
+		return sr_fail(r, "LSR errors 0x%02x: only overrun can happen", u->lsr_errors);
+	if (u->msr_deltas & ~MSR_DELTAS)
+		return sr_fail(r, "MSR deltas 0x%02x are not delta bits", u->msr_deltas);
+	if (u->rx_head >= UART_FIFO_SIZE)
+		return sr_fail(r, "receive FIFO head %u is past the %u-byte FIFO", u->rx_head,
+			       UART_FIFO_SIZE);
+	if (u->rx_count > rx_capacity(u))
+		return sr_fail(r, "receive FIFO holds %u bytes, more than its %u", u->rx_count,
+			       rx_capacity(u));
+	if (u->irq_level != level)
+		return sr_fail(r, "interrupt line %s while the registers say %s",
+			       u->irq_level ? "high" : "low", level ? "high" : "low");
+	return 0;
+}
+
+static int uart_load(struct device *dev, struct state_reader *r)
+{
+	struct uart16550 *u = to_uart(dev);
+	int err;
+
+	if (dev_state_check(r, dev->ops->name, UART_STATE_VERSION))
+		return r->err;
+	pthread_mutex_lock(&u->lock);
+	u->ier = sr_u8(r);
+	u->lcr = sr_u8(r);
+	u->mcr = sr_u8(r);
+	u->lsr_errors = sr_u8(r);
+	u->msr_deltas = sr_u8(r);
+	u->scr = sr_u8(r);
+	u->dll = sr_u8(r);
+	u->dlm = sr_u8(r);
+	u->fifo_enabled = dev_state_bool(r, "FIFO enable");
+	u->thr_ipending = dev_state_bool(r, "THR empty interrupt pending");
+	u->rx_head = sr_u8(r);
+	u->rx_count = sr_u8(r);
+	sr_bytes(r, u->rx_fifo, sizeof(u->rx_fifo));
+	u->irq_level = dev_state_bool(r, "interrupt line");
+	err = sr_ok(r) ? uart_check_state(u, r) : r->err;
+	if (err) {
+		reset_registers(u);
+		u->irq_level = false;
+	}
+	/* The interrupt controller of the new VM learns the line from us. */
+	device_set_irq(dev, u->irq_level);
+	pthread_mutex_unlock(&u->lock);
+	return err;
+}
+
 static void uart_destroy(struct device *dev)
 {
 	struct uart16550 *u = to_uart(dev);
@@ -547,6 +640,8 @@ static const struct device_ops uart16550_ops = {
 	.mmio_write = uart_mmio_write,
 	.fdt_node = uart_fdt_node,
 	.reset = uart_reset,
+	.save = uart_save,
+	.load = uart_load,
 	.destroy = uart_destroy,
 };
 

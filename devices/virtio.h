@@ -21,6 +21,8 @@
  */
 struct virtio_device;
 struct iothread;
+struct state_writer;
+struct state_reader;
 
 struct virtio_device_ops {
 	const char *name;		/* "virtio-blk" */
@@ -36,6 +38,21 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *vdev);
 	/* The driver kicked queue @q (I/O thread). */
 	void (*queue_notify)(struct virtio_device *vdev, unsigned int q);
+	/*
+	 * Snapshots (all optional, all with vdev->lock held and the I/O thread
+	 * paused). quiesce finishes (not drops) every request in flight, so
+	 * that nothing changes until queue_notify runs again. held tells how
+	 * many chains of queue @q the device popped and keeps unused for later
+	 * (receive buffers waiting for input); they must be the queue's most
+	 * recent pops: the saved state hands them back to the ring, and the
+	 * restored device pops them again. save/load: the model's own state,
+	 * after the common part (virtio_device_save); save may refuse with
+	 * -EBUSY when a request is still in flight.
+	 */
+	int (*quiesce)(struct virtio_device *vdev);
+	uint16_t (*held)(struct virtio_device *vdev, unsigned int q);
+	int (*save)(struct virtio_device *vdev, struct state_writer *w);
+	int (*load)(struct virtio_device *vdev, struct state_reader *r);
 	void (*destroy)(struct virtio_device *vdev);
 };
 
@@ -88,6 +105,33 @@ void virtio_notify(struct virtio_device *vdev, unsigned int q);
  * bytes outside it read as zero. */
 void virtio_config_read_bytes(const void *config, size_t size, uint32_t off, void *data,
 			      uint32_t len);
+
+/* Device status bits a driver can set, and the device's NEEDS_RESET;
+ * the transport ignores the others. */
+#define VIRTIO_STATUS_KNOWN	0xcf
+
+/*
+ * Snapshot state common to every model: device status, features offered
+ * and accepted, each queue (virtqueue.h), then the model's own (ops->save),
+ * all behind the model's name so that another model refuses it. Load checks
+ * every value against this device (same offer, same queues, legal status,
+ * features accepted among those offered once FEATURES_OK is set) and leaves
+ * the device idle: virtio_device_revive then makes it live again, without
+ * touching the rings' indices. Each takes vdev->lock.
+ */
+int virtio_device_save(struct virtio_device *vdev, struct state_writer *w);
+int virtio_device_load(struct virtio_device *vdev, struct state_reader *r);
+/* After a load: a driver that had set DRIVER_OK gets its device active again
+ * (ops->activate: backends set up as the features say). -errno. */
+int virtio_device_revive(struct virtio_device *vdev);
+/* ops->quiesce under the lock (the I/O thread must be paused). -errno. */
+int virtio_device_quiesce(struct virtio_device *vdev);
+
+/* For a model's save/load: a configuration structure that the guest cannot
+ * write, derived from the backend, must be the same on both sides (a disk
+ * of another size, a NIC with another MAC would surprise the driver). */
+void virtio_config_save(struct state_writer *w, const void *config, uint32_t size);
+int virtio_config_check(struct state_reader *r, const void *config, uint32_t size);
 
 /* A queue error from vq_pop: log once with the device and queue, and ask the
  * transport for NEEDS_RESET. */

@@ -35,6 +35,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "migration/state.h"
 #include "virtio.h"
 #include "virtio_devices.h"
 #include "vmm/config.h"
@@ -503,17 +504,17 @@ static int blk_activate(struct virtio_device *vdev)
 	return 0;
 }
 
-/* In-flight requests belong to the old driver: wait for the kernel to be
- * done with their buffers, then drop them without touching the ring. */
-static void blk_reset(struct virtio_device *vdev)
+/*
+ * Waits until no request is in flight: each one has a single SQE, queued or
+ * in the kernel, until it finishes. @drop: forget requests as their CQEs
+ * come (their buffers belong to a driver that reset us); else complete
+ * them, following short transfers and fallbacks to the end. -errno if the
+ * ring cannot be waited on.
+ */
+static int blk_wait_idle(struct virtio_blk *b, bool drop)
 {
-	struct virtio_blk *b = to_blk(vdev);
-
-	b->active = false;
-	b->broken = false;
-	b->stalled = false;
 	if (!b->ring_ok)
-		return;
+		return 0;
 	blk_submit(b);
 	while (b->in_kernel || b->unsubmitted) {
 		int ret = io_uring_submit_and_wait(&b->ring, 1);
@@ -526,14 +527,59 @@ static void blk_reset(struct virtio_device *vdev)
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			pr_err("disk %s: cannot wait for in-flight I/O: %s", b->path,
 			       strerror(-ret));
-			break;
+			return ret;
 		}
-		blk_drain_cq(b, true);
+		blk_drain_cq(b, drop);
 	}
+	return 0;
+}
+
+/* In-flight requests belong to the old driver: wait for the kernel to be
+ * done with their buffers, then drop them without touching the ring. */
+static void blk_reset(struct virtio_device *vdev)
+{
+	struct virtio_blk *b = to_blk(vdev);
+
+	b->active = false;
+	b->broken = false;
+	b->stalled = false;
+	blk_wait_idle(b, true);
 	/* Every request is free again. */
 	b->free_reqs = NULL;
 	for (unsigned int i = BLK_QUEUE_SIZE; i-- > 0;)
 		blk_req_free(b, &b->reqs[i]);
+}
+
+/*
+ * Before a snapshot: every request in flight completes into the used ring
+ * (its interrupt raised as usual), here on the caller's thread while the
+ * I/O thread is paused. Requests still in the avail ring stay there: the
+ * device takes them after resume, or the restored one does. If the device
+ * had stalled for lack of free requests, the completion eventfd, still
+ * signalled, resumes it when the I/O thread runs again.
+ */
+static int blk_quiesce(struct virtio_device *vdev)
+{
+	return blk_wait_idle(to_blk(vdev), false);
+}
+
+/* No request can be in flight (blk_quiesce); the configuration comes from
+ * the disk and must be the same disk's, size and all. */
+static int blk_save(struct virtio_device *vdev, struct state_writer *w)
+{
+	struct virtio_blk *b = to_blk(vdev);
+
+	if (b->in_kernel || b->unsubmitted)
+		return -EBUSY;
+	virtio_config_save(w, &b->config, sizeof(b->config));
+	return 0;
+}
+
+static int blk_load(struct virtio_device *vdev, struct state_reader *r)
+{
+	struct virtio_blk *b = to_blk(vdev);
+
+	return virtio_config_check(r, &b->config, sizeof(b->config));
 }
 
 static void blk_destroy(struct virtio_device *vdev)
@@ -567,6 +613,9 @@ static const struct virtio_device_ops blk_ops = {
 	.activate = blk_activate,
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
+	.quiesce = blk_quiesce,
+	.save = blk_save,
+	.load = blk_load,
 	.destroy = blk_destroy,
 };
 

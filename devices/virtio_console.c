@@ -26,6 +26,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
+#include "migration/state.h"
 #include "virtio.h"
 #include "virtio_devices.h"
 #include "vmm/iothread.h"
@@ -162,6 +163,29 @@ static void con_reset(struct virtio_device *vdev)
 	c->rx_held = false;
 }
 
+/* A receive buffer waiting for input is always the queue's latest pop
+ * (con_rx pops only when it holds none): a saved state hands it back. */
+static uint16_t con_held(struct virtio_device *vdev, unsigned int q)
+{
+	return q == CON_RXQ && to_con(vdev)->rx_held;
+}
+
+/* Columns, rows and ports: the restored console must look the same. */
+static int con_save(struct virtio_device *vdev, struct state_writer *w)
+{
+	struct virtio_console *c = to_con(vdev);
+
+	virtio_config_save(w, &c->config, sizeof(c->config));
+	return 0;
+}
+
+static int con_load(struct virtio_device *vdev, struct state_reader *r)
+{
+	struct virtio_console *c = to_con(vdev);
+
+	return virtio_config_check(r, &c->config, sizeof(c->config));
+}
+
 static void con_destroy(struct virtio_device *vdev)
 {
 	struct virtio_console *c = to_con(vdev);
@@ -185,6 +209,9 @@ static const struct virtio_device_ops con_ops = {
 	.activate = con_activate,
 	.reset = con_reset,
 	.queue_notify = con_queue_notify,
+	.held = con_held,
+	.save = con_save,
+	.load = con_load,
 	.destroy = con_destroy,
 };
 

@@ -16,6 +16,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
+#include "migration/state.h"
 #include "msix.h"
 #include "pci.h"
 #include "virtio.h"
@@ -208,6 +209,9 @@ static void vpci_write_status(struct virtio_pci *vp, uint8_t status)
 		vpci_reset(vp);
 		return;
 	}
+	/* Undefined bits are not kept: a saved status is then always one a
+	 * restore can tell from garbage. */
+	status &= VIRTIO_STATUS_KNOWN;
 	/* FEATURES_OK sticks only if every accepted feature was offered. */
 	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK) &&
 	    ((vdev->guest_features & ~vdev->host_features) ||
@@ -480,12 +484,135 @@ static void vpci_function_reset(struct pci_device *pdev)
 	msix_reset(&vp->msix);
 }
 
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* The transport's registers that are not the model's or config space's. */
+static void vpci_regs_save(struct virtio_pci *vp, struct state_writer *w)
+{
+	pthread_mutex_lock(&vp->vdev->lock);
+	sw_u32(w, vp->device_feature_select);
+	sw_u32(w, vp->driver_feature_select);
+	sw_u16(w, vp->queue_select);
+	sw_u16(w, vp->config_vector);
+	for (unsigned int q = 0; q < vp->vdev->nr_queues; q++)
+		sw_u16(w, vp->queue_vector[q]);
+	sw_u8(w, __atomic_load_n(&vp->isr, __ATOMIC_RELAXED));
+	sw_u8(w, __atomic_load_n(&vp->config_generation, __ATOMIC_RELAXED));
+	pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+/* An MSI-X vector register holds a vector of the table or NO_VECTOR. */
+static int vpci_check_vector(struct virtio_pci *vp, const char *what, uint16_t vec,
+			     struct state_reader *r)
+{
+	if (vec != VIRTIO_MSI_NO_VECTOR && vec >= vp->msix.nr_vectors)
+		return sr_fail(r, "%s vector %u is neither one of the %u MSI-X vectors nor none",
+			       what, vec, vp->msix.nr_vectors);
+	return 0;
+}
+
+static int vpci_regs_load(struct virtio_pci *vp, struct state_reader *r)
+{
+	unsigned int nr_queues = vp->vdev->nr_queues;
+	uint16_t queue_vector[VPCI_MAX_QUEUES], queue_select, config_vector;
+	uint32_t dev_select, drv_select;
+	uint8_t isr, generation;
+
+	dev_select = sr_u32(r);
+	drv_select = sr_u32(r);
+	queue_select = sr_u16(r);
+	config_vector = sr_u16(r);
+	for (unsigned int q = 0; q < nr_queues; q++)
+		queue_vector[q] = sr_u16(r);
+	isr = sr_u8(r);
+	generation = sr_u8(r);
+	if (!sr_ok(r) || vpci_check_vector(vp, "configuration", config_vector, r))
+		return r->err;
+	for (unsigned int q = 0; q < nr_queues; q++)
+		if (vpci_check_vector(vp, "queue", queue_vector[q], r))
+			return r->err;
+	if (isr & ~(VPCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG))
+		return sr_fail(r, "ISR 0x%02x has bits no interrupt sets", isr);
+
+	pthread_mutex_lock(&vp->vdev->lock);
+	vp->device_feature_select = dev_select;
+	vp->driver_feature_select = drv_select;
+	vp->queue_select = queue_select;
+	vp->config_vector = config_vector;
+	memcpy(vp->queue_vector, queue_vector, nr_queues * sizeof(queue_vector[0]));
+	vp->isr = isr;
+	vp->config_generation = generation;
+	pthread_mutex_unlock(&vp->vdev->lock);
+	return 0;
+}
+
+/*
+ * The model first (its name is the state's first field, so a state of
+ * another model is refused before anything else), then config space and
+ * MSI-X, then the transport's registers.
+ */
+static int vpci_save(struct pci_device *pdev, struct state_writer *w)
+{
+	struct virtio_pci *vp = pdev->priv;
+	int ret = virtio_device_save(vp->vdev, w);
+
+	if (!ret)
+		ret = pci_device_save(pdev, w);
+	if (!ret)
+		ret = msix_save(&vp->msix, w);
+	if (!ret)
+		vpci_regs_save(vp, w);
+	return ret ? ret : w->err;
+}
+
+/* Every enabled queue looks kicked once: work the driver queued without a
+ * kick (the device had promised to look) is not left waiting. */
+static void vpci_replay_kicks(struct virtio_pci *vp)
+{
+	uint64_t one = 1;
+
+	for (unsigned int q = 0; q < vp->vdev->nr_queues; q++)
+		if (vp->vdev->vqs[q].ready && write(vp->kick[q].fd, &one, sizeof(one)) < 0)
+			pr_warn("%s: queue %u: cannot kick after restore: %m", vp->pci.name, q);
+}
+
+/*
+ * Loading re-establishes what the guest's own accesses had set up, by the
+ * same paths: BAR decoding (pci_device_load: ioeventfds move to the BAR
+ * through bar_remap), MSI routes (msix_load), then the model becomes active
+ * again as at DRIVER_OK, rings and indices untouched.
+ */
+static int vpci_load(struct pci_device *pdev, struct state_reader *r)
+{
+	struct virtio_pci *vp = pdev->priv;
+	int ret;
+
+	if (virtio_device_load(vp->vdev, r) || pci_device_load(pdev, r) ||
+	    msix_load(&vp->msix, r) || vpci_regs_load(vp, r))
+		return r->err;
+	ret = virtio_device_revive(vp->vdev);
+	if (ret < 0)
+		return sr_fail(r, "cannot make the device live again: %s", strerror(-ret));
+	vpci_replay_kicks(vp);
+	return 0;
+}
+
+static int vpci_quiesce(struct pci_device *pdev)
+{
+	struct virtio_pci *vp = pdev->priv;
+
+	return virtio_device_quiesce(vp->vdev);
+}
+
 static const struct pci_device_ops vpci_pci_ops = {
 	.reset = vpci_function_reset,
 	.bar_read = vpci_bar_read,
 	.bar_write = vpci_bar_write,
 	.bar_remap = vpci_bar_remap,
 	.config_written = vpci_config_written,
+	.save = vpci_save,
+	.load = vpci_load,
+	.quiesce = vpci_quiesce,
 };
 
 /* ---- creation --------------------------------------------------------------- */
@@ -568,6 +695,7 @@ int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_cod
 			class_code, 1, VIRTIO_PCI_VENDOR, vdev->ops->device_id);
 	vp->pci.ops = &vpci_pci_ops;
 	vp->pci.priv = vp;
+	vp->pci.model = vdev->ops->name;
 	ret = pci_device_add_bar(&vp->pci, VPCI_BAR, VPCI_BAR_SIZE, true);
 	if (!ret)
 		ret = vpci_add_caps(vp);

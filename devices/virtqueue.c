@@ -14,6 +14,8 @@
 
 #include <linux/virtio_ring.h>
 
+#include "migration/state.h"
+#include "device_state.h"
 #include "virtqueue.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtqueue.c assumes a little-endian host");
@@ -64,16 +66,32 @@ static bool size_valid(uint16_t size)
 	return size && size <= VQ_MAX_SIZE && !(size & (size - 1));
 }
 
+/* The ring the driver placed wrongly, or NULL: each must be aligned (2.7:
+ * descriptor table 16 bytes, available ring 2, used ring 4) and lie in
+ * guest RAM whole. */
+static const char *bad_ring(const struct virtqueue *vq, uint64_t *gpa)
+{
+	if ((vq->desc_gpa & 15) || !gpa_to_hva(vq->mem, vq->desc_gpa, desc_bytes(vq->size))) {
+		*gpa = vq->desc_gpa;
+		return "descriptor table";
+	}
+	if ((vq->avail_gpa & 1) || !avail_ring(vq)) {
+		*gpa = vq->avail_gpa;
+		return "available ring";
+	}
+	if ((vq->used_gpa & 3) || !used_ring(vq)) {
+		*gpa = vq->used_gpa;
+		return "used ring";
+	}
+	return NULL;
+}
+
 int vq_enable(struct virtqueue *vq)
 {
+	uint64_t gpa;
+
 	vq->ready = false;
-	if (!vq->mem || !size_valid(vq->size))
-		return -EINVAL;
-	/* 2.7: descriptor table 16-byte, available ring 2-byte, used ring 4-byte aligned. */
-	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
-		return -EINVAL;
-	if (!gpa_to_hva(vq->mem, vq->desc_gpa, desc_bytes(vq->size)) || !avail_ring(vq) ||
-	    !used_ring(vq))
+	if (!vq->mem || !size_valid(vq->size) || bad_ring(vq, &gpa))
 		return -EINVAL;
 	vq->ready = true;
 	return 0;
@@ -296,6 +314,76 @@ bool vq_enable_notify(struct virtqueue *vq)
 	 * driver's fence between its avail->idx store and avail_event load). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
+}
+
+void vq_save(const struct virtqueue *vq, uint16_t held, struct state_writer *w)
+{
+	sw_u16(w, vq->size);
+	sw_u8(w, vq->ready);
+	sw_u8(w, vq->event_idx);
+	sw_u64(w, vq->desc_gpa);
+	sw_u64(w, vq->avail_gpa);
+	sw_u64(w, vq->used_gpa);
+	sw_u16(w, (uint16_t)(vq->last_avail_idx - held));
+	sw_u16(w, vq->used_idx);
+	sw_u16(w, vq->signalled_used);
+	sw_u8(w, vq->signalled_used_valid);
+}
+
+/*
+ * A saved queue has used every chain it popped: the device finished its
+ * requests and handed back what it held (vq_save), so both indices agree.
+ * A queue that is not enabled has not moved since its last reset.
+ */
+static int check_indices(const struct virtqueue *vq, unsigned int q, struct state_reader *r)
+{
+	if (vq->last_avail_idx != vq->used_idx)
+		return sr_fail(r, "queue %u: last_avail_idx %u but used_idx %u: requests in flight",
+			       q, vq->last_avail_idx, vq->used_idx);
+	if (!vq->ready && (vq->last_avail_idx || vq->signalled_used || vq->signalled_used_valid))
+		return sr_fail(r, "queue %u: not enabled, yet its indices moved (%u, %u)", q,
+			       vq->last_avail_idx, vq->signalled_used);
+	return 0;
+}
+
+static int check_setup(const struct virtqueue *vq, uint16_t max_size, unsigned int q,
+		       struct state_reader *r)
+{
+	const char *what;
+	uint64_t gpa;
+
+	if (!size_valid(vq->size) || vq->size > max_size)
+		return sr_fail(r, "queue %u: size %u is not a power of two up to %u", q, vq->size,
+			       max_size);
+	if (!vq->ready)
+		return 0;
+	if (!vq->mem)
+		return sr_fail(r, "queue %u: enabled on a device without guest memory", q);
+	what = bad_ring(vq, &gpa);
+	if (what)
+		return sr_fail(r, "queue %u: %s at 0x%llx is misaligned or outside guest RAM", q,
+			       what, (unsigned long long)gpa);
+	return 0;
+}
+
+int vq_load(struct virtqueue *vq, uint16_t max_size, unsigned int q, struct state_reader *r)
+{
+	struct virtqueue v = { .mem = vq->mem };
+
+	v.size = sr_u16(r);
+	v.ready = dev_state_bool(r, "queue enable");
+	v.event_idx = dev_state_bool(r, "queue event index");
+	v.desc_gpa = sr_u64(r);
+	v.avail_gpa = sr_u64(r);
+	v.used_gpa = sr_u64(r);
+	v.last_avail_idx = sr_u16(r);
+	v.used_idx = sr_u16(r);
+	v.signalled_used = sr_u16(r);
+	v.signalled_used_valid = dev_state_bool(r, "queue signalled index valid");
+	if (!sr_ok(r) || check_setup(&v, max_size, q, r) || check_indices(&v, q, r))
+		return r->err;
+	*vq = v;
+	return 0;
 }
 
 /* Copies between the segments, from byte @off on, and a flat buffer:

@@ -8,6 +8,9 @@
 
 #include "vmm/memory.h"
 
+struct state_writer;
+struct state_reader;
+
 /*
  * A split virtqueue (VIRTIO 1.x, 2.7), device side. Everything in guest
  * memory is written by a guest that is not trusted: every address, length,
@@ -88,6 +91,18 @@ bool vq_should_notify(struct virtqueue *vq);
  * last_avail_idx (avail_event), so no kick is missed after the device goes
  * idle. Returns true if more buffers arrived meanwhile (process again). */
 bool vq_enable_notify(struct virtqueue *vq);
+
+/*
+ * Snapshot state of the queue: its setup, indices and event-index shadow
+ * (the rings themselves are guest RAM). vq_save hands back the @held most
+ * recent chains popped and not yet used (see virtio_device_ops.held).
+ * vq_load refuses what the transport would not have accepted (a size that
+ * is not a power of two up to @max_size, an enabled queue whose rings are
+ * misaligned or outside vq->mem) and indices that say requests were in
+ * flight; messages name queue @q. The queue is unchanged on refusal.
+ */
+void vq_save(const struct virtqueue *vq, uint16_t held, struct state_writer *w);
+int vq_load(struct virtqueue *vq, uint16_t max_size, unsigned int q, struct state_reader *r);
 
 /* Copies between an element's segments and a flat buffer (for headers that a
  * driver may split across descriptors). Return bytes copied. */

@@ -9,9 +9,12 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "cli.h"
+#include "control_proto.h"
 #include "layout.h"
 #include "log.h"
 
@@ -35,8 +38,15 @@ enum run_option {
 	OPT_DISK,
 	OPT_NET,
 	OPT_VCONSOLE,
+	OPT_CONTROL,
+	OPT_RESTORE,
+	OPT_PAUSED,
+	OPT_RESTORE_CLOCK,
 	OPT_HELP = 'h',
 };
+
+/* A unix socket's path, NUL included, must fit in sockaddr_un's sun_path. */
+#define SOCKET_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 static const struct option run_options[] = {
 	{ "kernel",	 required_argument, NULL, OPT_KERNEL },
@@ -52,6 +62,10 @@ static const struct option run_options[] = {
 	{ "disk",	 required_argument, NULL, OPT_DISK },
 	{ "net",	 required_argument, NULL, OPT_NET },
 	{ "vconsole",	 required_argument, NULL, OPT_VCONSOLE },
+	{ "control",	 required_argument, NULL, OPT_CONTROL },
+	{ "restore",	 required_argument, NULL, OPT_RESTORE },
+	{ "paused",	 no_argument,	    NULL, OPT_PAUSED },
+	{ "restore-clock", required_argument, NULL, OPT_RESTORE_CLOCK },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -60,15 +74,18 @@ void cli_usage(FILE *out)
 {
 	fprintf(out,
 "Usage: tern run --kernel FILE [options]\n"
+"       tern run --restore FILE [options]\n"
+"       tern ctl SOCKET COMMAND [KEY=VALUE... | JSON-OBJECT]\n"
 "       tern --help | -h | help\n"
 "       tern --version | -V\n"
 "\n"
 "Boots an arm64 Linux kernel in a KVM virtual machine, with the guest's serial\n"
-"console on this terminal.\n"
+"console on this terminal, or brings back a VM saved by the control command\n"
+"'snapshot'.\n"
 "\n"
 "Options of 'run':\n"
 "  --kernel FILE     the kernel: an uncompressed arm64 Image (arch/arm64/boot/Image).\n"
-"                    Required.\n"
+"                    Required, unless --restore.\n"
 "  --initrd FILE     an initramfs or initrd for the kernel. Default: none.\n"
 "  --cmdline STR     the kernel command line, at most %d bytes.\n"
 "                    Default: \"%s\".\n"
@@ -100,6 +117,23 @@ void cli_usage(FILE *out)
 "                    Repeatable, at most %d cards, one per tap. Default: none.\n"
 "  --vconsole pty    a virtio-console port on a new pseudo-terminal, whose path\n"
 "                    tern prints at start-up. Default: none.\n"
+"  --control PATH    take control commands ('tern ctl' below) on a unix socket\n"
+"                    created at PATH (at most %zu bytes). A stale socket at PATH\n"
+"                    is replaced; any other file there is refused. The socket\n"
+"                    is removed when tern exits. Default: none.\n"
+"  --restore FILE    start from FILE, a snapshot, instead of booting a kernel.\n"
+"                    The snapshot carries the guest's own kernel and memory, so\n"
+"                    --kernel, --initrd, --cmdline and --dtb-out are refused;\n"
+"                    --cpus, --memory, --disk, --net, --vconsole and --pmu are\n"
+"                    still given and must match the machine that was saved.\n"
+"  --restore-clock continue|wall\n"
+"                    only with --restore. continue: the guest's counter goes on\n"
+"                    from where it stopped, as if no time had passed. wall: it\n"
+"                    catches up with the wall-clock time that passed since the\n"
+"                    snapshot. Default: continue.\n"
+"  --paused          start with the vCPUs stopped, on a fresh boot or with\n"
+"                    --restore: they run once a 'resume' command arrives on\n"
+"                    the control socket. Needs --control. Default: run at once.\n"
 "  -h, --help        show this help and exit.\n"
 "\n"
 "Console: keystrokes go to the guest's serial console. Ctrl-A x quits tern;\n"
@@ -108,15 +142,33 @@ void cli_usage(FILE *out)
 "Every guest also gets a virtio-rng device, fed from the host's getrandom(2).\n"
 "\n"
 "Exit status:\n"
-"  0        the guest powered off\n"
+"  0        the guest powered off, or tern was told to quit\n"
 "  1        error (during setup, or a VM fault)\n"
-"  2        bad usage, or a kernel or initrd that cannot be booted\n"
-"  3        the guest asked for a reset under --no-reboot\n"
+"  2        bad usage, a kernel or initrd that cannot be booted, or a snapshot\n"
+"           that is not one or is not of this machine (--restore)\n"
+"  3        the guest asked for a reset under --no-reboot, or after --restore\n"
+"           (a restored VM has no kernel image to boot again)\n"
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
-"  128+N    stopped by signal N (SIGINT, SIGTERM)\n",
+"  128+N    stopped by signal N (SIGINT, SIGTERM)\n"
+"\n"
+"Control: 'tern ctl SOCKET COMMAND [ARGS]' sends COMMAND to the tern running\n"
+"with --control SOCKET and prints its reply, one line of JSON. ARGS are\n"
+"KEY=VALUE words (VALUE is sent as a JSON number if it is one, as true or\n"
+"false, else as a string) or one JSON object. Commands run one at a time:\n"
+"  status              the VM's state (running or paused), vCPUs, memory and\n"
+"                      uptime.\n"
+"  pause               stop the vCPUs and device work until 'resume'.\n"
+"  resume              let a paused VM (or one started --paused) run.\n"
+"  snapshot path=FILE  save the whole VM to FILE, for 'run --restore FILE'. A\n"
+"                      running VM is paused while FILE is written.\n"
+"  quit                stop the VM; tern exits with status 0.\n"
+"For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"
+"The protocol, for other clients: docs/control.md.\n"
+"Exit status of 'ctl': 0 the reply is ok; 1 the reply is an error; 2 bad\n"
+"usage, no tern listening on SOCKET, or no reply within %d seconds.\n",
 		CMDLINE_MAX - 1, CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS,
 		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB,
-		CONFIG_MAX_DISKS, CONFIG_MAX_NETS);
+		CONFIG_MAX_DISKS, CONFIG_MAX_NETS, SOCKET_PATH_MAX, CONTROL_REPLY_TIMEOUT_S);
 }
 
 static void config_defaults(struct vm_config *cfg)
@@ -502,6 +554,33 @@ static int parse_vconsole(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+static int parse_restore_clock(const char *arg, struct vm_config *cfg)
+{
+	if (!strcmp(arg, "continue") || !strcmp(arg, "wall")) {
+		cfg->restore_clock = !strcmp(arg, "wall") ? CLOCK_WALL : CLOCK_CONTINUE;
+		return 0;
+	}
+	pr_err("--restore-clock '%s': must be continue or wall", arg);
+	return -EINVAL;
+}
+
+/* @what: "--control" or "ctl: socket", to start the message with. */
+static int check_socket_path(const char *what, const char *path)
+{
+	size_t len = strlen(path);
+
+	if (!len) {
+		pr_err("%s: empty socket path", what);
+		return -EINVAL;
+	}
+	if (len > SOCKET_PATH_MAX) {
+		pr_err("%s '%s': a unix socket path is at most %zu bytes (sun_path), this one is %zu; choose a shorter one",
+		       what, path, SOCKET_PATH_MAX, len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Reports what getopt_long() rejected: the argument it stopped at. */
 static int bad_option(int c, char *argv[])
 {
@@ -554,6 +633,17 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return parse_net(arg, cfg);
 	case OPT_VCONSOLE:
 		return parse_vconsole(arg, cfg);
+	case OPT_CONTROL:
+		cfg->control_path = arg;
+		return check_socket_path("--control", arg);
+	case OPT_RESTORE:
+		cfg->restore_path = arg;
+		return check_path("restore", arg);
+	case OPT_PAUSED:
+		cfg->start_paused = true;
+		return 0;
+	case OPT_RESTORE_CLOCK:
+		return parse_restore_clock(arg, cfg);
 	case OPT_HELP:
 		*cmd = CLI_HELP;
 		return 0;
@@ -562,9 +652,51 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	}
 }
 
+static const char *option_name(int opt)
+{
+	for (const struct option *o = run_options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+static unsigned int option_bit(int opt)
+{
+	return opt >= OPT_KERNEL ? 1u << (opt - OPT_KERNEL) : 0;
+}
+
+/* What the options say together, once all are known. @seen: option_bit()s. */
+static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
+{
+	/* What a fresh boot needs; a snapshot brings its own. */
+	static const int boot_only[] = { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_DTB_OUT };
+
+	if (cfg->restore_path) {
+		for (size_t i = 0; i < sizeof(boot_only) / sizeof(boot_only[0]); i++) {
+			if (!(seen & option_bit(boot_only[i])))
+				continue;
+			pr_err("run: --%s cannot be used with --restore: the snapshot carries the guest's own kernel and memory",
+			       option_name(boot_only[i]));
+			return -EINVAL;
+		}
+	} else if (!cfg->kernel_path) {
+		pr_err("run: --kernel FILE is required (or --restore FILE); try 'tern --help'");
+		return -EINVAL;
+	} else if (seen & option_bit(OPT_RESTORE_CLOCK)) {
+		pr_err("run: --restore-clock is only for --restore: a fresh boot starts its clock at zero");
+		return -EINVAL;
+	}
+	if (cfg->start_paused && !cfg->control_path) {
+		pr_err("run: --paused needs --control PATH: the vCPUs wait for a 'resume' command on that socket");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* argv[0] is "run". */
 static int parse_run(int argc, char *argv[], enum cli_command *cmd, struct vm_config *cfg)
 {
+	unsigned int seen = 0;
 	int c, err;
 
 	*cmd = CLI_RUN;
@@ -577,15 +709,57 @@ static int parse_run(int argc, char *argv[], enum cli_command *cmd, struct vm_co
 		err = apply_option(c, optarg, cmd, cfg);
 		if (err)
 			return err;
+		seen |= option_bit(c);
 	}
 	if (optind < argc) {
 		pr_err("run: unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (*cmd == CLI_RUN && !cfg->kernel_path) {
-		pr_err("run: --kernel FILE is required; try 'tern --help'");
+	if (*cmd == CLI_HELP)
+		return 0;
+	return check_run_combination(cfg, seen);
+}
+
+/*
+ * argv[0] is "ctl": SOCKET COMMAND [ARGS...]. The request is built here once
+ * to catch bad ARGS as usage errors; the command itself is the server's to
+ * judge, as a newer tern may know more of them.
+ */
+static int parse_ctl(int argc, char *argv[], enum cli_command *cmd, struct vm_config *cfg)
+{
+	char err[CONTROL_ERR_MAX];
+	char *line;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		*cmd = CLI_HELP;
+		return 0;
+	}
+	if (argc < 3) {
+		pr_err("ctl: expected SOCKET COMMAND [ARGS...]; try 'tern --help'");
 		return -EINVAL;
 	}
+	if (argv[1][0] == '-') {
+		pr_err("ctl: unknown option '%s' ('ctl' takes none; a socket named so: ./%s)",
+		       argv[1], argv[1]);
+		return -EINVAL;
+	}
+	if (check_socket_path("ctl: socket", argv[1]))
+		return -EINVAL;
+	if (!*argv[2]) {
+		pr_err("ctl: empty COMMAND; try 'tern --help'");
+		return -EINVAL;
+	}
+	line = control_request_build(argv[2], argv + 3, argc - 3, err, sizeof(err));
+	if (!line) {
+		pr_err("ctl %s: %s", argv[2], err);
+		return -EINVAL;
+	}
+	free(line);
+	*cmd = CLI_CTL;
+	cfg->ctl_socket = argv[1];
+	cfg->ctl_command = argv[2];
+	cfg->ctl_args = argv + 3;
+	cfg->nr_ctl_args = argc - 3;
 	return 0;
 }
 
@@ -606,6 +780,8 @@ int cli_parse(int argc, char *argv[], enum cli_command *cmd, struct vm_config *c
 	sub = argv[1];
 	if (!strcmp(sub, "run"))
 		return parse_run(argc - 1, argv + 1, cmd, cfg);
+	if (!strcmp(sub, "ctl"))
+		return parse_ctl(argc - 1, argv + 1, cmd, cfg);
 	if (is_any(sub, "--help", "-h", "help"))
 		*cmd = CLI_HELP;
 	else if (is_any(sub, "--version", "-V", NULL))

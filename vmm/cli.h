@@ -11,16 +11,22 @@ enum cli_command {
 	CLI_RUN,
 	CLI_HELP,
 	CLI_VERSION,
+	CLI_CTL,	/* tern ctl SOCKET COMMAND [ARGS]: a control client */
 };
 
 /*
  * Parses tern's command line:
- *   tern run --kernel FILE [--initrd FILE] [--cmdline STR] [--cpus N]
- *            [--memory SIZE] [--dtb-out FILE] [--no-reboot] [--strict-mmio] [--trace]
+ *   tern run --kernel FILE [--initrd FILE] [--cmdline STR] [--dtb-out FILE] [machine]
+ *   tern run --restore FILE [--restore-clock continue|wall] [machine]
+ *     machine: [--cpus N] [--memory SIZE] [--disk ...] [--net ...] [--vconsole pty]
+ *              [--pmu on|off] [--no-reboot] [--strict-mmio] [--trace]
+ *              [--control PATH [--paused]]
+ *   tern ctl SOCKET COMMAND [KEY=VALUE... | JSON-OBJECT]
  *   tern --help | -h | help,  tern --version | -V
  * Fills @cfg with defaults, then the options. Returns 0, or -EINVAL after
  * printing a message (what was wrong, with the value) to stderr.
  * Re-entrant: may be called several times in one process (tests).
+ * For CLI_CTL, cfg->ctl_args point into @argv.
  */
 int cli_parse(int argc, char *argv[], enum cli_command *cmd, struct vm_config *cfg);
 

@@ -46,6 +46,18 @@ struct vm_config {
 	unsigned int nr_nets;
 	bool vconsole_pty;		/* --vconsole pty */
 
+	/* Control and snapshots (docs/control.md). */
+	const char *control_path;	/* --control PATH: unix socket; NULL: none */
+	const char *restore_path;	/* --restore FILE: no kernel boot; NULL: boot */
+	bool start_paused;		/* --paused: vCPUs wait for "resume" */
+	enum { CLOCK_CONTINUE, CLOCK_WALL } restore_clock;	/* --restore-clock */
+
+	/* tern ctl SOCKET COMMAND [ARGS...]; all of it points into argv. */
+	const char *ctl_socket;
+	const char *ctl_command;
+	char **ctl_args;		/* KEY=VALUE words, or one JSON object */
+	int nr_ctl_args;
+
 	/* cli_parse()'s storage for disks[].path and nets[].tap. */
 	char disk_path_buf[CONFIG_MAX_DISKS][CONFIG_PATH_MAX];
 	char tap_name_buf[CONFIG_MAX_NETS][CONFIG_IFNAME_MAX];

@@ -1,16 +1,440 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The main thread's loop while the VM runs: signals, console input, the
+ * VM's stop notification and the control socket (docs/control.md).
+ *
+ * Control requests are answered one at a time, in the order they arrive,
+ * on this thread: a long one (snapshot) holds up the console and the other
+ * clients until it is done. That keeps the VM's state changes strictly
+ * serial, with no locking between the commands.
+ */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "console.h"
 #include "control.h"
+#include "control_proto.h"
 #include "log.h"
+#include "migration/snapshot.h"
 #include "vm.h"
 
-enum { POLL_STOP, POLL_SIGNAL, POLL_RX_ROOM, POLL_STDIN, POLL_NR };
+#define CONTROL_MAX_CLIENTS	8
+#define FLUSH_TIMEOUT_MS	1000	/* per reply still unsent when the loop ends */
+#define ACCEPT_RETRY_MS		1000	/* after accept() ran out of fds or memory */
+
+struct control_client {
+	int fd;
+	bool eof;			/* no more input: the peer's EOF, or a line too long */
+	char *out;			/* the reply being written; NULL: none */
+	size_t out_len, out_done;
+	struct control_lines in;
+};
+
+struct control {
+	int listen_fd;
+	bool accept_blocked;		/* accept() failed for lack of resources */
+	dev_t dev;			/* the socket file we made: unlink only that */
+	ino_t ino;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct control_client *clients[CONTROL_MAX_CLIENTS];
+};
+
+/*
+ * A command's work. 0 with its result fields added to @reply (which holds
+ * "ok": true already), or -errno with the message for the client in @err.
+ */
+typedef int control_handler(struct vm *vm, const struct control_args *args, json_t *reply,
+			    char *err, size_t errlen);
+
+static int failed(char *err, size_t errlen, const char *what, int ret)
+{
+	snprintf(err, errlen, "%s failed: %s", what, strerror(-ret));
+	return ret;
+}
+
+/* Adds @fields (a new object, or NULL if building it failed) to @reply. */
+static int add_fields(json_t *reply, json_t *fields, char *err, size_t errlen)
+{
+	int ret = fields && !json_object_update(reply, fields) ? 0 : -ENOMEM;
+
+	json_decref(fields);
+	return ret ? failed(err, errlen, "building the reply", ret) : 0;
+}
+
+static const char *state_name(const struct vm *vm)
+{
+	return vm_is_paused(vm) ? "paused" : "running";
+}
+
+static int do_status(struct vm *vm, const struct control_args *args, json_t *reply,
+		     char *err, size_t errlen)
+{
+	json_int_t uptime_ms = (json_int_t)((monotonic_ns() - vm->start_ns) / 1000000);
+
+	return add_fields(reply, json_pack("{s:s, s:I, s:I, s:I}",
+					   "state", state_name(vm),
+					   "vcpus", (json_int_t)vm->nr_vcpus,
+					   "memory_mib", (json_int_t)(vm->ram.size >> 20),
+					   "uptime_ms", uptime_ms), err, errlen);
+}
+
+static int do_pause(struct vm *vm, const struct control_args *args, json_t *reply,
+		    char *err, size_t errlen)
+{
+	int ret = vm_pause(vm);
+
+	if (ret < 0)
+		return failed(err, errlen, "pausing the VM", ret);
+	return add_fields(reply, json_pack("{s:s}", "state", state_name(vm)), err, errlen);
+}
+
+static int do_resume(struct vm *vm, const struct control_args *args, json_t *reply,
+		     char *err, size_t errlen)
+{
+	int ret = vm_resume(vm);
+
+	if (ret < 0)
+		return failed(err, errlen, "resuming the VM", ret);
+	return add_fields(reply, json_pack("{s:s}", "state", state_name(vm)), err, errlen);
+}
+
+/* The reply names the file absolutely: a relative path is tern's, not the client's. */
+static json_t *snapshot_result(const char *path, uint64_t start_ns)
+{
+	char *abs = realpath(path, NULL);
+	struct stat st;
+	json_t *fields;
+
+	fields = json_pack("{s:s, s:I}", "path", abs ? abs : path,
+			   "duration_ms", (json_int_t)((monotonic_ns() - start_ns) / 1000000));
+	free(abs);
+	if (fields && !stat(path, &st) &&
+	    json_object_set_new(fields, "bytes", json_integer((json_int_t)st.st_size))) {
+		json_decref(fields);
+		return NULL;
+	}
+	return fields;
+}
+
+static int do_snapshot(struct vm *vm, const struct control_args *args, json_t *reply,
+		       char *err, size_t errlen)
+{
+	uint64_t start_ns = monotonic_ns();
+	char why[CONTROL_ERR_MAX] = "";
+	int ret;
+
+	vm_trace(vm, "control: snapshot to %s", args->path);
+	ret = snapshot_save(vm, args->path, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(err, errlen, "snapshot to %s failed: %s", args->path,
+			 why[0] ? why : strerror(-ret));
+		return ret;
+	}
+	return add_fields(reply, snapshot_result(args->path, start_ns), err, errlen);
+}
+
+/* The loop sees the stop and ends after this reply has been sent. */
+static int do_quit(struct vm *vm, const struct control_args *args, json_t *reply,
+		   char *err, size_t errlen)
+{
+	pr_info("quit requested on the control socket: stopping the VM");
+	vm_request_stop(vm, VM_STOP_QUIT, 0);
+	return 0;
+}
+
+/* Indexed like control_commands[] (control_proto.c). */
+static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
+	[CONTROL_STATUS]	= do_status,
+	[CONTROL_PAUSE]		= do_pause,
+	[CONTROL_RESUME]	= do_resume,
+	[CONTROL_SNAPSHOT]	= do_snapshot,
+	[CONTROL_QUIT]		= do_quit,
+};
+
+/* The reply line to one request line; NULL if out of memory. */
+static char *answer(struct vm *vm, const char *line, size_t len)
+{
+	char err[CONTROL_ERR_MAX + CONFIG_PATH_MAX];
+	struct control_request req;
+	json_t *reply;
+	char *out;
+	int ret;
+
+	if (control_request_parse(line, len, &req, err, sizeof(err)))
+		return control_error_line(err);
+	vm_trace(vm, "control: %s", control_commands[req.cmd].name);
+	reply = control_reply_new();
+	if (!reply)
+		ret = failed(err, sizeof(err), "building the reply", -ENOMEM);
+	else if (!handlers[req.cmd])
+		ret = failed(err, sizeof(err), control_commands[req.cmd].name, -ENOSYS);
+	else
+		ret = handlers[req.cmd](vm, &req.args, reply, err, sizeof(err));
+	out = ret ? control_error_line(err) : control_reply_line(reply);
+	json_decref(reply);
+	control_request_release(&req);
+	return out;
+}
+
+/* Writes what the socket takes of the pending reply. 0, or -errno: drop the client. */
+static int client_flush(struct control_client *c)
+{
+	while (c->out) {
+		ssize_t n = send(c->fd, c->out + c->out_done, c->out_len - c->out_done,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+		c->out_done += (size_t)n;
+		if (c->out_done == c->out_len) {
+			free(c->out);
+			c->out = NULL;
+		}
+	}
+	return 0;
+}
+
+/* Takes @line (malloc'd; NULL: out of memory) as the client's next reply. */
+static int client_send(struct control_client *c, char *line)
+{
+	if (!line)
+		return -ENOMEM;
+	c->out = line;
+	c->out_len = strlen(line);
+	c->out_done = 0;
+	return client_flush(c);
+}
+
+/* Past a line too long there is no telling where the next request starts. */
+static int client_refuse_long_line(struct control_client *c)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "request longer than %d bytes; closing the connection",
+		 CONTROL_LINE_MAX);
+	control_lines_init(&c->in);
+	c->eof = true;
+	return client_send(c, control_error_line(msg));
+}
+
+/*
+ * Answers the complete lines received, in order, until a reply has to wait
+ * for room in the socket or the VM stops (the rest then waits for the next
+ * run, after a guest reset). Blank lines are skipped.
+ */
+static int client_answer(struct vm *vm, struct control_client *c)
+{
+	char *line;
+	size_t len;
+	int ret;
+
+	while (!c->out && vm_stop_reason(vm) == VM_RUNNING) {
+		ret = control_lines_next(&c->in, &line, &len);
+		if (ret == -EMSGSIZE)
+			return client_refuse_long_line(c);
+		if (!ret && c->eof)
+			ret = control_lines_rest(&c->in, &line, &len);
+		if (!ret)
+			return 0;
+		if (len) {
+			ret = client_send(c, answer(vm, line, len));
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int client_read(struct control_client *c)
+{
+	size_t room;
+	char *p = control_lines_room(&c->in, &room);
+	ssize_t n;
+
+	if (!room)
+		return 0;	/* full of whole lines: client_answer() takes them first */
+	n = recv(c->fd, p, room, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+	if (!n)
+		c->eof = true;
+	control_lines_added(&c->in, (size_t)n);
+	return 0;
+}
+
+/* A client is done once it sent EOF and got every reply. */
+static bool client_done(const struct control_client *c)
+{
+	return c->eof && !c->out && control_lines_empty(&c->in);
+}
+
+/* One client's turn after poll(). 0: keep it; <0: close it. */
+static int client_service(struct vm *vm, struct control_client *c, short revents)
+{
+	int ret = client_flush(c);
+
+	if (!ret && !c->out && !c->eof && (revents & (POLLIN | POLLHUP | POLLERR)))
+		ret = client_read(c);
+	if (!ret)
+		ret = client_answer(vm, c);
+	if (!ret && client_done(c))
+		ret = -ECONNRESET;
+	return ret;
+}
+
+static short client_events(const struct control_client *c)
+{
+	if (c->out)
+		return POLLOUT;
+	return c->eof ? 0 : POLLIN;
+}
+
+static void client_close(struct control *ctl, unsigned int i)
+{
+	struct control_client *c = ctl->clients[i];
+
+	close(c->fd);
+	free(c->out);
+	free(c);
+	ctl->clients[i] = NULL;
+	ctl->accept_blocked = false;
+}
+
+/* A client over the limit gets told why, as far as its socket takes it. */
+static void refuse_client(int fd)
+{
+	char msg[96], *line;
+
+	snprintf(msg, sizeof(msg), "too many control clients (at most %d); try again later",
+		 CONTROL_MAX_CLIENTS);
+	line = control_error_line(msg);
+	if (line && send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		pr_warn("control: refusing a client: %s", strerror(errno));
+	free(line);
+	close(fd);
+}
+
+static int free_slot(const struct control *ctl)
+{
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		if (!ctl->clients[i])
+			return i;
+	return -1;
+}
+
+static bool out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static void accept_client(struct control *ctl)
+{
+	int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct control_client *c;
+	int slot;
+
+	if (fd < 0) {
+		/* Left pending, the connection would wake poll() at once, forever. */
+		if (out_of_resources(errno)) {
+			pr_warn("control: cannot accept a client: %s; retrying in %d ms",
+				strerror(errno), ACCEPT_RETRY_MS);
+			ctl->accept_blocked = true;
+		}
+		return;		/* EAGAIN, ECONNABORTED: it went away */
+	}
+	slot = free_slot(ctl);
+	if (slot < 0) {
+		refuse_client(fd);
+		return;
+	}
+	c = malloc(sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->eof = false;
+	c->out = NULL;
+	control_lines_init(&c->in);
+	ctl->clients[slot] = c;
+}
+
+/* Lines left over when a run ended (a guest reset) are answered now. */
+static void serve_buffered(struct vm *vm)
+{
+	struct control *ctl = vm->control;
+
+	for (unsigned int i = 0; ctl && i < CONTROL_MAX_CLIENTS; i++)
+		if (ctl->clients[i] && client_service(vm, ctl->clients[i], 0) < 0)
+			client_close(ctl, i);
+}
+
+/* Replies still queued when the VM stopped, "quit"'s own among them. */
+static void flush_replies(struct control *ctl)
+{
+	for (unsigned int i = 0; ctl && i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *c = ctl->clients[i];
+		struct pollfd p = { .fd = c ? c->fd : -1, .events = POLLOUT };
+
+		while (c && c->out && poll(&p, 1, FLUSH_TIMEOUT_MS) > 0 && !client_flush(c))
+			;
+	}
+}
+
+enum {
+	POLL_STOP,
+	POLL_SIGNAL,
+	POLL_RX_ROOM,
+	POLL_STDIN,
+	POLL_LISTEN,
+	POLL_CLIENT0,
+	POLL_NR = POLL_CLIENT0 + CONTROL_MAX_CLIENTS,
+};
+
+static void fill_poll_set(struct vm *vm, int sig_fd, struct pollfd fds[POLL_NR])
+{
+	struct control *ctl = vm->control;
+	struct console *con = &vm->console;
+
+	fds[POLL_STOP] = (struct pollfd){ .fd = vm->stop_efd, .events = POLLIN };
+	fds[POLL_SIGNAL] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+	fds[POLL_RX_ROOM] = (struct pollfd){ .fd = con->rx_efd, .events = POLLIN };
+	fds[POLL_STDIN] = (struct pollfd){ .fd = console_wants_input(con) ? con->in_fd : -1,
+					   .events = POLLIN };
+	fds[POLL_LISTEN] = (struct pollfd){
+		.fd = ctl && !ctl->accept_blocked ? ctl->listen_fd : -1, .events = POLLIN };
+	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *c = ctl ? ctl->clients[i] : NULL;
+
+		fds[POLL_CLIENT0 + i] = (struct pollfd){ .fd = c ? c->fd : -1,
+							 .events = c ? client_events(c) : 0 };
+	}
+}
+
+static void serve_control(struct vm *vm, const struct pollfd fds[POLL_NR])
+{
+	struct control *ctl = vm->control;
+
+	if (!ctl)
+		return;
+	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		short revents = fds[POLL_CLIENT0 + i].revents;
+
+		if (ctl->clients[i] && revents && client_service(vm, ctl->clients[i], revents) < 0)
+			client_close(ctl, i);
+	}
+	if (fds[POLL_LISTEN].revents)
+		accept_client(ctl);
+}
 
 static void take_signal(struct vm *vm, int sig_fd)
 {
@@ -22,38 +446,178 @@ static void take_signal(struct vm *vm, int sig_fd)
 	vm_request_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
 }
 
-int control_loop(struct vm *vm, int sig_fd)
+static void serve_console(struct vm *vm, bool input_ready)
 {
 	struct console *con = &vm->console;
+	int ret = console_pump(con, input_ready);
 
+	if (ret < 0) {
+		pr_warn("console input: %s; input stops", strerror(-ret));
+		con->in_fd = -1;
+	}
+	if (con->quit)
+		vm_request_stop(vm, VM_STOP_QUIT, 0);
+}
+
+int control_loop(struct vm *vm, int sig_fd)
+{
+	struct pollfd fds[POLL_NR];
+	int timeout, ret;
+
+	serve_buffered(vm);
 	while (vm_stop_reason(vm) == VM_RUNNING) {
-		struct pollfd fds[POLL_NR] = {
-			[POLL_STOP]	= { .fd = vm->stop_efd, .events = POLLIN },
-			[POLL_SIGNAL]	= { .fd = sig_fd, .events = POLLIN },
-			[POLL_RX_ROOM]	= { .fd = con->rx_efd, .events = POLLIN },
-			[POLL_STDIN]	= { .fd = console_wants_input(con) ? con->in_fd : -1,
-					    .events = POLLIN },
-		};
-		int ret;
-
-		if (poll(fds, POLL_NR, -1) < 0) {
+		fill_poll_set(vm, sig_fd, fds);
+		timeout = vm->control && vm->control->accept_blocked ? ACCEPT_RETRY_MS : -1;
+		if (poll(fds, POLL_NR, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
 			pr_err("poll: %s", strerror(errno));
 			return ret;
 		}
+		if (vm->control)
+			vm->control->accept_blocked = false;
 		if (fds[POLL_SIGNAL].revents)
 			take_signal(vm, sig_fd);
-		if (fds[POLL_STDIN].revents || fds[POLL_RX_ROOM].revents) {
-			ret = console_pump(con, fds[POLL_STDIN].revents != 0);
-			if (ret < 0)
-				pr_warn("console input: %s; input stops", strerror(-ret));
-			if (ret < 0)
-				con->in_fd = -1;
-			if (con->quit)
-				vm_request_stop(vm, VM_STOP_QUIT, 0);
-		}
+		if (fds[POLL_STDIN].revents || fds[POLL_RX_ROOM].revents)
+			serve_console(vm, fds[POLL_STDIN].revents != 0);
+		serve_control(vm, fds);
+	}
+	flush_replies(vm->control);
+	return 0;
+}
+
+/*
+ * 1 if a server answers at @addr, 0 if the socket file is stale (nobody
+ * listening), or -errno.
+ */
+static int socket_in_use(const struct sockaddr_un *addr)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+	if (!ret || errno == EAGAIN)	/* EAGAIN: its backlog is full, but it's alive */
+		ret = 1;
+	else
+		ret = errno == ECONNREFUSED ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+/* Makes room at @addr: nothing there, or a stale socket that is removed. */
+static int clear_stale_socket(const struct sockaddr_un *addr)
+{
+	const char *path = addr->sun_path;
+	struct stat st;
+	int ret;
+
+	if (lstat(path, &st)) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		pr_err("--control %s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		pr_err("--control %s: the file exists and is not a socket; refusing to replace it",
+		       path);
+		return -EEXIST;
+	}
+	ret = socket_in_use(addr);
+	if (ret == 1) {
+		pr_err("--control %s: another process (another tern?) is listening on it", path);
+		return -EADDRINUSE;
+	}
+	if (ret < 0) {
+		pr_err("--control %s: cannot tell whether the socket there is in use: %s", path,
+		       strerror(-ret));
+		return ret;
+	}
+	if (unlink(path)) {
+		ret = -errno;
+		pr_err("--control %s: cannot remove the stale socket there: %s", path,
+		       strerror(errno));
+		return ret;
 	}
 	return 0;
+}
+
+static int listen_at(struct control *ctl, const struct sockaddr_un *addr)
+{
+	struct stat st;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	ctl->listen_fd = fd;
+	if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)))
+		return -errno;
+	/* The VM is the owner's to command. (Between bind and chmod the
+	 * umask's mode applies; a private directory closes that gap.) */
+	if (chmod(addr->sun_path, 0600) || stat(addr->sun_path, &st) ||
+	    listen(fd, CONTROL_MAX_CLIENTS)) {
+		int ret = -errno;
+
+		unlink(addr->sun_path);
+		return ret;
+	}
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
+	return 0;
+}
+
+int control_open(struct vm *vm, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct control *ctl;
+	int ret;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		pr_err("--control %s: a unix socket path is at most %zu bytes", path,
+		       sizeof(addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return -ENOMEM;
+	ctl->listen_fd = -1;
+	memcpy(ctl->path, addr.sun_path, sizeof(ctl->path));
+	ret = clear_stale_socket(&addr);
+	if (!ret) {
+		ret = listen_at(ctl, &addr);
+		if (ret < 0)
+			pr_err("--control %s: cannot listen there: %s", path, strerror(-ret));
+	}
+	if (ret < 0) {
+		if (ctl->listen_fd >= 0)
+			close(ctl->listen_fd);
+		free(ctl);
+		return ret;
+	}
+	vm->control = ctl;
+	vm_trace(vm, "control: listening on %s", path);
+	return 0;
+}
+
+void control_close(struct vm *vm)
+{
+	struct control *ctl = vm->control;
+	struct stat st;
+
+	if (!ctl)
+		return;
+	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		if (ctl->clients[i])
+			client_close(ctl, i);
+	close(ctl->listen_fd);
+	/* Only the socket we made: someone may have put another in its place. */
+	if (!lstat(ctl->path, &st) && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+		unlink(ctl->path);
+	free(ctl);
+	vm->control = NULL;
 }

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The I/O thread's loop. Besides the watched fds, epoll holds a control
+ * eventfd (data.ptr NULL) through which the other threads wake the loop to
+ * stop it or to pause it. A pause parks the loop at a checkpoint, between
+ * two handlers, under a condition variable; the thread asking waits until
+ * the loop says it is parked.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,11 +27,18 @@ struct io_watch {
 
 struct iothread {
 	int epfd;
-	int stop_efd;
+	int ctl_efd;			/* wakes the loop: stop or pause */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;		/* the watch list */
 	struct io_watch *watches;	/* freed at destroy: epoll may still hold a pointer */
+
+	pthread_mutex_t ctl_lock;	/* the fields below */
+	pthread_cond_t ctl_cond;
+	bool pause_wanted;
+	bool parked;			/* the loop is at a checkpoint, waiting */
+	bool stopping;
+	bool exited;			/* the loop returned (stopped, or epoll failed) */
 };
 
 struct iothread *iothread_create(void)
@@ -35,11 +49,13 @@ struct iothread *iothread_create(void)
 	if (!io)
 		return NULL;
 	pthread_mutex_init(&io->lock, NULL);
+	pthread_mutex_init(&io->ctl_lock, NULL);
+	pthread_cond_init(&io->ctl_cond, NULL);
 	io->epfd = epoll_create1(EPOLL_CLOEXEC);
-	io->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	/* data.ptr NULL marks the stop eventfd. */
-	if (io->epfd < 0 || io->stop_efd < 0 ||
-	    epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->stop_efd, &ev) < 0) {
+	io->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* data.ptr NULL marks the control eventfd. */
+	if (io->epfd < 0 || io->ctl_efd < 0 ||
+	    epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->ctl_efd, &ev) < 0) {
 		pr_err("cannot create the I/O thread's event loop: %m");
 		iothread_destroy(io);
 		return NULL;
@@ -88,31 +104,86 @@ int iothread_del(struct iothread *io, int fd)
 	return 0;
 }
 
+static void wake_loop(struct iothread *io)
+{
+	uint64_t one = 1;
+
+	if (write(io->ctl_efd, &one, sizeof(one)) < 0)
+		pr_warn("I/O thread: cannot wake the loop: %m");
+}
+
+/* The control eventfd is level-triggered in epoll: empty it once seen. */
+static void ack_wake(struct iothread *io)
+{
+	uint64_t n;
+
+	if (read(io->ctl_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		pr_warn("I/O thread: control eventfd: %m");
+}
+
+/* Between handlers: parks while a pause is wanted. false: stop the loop. */
+static bool checkpoint(struct iothread *io)
+{
+	bool go_on;
+
+	pthread_mutex_lock(&io->ctl_lock);
+	while (io->pause_wanted && !io->stopping) {
+		if (!io->parked) {
+			io->parked = true;
+			pthread_cond_broadcast(&io->ctl_cond);
+		}
+		pthread_cond_wait(&io->ctl_cond, &io->ctl_lock);
+	}
+	io->parked = false;
+	go_on = !io->stopping;
+	pthread_mutex_unlock(&io->ctl_lock);
+	return go_on;
+}
+
+static void loop_exited(struct iothread *io)
+{
+	pthread_mutex_lock(&io->ctl_lock);
+	io->exited = true;
+	pthread_cond_broadcast(&io->ctl_cond);
+	pthread_mutex_unlock(&io->ctl_lock);
+}
+
+static void run_handler(struct iothread *io, struct io_watch *w, uint32_t events)
+{
+	io_handler_fn fn;
+
+	pthread_mutex_lock(&io->lock);
+	fn = w->fn;
+	pthread_mutex_unlock(&io->lock);
+	if (fn)
+		fn(w->opaque, events);
+}
+
 static void *iothread_loop(void *arg)
 {
 	struct iothread *io = arg;
 	struct epoll_event evs[32];
 
-	for (;;) {
+	while (checkpoint(io)) {
 		int n = epoll_wait(io->epfd, evs, 32, -1);
 
 		if (n < 0 && errno != EINTR) {
 			pr_err("I/O thread: epoll_wait: %m; device I/O stops");
-			return NULL;
+			break;
 		}
 		for (int i = 0; i < n; i++) {
 			struct io_watch *w = evs[i].data.ptr;
-			io_handler_fn fn;
 
 			if (!w)
-				return NULL;	/* stop */
-			pthread_mutex_lock(&io->lock);
-			fn = w->fn;
-			pthread_mutex_unlock(&io->lock);
-			if (fn)
-				fn(w->opaque, evs[i].events);
+				ack_wake(io);	/* acted on at the next checkpoint */
+			else if (checkpoint(io))
+				run_handler(io, w, evs[i].events);
+			else
+				break;
 		}
 	}
+	loop_exited(io);
+	return NULL;
 }
 
 int iothread_start(struct iothread *io)
@@ -129,14 +200,40 @@ int iothread_start(struct iothread *io)
 
 void iothread_stop(struct iothread *io)
 {
-	uint64_t one = 1;
-
 	if (!io || !io->started)
 		return;
-	if (write(io->stop_efd, &one, sizeof(one)) < 0)
-		pr_warn("I/O thread: cannot signal stop: %m");
+	pthread_mutex_lock(&io->ctl_lock);
+	io->stopping = true;
+	pthread_cond_broadcast(&io->ctl_cond);
+	pthread_mutex_unlock(&io->ctl_lock);
+	wake_loop(io);
 	pthread_join(io->thread, NULL);
 	io->started = false;
+}
+
+int iothread_pause(struct iothread *io)
+{
+	if (io->started && pthread_equal(pthread_self(), io->thread))
+		return -EDEADLK;
+	pthread_mutex_lock(&io->ctl_lock);
+	if (!io->pause_wanted) {
+		io->pause_wanted = true;
+		if (io->started)
+			wake_loop(io);
+	}
+	/* A loop not started, or gone, runs no handler either. */
+	while (io->started && !io->parked && !io->exited && !io->stopping)
+		pthread_cond_wait(&io->ctl_cond, &io->ctl_lock);
+	pthread_mutex_unlock(&io->ctl_lock);
+	return 0;
+}
+
+void iothread_resume(struct iothread *io)
+{
+	pthread_mutex_lock(&io->ctl_lock);
+	io->pause_wanted = false;
+	pthread_cond_broadcast(&io->ctl_cond);
+	pthread_mutex_unlock(&io->ctl_lock);
 }
 
 void iothread_destroy(struct iothread *io)
@@ -152,8 +249,10 @@ void iothread_destroy(struct iothread *io)
 	}
 	if (io->epfd >= 0)
 		close(io->epfd);
-	if (io->stop_efd >= 0)
-		close(io->stop_efd);
+	if (io->ctl_efd >= 0)
+		close(io->ctl_efd);
+	pthread_cond_destroy(&io->ctl_cond);
+	pthread_mutex_destroy(&io->ctl_lock);
 	pthread_mutex_destroy(&io->lock);
 	free(io);
 }

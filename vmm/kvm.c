@@ -140,3 +140,14 @@ int kvm_device_set_attr(int fd, uint32_t group, uint64_t attr, void *val)
 
 	return (int)kvm_ioctl(fd, KVM_SET_DEVICE_ATTR, &a);
 }
+
+int kvm_device_get_attr(int fd, uint32_t group, uint64_t attr, void *val)
+{
+	struct kvm_device_attr a = {
+		.group = group,
+		.attr = attr,
+		.addr = (uint64_t)(unsigned long)val,
+	};
+
+	return (int)kvm_ioctl(fd, KVM_GET_DEVICE_ATTR, &a);
+}

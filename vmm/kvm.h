@@ -49,5 +49,6 @@ int kvm_get_reg(int vcpu_fd, uint64_t id, uint64_t *val);
 
 /* Sets a device attribute (vGIC, ITS, PMU); @val may be NULL. -errno. */
 int kvm_device_set_attr(int fd, uint32_t group, uint64_t attr, void *val);
+int kvm_device_get_attr(int fd, uint32_t group, uint64_t attr, void *val);
 
 #endif

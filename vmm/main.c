@@ -21,13 +21,14 @@
 #include "gic.h"
 #include "kvm.h"
 #include "log.h"
+#include "migration/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 
 enum exit_status {
 	EXIT_POWEROFF	= 0,
 	EXIT_ERROR	= 1,
-	EXIT_USAGE	= 2,	/* bad options, or a kernel/initrd that cannot boot */
+	EXIT_USAGE	= 2,	/* bad options, a kernel/initrd that cannot boot, a bad snapshot */
 	EXIT_RESET	= 3,	/* the guest asked for a reset under --no-reboot */
 	EXIT_CRASH	= 4,
 	EXIT_SIGNAL	= 128,	/* + the signal's number, as shells report it */
@@ -93,12 +94,15 @@ static int vm_build(struct vm *vm)
 		ret = vcpus_init_pmu(vm);
 	if (!ret)
 		ret = vcpus_read_mpidr(vm);
-	if (!ret)
+	/* A restored guest's RAM, device tree included, comes from the snapshot. */
+	if (!ret && !vm->cfg->restore_path)
 		ret = boot_build_dtb(vm);
-	if (!ret)
+	if (!ret && !vm->cfg->restore_path)
 		ret = boot_load_into_ram(vm);
 	if (!ret)
 		ret = devices_start(vm);
+	if (!ret && vm->cfg->restore_path)
+		ret = snapshot_restore(vm, vm->cfg->restore_path);
 	return ret;
 }
 
@@ -109,11 +113,23 @@ static int vm_reset(struct vm *vm)
 	int ret;
 
 	vm_trace(vm, "vm: reset");
+	if (!vm->boot.kernel) {
+		pr_err("the guest asked for a reset, but a restored VM has no kernel image to "
+		       "boot again: exiting with status %d", EXIT_RESET);
+		return -ENOEXEC;
+	}
 	ret = vcpus_init(vm);
 	if (ret < 0)
 		return ret;
 	devices_reset(vm);
 	return boot_load_into_ram(vm);
+}
+
+/* A snapshot that is not one, or not of this machine, is the user's input,
+ * like an unbootable kernel. */
+static bool unusable_input(int err)
+{
+	return err == -EBADMSG || err == -EPROTO || err == -ENOTSUP || err == -ENOENT;
 }
 
 static int status_for(const struct vm *vm, enum vm_stop_reason reason)
@@ -148,9 +164,12 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 		return VM_STOP_ERROR;	/* threads stuck at the barrier end with the process */
 	vm_trace(vm, "vcpus: %u threads released", vm->nr_vcpus);
 	pthread_barrier_wait(&vm->start_barrier);
+	if (atomic_load(&vm->pause_requested) && vm_pause(vm) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, 0);
 
 	if (control_loop(vm, sig_fd) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
+	vm_resume(vm);		/* parked vCPUs and a paused I/O thread see the stop */
 	vcpus_join(vm);
 	pthread_barrier_destroy(&vm->start_barrier);
 	vm_trace(vm, "vcpus: all stopped");
@@ -165,7 +184,7 @@ static int vm_run(struct vm *vm, int sig_fd)
 		if (reason != VM_STOP_RESET || vm->cfg->no_reboot)
 			return status_for(vm, reason);
 		if (vm_reset(vm) < 0)
-			return EXIT_ERROR;
+			return vm->boot.kernel ? EXIT_ERROR : EXIT_RESET;
 	}
 }
 
@@ -231,9 +250,11 @@ int main(int argc, char *argv[])
 	struct vm_config cfg;
 	enum cli_command cmd;
 	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1 };
-	int status, sig_fd;
+	int status, sig_fd, ret;
 
 	pthread_mutex_init(&vm.msi.lock, NULL);
+	pthread_mutex_init(&vm.pause_lock, NULL);
+	pthread_cond_init(&vm.pause_cond, NULL);
 	vm.start_ns = monotonic_ns();
 	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
 		return EXIT_USAGE;
@@ -245,11 +266,14 @@ int main(int argc, char *argv[])
 		printf("tern %s\n", TERN_VERSION);
 		return 0;
 	}
+	if (cmd == CLI_CTL)
+		return ctl_main(&cfg);
 	vm_trace(&vm, "tern %s: starting", TERN_VERSION);
 
 	vm.nr_vcpus = cfg.nr_cpus;
+	atomic_store(&vm.pause_requested, cfg.start_paused);
 	if (layout_compute(&vm.layout, cfg.ram_size, cfg.nr_cpus) < 0 ||
-	    boot_images_load(&vm) < 0) {
+	    (!cfg.restore_path && boot_images_load(&vm) < 0)) {
 		boot_images_free(&vm);
 		return EXIT_USAGE;
 	}
@@ -259,16 +283,19 @@ int main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	sig_fd = block_signals();
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console) < 0) {
+	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console) < 0 ||
+	    (cfg.control_path && control_open(&vm, cfg.control_path) < 0)) {
 		vm_destroy(&vm);
 		return EXIT_ERROR;
 	}
-	if (vm_build(&vm) < 0)
-		status = EXIT_ERROR;
+	ret = vm_build(&vm);
+	if (ret < 0)
+		status = unusable_input(ret) ? EXIT_USAGE : EXIT_ERROR;
 	else
 		status = vm_run(&vm, sig_fd);
 
 	trace_memory_use(&vm);
+	control_close(&vm);
 	console_close(&vm.console);
 	vm_destroy(&vm);
 	close(sig_fd);

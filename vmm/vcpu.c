@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "devices/devices.h"
 #include "exits.h"
 #include "kvm.h"
 #include "log.h"
@@ -160,6 +161,24 @@ int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb)
 	return 0;
 }
 
+/*
+ * Parks the vCPU while a pause is requested. Only called right after a
+ * KVM_RUN that returned EINTR: that KVM_RUN has completed any MMIO exit the
+ * vCPU had taken, so its registers are final for a snapshot.
+ */
+static void vcpu_park(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && vm_stop_reason(vm) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->vcpus_parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
@@ -172,8 +191,12 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			vm_trace(vm, "%s: first KVM_RUN", vcpu->name);
 		}
 		ret = kvm_ioctl_val(vcpu->fd, KVM_RUN, 0);
-		if (ret == -EINTR || ret == -EAGAIN)
-			continue;	/* a kick: the loop condition decides */
+		if (ret == -EINTR || ret == -EAGAIN) {
+			/* A kick: for a pause, or the loop condition decides. */
+			if (atomic_load(&vm->pause_requested))
+				vcpu_park(vcpu);
+			continue;
+		}
 		if (ret < 0) {
 			kvm_report(vcpu->name, "KVM_RUN", ret);
 			vm_request_stop(vm, VM_STOP_ERROR, 0);
@@ -187,6 +210,7 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
+	struct vm *vm = vcpu->vm;
 	sigset_t kick;
 
 	/* Only vCPU threads take the kick; it interrupts KVM_RUN with EINTR. */
@@ -194,8 +218,14 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
-	pthread_barrier_wait(&vcpu->vm->start_barrier);
+	pthread_barrier_wait(&vm->start_barrier);
 	vcpu_run_loop(vcpu);
+
+	/* A pause waiting for this vCPU to park must not wait for ever. */
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_alive--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return NULL;
 }
 
@@ -216,7 +246,9 @@ int vcpus_start(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 
-		vcpu->run->immediate_exit = 0;
+		/* A VM started paused parks each vCPU after one KVM_RUN that
+		 * returns at once: the guest runs no instruction. */
+		vcpu->run->immediate_exit = atomic_load(&vm->pause_requested);
 		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 		if (ret) {
 			pr_err("cannot start the thread of %s: %s", vcpu->name, strerror(ret));
@@ -225,6 +257,9 @@ int vcpus_start(struct vm *vm)
 			return -ret;
 		}
 		vcpu->thread_started = true;
+		pthread_mutex_lock(&vm->pause_lock);
+		vm->vcpus_alive++;
+		pthread_mutex_unlock(&vm->pause_lock);
 	}
 	return 0;
 }
@@ -238,6 +273,19 @@ void vcpus_join(struct vm *vm)
 			pthread_join(vcpu->thread, NULL);
 		vcpu->thread_started = false;
 	}
+}
+
+/* Lets parked vCPUs go: immediate_exit cleared first, so that their next
+ * KVM_RUN enters the guest. */
+static void vm_resume_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vcpus_kick(struct vm *vm)
@@ -255,6 +303,44 @@ void vcpus_kick(struct vm *vm)
 		if (vcpu->thread_started && !pthread_equal(vcpu->thread, pthread_self()))
 			pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 	}
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret;
+
+	if (vm->paused)
+		return 0;
+	atomic_store(&vm->pause_requested, true);
+	vcpus_kick(vm);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->vcpus_parked < vm->vcpus_alive)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	ret = devices_pause(vm);
+	if (ret < 0) {
+		vm_resume_vcpus(vm);
+		return ret;
+	}
+	vm->paused = true;
+	vm_trace(vm, "vm: paused");
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	if (!vm->paused)
+		return 0;
+	devices_resume(vm);
+	vm_resume_vcpus(vm);
+	vm->paused = false;
+	vm_trace(vm, "vm: resumed");
+	return 0;
+}
+
+bool vm_is_paused(const struct vm *vm)
+{
+	return vm->paused;
 }
 
 void vcpus_destroy(struct vm *vm)

@@ -45,6 +45,10 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int arg)
 			pr_warn("cannot signal the VM stop: %m");
 	}
 	vcpus_kick(vm);
+	/* Parked vCPUs wake to see the stop. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len)

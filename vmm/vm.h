@@ -17,6 +17,7 @@
 #include "msi.h"
 #include "devices/pci.h"
 
+struct control;
 struct device;
 struct iothread;
 struct vcpu;
@@ -64,12 +65,28 @@ struct vm {
 	struct iothread *io;			/* device work, off the vCPU threads */
 	struct console console;
 	struct boot_images boot;
+	struct control *control;		/* --control socket; NULL: none */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
+
+	/*
+	 * Pausing (vm_pause): a vCPU parks only right after a KVM_RUN that
+	 * returned EINTR, so any MMIO exit it had taken has been completed by
+	 * that KVM_RUN (Documentation/virt/kvm/api.rst, immediate_exit).
+	 */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;		/* parked/alive changes, resume, stop */
+	_Atomic bool pause_requested;
+	unsigned int vcpus_parked;		/* under pause_lock */
+	unsigned int vcpus_alive;		/* threads in their run loop */
+	bool paused;				/* main thread only */
+
 	_Atomic int stop_reason;		/* enum vm_stop_reason */
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
 	_Atomic unsigned int mmio_warnings;	/* for rate limiting */
+	uint64_t restore_count;			/* guest counter to restore */
+	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
 	uint64_t start_ns;
 };
 
@@ -89,5 +106,15 @@ static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
 struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len);
 
 int vm_add_device(struct vm *vm, struct device *dev);
+
+/*
+ * Pause: every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
+ * last KVM_RUN with immediate_exit), the I/O thread paused with no request
+ * in flight. Returns when all of that holds. Called from the main thread.
+ * Resume undoes it. Both -errno; pausing a paused VM is a no-op.
+ */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(const struct vm *vm);
 
 #endif

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "vmm/cli.h"
+#include "vmm/control_proto.h"
 
 static enum cli_command cmd;
 static struct vm_config cfg;
@@ -42,6 +43,14 @@ static void assert_defaults(void)
 	assert_int_equal(cfg.nr_disks, 0);
 	assert_int_equal(cfg.nr_nets, 0);
 	assert_false(cfg.vconsole_pty);
+	assert_null(cfg.control_path);
+	assert_null(cfg.restore_path);
+	assert_false(cfg.start_paused);
+	assert_int_equal(cfg.restore_clock, CLOCK_CONTINUE);
+	assert_null(cfg.ctl_socket);
+	assert_null(cfg.ctl_command);
+	assert_null(cfg.ctl_args);
+	assert_int_equal(cfg.nr_ctl_args, 0);
 }
 
 static void test_run_defaults(void **state)
@@ -187,6 +196,10 @@ static void test_missing_value(void **state)
 	assert_int_equal(RUN("--disk"), -EINVAL);
 	assert_int_equal(RUN("--net"), -EINVAL);
 	assert_int_equal(RUN("--vconsole"), -EINVAL);
+	assert_int_equal(RUN("--control"), -EINVAL);
+	assert_int_equal(PARSE("run", "--restore"), -EINVAL);
+	assert_int_equal(PARSE("run", "--restore", "s", "--restore-clock"), -EINVAL);
+	assert_int_equal(RUN("--paused=yes", "--control", "c"), -EINVAL);
 }
 
 static void test_missing_kernel(void **state)
@@ -503,6 +516,170 @@ static void test_devices_together(void **state)
 	assert_defaults();
 }
 
+/* A path of @len bytes, 'p' repeated under "/tmp/". */
+static char *long_path(size_t len)
+{
+	char *p = malloc(len + 1);
+
+	assert_non_null(p);
+	memset(p, 'p', len);
+	memcpy(p, "/tmp/", 5);
+	p[len] = 0;
+	return p;
+}
+
+static void test_control(void **state)
+{
+	char *path = long_path(107);
+
+	assert_int_equal(RUN("--control", "/tmp/vm.sock"), 0);
+	assert_string_equal(cfg.control_path, "/tmp/vm.sock");
+	assert_int_equal(cmd, CLI_RUN);
+	/* sun_path holds 108 bytes, the NUL included. */
+	assert_int_equal(RUN("--control", path), 0);
+	assert_string_equal(cfg.control_path, path);
+	free(path);
+	path = long_path(108);
+	RUN_ERR("a unix socket path is at most 107 bytes (sun_path), this one is 108", "--control",
+		path);
+	free(path);
+	RUN_ERR("--control: empty socket path", "--control", "");
+}
+
+#define RESTORE(...) PARSE("run", "--restore", "vm.tern", __VA_ARGS__)
+#define RESTORE_ERR(want, ...) \
+	assert_error_says(want, (char *[]){ "tern", "run", "--restore", "vm.tern", __VA_ARGS__, NULL })
+
+static void test_restore(void **state)
+{
+	assert_int_equal(PARSE("run", "--restore", "vm.tern"), 0);
+	assert_int_equal(cmd, CLI_RUN);
+	assert_string_equal(cfg.restore_path, "vm.tern");
+	assert_null(cfg.kernel_path);
+	assert_int_equal(cfg.restore_clock, CLOCK_CONTINUE);
+	assert_false(cfg.start_paused);
+
+	/* The machine's shape is still given, to match the snapshot's. */
+	assert_int_equal(RESTORE("--cpus", "4", "--memory", "1G", "--disk", "path=root.img",
+				 "--net", "tap=tap0", "--vconsole", "pty", "--pmu", "off",
+				 "--no-reboot", "--strict-mmio", "--trace"), 0);
+	assert_int_equal(cfg.nr_cpus, 4);
+	assert_int_equal(cfg.ram_size, 1ULL << 30);
+	assert_int_equal(cfg.nr_disks, 1);
+	assert_int_equal(cfg.nr_nets, 1);
+	assert_true(cfg.vconsole_pty);
+	assert_int_equal(cfg.pmu, PMU_OFF);
+
+	RUN_ERR("--restore: empty file name", "--restore", "");
+}
+
+static void test_restore_refuses_boot_options(void **state)
+{
+	static const char *const why =
+		"cannot be used with --restore: the snapshot carries the guest's own kernel and memory";
+	char want[160];
+
+	snprintf(want, sizeof(want), "--kernel %s", why);
+	RESTORE_ERR(want, "--kernel", "Image");
+	/* Either order. */
+	RUN_ERR(want, "--restore", "vm.tern");
+	snprintf(want, sizeof(want), "--initrd %s", why);
+	RESTORE_ERR(want, "--initrd", "i.cpio");
+	snprintf(want, sizeof(want), "--cmdline %s", why);
+	RESTORE_ERR(want, "--cmdline", "quiet");
+	/* Even the default, spelled out: the snapshot's guest booted with its own. */
+	RESTORE_ERR(want, "--cmdline", CONFIG_DEFAULT_CMDLINE);
+	snprintf(want, sizeof(want), "--dtb-out %s", why);
+	RESTORE_ERR(want, "--dtb-out", "o.dtb");
+}
+
+static void test_restore_clock(void **state)
+{
+	assert_int_equal(RESTORE("--restore-clock", "wall"), 0);
+	assert_int_equal(cfg.restore_clock, CLOCK_WALL);
+	assert_int_equal(RESTORE("--restore-clock=continue"), 0);
+	assert_int_equal(cfg.restore_clock, CLOCK_CONTINUE);
+	assert_int_equal(RESTORE("--restore-clock", "wall", "--restore-clock", "continue"), 0);
+	assert_int_equal(cfg.restore_clock, CLOCK_CONTINUE);
+
+	RESTORE_ERR("--restore-clock 'host': must be continue or wall", "--restore-clock", "host");
+	RESTORE_ERR("--restore-clock 'Wall': must be continue or wall", "--restore-clock", "Wall");
+	RESTORE_ERR("--restore-clock '': must be continue or wall", "--restore-clock", "");
+	RUN_ERR("--restore-clock is only for --restore", "--restore-clock", "wall");
+	RUN_ERR("--restore-clock is only for --restore", "--restore-clock", "continue");
+}
+
+static void test_paused(void **state)
+{
+	assert_int_equal(RUN("--paused", "--control", "c.sock"), 0);
+	assert_true(cfg.start_paused);
+	assert_string_equal(cfg.control_path, "c.sock");
+	assert_int_equal(RESTORE("--control", "c.sock", "--paused", "--restore-clock", "wall"), 0);
+	assert_true(cfg.start_paused);
+	assert_int_equal(cfg.restore_clock, CLOCK_WALL);
+
+	RUN_ERR("--paused needs --control PATH", "--paused");
+	RESTORE_ERR("--paused needs --control PATH", "--paused");
+	/* --help wins over what is missing. */
+	assert_int_equal(PARSE("run", "--paused", "--help"), 0);
+	assert_int_equal(cmd, CLI_HELP);
+}
+
+static void test_ctl(void **state)
+{
+	assert_int_equal(PARSE("ctl", "/tmp/vm.sock", "status"), 0);
+	assert_int_equal(cmd, CLI_CTL);
+	assert_string_equal(cfg.ctl_socket, "/tmp/vm.sock");
+	assert_string_equal(cfg.ctl_command, "status");
+	assert_int_equal(cfg.nr_ctl_args, 0);
+	assert_null(cfg.kernel_path);
+
+	assert_int_equal(PARSE("ctl", "vm.sock", "snapshot", "path=/tmp/s.tern", "x=1"), 0);
+	assert_int_equal(cmd, CLI_CTL);
+	assert_string_equal(cfg.ctl_command, "snapshot");
+	assert_int_equal(cfg.nr_ctl_args, 2);
+	assert_string_equal(cfg.ctl_args[0], "path=/tmp/s.tern");
+	assert_string_equal(cfg.ctl_args[1], "x=1");
+
+	assert_int_equal(PARSE("ctl", "vm.sock", "snapshot", "{\"path\": \"/tmp/s\"}"), 0);
+	assert_int_equal(cfg.nr_ctl_args, 1);
+	/* Commands are the server's to judge: a newer tern may know more. */
+	assert_int_equal(PARSE("ctl", "vm.sock", "migrate", "uri=tcp:host:4444"), 0);
+	assert_string_equal(cfg.ctl_command, "migrate");
+
+	/* A later parse forgets it. */
+	assert_int_equal(PARSE("run", "--kernel", "K"), 0);
+	assert_defaults();
+
+	assert_int_equal(PARSE("ctl", "--help"), 0);
+	assert_int_equal(cmd, CLI_HELP);
+	assert_int_equal(PARSE("ctl", "-h"), 0);
+	assert_int_equal(cmd, CLI_HELP);
+}
+
+#define CTL_ERR(want, ...) \
+	assert_error_says(want, (char *[]){ "tern", "ctl", __VA_ARGS__, NULL })
+
+static void test_ctl_errors(void **state)
+{
+	char *path = long_path(108);
+
+	assert_error_says("ctl: expected SOCKET COMMAND [ARGS...]", (char *[]){ "tern", "ctl", NULL });
+	CTL_ERR("ctl: expected SOCKET COMMAND [ARGS...]", "vm.sock");
+	CTL_ERR("ctl: unknown option '--socket'", "--socket", "vm.sock", "status");
+	CTL_ERR("ctl: unknown option '-x'", "-x", "status");
+	CTL_ERR("ctl: socket: empty socket path", "", "status");
+	CTL_ERR("a unix socket path is at most 107 bytes", path, "status");
+	CTL_ERR("ctl snapshot: '/tmp/s' is not key=value (or one JSON object)", "vm.sock",
+		"snapshot", "/tmp/s");
+	CTL_ERR("ctl x: argument 'a' given twice", "vm.sock", "x", "a=1", "a=2");
+	CTL_ERR("ctl x: arguments are not JSON", "vm.sock", "x", "{\"a\": }");
+	CTL_ERR("ctl x: a JSON object must be the only argument", "vm.sock", "x", "a=1", "{}");
+	CTL_ERR("ctl: empty COMMAND", "vm.sock", "");
+	CTL_ERR("ctl \xff: command '\xff' is empty or not valid UTF-8", "vm.sock", "\xff");
+	free(path);
+}
+
 static void assert_size(const char *s, uint64_t want)
 {
 	uint64_t got = 0;
@@ -583,6 +760,15 @@ static void test_usage_documents_everything(void **state)
 		"block device", "at most 8 disks", "--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]",
 		"virtio-net", "tap device", "unicast", "at most 4 cards", "--vconsole pty",
 		"virtio-console", "pseudo-terminal", "virtio-rng", "getrandom(2)",
+		"--control PATH", "unix socket", "at most 107 bytes", "stale socket",
+		"--restore FILE", "tern run --restore FILE", "guest's own kernel and memory",
+		"--kernel, --initrd, --cmdline and --dtb-out are refused",
+		"--cpus, --memory, --disk, --net, --vconsole and --pmu",
+		"must match", "--restore-clock continue|wall", "wall-clock", "Default: continue.",
+		"--paused", "'resume'", "Needs --control",
+		"tern ctl SOCKET COMMAND", "KEY=VALUE", "JSON object", "one at a time",
+		"snapshot path=FILE", "docs/control.md", "within 120 seconds",
+		"0 the reply is ok", "1 the reply is an error",
 	};
 	char *text = usage_text();
 	size_t i;
@@ -590,6 +776,20 @@ static void test_usage_documents_everything(void **state)
 	for (i = 0; i < sizeof(must) / sizeof(must[0]); i++)
 		if (!strstr(text, must[i]))
 			fail_msg("--help does not mention \"%s\"", must[i]);
+	free(text);
+}
+
+/* Every control command the server knows is in --help, as a line of its own. */
+static void test_usage_lists_control_commands(void **state)
+{
+	char *text = usage_text();
+	char want[64];
+
+	for (unsigned int i = 0; i < CONTROL_NR_COMMANDS; i++) {
+		snprintf(want, sizeof(want), "\n  %s ", control_commands[i].name);
+		if (!strstr(text, want))
+			fail_msg("--help does not list control command '%s'", control_commands[i].name);
+	}
 	free(text);
 }
 
@@ -623,9 +823,17 @@ int main(void)
 		cmocka_unit_test(test_net_errors),
 		cmocka_unit_test(test_vconsole),
 		cmocka_unit_test(test_devices_together),
+		cmocka_unit_test(test_control),
+		cmocka_unit_test(test_restore),
+		cmocka_unit_test(test_restore_refuses_boot_options),
+		cmocka_unit_test(test_restore_clock),
+		cmocka_unit_test(test_paused),
+		cmocka_unit_test(test_ctl),
+		cmocka_unit_test(test_ctl_errors),
 		cmocka_unit_test(test_parse_size_units),
 		cmocka_unit_test(test_parse_size_errors),
 		cmocka_unit_test(test_usage_documents_everything),
+		cmocka_unit_test(test_usage_lists_control_commands),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

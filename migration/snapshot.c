@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Snapshots: the whole VM in one stream (docs/stream-format.md).
+ *
+ * Save, with the VM paused: KVM first writes what it keeps of the GIC into
+ * guest RAM (LPI pending bits, ITS tables), then the stream carries, in
+ * order: the machine's shape, RAM, the guest counter, each vCPU, the GIC,
+ * the ITS, each device. Restore reads it back in that same order, which is
+ * the order KVM needs: RAM before anything that points into it, the
+ * redistributors before the ITS (its collections target them), the ITS
+ * before the MSI routes the devices re-establish.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/devices.h"
+#include "migration/clock.h"
+#include "migration/gic_state.h"
+#include "migration/snapshot.h"
+#include "migration/state.h"
+#include "migration/stream.h"
+#include "migration/vcpu_state.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+/* Letting the guest run a little between attempts drains an ITS command
+ * queue the guest was filling when it was paused. */
+#define ITS_QUIESCE_ATTEMPTS	5
+#define ITS_QUIESCE_WAIT_NS	20000000L
+
+#define DEVICE_NAME_MAX		64
+
+static uint32_t page_size(void)
+{
+	return (uint32_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t stream_features(const struct vm *vm)
+{
+	return STREAM_F_ITS | (vm->pmu ? STREAM_F_PMU : 0) | STREAM_F_COUNTER_OFFSET;
+}
+
+/* ------------------------------------------------------------ config */
+
+static void config_encode(struct vm *vm, struct state_writer *w)
+{
+	unsigned int n = devices_state_count(vm);
+
+	sw_u64(w, vm->ram.size);
+	sw_u32(w, vm->nr_vcpus);
+	sw_u32(w, vm->gic.nr_irqs);
+	sw_u8(w, vm->pmu);
+	sw_u32(w, n);
+	for (unsigned int i = 0; i < n; i++)
+		sw_str(w, devices_state_name(vm, i));
+}
+
+/* The snapshot's machine must be this one: say which part differs. */
+static int config_check(struct vm *vm, struct state_reader *r)
+{
+	uint64_t ram = sr_u64(r);
+	uint32_t vcpus = sr_u32(r), irqs = sr_u32(r);
+	uint8_t pmu = sr_u8(r);
+	uint32_t n = sr_u32(r);
+	char name[DEVICE_NAME_MAX];
+
+	if (!sr_ok(r))
+		return r->err;
+	if (ram != vm->ram.size)
+		return sr_fail(r, "the snapshot has %" PRIu64 " MiB of RAM, this VM %" PRIu64
+			       " MiB (--memory)", ram >> 20, vm->ram.size >> 20);
+	if (vcpus != vm->nr_vcpus)
+		return sr_fail(r, "the snapshot has %u vCPUs, this VM %u (--cpus)", vcpus,
+			       vm->nr_vcpus);
+	if (pmu != vm->pmu)
+		return sr_fail(r, "the snapshot's vCPUs %s a PMU, this VM's %s (--pmu)",
+			       pmu ? "have" : "do not have", vm->pmu ? "do" : "do not");
+	if (irqs != vm->gic.nr_irqs)
+		return sr_fail(r, "the snapshot's GIC has %u interrupts, this VM's %u", irqs,
+			       vm->gic.nr_irqs);
+	if (n != devices_state_count(vm))
+		return sr_fail(r, "the snapshot has %u devices, this VM %u (--disk, --net, "
+			       "--vconsole)", n, devices_state_count(vm));
+	for (unsigned int i = 0; i < n && sr_ok(r); i++) {
+		sr_str(r, name, sizeof(name));
+		if (sr_ok(r) && strcmp(name, devices_state_name(vm, i)))
+			return sr_fail(r, "device %u is '%s' in the snapshot, '%s' in this VM", i,
+				       name, devices_state_name(vm, i));
+	}
+	return sr_finish(r);
+}
+
+/* ------------------------------------------------------------ save */
+
+static int put_state(struct stream_writer *sw, uint16_t type, uint32_t instance,
+		     const struct state_writer *w)
+{
+	struct iovec iov = { .iov_base = w->buf, .iov_len = w->len };
+
+	if (w->err)
+		return w->err;
+	return stream_write_section(sw, type, 1, instance, &iov, 1);
+}
+
+static bool page_is_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *q = (const uint64_t *)p;
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < len / 8; i++)
+		acc |= q[i];
+	return acc == 0;
+}
+
+/* RAM as runs of non-zero pages; the pages in no run are zero. */
+static int put_ram(struct vm *vm, struct stream_writer *sw, uint64_t *written)
+{
+	const size_t page = page_size();
+	uint64_t off = 0;
+
+	while (off < vm->ram.size) {
+		uint64_t start, le_start;
+		struct iovec iov[2];
+		int ret;
+
+		while (off < vm->ram.size && page_is_zero(vm->ram.hva + off, page))
+			off += page;
+		if (off == vm->ram.size)
+			break;
+		start = off;
+		while (off < vm->ram.size && off - start < STREAM_RAM_CHUNK_MAX &&
+		       !page_is_zero(vm->ram.hva + off, page))
+			off += page;
+		le_start = htole64(start);
+		iov[0] = (struct iovec){ &le_start, sizeof(le_start) };
+		iov[1] = (struct iovec){ vm->ram.hva + start, off - start };
+		ret = stream_write_section(sw, STREAM_SEC_RAM, 1, 0, iov, 2);
+		if (ret)
+			return ret;
+		*written += off - start;
+	}
+	return 0;
+}
+
+static int put_vcpus(struct vm *vm, struct stream_writer *sw)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct state_writer w;
+		int ret;
+
+		sw_init(&w);
+		ret = vcpu_state_save(&vm->vcpus[i], &w);
+		if (!ret)
+			ret = put_state(sw, STREAM_SEC_VCPU, i, &w);
+		sw_free(&w);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int put_devices(struct vm *vm, struct stream_writer *sw)
+{
+	for (unsigned int i = 0; i < devices_state_count(vm); i++) {
+		struct state_writer w;
+		int ret;
+
+		sw_init(&w);
+		sw_str(&w, devices_state_name(vm, i));
+		ret = devices_state_save(vm, i, &w);
+		if (!ret)
+			ret = put_state(sw, STREAM_SEC_DEVICE, i, &w);
+		sw_free(&w);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* One producer per section kind, so the stream's order is visible here. */
+static int put_machine(struct vm *vm, struct stream_writer *sw, const struct state_writer *its,
+		       uint64_t *ram_bytes)
+{
+	struct stream_header h = { STREAM_VERSION, STREAM_ARCH_AARCH64, page_size(),
+				   stream_features(vm) };
+	struct state_writer cfg, clk, gic;
+	int ret;
+
+	sw_init(&cfg);
+	sw_init(&clk);
+	sw_init(&gic);
+	config_encode(vm, &cfg);
+	ret = stream_write_header(sw, &h);
+	if (!ret)
+		ret = put_state(sw, STREAM_SEC_CONFIG, 0, &cfg);
+	if (!ret)
+		ret = put_ram(vm, sw, ram_bytes);
+	if (!ret)
+		ret = clock_save(vm, &clk);
+	if (!ret)
+		ret = put_state(sw, STREAM_SEC_CLOCK, 0, &clk);
+	if (!ret)
+		ret = put_vcpus(vm, sw);
+	if (!ret)
+		ret = gic_state_save(vm, &gic);
+	if (!ret)
+		ret = put_state(sw, STREAM_SEC_GIC, 0, &gic);
+	if (!ret)
+		ret = put_state(sw, STREAM_SEC_ITS, 0, its);
+	if (!ret)
+		ret = put_devices(vm, sw);
+	if (!ret)
+		ret = stream_write_end(sw);
+	sw_free(&cfg);
+	sw_free(&clk);
+	sw_free(&gic);
+	return ret;
+}
+
+/*
+ * The vGIC's pending tables and a quiescent ITS's tables, into guest RAM.
+ * An ITS with commands still queued is let run briefly and tried again; a
+ * bounded number of times, then the save fails rather than record a state
+ * that would replay those commands.
+ */
+static int save_gic_tables(struct vm *vm, struct state_writer *its, char *err, size_t errlen)
+{
+	const struct timespec wait = { 0, ITS_QUIESCE_WAIT_NS };
+	int ret = -EAGAIN;
+
+	for (int i = 0; i < ITS_QUIESCE_ATTEMPTS && ret == -EAGAIN; i++) {
+		if (i) {
+			vm_resume(vm);
+			nanosleep(&wait, NULL);
+			ret = vm_pause(vm);
+			if (ret)
+				break;
+		}
+		sw_free(its);
+		ret = gic_save_tables(vm, its, err, errlen);
+	}
+	return ret;
+}
+
+static int save_to_file(struct vm *vm, const char *path, const char *tmp, char *err,
+			size_t errlen)
+{
+	struct state_writer its;
+	struct stream_writer sw;
+	uint64_t ram_bytes = 0, t0 = monotonic_ns();
+	int fd, ret;
+
+	sw_init(&its);
+	ret = save_gic_tables(vm, &its, err, errlen);
+	if (ret) {
+		sw_free(&its);
+		return ret;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		sw_free(&its);
+		return ret;
+	}
+	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)fd);
+	ret = put_machine(vm, &sw, &its, &ram_bytes);
+	sw_free(&its);
+	if (ret && sw.err[0])
+		snprintf(err, errlen, "%s", sw.err);
+	else if (ret)
+		snprintf(err, errlen, "saving the VM state failed: %s (details in tern's log)",
+			 strerror(-ret));
+	if (!ret && fsync(fd) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+	}
+	if (close(fd) < 0 && !ret) {
+		ret = -errno;
+		snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
+	}
+	if (!ret && rename(tmp, path) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	}
+	if (!ret)
+		pr_info("snapshot saved to %s: %" PRIu64 " bytes, %" PRIu64 " MiB of RAM in use, "
+			"%" PRIu64 " ms", path, sw.offset, ram_bytes >> 20,
+			(monotonic_ns() - t0) / 1000000);
+	return ret;
+}
+
+int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	bool was_paused = vm_is_paused(vm);
+	char tmp[4096 + 8];
+	int ret;
+
+	/* Written aside and renamed: a failed save never leaves half a
+	 * snapshot under the name the user gave. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part", path) >= sizeof(tmp)) {
+		snprintf(err, errlen, "snapshot path too long");
+		return -ENAMETOOLONG;
+	}
+	ret = vm_pause(vm);
+	if (ret) {
+		snprintf(err, errlen, "cannot pause the VM: %s", strerror(-ret));
+		return ret;
+	}
+	ret = save_to_file(vm, path, tmp, err, errlen);
+	if (ret)
+		unlink(tmp);
+	if (!was_paused)
+		vm_resume(vm);
+	return ret;
+}
+
+/* ------------------------------------------------------------ restore */
+
+struct restore {
+	struct vm *vm;
+	struct stream_reader sr;
+	struct stream_section sec;
+	int have;			/* 1: sec holds an unread section, 0: at END */
+	bool catch_up;
+};
+
+static int next_section(struct restore *rs)
+{
+	rs->have = stream_next_section(&rs->sr, &rs->sec);
+	if (rs->have < 0)
+		pr_err("snapshot: %s", rs->sr.err);
+	return rs->have < 0 ? rs->have : 0;
+}
+
+static const char *section_name(uint16_t type)
+{
+	const struct stream_section_rule *rule = stream_section_rule(type);
+
+	return rule ? rule->name : "unknown";
+}
+
+/* The next section must be @type (and @instance); then reads it whole. */
+static int expect(struct restore *rs, uint16_t type, uint32_t instance, void **buf, size_t *len)
+{
+	int ret;
+
+	if (rs->have != 1 || rs->sec.type != type || rs->sec.instance != instance) {
+		pr_err("snapshot: expected section '%s' %u at offset %" PRIu64 ", found %s",
+		       section_name(type), instance, rs->sr.offset,
+		       rs->have == 1 ? section_name(rs->sec.type) : "the end");
+		return -EBADMSG;
+	}
+	ret = stream_read_payload_alloc(&rs->sr, buf, len);
+	if (ret) {
+		pr_err("snapshot: %s", rs->sr.err);
+		return ret;
+	}
+	return next_section(rs);
+}
+
+typedef int (*state_load_fn)(struct restore *rs, uint32_t instance, struct state_reader *r);
+
+/* One section through its loader; the loader sees a bounded reader. */
+static int load_section(struct restore *rs, uint16_t type, uint32_t instance, state_load_fn fn)
+{
+	struct state_reader r;
+	size_t len;
+	void *buf;
+	int ret = expect(rs, type, instance, &buf, &len);
+
+	if (ret)
+		return ret;
+	sr_init(&r, buf, len);
+	ret = fn(rs, instance, &r);
+	free(buf);
+	return ret;
+}
+
+static int load_config(struct restore *rs, uint32_t instance, struct state_reader *r)
+{
+	int ret = config_check(rs->vm, r);
+
+	if (ret)
+		pr_err("snapshot does not fit this VM: %s", r->msg);
+	return ret;
+}
+
+static int load_ram_chunk(struct restore *rs)
+{
+	struct vm *vm = rs->vm;
+	uint64_t le_off, off, len = rs->sec.length - sizeof(le_off);
+	int ret;
+
+	if (rs->sec.length < sizeof(le_off)) {
+		pr_err("snapshot: RAM section of %" PRIu64 " bytes has no offset", rs->sec.length);
+		return -EBADMSG;
+	}
+	ret = stream_read_payload(&rs->sr, &le_off, sizeof(le_off));
+	if (ret)
+		goto stream_err;
+	off = le64toh(le_off);
+	if (off % page_size() || len % page_size() || off > vm->ram.size ||
+	    len > vm->ram.size - off) {
+		pr_err("snapshot: RAM section at offset %#" PRIx64 " with %#" PRIx64 " bytes does "
+		       "not fit %" PRIu64 " MiB of RAM in whole pages", off, len, vm->ram.size >> 20);
+		return -EBADMSG;
+	}
+	/* Straight into guest memory, in one large read. */
+	ret = stream_read_payload(&rs->sr, vm->ram.hva + off, len);
+	if (ret)
+		goto stream_err;
+	return next_section(rs);
+stream_err:
+	pr_err("snapshot: %s", rs->sr.err);
+	return ret;
+}
+
+static int load_ram(struct restore *rs)
+{
+	while (rs->have == 1 && rs->sec.type == STREAM_SEC_RAM) {
+		int ret = load_ram_chunk(rs);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int load_clock(struct restore *rs, uint32_t instance, struct state_reader *r)
+{
+	int ret = clock_restore(rs->vm, r, rs->catch_up);
+
+	if (ret && r->err)
+		pr_err("snapshot: guest clock: %s", r->msg);
+	return ret;
+}
+
+static int load_vcpu(struct restore *rs, uint32_t instance, struct state_reader *r)
+{
+	return vcpu_state_load(&rs->vm->vcpus[instance], r);
+}
+
+static int load_gic(struct restore *rs, uint32_t instance, struct state_reader *r)
+{
+	return gic_state_restore(rs->vm, r);
+}
+
+static int load_its(struct restore *rs, uint32_t instance, struct state_reader *r)
+{
+	return gic_its_restore(rs->vm, r);
+}
+
+static int load_device(struct restore *rs, uint32_t instance, struct state_reader *r)
+{
+	char name[DEVICE_NAME_MAX];
+
+	sr_str(r, name, sizeof(name));
+	if (sr_ok(r) && strcmp(name, devices_state_name(rs->vm, instance)))
+		sr_fail(r, "device %u is '%s' in the snapshot, '%s' in this VM", instance, name,
+			devices_state_name(rs->vm, instance));
+	if (!sr_ok(r)) {
+		pr_err("snapshot: %s", r->msg);
+		return r->err;
+	}
+	return devices_state_load(rs->vm, instance, r);
+}
+
+static int load_header(struct restore *rs)
+{
+	struct stream_header h;
+	uint64_t want = stream_features(rs->vm) & ~STREAM_F_COUNTER_OFFSET;
+	int ret = stream_read_header(&rs->sr, &h, page_size());
+
+	if (ret) {
+		pr_err("snapshot: %s", rs->sr.err);
+		return ret;
+	}
+	if ((h.features & ~STREAM_F_COUNTER_OFFSET) != want) {
+		pr_err("snapshot: its features %#" PRIx64 " do not match this VM's %#" PRIx64
+		       " (ITS, PMU)", h.features, want);
+		return -EBADMSG;
+	}
+	return next_section(rs);
+}
+
+/* Every section in the one order the save wrote and KVM needs. */
+static int load_machine(struct restore *rs)
+{
+	struct vm *vm = rs->vm;
+	int ret;
+
+	ret = load_header(rs);
+	if (!ret)
+		ret = load_section(rs, STREAM_SEC_CONFIG, 0, load_config);
+	if (!ret)
+		ret = load_ram(rs);
+	if (!ret)
+		ret = load_section(rs, STREAM_SEC_CLOCK, 0, load_clock);
+	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
+		ret = load_section(rs, STREAM_SEC_VCPU, i, load_vcpu);
+	if (!ret)
+		ret = clock_restore_fallback(vm);
+	if (!ret)
+		ret = load_section(rs, STREAM_SEC_GIC, 0, load_gic);
+	if (!ret)
+		ret = load_section(rs, STREAM_SEC_ITS, 0, load_its);
+	for (unsigned int i = 0; !ret && i < devices_state_count(vm); i++)
+		ret = load_section(rs, STREAM_SEC_DEVICE, i, load_device);
+	if (!ret && rs->have != 0) {
+		pr_err("snapshot: section '%s' where the end was expected",
+		       section_name(rs->sec.type));
+		ret = -EBADMSG;
+	}
+	return ret;
+}
+
+int snapshot_restore(struct vm *vm, const char *path)
+{
+	struct restore rs = { .vm = vm, .catch_up = vm->cfg->restore_clock == CLOCK_WALL };
+	uint64_t t0 = monotonic_ns();
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		pr_err("cannot open the snapshot %s: %s", path, strerror(errno));
+		return ret;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	stream_reader_init(&rs.sr, stream_fd_read, (void *)(intptr_t)fd);
+	ret = devices_pause(vm);
+	if (!ret) {
+		ret = load_machine(&rs);
+		devices_resume(vm);
+	}
+	close(fd);
+	if (ret)
+		pr_err("cannot restore %s", path);
+	else
+		vm_trace(vm, "snapshot: %s restored in %" PRIu64 " ms", path,
+			 (monotonic_ns() - t0) / 1000000);
+	return ret;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_STREAM_H
+#define TERN_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/*
+ * tern's snapshot and migration stream (documented in docs/stream-format.md):
+ *
+ *   header   magic "TERNSNAP", format version, architecture (EM_AARCH64),
+ *            host page size, feature bits, CRC of the header
+ *   section* type, version, instance, payload length, payload CRC, header CRC,
+ *            then the payload
+ *   end      a section of type STREAM_SEC_END with no payload
+ *
+ * All integers little-endian. CRCs are CRC-32 (zlib's crc32()).
+ * The same framing carries a snapshot file and a live migration: the stream
+ * reads and writes through callbacks (a file, a socket, a test buffer).
+ */
+#define STREAM_MAGIC		"TERNSNAP"
+#define STREAM_VERSION		1
+#define STREAM_ARCH_AARCH64	183	/* EM_AARCH64 */
+
+/* Feature bits in the header: what a reader must understand to restore. */
+#define STREAM_F_ITS		(1ULL << 0)	/* an ITS section follows */
+#define STREAM_F_PMU		(1ULL << 1)	/* vCPUs have PMUv3 */
+#define STREAM_F_COUNTER_OFFSET	(1ULL << 2)	/* CLOCK carries a VM counter value */
+#define STREAM_F_KNOWN		(STREAM_F_ITS | STREAM_F_PMU | STREAM_F_COUNTER_OFFSET)
+
+enum stream_section_type {
+	STREAM_SEC_CONFIG = 1,	/* machine shape: RAM size, vCPUs, devices */
+	STREAM_SEC_RAM	  = 2,	/* u64 offset into RAM, then whole pages */
+	STREAM_SEC_VCPU	  = 3,	/* instance = vCPU index */
+	STREAM_SEC_GIC	  = 4,
+	STREAM_SEC_ITS	  = 5,
+	STREAM_SEC_DEVICE = 6,	/* instance = device index */
+	STREAM_SEC_CLOCK  = 7,	/* guest counter and wall time at save */
+	STREAM_SEC_END	  = 0xffff,
+};
+
+struct stream_header {
+	uint32_t version;
+	uint32_t arch;
+	uint32_t page_size;
+	uint64_t features;
+};
+
+struct stream_section {
+	uint16_t type;
+	uint16_t version;
+	uint32_t instance;
+	uint64_t length;	/* payload bytes */
+	uint32_t crc;		/* of the payload */
+};
+
+/* Highest version and largest payload the reader accepts, per type; NULL
+ * for an unknown type. */
+struct stream_section_rule {
+	uint16_t type;
+	const char *name;	/* "vcpu", for messages */
+	uint16_t version;	/* this tern reads versions 1..version */
+	uint64_t max_length;
+};
+const struct stream_section_rule *stream_section_rule(uint16_t type);
+
+/* Largest RAM section payload: the offset plus this much memory. */
+#define STREAM_RAM_CHUNK_MAX	(64ULL << 20)
+
+#define STREAM_ERR_MAX 256
+
+/* I/O callbacks: like read(2)/writev(2); short transfers are retried by the
+ * stream, 0 from read is end of input, -1 with errno an error. */
+typedef ssize_t (*stream_read_fn)(void *opaque, void *buf, size_t len);
+typedef ssize_t (*stream_writev_fn)(void *opaque, const struct iovec *iov, int iovcnt);
+
+struct stream_writer {
+	stream_writev_fn writev;
+	void *opaque;
+	uint64_t offset;	/* bytes written so far */
+	char err[STREAM_ERR_MAX];
+};
+
+struct stream_reader {
+	stream_read_fn read;
+	void *opaque;
+	uint64_t offset;	/* bytes consumed so far */
+	uint64_t payload_left;	/* of the current section */
+	uint32_t crc;		/* running CRC of the current payload */
+	struct stream_section cur;
+	char err[STREAM_ERR_MAX];
+};
+
+/* File descriptor adapters (opaque = (void *)(intptr_t)fd). */
+ssize_t stream_fd_read(void *opaque, void *buf, size_t len);
+ssize_t stream_fd_writev(void *opaque, const struct iovec *iov, int iovcnt);
+
+void stream_writer_init(struct stream_writer *w, stream_writev_fn fn, void *opaque);
+int stream_write_header(struct stream_writer *w, const struct stream_header *h);
+/* One section whose payload is the concatenation of @iov (zero-copy for
+ * RAM: iov can point straight into guest memory). Computes the CRC first. */
+int stream_write_section(struct stream_writer *w, uint16_t type, uint16_t version,
+			 uint32_t instance, const struct iovec *iov, int iovcnt);
+int stream_write_end(struct stream_writer *w);
+
+void stream_reader_init(struct stream_reader *r, stream_read_fn fn, void *opaque);
+/* Reads and checks the header: magic, version, architecture, page size
+ * (must equal @page_size), unknown feature bits. */
+int stream_read_header(struct stream_reader *r, struct stream_header *h, uint32_t page_size);
+/* Reads the next section header and checks it against its rule: known type,
+ * supported version, length within bounds. Any payload of the previous
+ * section must have been consumed. Returns 1 for a section, 0 at the end
+ * marker, -errno on error (message in r->err). */
+int stream_next_section(struct stream_reader *r, struct stream_section *s);
+/* Reads @len bytes of the current payload into @buf. When the payload is
+ * complete, checks its CRC. -errno (truncated, CRC mismatch). */
+int stream_read_payload(struct stream_reader *r, void *buf, size_t len);
+/* The whole current payload into a malloc'd buffer (the rule bounds it). */
+int stream_read_payload_alloc(struct stream_reader *r, void **buf, size_t *len);
+
+#endif

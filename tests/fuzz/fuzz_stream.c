@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libFuzzer target for the snapshot stream reader: the input is the stream.
+ * The reader reads the header (4 KiB pages) and then sections until the end
+ * marker or an error, taking each payload with stream_read_payload_alloc().
+ *
+ * Each input is read twice:
+ *   - as it is, which mostly exercises the header and CRC refusals;
+ *   - with its framing repaired: magic set, and the CRCs made right, so that
+ *     mutations get past the first CRC and reach the rules behind it. So
+ *     that mismatches stay reachable, a section whose instance is odd keeps
+ *     its payload CRC, and one whose instance ends in binary 11 keeps its
+ *     header CRC too.
+ *
+ * The input reaches the reader in short reads of varying size, a function of
+ * the position only (deterministic). Besides the sanitizers, it checks that
+ * the reader never claims more than the input holds, that accepted sections
+ * obey their rules, and that every error comes with a message.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "migration/stream.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define PAGE		4096
+#define HDR_BYTES	36
+#define SEC_BYTES	24
+#define MAX_SECTIONS	256
+
+#define check(cond) do { if (!(cond)) abort(); } while (0)
+
+struct input {
+	const uint8_t *data;
+	size_t size;
+	size_t pos;
+};
+
+static ssize_t input_read(void *opaque, void *buf, size_t len)
+{
+	struct input *in = opaque;
+	/* Short reads from 1 to 61 bytes, then whatever was asked. */
+	size_t n = in->pos < 4096 ? 1 + (in->pos * 7) % 61 : len;
+
+	if (n > len)
+		n = len;
+	if (n > in->size - in->pos)
+		n = in->size - in->pos;
+	memcpy(buf, in->data + in->pos, n);
+	in->pos += n;
+	return (ssize_t)n;
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned int n)
+{
+	uint64_t v = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t crc(const uint8_t *p, size_t n)
+{
+	return (uint32_t)crc32(0, p, (uInt)n);
+}
+
+/* Makes the magic and the CRCs of @buf right, as far as they fit. */
+static void repair(uint8_t *buf, size_t size)
+{
+	size_t pos = HDR_BYTES;
+
+	if (size < HDR_BYTES)
+		return;
+	memcpy(buf, STREAM_MAGIC, 8);
+	put_le32(buf + 32, crc(buf, 32));
+	while (size - pos >= SEC_BYTES) {
+		uint8_t *s = buf + pos;
+		uint64_t len = get_le(s + 8, 8);
+		uint32_t instance = (uint32_t)get_le(s + 4, 4);
+		bool complete = len <= size - pos - SEC_BYTES;
+
+		if (complete && !(instance & 1))
+			put_le32(s + 16, len ? crc(s + SEC_BYTES, len) : 0);
+		if ((instance & 3) != 3)
+			put_le32(s + 20, crc(s, 20));
+		if (!complete)
+			return;
+		pos += SEC_BYTES + len;
+	}
+}
+
+static void check_section(const struct stream_reader *r, const struct stream_section *s)
+{
+	const struct stream_section_rule *rule = stream_section_rule(s->type);
+
+	check(rule);
+	check(s->version >= 1 && s->version <= rule->version);
+	check(s->length <= rule->max_length);
+	check(r->payload_left == s->length);
+}
+
+static void read_stream(const uint8_t *data, size_t size)
+{
+	struct input in = { .data = data, .size = size };
+	struct stream_reader r;
+	struct stream_header h;
+	struct stream_section s;
+	int ret, n = 0;
+	size_t len;
+	void *p;
+
+	stream_reader_init(&r, input_read, &in);
+	ret = stream_read_header(&r, &h, PAGE);
+	if (!ret)
+		check(h.version == STREAM_VERSION && h.page_size == PAGE &&
+		      !(h.features & ~STREAM_F_KNOWN));
+	while (!ret && n++ < MAX_SECTIONS) {
+		ret = stream_next_section(&r, &s);
+		if (ret <= 0)
+			break;
+		check_section(&r, &s);
+		ret = stream_read_payload_alloc(&r, &p, &len);
+		if (!ret) {
+			check(p && len == s.length && !r.payload_left);
+			/* Touch every byte: the buffer is exactly as long as it says. */
+			check(!len || crc(p, len) == s.crc);
+		}
+		free(p);
+	}
+	check(r.offset == in.pos && in.pos <= size);
+	check(ret >= 0 || r.err[0]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *fixed;
+
+	read_stream(data, size);
+	fixed = malloc(size ? size : 1);
+	if (!fixed)
+		return 0;
+	memcpy(fixed, data, size);
+	repair(fixed, size);
+	read_stream(fixed, size);
+	free(fixed);
+	return 0;
+}
