@@ -23,7 +23,9 @@
 # loaded are lost with it; empty lines are ignored by the guest), typed again,
 # numbered, every RESEND_S if unanswered (then the figure is an upper bound and
 # a note says so). After the last restore of each VMM the guest's fill is
-# checked against its checksum before the save.
+# checked against its checksum before the save. The restoring QEMU also has a
+# QMP monitor: when its greeting arrives (QEMU started up, its main loop
+# running) is reported too, to tell QEMU's start-up from its loading.
 #
 # Results are "BENCH: <key> <value> <unit>" lines (medians; every run's figure
 # too), with the issue's target: tern's restore time <= 0.2x QEMU's. A missed
@@ -386,13 +388,16 @@ restore() {
 	_name=$1 _k=$2 _check=$3
 	shift 3
 	echo "== $_name-restore-$_k: $(date)"
+	[ "$_name" != qemu ] || qmp_files
 	vm_start "$_name-restore-$_k" "$@"
-	_probe=1
+	[ "$_name" != qemu ] || qmp_open
+	_probe=1 _mon=''
 	printf '%srun [ -s /tmp/fill ] && echo back-1\n' "$PAD" >&3
 	_limit=$((t0 + RESTORE_TIMEOUT_S * 1000)) _resend=$((t0 + RESEND_S * 1000))
 	while :; do
 		scan_log
 		now_ms
+		[ "$_name" != qemu ] || [ -n "$_mon" ] || [ ! -s qmp.log ] || _mon=$((NOW - t0))
 		[ "$n_rc" -eq 0 ] || break
 		if ! vm_alive; then
 			wait "$vm_pid" 2>/dev/null
@@ -419,6 +424,10 @@ restore() {
 	else
 		echo "$vm: guest answered probe ${tag1:-?} after $_ms ms ($_probe typed)"
 		add "${_name}_restore" "$_ms"
+		if [ -n "$_mon" ]; then
+			echo "$vm: its QMP greeting came after $_mon ms"
+			add qemu_monitor "$_mon"
+		fi
 		if [ "$tag1" != 1 ]; then
 			echo "NOTE: $vm: the first probe was not answered; the time is an upper bound"
 			notes="$notes $vm"
@@ -436,6 +445,7 @@ restore() {
 	fi
 	[ -s "$vm-stderr.log" ] && show_logs "$vm-stderr.log"
 	vm_kill
+	qmp_close
 }
 
 # ---------------------------------------------------------------- checks
@@ -463,7 +473,7 @@ trap 'vm_kill; qmp_close' EXIT
 # ---------------------------------------------------------------- runs
 
 tern_save='' tern_size='' tern_restore='' qemu_save='' qemu_size='' qemu_restore=''
-snap_tern=0 snap_qemu=0 tern_fill='' qemu_fill=''
+snap_tern=0 snap_qemu=0 tern_fill='' qemu_fill='' qemu_monitor=''
 source_session tern
 source_session qemu
 i=1
@@ -472,7 +482,8 @@ while [ "$i" -le "$RUNS" ]; do
 	[ "$snap_tern" = 0 ] ||
 		restore tern "$i" "$check" tern_exec --restore "$PWD/snap.tern"
 	[ "$snap_qemu" = 0 ] ||
-		restore qemu "$i" "$check" qemu_exec -incoming "$QEMU_LOAD_URI"
+		restore qemu "$i" "$check" qemu_exec -incoming "$QEMU_LOAD_URI" \
+			-chardev pipe,id=qmp,path=qmp -mon chardev=qmp,mode=control
 	i=$((i + 1))
 done
 
@@ -503,6 +514,8 @@ for _vmm in tern qemu; do
 		eval "med_${_vmm}_$_m=\$_v"
 	done
 done
+# shellcheck disable=SC2086
+_v=$(median $qemu_monitor) && report snapshot.qemu_restore_monitor_ms "$_v" ms
 [ -z "$notes" ] || report snapshot.upper_bounds "$(echo "${notes# }" | tr ' ' ,)" -
 echo "targets:"
 if [ -n "$med_tern_save" ] && [ -n "$med_qemu_save" ]; then
@@ -517,4 +530,3 @@ fi
 if [ "$failures" -gt 0 ] || [ "$complete" = 0 ]; then
 	fail "$failures step(s) failed or a median is missing; see the messages above"
 fi
-fail "DEBUG: show the log"

@@ -22,15 +22,16 @@ int iothread_start(struct iothread *io);
 void iothread_stop(struct iothread *io);
 
 /*
- * Pause: returns once no handler runs and none will until iothread_resume,
+ * Pause: returns once no handler runs and none will until iothread_resume;
  * events that arrive meanwhile (or were already fetched) wait for it. For
- * any thread but the I/O thread itself (-EDEADLK); pausing a paused or not
- * yet started thread is a no-op, and one started while paused waits too.
- * What handlers had started stays started: devices finish their own
- * in-flight work afterwards (virtio_device_quiesce).
+ * any thread but the I/O thread itself (-EDEADLK). Pausing a paused thread
+ * is a no-op; one not started yet starts paused. Not nested: one resume
+ * ends any number of pauses. What handlers had started stays started:
+ * devices finish their own in-flight work afterwards (virtio_device_quiesce).
  */
 int iothread_pause(struct iothread *io);
 void iothread_resume(struct iothread *io);
+
 void iothread_destroy(struct iothread *io);
 
 #endif

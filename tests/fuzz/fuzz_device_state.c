@@ -14,10 +14,13 @@
  *   ...            raw: n bytes of state; patched: n * { u16 offset; u8 xor }
  *   ...            the rest: guest RAM's first bytes (rings, buffers)
  *
- * Besides the sanitizers it checks that a state a model accepts is exactly
- * the state it saves right after (nothing dropped, nothing invented); then
- * the restored device is exercised a little as a guest would (queue kicks,
- * register reads, interrupts), which must not crash either.
+ * Besides the sanitizers it checks that every refusal comes with a message,
+ * that a state a model accepts is exactly the state it saves right after
+ * (nothing dropped, nothing invented; but a pending MSI-X vector that is
+ * live gets delivered), and that once the restored device has
+ * been exercised a little as a guest would (queue kicks, register reads,
+ * interrupts) and quiesced, whatever state it got into loads into a fresh
+ * instance: a device never saves what a device refuses.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +70,9 @@ struct model {
 	int (*load)(void *obj, struct state_reader *r);
 	void (*exercise)(void *obj);
 	void (*destroy)(void *obj);
+	/* Whether @saved, saved right after loading @loaded, is what the load
+	 * should have made of it; NULL: the very same bytes. */
+	bool (*same)(const uint8_t *loaded, const uint8_t *saved, size_t len);
 };
 
 /* ---- uart16550 */
@@ -280,6 +286,23 @@ static void fn_exercise(void *obj)
 	bar_access(f, 0, MSIX_PBA_OFF, 0, false);
 }
 
+/*
+ * A vector live and pending in a loaded state (its route had failed before)
+ * is delivered by the load, which clears its pending bit: the PBA may lose
+ * bits, the rest of the state stays as loaded.
+ */
+static bool fn_msix_same(const uint8_t *loaded, const uint8_t *saved, size_t len)
+{
+	const size_t pba = 1 + PCI_CFG_SPACE_EXP_SIZE + PCI_NUM_BARS * 17 + 2 +
+			   NR_VECTORS * 16;
+
+	check(len == pba + 8 + 2);
+	for (size_t i = pba; i < pba + 8; i++)
+		if (saved[i] & ~loaded[i])
+			return false;
+	return !memcmp(loaded, saved, pba) && !memcmp(loaded + pba + 8, saved + pba + 8, 2);
+}
+
 static void fn_destroy(void *obj)
 {
 	struct fn *f = obj;
@@ -359,19 +382,24 @@ static void blk_release(void *obj)
 	blk_in_use[obj == blk_pool[1]] = false;
 }
 
-/* The net device keeps the socket; its peer stays here to be closed. */
-static int net_peers[8];
-static unsigned int nr_net_peers;
+/* The net device owns its end of the socket pair; the other end (the
+ * "network") stays open here until the device goes. */
+static struct {
+	void *vdev;
+	int peer;
+} net_peers[2];
 
 static void *net_create(void)
 {
 	struct net_config cfg = { .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
+	unsigned int i = net_peers[0].vdev != NULL;
 	int sv[2];
 
+	check(!net_peers[i].vdev);
 	check(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) == 0);
-	check(nr_net_peers < 8);
-	net_peers[nr_net_peers++] = sv[1];
-	return attach(virtio_net_create_fd(sv[0], &cfg, &ram, NULL));
+	net_peers[i].vdev = attach(virtio_net_create_fd(sv[0], &cfg, &ram, NULL));
+	net_peers[i].peer = sv[1];
+	return net_peers[i].vdev;
 }
 
 static void *rng_create(void)
@@ -437,19 +465,32 @@ static void virtio_destroy(void *obj)
 	struct virtio_device *vdev = obj;
 
 	vdev->ops->destroy(vdev);
-	while (nr_net_peers)
-		close(net_peers[--nr_net_peers]);
 }
 
-#define VIRTIO_MODEL(create, destroy) \
-	{ create, virtio_prime, virtio_save, virtio_load, virtio_exercise, destroy }
+static void net_destroy(void *obj)
+{
+	unsigned int i = net_peers[1].vdev == obj;
+
+	check(net_peers[i].vdev == obj);
+	virtio_destroy(obj);
+	close(net_peers[i].peer);
+	net_peers[i].vdev = NULL;
+}
+
+#define VIRTIO_MODEL(create_fn, destroy_fn)					\
+	{ .create = create_fn, .prime = virtio_prime, .save = virtio_save,		\
+	  .load = virtio_load, .exercise = virtio_exercise, .destroy = destroy_fn }
+#define FN_MODEL(create_fn, same_fn)						\
+	{ .create = create_fn, .prime = fn_prime, .save = fn_save, .load = fn_load,	\
+	  .exercise = fn_exercise, .destroy = fn_destroy, .same = same_fn }
 
 static const struct model models[] = {
-	{ uart_create, uart_prime, uart_save, uart_load, uart_exercise, uart_destroy },
-	{ fn_create_plain, fn_prime, fn_save, fn_load, fn_exercise, fn_destroy },
-	{ fn_create_msix, fn_prime, fn_save, fn_load, fn_exercise, fn_destroy },
+	{ .create = uart_create, .prime = uart_prime, .save = uart_save, .load = uart_load,
+	  .exercise = uart_exercise, .destroy = uart_destroy },
+	FN_MODEL(fn_create_plain, NULL),
+	FN_MODEL(fn_create_msix, fn_msix_same),
 	VIRTIO_MODEL(blk_create, blk_release),
-	VIRTIO_MODEL(net_create, virtio_destroy),
+	VIRTIO_MODEL(net_create, net_destroy),
 	VIRTIO_MODEL(rng_create, virtio_destroy),
 	VIRTIO_MODEL(console_create, virtio_destroy),
 };
@@ -554,17 +595,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *in = data + 2;
-	size_t left = size - 2, len;
 	const struct model *m;
 	struct state_writer again;
 	struct state_reader r;
 	uint8_t *state = NULL;
+	const uint8_t *in;
 	unsigned int which;
+	size_t left, len;
 	void *obj;
 
 	if (size < 2)
 		return 0;
+	in = data + 2;
+	left = size - 2;
 	which = data[0] % NR_MODELS;
 	m = &models[which];
 	len = build_state(which, data[1] & 1, &in, &left, &state);
@@ -578,7 +621,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Accepted: saved again, it is the same state. */
 		sw_init(&again);
 		check(m->save(obj, &again) == 0);
-		check(again.len == len && !memcmp(again.buf, state, len));
+		check(again.len == len);
+		check(m->same ? m->same(state, again.buf, len) : !memcmp(again.buf, state, len));
 		sw_free(&again);
 		m->exercise(obj);
 		check_reloads(m, obj);

@@ -22,14 +22,37 @@ COUNT='awk '"'"'NR == 1 { n = NF } /ITS/ && /MSI/ && /virtio/ { for (i = 2; i <=
 STATE='printf "COUNTER=%s\nUPTIME=%s\n" "$(cat /tmp/counter)" "$(cut -d" " -f1 /proc/uptime)"'
 
 # tern restoring snap.tern with the same machine, console on a new FIFO.
+# "paused": start with --paused, check that the guest does not run until
+# the control socket says resume.
 guest_restore() {
-	rm -f console.in
+	rm -f console.in ctl.sock
 	mkfifo console.in
 	"$TERN" run $TERN_LAB_OPTS --restore "$1" $MACHINE --control ctl.sock \
-		<console.in >tern.log 2>tern-stderr.log &
+		${2:+--paused} <console.in >tern.log 2>tern-stderr.log &
 	tern_pid=$!
 	exec 3>console.in
-	guest_run "echo restored" 120
+	if [ "${2:-}" = paused ]; then
+		ctl_status
+		grep -q '"state": "paused"' status.out ||
+			fail "a VM restored with --paused does not report itself paused: $(cat status.out)"
+		guest_send "run echo restored"
+		sleep 5
+		[ "$(guest_count "TERN-GUEST: run rc=")" = 0 ] || fail "the paused guest ran"
+		"$TERN" ctl ctl.sock resume || fail "resume failed"
+		wait_for tern.log "TERN-GUEST: run rc=" 120
+	else
+		guest_run "echo restored" 120
+	fi
+}
+
+# status.out: the control socket's status reply, once tern answers.
+ctl_status() {
+	for _ in $(seq 300); do
+		"$TERN" ctl ctl.sock status >status.out 2>&1 && return 0
+		kill -0 "$tern_pid" 2>/dev/null || fail "tern exited: $(cat tern-stderr.log)"
+		sleep 0.2
+	done
+	fail "tern's control socket does not answer: $(cat status.out)"
 }
 
 seconds() { awk "BEGIN { print $1 }"; }
@@ -65,7 +88,7 @@ for round in 1 2; do
 	mv tern.log "tern-source-$round.log"
 	t_restore=$(date +%s)
 	cp disk-at-snapshot.img disk.img
-	guest_restore snap.tern
+	guest_restore snap.tern "$([ "$round" = 2 ] && echo paused)"
 	guest_run "$STATE" 30
 	c2=$(guest_value COUNTER) u2=$(guest_value UPTIME)
 	t2=$(date +%s)
