@@ -184,7 +184,10 @@ const char *devices_state_name(const struct vm *vm, unsigned int i)
 	return dev ? dev->ops->name : pdev->name;
 }
 
-int devices_state_save(struct vm *vm, unsigned int i, struct state_writer *w)
+/* Device @i's save (@w) or load (@r); a PCI function's under the host's
+ * lock, which its config space and BAR map live under. */
+static int state_transfer(struct vm *vm, unsigned int i, struct state_writer *w,
+			  struct state_reader *r)
 {
 	struct pci_device *pdev;
 	struct device *dev;
@@ -192,13 +195,18 @@ int devices_state_save(struct vm *vm, unsigned int i, struct state_writer *w)
 
 	if (!state_device(vm, i, &dev, &pdev))
 		return -ENOENT;
-	if (dev) {
-		ret = dev->ops->save(dev, w);
-	} else {
-		pthread_mutex_lock(&vm->pci.lock);
-		ret = pdev->ops->save(pdev, w);
-		pthread_mutex_unlock(&vm->pci.lock);
-	}
+	if (dev)
+		return w ? dev->ops->save(dev, w) : dev->ops->load(dev, r);
+	pthread_mutex_lock(&vm->pci.lock);
+	ret = w ? pdev->ops->save(pdev, w) : pdev->ops->load(pdev, r);
+	pthread_mutex_unlock(&vm->pci.lock);
+	return ret;
+}
+
+int devices_state_save(struct vm *vm, unsigned int i, struct state_writer *w)
+{
+	int ret = state_transfer(vm, i, w, NULL);
+
 	if (ret < 0)
 		pr_err("%s: cannot save the device's state: %s",
 		       devices_state_name(vm, i), strerror(-ret));
@@ -207,19 +215,8 @@ int devices_state_save(struct vm *vm, unsigned int i, struct state_writer *w)
 
 int devices_state_load(struct vm *vm, unsigned int i, struct state_reader *r)
 {
-	struct pci_device *pdev;
-	struct device *dev;
-	int ret;
+	int ret = state_transfer(vm, i, NULL, r);
 
-	if (!state_device(vm, i, &dev, &pdev))
-		return -ENOENT;
-	if (dev) {
-		ret = dev->ops->load(dev, r);
-	} else {
-		pthread_mutex_lock(&vm->pci.lock);
-		ret = pdev->ops->load(pdev, r);
-		pthread_mutex_unlock(&vm->pci.lock);
-	}
 	if (!ret)
 		ret = sr_finish(r);
 	if (ret < 0)

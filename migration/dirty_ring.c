@@ -308,6 +308,21 @@ static bool rings_hold_harvested(const struct dirty_ring *rings, unsigned int nr
 	return false;
 }
 
+/*
+ * KVM walks the vCPUs in index order and each ring from its reset index, so
+ * a reset that stopped early (a signal) recycled the oldest entries of the
+ * first rings: take the count off in that order.
+ */
+static void count_recycled(struct dirty_ring *rings, unsigned int nr, uint32_t recycled)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		uint32_t done = rings[i].harvested < recycled ? rings[i].harvested : recycled;
+
+		rings[i].harvested -= done;
+		recycled -= done;
+	}
+}
+
 int dirty_rings_reset(struct dirty_ring *rings, unsigned int nr, dirty_rings_reset_fn reset,
 		      void *opaque)
 {
@@ -326,13 +341,12 @@ int dirty_rings_reset(struct dirty_ring *rings, unsigned int nr, dirty_rings_res
 	 * synchronize-with the harvester (a lock, or an acquire of something
 	 * the harvester released after its last RESET); without that, on a
 	 * weakly ordered CPU like arm64 the kernel could miss RESET on entries
-	 * we consider handed back, leave them unrecycled, and the vCPU would
-	 * stay stuck in KVM_EXIT_DIRTY_RING_FULL.
+	 * we count as handed back, and leave them waiting for a later reset
+	 * while their vCPU keeps exiting with KVM_EXIT_DIRTY_RING_FULL.
 	 */
 	ret = reset(opaque);
 	if (ret < 0)
 		return ret;
-	for (unsigned int i = 0; i < nr; i++)
-		rings[i].harvested = 0;
+	count_recycled(rings, nr, (uint32_t)ret);
 	return ret;
 }

@@ -140,10 +140,12 @@ int dirty_rings_harvest(struct dirty_ring *rings, unsigned int nr,
  * Has KVM recycle what dirty_rings_harvest() collected: calls @reset once if
  * any ring holds harvested entries. Must run on the harvesting thread, after
  * the harvest, and before the harvested pages are read (KVM re-protects them
- * in the reset). @rings must be every ring of the VM: KVM resets them all.
- * Returns @reset's count (0 without a call), or its -errno, in which case
- * the rings still count their entries as harvested: call again (a signal
- * makes KVM stop part way with -EINTR).
+ * in the reset). @rings must be every ring of the VM in vCPU index order:
+ * KVM resets them all, in that order.
+ * Returns @reset's count (0 without a call), which is taken off the rings'
+ * harvested counts, or its -errno, leaving them as they were. Either way,
+ * entries still counted as harvested (a signal can stop KVM part way) get
+ * recycled by calling again.
  */
 int dirty_rings_reset(struct dirty_ring *rings, unsigned int nr, dirty_rings_reset_fn reset,
 		      void *opaque);
