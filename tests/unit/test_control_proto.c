@@ -17,7 +17,7 @@
 
 #include "vmm/control_proto.h"
 
-#define KNOWN "known commands: status, pause, resume, snapshot, quit"
+#define KNOWN "known commands: status, pause, resume, snapshot, quit, inject-memory-error"
 
 static int parse(const char *line, struct control_request *req, char *err)
 {
