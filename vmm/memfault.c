@@ -22,8 +22,9 @@ int memfault_validate(const struct guest_memory *mem, const struct mem_fault *f,
 		return -EINVAL;
 	}
 	if (f->flags & ~MEM_FAULT_KNOWN_FLAGS) {
-		snprintf(why, whylen, "unknown flags %#" PRIx64 " (known: %#llx)",
-			 f->flags & ~MEM_FAULT_KNOWN_FLAGS, (unsigned long long)MEM_FAULT_KNOWN_FLAGS);
+		snprintf(why, whylen, "unknown flags %#llx (known: %#llx)",
+			 (unsigned long long)(f->flags & ~MEM_FAULT_KNOWN_FLAGS),
+			 (unsigned long long)MEM_FAULT_KNOWN_FLAGS);
 		return -EINVAL;
 	}
 	if (!f->size) {
