@@ -42,7 +42,7 @@ int memfault_validate(const struct guest_memory *mem, const struct mem_fault *f,
 
 void memfault_describe(const struct mem_fault *f, char *buf, size_t len)
 {
-	snprintf(buf, len, "vcpu %u: gpa %#" PRIx64 " size %#" PRIx64 " flags %#" PRIx64 " (%s%s)",
+	snprintf(buf, len, "vcpu %u: gpa 0x%" PRIx64 " size 0x%" PRIx64 " flags 0x%" PRIx64 " (%s%s)",
 		 f->vcpu, f->gpa, f->size, f->flags, errno_name(f->err),
 		 f->source == MEM_FAULT_FROM_SIGBUS ? ", SIGBUS BUS_MCEERR_AR" : "");
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,9 +31,13 @@
 #define REG_PC	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
 		 KVM_REG_ARM_CORE_REG(regs.pc))
 
-/* The slot of the thread running, if it has one: vCPU threads, and a
- * thread poisoning a page on purpose. */
-static __thread struct sigbus_slot *thread_slot;
+/*
+ * The slot of the thread running, if it has one: vCPU threads, and a
+ * thread poisoning a page on purpose. volatile: only the signal handler
+ * reads it, and without it the compiler drops the stores around madvise()
+ * as dead (it did, at -O3).
+ */
+static __thread struct sigbus_slot *volatile thread_slot;
 
 static void write_msg(const char *s)
 {
@@ -122,7 +127,7 @@ static enum exit_action inject_abort(struct vcpu *vcpu, const char *what)
 static enum exit_action guard_fired(struct vcpu *vcpu, const char *what, unsigned int count)
 {
 	pr_err("%s: the same memory fault came back %u times in a row without progress (--memory-fault-retries %u); stopping the VM",
-	       what, count, vcpu->vm->cfg->mem_fault_retries);
+	       what, count - 1, vcpu->vm->cfg->mem_fault_retries);
 	return stop_vm(vcpu);
 }
 
@@ -238,8 +243,10 @@ int memfault_poison_page(struct vm *vm, uint64_t gpa, uint64_t *page_gpa,
 	/* The kernel may send this thread SIGBUS BUS_MCEERR_AR for the page
 	 * it just poisoned (it is mapped here): expected, not a crash. */
 	thread_slot = &slot;
+	atomic_signal_fence(memory_order_seq_cst);
 	ret = madvise(hva, page, MADV_HWPOISON);
 	ret = ret < 0 ? -errno : 0;
+	atomic_signal_fence(memory_order_seq_cst);
 	thread_slot = NULL;
 	if (ret < 0)
 		return poison_failed(-ret, why, whylen);
