@@ -13,6 +13,7 @@
  * whether to run again, inject an external abort, or stop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -225,21 +226,61 @@ static int poison_failed(int err, char *why, size_t whylen)
 	return -err;
 }
 
-int memfault_poison_page(struct vm *vm, uint64_t gpa, uint64_t *page_gpa,
-			 char *why, size_t whylen)
+#define PAGEMAP_PRESENT	(1ULL << 63)
+#define PAGEMAP_PFN	((1ULL << 55) - 1)
+#define KPF_HWPOISON	19		/* Documentation/admin-guide/mm/pagemap.rst */
+
+/* One u64 of a /proc file (pagemap, kpageflags) at index @idx: 0 or -errno. */
+static int read_u64_at(const char *path, uint64_t idx, uint64_t *val)
 {
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, val, sizeof(*val), (off_t)(idx * sizeof(*val))) != (ssize_t)sizeof(*val))
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+/* The host page frame behind @hva (root only: PFNs are hidden otherwise). */
+static int host_pfn(const void *hva, uint64_t page, uint64_t *pfn)
+{
+	uint64_t entry;
+	int ret = read_u64_at("/proc/self/pagemap", (uintptr_t)hva / page, &entry);
+
+	if (ret < 0)
+		return ret;
+	if (!(entry & PAGEMAP_PRESENT) || !(entry & PAGEMAP_PFN))
+		return -ENODATA;
+	*pfn = entry & PAGEMAP_PFN;
+	return 0;
+}
+
+/* Whether the kernel marked page frame @pfn poisoned. */
+static bool pfn_poisoned(uint64_t pfn)
+{
+	uint64_t flags;
+
+	return !read_u64_at("/proc/kpageflags", pfn, &flags) && (flags >> KPF_HWPOISON & 1);
+}
+
+/*
+ * madvise(MADV_HWPOISON) on @hva. EBUSY can mean the page was marked but the
+ * kernel could not take it out of use: guest_memfd keeps its poisoned pages
+ * (KVM answers EHWPOISON for them); /proc/kpageflags tells.
+ */
+static int poison(uint8_t *hva, uint64_t page, bool *kept_in_use)
+{
 	struct sigbus_slot slot = { .armed = 1 };
-	uint8_t *hva;
+	uint64_t pfn = 0;
+	bool know_pfn;
 	int ret;
 
-	if (!gpa_to_hva(&vm->ram, gpa, 1)) {
-		snprintf(why, whylen, "gpa %#" PRIx64 " is not in guest RAM [%#" PRIx64 ", +%#" PRIx64 ")",
-			 gpa, vm->ram.gpa, vm->ram.size);
-		return -ERANGE;
-	}
-	gpa &= ~(page - 1);
-	hva = gpa_to_hva(&vm->ram, gpa, page);
+	/* Read it first, so that host_pfn() finds the page (the guest's page
+	 * is there: it used it). A read only: the guest may be writing it. */
+	(void)*(volatile uint8_t *)hva;
+	know_pfn = !host_pfn(hva, page, &pfn);
 	/* The kernel may send this thread SIGBUS BUS_MCEERR_AR for the page
 	 * it just poisoned (it is mapped here): expected, not a crash. */
 	thread_slot = &slot;
@@ -248,11 +289,33 @@ int memfault_poison_page(struct vm *vm, uint64_t gpa, uint64_t *page_gpa,
 	ret = ret < 0 ? -errno : 0;
 	atomic_signal_fence(memory_order_seq_cst);
 	thread_slot = NULL;
+	*kept_in_use = false;
+	if (ret == -EBUSY && know_pfn && pfn_poisoned(pfn)) {
+		*kept_in_use = true;
+		ret = 0;
+	}
+	return ret;
+}
+
+int memfault_poison_page(struct vm *vm, uint64_t gpa, uint64_t *page_gpa,
+			 char *why, size_t whylen)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	bool kept;
+	int ret;
+
+	if (!gpa_to_hva(&vm->ram, gpa, 1)) {
+		snprintf(why, whylen, "gpa %#" PRIx64 " is not in guest RAM [%#" PRIx64 ", +%#" PRIx64 ")",
+			 gpa, vm->ram.gpa, vm->ram.size);
+		return -ERANGE;
+	}
+	gpa &= ~(page - 1);
+	ret = poison(gpa_to_hva(&vm->ram, gpa, page), page, &kept);
 	if (ret < 0)
 		return poison_failed(-ret, why, whylen);
 	pr_warn("control: poisoned the host page behind gpa %#" PRIx64 " (backend=%s)%s", gpa,
 		mem_backend_name(vm->ram.backend),
-		slot.hit ? "; the kernel signalled tern (SIGBUS BUS_MCEERR_AR), as expected" : "");
+		kept ? "; the kernel marked it but keeps it in use (EBUSY): the guest's next access faults" : "");
 	*page_gpa = gpa;
 	return 0;
 }

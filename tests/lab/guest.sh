@@ -156,6 +156,8 @@ memvictim_poison() {
 	_mp_st=$?
 	cat inject.out
 	if [ "$_mp_st" = 1 ] && grep -q "MADV_HWPOISON" inject.out; then
+		trap - EXIT
+		guest_dump_logs
 		skip "the host cannot poison pages: $(sed -n 's/.*"error": *"\([^"]*\)".*/\1/p' inject.out)"
 	fi
 	expect_status "$_mp_st" 0 "tern ctl inject-memory-error failed"
