@@ -204,7 +204,9 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			vm_trace(vm, "%s: first KVM_RUN", vcpu->name);
 		}
 		ret = vcpu_enter(vcpu);
-		if (vcpu->sigbus.hit) {
+		/* KVM signals a poisoned page and returns EINTR; an exit that
+		 * came with it is handled first, the memory error next time. */
+		if (vcpu->sigbus.hit && ret < 0) {
 			if (memfault_from_sigbus(vcpu) != EXIT_CONTINUE)
 				break;
 			continue;
