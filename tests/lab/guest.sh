@@ -176,4 +176,5 @@ memvictim_touch() {
 	done
 	victim_secs=$(awk -v a="$_mt_t0" -v b="$(lab_uptime)" 'BEGIN { printf "%.2f", b - a }')
 	echo "memvictim: exit status ${victim_exit:-none} ${victim_secs}s after the touch command"
+	guest_log | grep "^memvictim: SIGBUS after" || :
 }

@@ -18,6 +18,7 @@ guest_serve --cpus 1 --memory 256M,backend=guest_memfd --control ctl.sock
 memvictim_poison ctl.sock
 memvictim_touch
 expect_status "${victim_exit:-none}" 135 "memvictim did not die of SIGBUS"
+guest_log | grep -q "^memvictim: SIGBUS after .* si_addr" || fail "memvictim did not report its SIGBUS"
 grep -q "flags 0x0 (EHWPOISON) backend=guest_memfd: memory error: external data abort injected" tern-stderr.log ||
 	fail "tern did not log the memory fault (EHWPOISON) and the injected abort"
 grep -q "bogus" tern-stderr.log && fail "tern found the annotation bogus"
