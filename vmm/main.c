@@ -65,6 +65,8 @@ static int vm_build(struct vm *vm)
 		return -ENOTSUP;
 	}
 	vm->pmu = vm->host.has_pmu && vm->cfg->pmu != PMU_OFF;
+	if (vm->cfg->mem_errors == MEM_ERRORS_INJECT && !vm->host.has_ext_dabt)
+		pr_warn("KVM_CAP_ARM_INJECT_EXT_DABT missing (host kernel 5.5+): a memory error the guest runs into will stop the VM instead of reaching the guest as an abort");
 	ret = kvm_create_vm(&vm->host, vm->layout.ipa_bits);
 	if (ret < 0)
 		return ret;
