@@ -17,6 +17,7 @@
 #include "control_proto.h"
 #include "layout.h"
 #include "log.h"
+#include "memory.h"
 
 /* arm64 Linux's COMMAND_LINE_SIZE: the kernel silently cuts anything longer. */
 #define CMDLINE_MAX	2048
@@ -42,6 +43,8 @@ enum run_option {
 	OPT_RESTORE,
 	OPT_PAUSED,
 	OPT_RESTORE_CLOCK,
+	OPT_MEMORY_ERRORS,
+	OPT_MEMORY_FAULT_RETRIES,
 	OPT_HELP = 'h',
 };
 
@@ -66,6 +69,8 @@ static const struct option run_options[] = {
 	{ "restore",	 required_argument, NULL, OPT_RESTORE },
 	{ "paused",	 no_argument,	    NULL, OPT_PAUSED },
 	{ "restore-clock", required_argument, NULL, OPT_RESTORE_CLOCK },
+	{ "memory-errors", required_argument, NULL, OPT_MEMORY_ERRORS },
+	{ "memory-fault-retries", required_argument, NULL, OPT_MEMORY_FAULT_RETRIES },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -91,9 +96,26 @@ void cli_usage(FILE *out)
 "                    Default: \"%s\".\n"
 "  --cpus N          number of vCPUs, a positive integer (at most %llu).\n"
 "                    Default: %d.\n"
-"  --memory SIZE     guest RAM: a number of bytes with an optional binary unit\n"
+"  --memory SIZE[,backend=anon|memfd|hugetlb|guest_memfd]\n"
+"                    guest RAM: a number of bytes with an optional binary unit\n"
 "                    K, M, G or T (also KiB, MB, ...), a multiple of %lluM, at\n"
-"                    least %lluM. Default: %lluM.\n"
+"                    least %lluM. Default: %lluM. backend: what holds it.\n"
+"                    anon: private anonymous memory (the default). memfd: a\n"
+"                    memfd, shared. hugetlb: a memfd of huge pages, reserved\n"
+"                    beforehand (/proc/sys/vm/nr_hugepages). guest_memfd: KVM's\n"
+"                    guest_memfd, mapped for tern's own access (Linux 6.18+,\n"
+"                    KVM_CAP_GUEST_MEMFD_FLAGS with MMAP and INIT_SHARED).\n"
+"  --memory-errors inject|stop\n"
+"                    a poisoned host page the guest touches (a hardware memory\n"
+"                    error): inject gives that vCPU a synchronous external\n"
+"                    abort, and the guest decides (Linux kills the process\n"
+"                    that touched it). stop: nothing is injected; the vCPU\n"
+"                    retries, and the repeat guard below stops the VM.\n"
+"                    Default: inject.\n"
+"  --memory-fault-retries N\n"
+"                    the same memory fault (vCPU, address, flags) coming back\n"
+"                    N more times in a row without progress stops the VM with\n"
+"                    exit status 5. 1 to %d. Default: %d.\n"
 "  --dtb-out FILE    also write the device tree given to the guest to FILE.\n"
 "                    Default: not written.\n"
 "  --no-reboot       when the guest asks for a reset, exit (status 3) instead of\n"
@@ -149,6 +171,8 @@ void cli_usage(FILE *out)
 "  3        the guest asked for a reset under --no-reboot, or after --restore\n"
 "           (a restored VM has no kernel image to boot again)\n"
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
+"  5        a guest memory fault tern could not resolve: the repeat guard\n"
+"           (--memory-fault-retries), or KVM could not reach guest memory\n"
 "  128+N    stopped by signal N (SIGINT, SIGTERM)\n"
 "\n"
 "Control: 'tern ctl SOCKET COMMAND [ARGS]' sends COMMAND to the tern running\n"
@@ -162,12 +186,18 @@ void cli_usage(FILE *out)
 "  snapshot path=FILE  save the whole VM to FILE, for 'run --restore FILE'. A\n"
 "                      running VM is paused while FILE is written.\n"
 "  quit                stop the VM; tern exits with status 0.\n"
+"  inject-memory-error gpa=ADDR\n"
+"                      poison the host page behind guest address ADDR\n"
+"                      (MADV_HWPOISON), as a hardware memory error would; for\n"
+"                      testing. Needs root (CAP_SYS_ADMIN) and a host kernel\n"
+"                      with CONFIG_MEMORY_FAILURE.\n"
 "For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"
 "The protocol, for other clients: docs/control.md.\n"
 "Exit status of 'ctl': 0 the reply is ok; 1 the reply is an error; 2 bad\n"
 "usage, no tern listening on SOCKET, or no reply within %d seconds.\n",
 		CMDLINE_MAX - 1, CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS,
 		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB,
+		CONFIG_MAX_FAULT_RETRIES, CONFIG_DEFAULT_FAULT_RETRIES,
 		CONFIG_MAX_DISKS, CONFIG_MAX_NETS, SOCKET_PATH_MAX, CONTROL_REPLY_TIMEOUT_S);
 }
 
@@ -177,6 +207,7 @@ static void config_defaults(struct vm_config *cfg)
 		.cmdline = CONFIG_DEFAULT_CMDLINE,
 		.nr_cpus = CONFIG_DEFAULT_CPUS,
 		.ram_size = CONFIG_DEFAULT_RAM,
+		.mem_fault_retries = CONFIG_DEFAULT_FAULT_RETRIES,
 	};
 }
 
@@ -256,21 +287,6 @@ static int parse_cpus(const char *arg, unsigned int *n)
 		return -EINVAL;
 	}
 	*n = (unsigned int)v;
-	return 0;
-}
-
-static int parse_memory(const char *s, uint64_t *bytes)
-{
-	int err = parse_size(s, bytes);
-
-	if (err == -ERANGE) {
-		pr_err("--memory '%s': too large", s);
-		return -EINVAL;
-	}
-	if (err) {
-		pr_err("--memory: '%s' is not a size (e.g. 512M, 2G, 1073741824)", s);
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -394,6 +410,83 @@ static int parse_on_off(const char *opt, const char *arg, const char *key,
 	}
 	pr_err("--%s '%s': %s='%.*s' must be on or off", opt, arg, key, (int)v->len, v->s);
 	return -EINVAL;
+}
+
+#define MEMORY_SYNTAX	"SIZE[,backend=anon|memfd|hugetlb|guest_memfd]"
+
+static const char *const memory_keys[] = { "backend" };
+static const struct kv_option memory_option = {
+	"memory", MEMORY_SYNTAX, memory_keys, sizeof(memory_keys) / sizeof(memory_keys[0]),
+};
+
+static int parse_memory_size(const char *arg, const char *s, size_t len, uint64_t *bytes)
+{
+	char buf[64];
+	int err = len < sizeof(buf) ? 0 : -EINVAL;
+
+	if (!err) {
+		memcpy(buf, s, len);
+		buf[len] = 0;
+		err = parse_size(buf, bytes);
+	}
+	if (err == -ERANGE) {
+		pr_err("--memory '%s': too large", arg);
+		return -EINVAL;
+	}
+	if (err) {
+		pr_err("--memory: '%.*s' is not a size (e.g. 512M, 2G, 1073741824); expected %s",
+		       (int)len, s, MEMORY_SYNTAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* SIZE, then optionally ",backend=NAME". */
+static int parse_memory(const char *arg, struct vm_config *cfg)
+{
+	const char *comma = strchr(arg, ',');
+	struct kv_value v[MAX_KEYS];
+	int backend, err;
+
+	err = parse_memory_size(arg, arg, comma ? (size_t)(comma - arg) : strlen(arg),
+				&cfg->ram_size);
+	if (err || !comma)
+		return err;
+	err = parse_kv(&memory_option, comma + 1, v);
+	if (err)
+		return err;
+	backend = mem_backend_parse(v[0].s, v[0].len);
+	if (backend < 0) {
+		pr_err("--memory '%s': unknown backend '%.*s'; expected anon, memfd, hugetlb or guest_memfd",
+		       arg, (int)v[0].len, v[0].s);
+		return -EINVAL;
+	}
+	cfg->mem_backend = (enum mem_backend)backend;
+	return 0;
+}
+
+static int parse_memory_errors(const char *arg, struct vm_config *cfg)
+{
+	if (!strcmp(arg, "inject") || !strcmp(arg, "stop")) {
+		cfg->mem_errors = !strcmp(arg, "stop") ? MEM_ERRORS_STOP : MEM_ERRORS_INJECT;
+		return 0;
+	}
+	pr_err("--memory-errors '%s': must be inject or stop", arg);
+	return -EINVAL;
+}
+
+static int parse_fault_retries(const char *arg, struct vm_config *cfg)
+{
+	const char *end = arg;
+	uint64_t v;
+
+	if (parse_decimal(&end, &v) || *end || v < 1 || v > CONFIG_MAX_FAULT_RETRIES) {
+		pr_err("--memory-fault-retries '%s': must be an integer from 1 to %d", arg,
+		       CONFIG_MAX_FAULT_RETRIES);
+		return -EINVAL;
+	}
+	cfg->mem_fault_retries = (unsigned int)v;
+	return 0;
 }
 
 static int parse_pmu(const char *arg, struct vm_config *cfg)
@@ -612,7 +705,7 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	case OPT_CPUS:
 		return parse_cpus(arg, &cfg->nr_cpus);
 	case OPT_MEMORY:
-		return parse_memory(arg, &cfg->ram_size);
+		return parse_memory(arg, cfg);
 	case OPT_DTB_OUT:
 		cfg->dtb_out = arg;
 		return check_path("dtb-out", arg);
@@ -644,6 +737,10 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return 0;
 	case OPT_RESTORE_CLOCK:
 		return parse_restore_clock(arg, cfg);
+	case OPT_MEMORY_ERRORS:
+		return parse_memory_errors(arg, cfg);
+	case OPT_MEMORY_FAULT_RETRIES:
+		return parse_fault_retries(arg, cfg);
 	case OPT_HELP:
 		*cmd = CLI_HELP;
 		return 0;

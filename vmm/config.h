@@ -24,6 +24,21 @@ struct net_config {
 	bool mac_set;
 };
 
+/* --memory SIZE,backend=...: what holds guest RAM (README, "Guest memory"). */
+enum mem_backend {
+	MEM_BACKEND_ANON,		/* private anonymous memory (the default) */
+	MEM_BACKEND_MEMFD,		/* memfd_create(), MAP_SHARED */
+	MEM_BACKEND_HUGETLB,		/* memfd_create(MFD_HUGETLB), MAP_SHARED */
+	MEM_BACKEND_GUEST_MEMFD,	/* KVM_CREATE_GUEST_MEMFD, mmapped */
+	MEM_BACKEND_NR,
+};
+
+/* --memory-errors: what a poisoned page the guest touches becomes. */
+enum mem_error_policy {
+	MEM_ERRORS_INJECT,		/* an external data abort into that vCPU */
+	MEM_ERRORS_STOP,		/* nothing injected: the repeat guard stops the VM */
+};
+
 /*
  * What the user asked for on the command line; validated by cli_parse().
  * The strings point into argv, or into this structure's own storage for the
@@ -36,6 +51,9 @@ struct vm_config {
 	const char *dtb_out;		/* NULL: don't write the DTB */
 	unsigned int nr_cpus;
 	uint64_t ram_size;
+	enum mem_backend mem_backend;
+	enum mem_error_policy mem_errors;
+	unsigned int mem_fault_retries;	/* --memory-fault-retries: the repeat guard */
 	bool no_reboot;
 	bool strict_mmio;
 	enum { PMU_AUTO, PMU_ON, PMU_OFF } pmu;	/* --pmu; AUTO: if the host has PMUv3 */
@@ -65,6 +83,8 @@ struct vm_config {
 
 #define CONFIG_DEFAULT_CPUS	1
 #define CONFIG_DEFAULT_RAM	(512ULL << 20)
+#define CONFIG_DEFAULT_FAULT_RETRIES	3
+#define CONFIG_MAX_FAULT_RETRIES	1000
 #define CONFIG_DEFAULT_CMDLINE	"console=ttyS0 earlycon"
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -22,6 +23,7 @@
 #include "control.h"
 #include "control_proto.h"
 #include "log.h"
+#include "memfault_service.h"
 #include "migration/snapshot.h"
 #include "vm.h"
 
@@ -78,10 +80,12 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 {
 	json_int_t uptime_ms = (json_int_t)((monotonic_ns() - vm->start_ns) / 1000000);
 
-	return add_fields(reply, json_pack("{s:s, s:I, s:I, s:I}",
+	return add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I}",
 					   "state", state_name(vm),
 					   "vcpus", (json_int_t)vm->nr_vcpus,
 					   "memory_mib", (json_int_t)(vm->ram.size >> 20),
+					   "memory_backend", mem_backend_name(vm->ram.backend),
+					   "memory_errors", (json_int_t)atomic_load(&vm->memory_errors),
 					   "uptime_ms", uptime_ms), err, errlen);
 }
 
@@ -149,6 +153,23 @@ static int do_quit(struct vm *vm, const struct control_args *args, json_t *reply
 	return 0;
 }
 
+static int do_inject_memory_error(struct vm *vm, const struct control_args *args,
+				  json_t *reply, char *err, size_t errlen)
+{
+	uint64_t page_gpa;
+	char addr[32];
+	int ret;
+
+	ret = memfault_poison_page(vm, args->gpa, &page_gpa, err, errlen);
+	if (ret < 0)
+		return ret;
+	/* A string: JSON integers stop at 2^63, addresses need not. */
+	snprintf(addr, sizeof(addr), "%#llx", (unsigned long long)page_gpa);
+	return add_fields(reply, json_pack("{s:s, s:I, s:s}", "gpa", addr,
+					   "page_size", (json_int_t)sysconf(_SC_PAGESIZE),
+					   "backend", mem_backend_name(vm->ram.backend)), err, errlen);
+}
+
 /* Indexed like control_commands[] (control_proto.c). */
 static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
 	[CONTROL_STATUS]	= do_status,
@@ -156,6 +177,7 @@ static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
 	[CONTROL_RESUME]	= do_resume,
 	[CONTROL_SNAPSHOT]	= do_snapshot,
 	[CONTROL_QUIT]		= do_quit,
+	[CONTROL_INJECT_MEMORY_ERROR] = do_inject_memory_error,
 };
 
 /* The reply line to one request line; NULL if out of memory. */

@@ -21,6 +21,9 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 		CONTROL_STRING_ARG("path", struct control_args, path),
 	} },
 	[CONTROL_QUIT]		= { .name = "quit" },
+	[CONTROL_INJECT_MEMORY_ERROR] = { .name = "inject-memory-error", .args = {
+		CONTROL_U64_ARG("gpa", struct control_args, gpa),
+	} },
 };
 
 /* Requests are parsed strictly: no duplicate keys, any value at the top so

@@ -25,6 +25,7 @@ enum control_command {
 	CONTROL_RESUME,
 	CONTROL_SNAPSHOT,
 	CONTROL_QUIT,
+	CONTROL_INJECT_MEMORY_ERROR,
 	CONTROL_NR_COMMANDS,
 };
 
@@ -34,6 +35,7 @@ enum control_command {
  */
 struct control_args {
 	const char *path;		/* snapshot: the file to write */
+	uint64_t gpa;			/* inject-memory-error: a guest address in RAM */
 };
 
 enum control_arg_type {

@@ -56,12 +56,18 @@ static void warn_unclaimed(struct vcpu *vcpu, uint64_t addr, unsigned int len, b
 			write ? "ignored" : "reads as zero", n + 1);
 }
 
-static enum exit_action inject_dabt(struct vcpu *vcpu, uint64_t addr)
+int vcpu_inject_ext_dabt(struct vcpu *vcpu)
 {
 	struct kvm_vcpu_events events = { 0 };
 
+	/* KVM reports the address of the access that exited as the abort's FAR. */
 	events.exception.ext_dabt_pending = 1;
-	if (kvm_ioctl_checked(vcpu->name, vcpu->fd, KVM_SET_VCPU_EVENTS, &events) < 0) {
+	return (int)kvm_ioctl_checked(vcpu->name, vcpu->fd, KVM_SET_VCPU_EVENTS, &events);
+}
+
+static enum exit_action inject_dabt(struct vcpu *vcpu, uint64_t addr)
+{
+	if (vcpu_inject_ext_dabt(vcpu) < 0) {
 		vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
 	}

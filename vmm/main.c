@@ -31,6 +31,7 @@ enum exit_status {
 	EXIT_USAGE	= 2,	/* bad options, a kernel/initrd that cannot boot, a bad snapshot */
 	EXIT_RESET	= 3,	/* the guest asked for a reset under --no-reboot */
 	EXIT_CRASH	= 4,
+	EXIT_MEMORY_FAULT = 5,	/* a guest memory fault tern could not resolve (memfault) */
 	EXIT_SIGNAL	= 128,	/* + the signal's number, as shells report it */
 };
 
@@ -64,6 +65,8 @@ static int vm_build(struct vm *vm)
 		return -ENOTSUP;
 	}
 	vm->pmu = vm->host.has_pmu && vm->cfg->pmu != PMU_OFF;
+	if (vm->cfg->mem_errors == MEM_ERRORS_INJECT && !vm->host.has_ext_dabt)
+		pr_warn("KVM_CAP_ARM_INJECT_EXT_DABT missing (host kernel 5.5+): a memory error the guest runs into will stop the VM instead of reaching the guest as an abort");
 	ret = kvm_create_vm(&vm->host, vm->layout.ipa_bits);
 	if (ret < 0)
 		return ret;
@@ -73,13 +76,16 @@ static int vm_build(struct vm *vm)
 	if (ret < 0)
 		return ret;
 
-	ret = guest_memory_alloc(&vm->ram, vm->layout.ram_base, vm->layout.ram_size);
+	/* After KVM_CREATE_VM: a guest_memfd belongs to the VM. */
+	ret = guest_memory_alloc(&vm->ram, vm->vm_fd, vm->cfg->mem_backend, vm->layout.ram_base,
+				 vm->layout.ram_size);
 	if (!ret)
 		ret = guest_memory_register(&vm->ram, vm->vm_fd, 0);
 	if (ret < 0)
 		return ret;
-	vm_trace(vm, "memory: %llu MiB at %#llx, slot 0",
-		 (unsigned long long)(vm->ram.size >> 20), (unsigned long long)vm->ram.gpa);
+	vm_trace(vm, "memory: %llu MiB at %#llx, slot 0, backend %s",
+		 (unsigned long long)(vm->ram.size >> 20), (unsigned long long)vm->ram.gpa,
+		 mem_backend_name(vm->ram.backend));
 
 	ret = vcpus_create(vm);
 	if (!ret)
@@ -145,6 +151,8 @@ static int status_for(const struct vm *vm, enum vm_stop_reason reason)
 		return EXIT_CRASH;
 	case VM_STOP_SIGNAL:
 		return EXIT_SIGNAL + vm->stop_arg;
+	case VM_STOP_MEMORY_FAULT:
+		return EXIT_MEMORY_FAULT;
 	case VM_RUNNING:
 	case VM_STOP_ERROR:
 		break;
@@ -249,7 +257,7 @@ int main(int argc, char *argv[])
 {
 	struct vm_config cfg;
 	enum cli_command cmd;
-	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1 };
+	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1, .ram.fd = -1 };
 	int status, sig_fd, ret;
 
 	pthread_mutex_init(&vm.msi.lock, NULL);

@@ -1,41 +1,68 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/* Guest RAM and KVM: the guest_memfd backend's fd, and the memslot. */
 #include <errno.h>
-#include <stdlib.h>
-#include <unistd.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kvm.h"
 #include "log.h"
 #include "memory.h"
 
-int guest_memory_alloc(struct guest_memory *mem, uint64_t gpa, uint64_t size)
+#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+
+/*
+ * A guest_memfd that tern can mmap and that starts shared (guest and VMM
+ * both use it, as with ordinary RAM). Needs the VM: it belongs to it.
+ */
+static int create_guest_memfd(int vm_fd, uint64_t size)
 {
-	/* NORESERVE: the guest touches what it uses; a 4 GiB guest that boots to
-	 * a shell should not need 4 GiB of commit charge. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct kvm_create_guest_memfd gmem = { .size = size, .flags = GMEM_FLAGS };
+	int supported = kvm_check_extension(vm_fd, KVM_CAP_GUEST_MEMFD_FLAGS);
+	long fd;
 
-	if (p == MAP_FAILED) {
-		int err = errno;
-
-		pr_err("cannot map %llu MiB of guest RAM: %s", (unsigned long long)(size >> 20),
-		       strerror(err));
-		return -err;
+	if (!kvm_check_extension(vm_fd, KVM_CAP_GUEST_MEMFD) ||
+	    !kvm_check_extension(vm_fd, KVM_CAP_USER_MEMORY2)) {
+		pr_err("--memory backend=guest_memfd: this KVM lacks KVM_CAP_GUEST_MEMFD or KVM_CAP_USER_MEMORY2 (arm64 needs Linux 6.18+)");
+		return -ENOTSUP;
 	}
-	/* Transparent huge pages shorten stage-2 walks; advisory only. */
-	madvise(p, size, MADV_HUGEPAGE);
-	mem->gpa = gpa;
-	mem->size = size;
-	mem->hva = p;
-	return 0;
+	if ((supported & GMEM_FLAGS) != GMEM_FLAGS) {
+		pr_err("--memory backend=guest_memfd: KVM_CAP_GUEST_MEMFD_FLAGS is %#x, without GUEST_MEMFD_FLAG_MMAP|INIT_SHARED (%#llx): the VMM could not map the RAM (arm64 needs Linux 6.18+, and no MTE)",
+		       supported, (unsigned long long)GMEM_FLAGS);
+		return -ENOTSUP;
+	}
+	fd = kvm_ioctl_checked("vm", vm_fd, KVM_CREATE_GUEST_MEMFD, &gmem);
+	return (int)fd;
 }
 
-void guest_memory_free(struct guest_memory *mem)
+int guest_memory_alloc(struct guest_memory *mem, int vm_fd, enum mem_backend backend,
+		       uint64_t gpa, uint64_t size)
 {
-	if (mem->hva)
-		munmap(mem->hva, mem->size);
-	mem->hva = NULL;
+	int fd = -1, ret;
+
+	if (backend == MEM_BACKEND_GUEST_MEMFD) {
+		fd = create_guest_memfd(vm_fd, size);
+		if (fd < 0)
+			return fd;
+	}
+	ret = guest_memory_map(mem, backend, fd, gpa, size);
+	if (ret < 0 && fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static int register_guest_memfd(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = slot,
+		.flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = mem->gpa,
+		.memory_size = mem->size,
+		.userspace_addr = (uint64_t)(unsigned long)mem->hva,
+		.guest_memfd = (uint32_t)mem->fd,
+		.guest_memfd_offset = mem->fd_offset,
+	};
+
+	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION2, &region);
 }
 
 int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot)
@@ -47,23 +74,7 @@ int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned in
 		.userspace_addr = (uint64_t)(unsigned long)mem->hva,
 	};
 
+	if (mem->backend == MEM_BACKEND_GUEST_MEMFD)
+		return register_guest_memfd(mem, vm_fd, slot);
 	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
-}
-
-
-uint64_t guest_memory_resident(const struct guest_memory *mem)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = mem->size / page;
-	unsigned char *vec = malloc(pages);
-	uint64_t resident = 0;
-
-	if (!vec || mincore(mem->hva, mem->size, vec) < 0) {
-		free(vec);
-		return 0;
-	}
-	for (size_t i = 0; i < pages; i++)
-		resident += vec[i] & 1;
-	free(vec);
-	return resident * page;
 }

@@ -2,18 +2,61 @@
 #ifndef TERN_MEMORY_H
 #define TERN_MEMORY_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Guest RAM: one anonymous mapping behind one memslot. */
+#include "config.h"
+
+struct mem_fault;
+
+/* What a memory owner says about a fault in its memory (memfault.h). */
+enum mem_fault_verdict {
+	MEM_FAULT_RETRY,	/* fixed (or may be): run the vCPU again */
+	MEM_FAULT_POISONED,	/* the page is lost: the guest must take an abort */
+	MEM_FAULT_UNRESOLVED,	/* nothing the owner can do: stop the VM */
+};
+
+/*
+ * The owner of a range of guest memory decides what a memory fault in it
+ * means. One function per backend today; post-copy (userfaultfd) and KVM's
+ * userfault exits plug in here too, by installing their own resolver.
+ */
+typedef enum mem_fault_verdict mem_fault_resolver(void *owner, const struct mem_fault *fault);
+
+/*
+ * Guest RAM: one host mapping behind one memslot, whatever the backend.
+ * hva stays valid (and is how tern itself reads and writes the RAM) for
+ * every backend: for guest_memfd it is the mmap of the guest_memfd.
+ */
 struct guest_memory {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
+	enum mem_backend backend;
+	int fd;				/* memfd, hugetlb memfd or guest_memfd; -1: anon */
+	uint64_t fd_offset;		/* of gpa in fd */
+	mem_fault_resolver *resolve;
+	void *owner;			/* the resolver's state */
 };
 
-int guest_memory_alloc(struct guest_memory *mem, uint64_t gpa, uint64_t size);
+/* "anon", "memfd", ...; NULL for a value out of range. */
+const char *mem_backend_name(enum mem_backend backend);
+/* The backend called @name, or -EINVAL. */
+int mem_backend_parse(const char *name, size_t len);
+
+/*
+ * Maps @size bytes for @mem with @backend, except guest_memfd (whose fd
+ * comes from KVM: pass it in @fd, and the mapping of it is made here).
+ * Pure host work, no KVM: unit-tested. -errno with a message.
+ */
+int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
+		     uint64_t gpa, uint64_t size);
 void guest_memory_free(struct guest_memory *mem);
+
+/* Creates the memory, with KVM for guest_memfd (on @vm_fd). -errno. */
+int guest_memory_alloc(struct guest_memory *mem, int vm_fd, enum mem_backend backend,
+		       uint64_t gpa, uint64_t size);
 
 /* Registers the RAM with KVM as memslot @slot. -errno. */
 int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot);
@@ -28,6 +71,17 @@ static inline void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uin
 	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
 		return NULL;
 	return mem->hva + (gpa - mem->gpa);
+}
+
+/* The guest address of host address @hva, if it is in RAM: 0, or -ERANGE. */
+static inline int hva_to_gpa(const struct guest_memory *mem, const void *hva, uint64_t *gpa)
+{
+	uintptr_t p = (uintptr_t)hva, base = (uintptr_t)mem->hva;
+
+	if (!mem->hva || p < base || p - base >= mem->size)
+		return -ERANGE;
+	*gpa = mem->gpa + (p - base);
+	return 0;
 }
 
 #endif

@@ -12,6 +12,7 @@
 #include "exits.h"
 #include "kvm.h"
 #include "log.h"
+#include "memfault_service.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -179,6 +180,18 @@ static void vcpu_park(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* KVM_RUN, with the thread's SIGBUS slot armed: a memory error KVM reports
+ * while it runs the guest is the guest's, not tern's. */
+static long vcpu_enter(struct vcpu *vcpu)
+{
+	long ret;
+
+	vcpu->sigbus.armed = 1;
+	ret = kvm_ioctl_val(vcpu->fd, KVM_RUN, 0);
+	vcpu->sigbus.armed = 0;
+	return ret;
+}
+
 static void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
@@ -190,11 +203,23 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			vcpu->entered = true;
 			vm_trace(vm, "%s: first KVM_RUN", vcpu->name);
 		}
-		ret = kvm_ioctl_val(vcpu->fd, KVM_RUN, 0);
+		ret = vcpu_enter(vcpu);
+		/* KVM signals a poisoned page and returns EINTR; an exit that
+		 * came with it is handled first, the memory error next time. */
+		if (vcpu->sigbus.hit && ret < 0) {
+			if (memfault_from_sigbus(vcpu) != EXIT_CONTINUE)
+				break;
+			continue;
+		}
 		if (ret == -EINTR || ret == -EAGAIN) {
 			/* A kick: for a pause, or the loop condition decides. */
 			if (atomic_load(&vm->pause_requested))
 				vcpu_park(vcpu);
+			continue;
+		}
+		if (ret == -EFAULT || ret == -EHWPOISON) {
+			if (memfault_from_run_error(vcpu, (int)-ret) != EXIT_CONTINUE)
+				break;
 			continue;
 		}
 		if (ret < 0) {
@@ -202,6 +227,7 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			vm_request_stop(vm, VM_STOP_ERROR, 0);
 			break;
 		}
+		memfault_progress(vcpu);
 		if (vcpu_handle_exit(vcpu) != EXIT_CONTINUE)
 			break;
 	}
@@ -217,6 +243,7 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	memfault_thread_init(vcpu);
 
 	pthread_barrier_wait(&vm->start_barrier);
 	vcpu_run_loop(vcpu);
@@ -243,6 +270,9 @@ int vcpus_start(struct vm *vm)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
 		return -errno;
+	ret = memfault_install_sigbus_handler();
+	if (ret < 0)
+		return ret;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 

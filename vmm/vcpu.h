@@ -3,10 +3,25 @@
 #define TERN_VCPU_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <linux/kvm.h>
+
+#include "memfault.h"
+
+/*
+ * Where the SIGBUS handler leaves a memory error the kernel reported to
+ * this thread (BUS_MCEERR_AR). Written only by the handler, on the thread
+ * that owns it; armed only while that thread expects one (inside KVM_RUN,
+ * or while poisoning a page on purpose).
+ */
+struct sigbus_slot {
+	volatile sig_atomic_t armed;
+	volatile sig_atomic_t hit;
+	void *volatile addr;		/* si_addr: the host address */
+};
 
 struct vm;
 
@@ -22,6 +37,8 @@ struct vcpu {
 	bool thread_started;
 	bool entered;			/* has done its first KVM_RUN */
 	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
+	struct sigbus_slot sigbus;
+	struct mem_fault_guard fault_guard;
 };
 
 /* KVM_CREATE_VCPU for all vCPUs, and their kvm_run mappings. */

@@ -31,6 +31,7 @@ enum vm_stop_reason {
 	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM: stop_arg is the signal */
 	VM_STOP_QUIT,		/* console escape Ctrl-A x */
 	VM_STOP_ERROR,		/* tern or KVM failed; already reported */
+	VM_STOP_MEMORY_FAULT,	/* a guest memory fault tern cannot resolve; reported */
 };
 
 /* What the guest boots: read and checked before any KVM object exists. */
@@ -85,6 +86,7 @@ struct vm {
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
 	_Atomic unsigned int mmio_warnings;	/* for rate limiting */
+	_Atomic uint64_t memory_errors;		/* poisoned pages the guest ran into */
 	uint64_t restore_count;			/* guest counter to restore */
 	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
 	uint64_t start_ns;

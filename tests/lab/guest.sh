@@ -135,3 +135,46 @@ guest_dump_logs() {
 		cat "$_gd"
 	done
 }
+
+# Memory errors (scenarios memory-error-*): a serving guest, with --control SOCK.
+#   memvictim_poison SOCK  start memvictim in the guest (guest-images/tools/memvictim.c),
+#                          poison its page through "tern ctl SOCK inject-memory-error";
+#                          sets $victim_pa. Skips when the host cannot poison pages.
+#   memvictim_touch        let memvictim read its page; sets $victim_exit (its
+#                          exit status, 135 = SIGBUS) unless tern exits first
+#   lab_uptime             the host's uptime in seconds, with hundredths
+lab_uptime() { cut -d' ' -f1 /proc/uptime; }
+
+memvictim_poison() {
+	rm -f go
+	guest_run '(memvictim /tmp/go; echo "memvictim-exit=$?") &' 30
+	wait_for tern.log "memvictim: pa=" 30
+	victim_pa=$(guest_log | sed -n 's/^memvictim: pa=\(0x[0-9a-f]*\).*/\1/p' | tail -n 1)
+	[ -n "$victim_pa" ] || fail "memvictim printed no physical address"
+	echo "memvictim's page: $victim_pa"
+	"$TERN" ctl "$1" inject-memory-error gpa="$victim_pa" >inject.out 2>&1
+	_mp_st=$?
+	cat inject.out
+	if [ "$_mp_st" = 1 ] && grep -q "MADV_HWPOISON" inject.out; then
+		trap - EXIT
+		guest_dump_logs
+		skip "the host cannot poison pages: $(sed -n 's/.*"error": *"\([^"]*\)".*/\1/p' inject.out)"
+	fi
+	expect_status "$_mp_st" 0 "tern ctl inject-memory-error failed"
+}
+
+memvictim_touch() {
+	_mt_t0=$(lab_uptime)
+	guest_send "run touch /tmp/go"
+	_mt_end=$(($(date +%s) + $(lab_scaled 60)))
+	victim_exit=
+	while [ -z "$victim_exit" ]; do
+		victim_exit=$(guest_log | sed -n 's/^memvictim-exit=\([0-9]*\).*/\1/p' | tail -n 1)
+		kill -0 "$tern_pid" 2>/dev/null || break
+		[ "$(date +%s)" -lt "$_mt_end" ] || fail "memvictim did not end within $(lab_scaled 60)s of touching its page"
+		sleep 0.1
+	done
+	victim_secs=$(awk -v a="$_mt_t0" -v b="$(lab_uptime)" 'BEGIN { printf "%.2f", b - a }')
+	echo "memvictim: exit status ${victim_exit:-none} ${victim_secs}s after the touch command"
+	guest_log | grep "^memvictim: SIGBUS after" || :
+}

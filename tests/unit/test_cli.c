@@ -47,6 +47,9 @@ static void assert_defaults(void)
 	assert_null(cfg.restore_path);
 	assert_false(cfg.start_paused);
 	assert_int_equal(cfg.restore_clock, CLOCK_CONTINUE);
+	assert_int_equal(cfg.mem_backend, MEM_BACKEND_ANON);
+	assert_int_equal(cfg.mem_errors, MEM_ERRORS_INJECT);
+	assert_int_equal(cfg.mem_fault_retries, CONFIG_DEFAULT_FAULT_RETRIES);
 	assert_null(cfg.ctl_socket);
 	assert_null(cfg.ctl_command);
 	assert_null(cfg.ctl_args);
@@ -238,6 +241,45 @@ static void test_bad_memory(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (RUN("--memory", (char *)bad[i]) != -EINVAL)
 			fail_msg("--memory '%s' accepted", bad[i]);
+}
+
+static void test_memory_backend(void **state)
+{
+	static const struct { const char *arg; enum mem_backend backend; } ok[] = {
+		{ "1G,backend=anon", MEM_BACKEND_ANON },
+		{ "1G,backend=memfd", MEM_BACKEND_MEMFD },
+		{ "1G,backend=hugetlb", MEM_BACKEND_HUGETLB },
+		{ "1G,backend=guest_memfd", MEM_BACKEND_GUEST_MEMFD },
+	};
+	const char *bad[] = { "1G,", "1G,backend=", "1G,backend=shm", "1G,backend=anon,backend=anon",
+			      "1G,size=1G", "1G,anon", ",backend=anon", "1X,backend=anon",
+			      "1G,backend=guest_memfdx" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(RUN("--memory", (char *)ok[i].arg), 0);
+		assert_int_equal(cfg.ram_size, 1ULL << 30);
+		assert_int_equal(cfg.mem_backend, ok[i].backend);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (RUN("--memory", (char *)bad[i]) != -EINVAL)
+			fail_msg("--memory '%s' accepted", bad[i]);
+}
+
+static void test_memory_errors(void **state)
+{
+	assert_int_equal(RUN("--memory-errors", "stop"), 0);
+	assert_int_equal(cfg.mem_errors, MEM_ERRORS_STOP);
+	assert_int_equal(RUN("--memory-errors", "inject"), 0);
+	assert_int_equal(cfg.mem_errors, MEM_ERRORS_INJECT);
+	assert_int_equal(RUN("--memory-errors", "ignore"), -EINVAL);
+	assert_int_equal(RUN("--memory-fault-retries", "1"), 0);
+	assert_int_equal(cfg.mem_fault_retries, 1);
+	assert_int_equal(RUN("--memory-fault-retries", "1000"), 0);
+	assert_int_equal(cfg.mem_fault_retries, 1000);
+	assert_int_equal(RUN("--memory-fault-retries", "0"), -EINVAL);
+	assert_int_equal(RUN("--memory-fault-retries", "1001"), -EINVAL);
+	assert_int_equal(RUN("--memory-fault-retries", "-1"), -EINVAL);
+	assert_int_equal(RUN("--memory-fault-retries", "3x"), -EINVAL);
 }
 
 static void test_extra_arguments(void **state)
@@ -769,6 +811,9 @@ static void test_usage_documents_everything(void **state)
 		"tern ctl SOCKET COMMAND", "KEY=VALUE", "JSON object", "one at a time",
 		"snapshot path=FILE", "docs/control.md", "within 120 seconds",
 		"0 the reply is ok", "1 the reply is an error",
+		"backend=anon|memfd|hugetlb|guest_memfd", "nr_hugepages", "KVM_CAP_GUEST_MEMFD_FLAGS",
+		"--memory-errors inject|stop", "--memory-fault-retries N", "Default: inject.",
+		"Default: 3.", "  5 ", "MADV_HWPOISON", "CAP_SYS_ADMIN", "CONFIG_MEMORY_FAILURE",
 	};
 	char *text = usage_text();
 	size_t i;
@@ -797,6 +842,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_defaults),
+		cmocka_unit_test(test_memory_backend),
+		cmocka_unit_test(test_memory_errors),
 		cmocka_unit_test(test_no_arguments_is_help),
 		cmocka_unit_test(test_help_spellings),
 		cmocka_unit_test(test_version),

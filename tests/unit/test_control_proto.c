@@ -17,7 +17,7 @@
 
 #include "vmm/control_proto.h"
 
-#define KNOWN "known commands: status, pause, resume, snapshot, quit"
+#define KNOWN "known commands: status, pause, resume, snapshot, quit, inject-memory-error"
 
 static int parse(const char *line, struct control_request *req, char *err)
 {
@@ -97,6 +97,24 @@ static void test_snapshot(void **state)
 }
 
 /* The line need not be NUL-terminated: only @len bytes are read. */
+static void test_inject_memory_error(void **state)
+{
+	struct control_request req;
+
+	assert_parses("{\"command\": \"inject-memory-error\", \"args\": {\"gpa\": \"0x428ae000\"}}",
+		      CONTROL_INJECT_MEMORY_ERROR, &req);
+	assert_int_equal(req.args.gpa, 0x428ae000ULL);
+	control_request_release(&req);
+	assert_parses("{\"command\": \"inject-memory-error\", \"args\": {\"gpa\": 1073741824}}",
+		      CONTROL_INJECT_MEMORY_ERROR, &req);
+	assert_int_equal(req.args.gpa, 1ULL << 30);
+	control_request_release(&req);
+	assert_refused("{\"command\": \"inject-memory-error\"}", "missing argument 'gpa'");
+	assert_refused("{\"command\": \"inject-memory-error\", \"args\": {\"gpa\": -1}}", "gpa");
+	assert_refused("{\"command\": \"inject-memory-error\", \"args\": {\"addr\": 1}}",
+		       "unknown argument 'addr'");
+}
+
 static void test_parse_reads_only_len(void **state)
 {
 	const char buf[] = "{\"command\": \"quit\"}GARBAGE";
@@ -321,7 +339,7 @@ static void test_command_table(void **state)
 	char list[256];
 
 	control_command_list(list, sizeof(list));
-	assert_string_equal(list, "status, pause, resume, snapshot, quit");
+	assert_string_equal(list, "status, pause, resume, snapshot, quit, inject-memory-error");
 	for (unsigned int i = 0; i < CONTROL_NR_COMMANDS; i++) {
 		assert_non_null(control_commands[i].name);
 		for (unsigned int j = 0; j < i; j++)
@@ -637,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_u64_arguments),
 		cmocka_unit_test(test_optional_arguments),
 		cmocka_unit_test(test_command_table),
+		cmocka_unit_test(test_inject_memory_error),
 		cmocka_unit_test(test_reply_ok),
 		cmocka_unit_test(test_reply_error_escaping),
 		cmocka_unit_test(test_reply_error_not_utf8),
