@@ -42,6 +42,8 @@ enum run_option {
 	OPT_RESTORE,
 	OPT_PAUSED,
 	OPT_RESTORE_CLOCK,
+	OPT_INCOMING,
+	OPT_DIRTY_RING,
 	OPT_HELP = 'h',
 };
 
@@ -66,6 +68,8 @@ static const struct option run_options[] = {
 	{ "restore",	 required_argument, NULL, OPT_RESTORE },
 	{ "paused",	 no_argument,	    NULL, OPT_PAUSED },
 	{ "restore-clock", required_argument, NULL, OPT_RESTORE_CLOCK },
+	{ "incoming",	 required_argument, NULL, OPT_INCOMING },
+	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -134,6 +138,14 @@ void cli_usage(FILE *out)
 "  --paused          start with the vCPUs stopped, on a fresh boot or with\n"
 "                    --restore: they run once a 'resume' command arrives on\n"
 "                    the control socket. Needs --control. Default: run at once.\n"
+"  --incoming unix:PATH|tcp:HOST:PORT\n"
+"                    be the destination of a live migration: listen there,\n"
+"                    take one source's stream, then run the guest. Like\n"
+"                    --restore, no kernel; the machine options must match the\n"
+"                    source's (a mismatch is refused before any page, exit 2).\n"
+"  --dirty-ring N    entries in each vCPU's KVM dirty ring, used when this VM\n"
+"                    is migrated: a power of two, 0 turns migration off.\n"
+"                    Default: 4096 (capped by what the host allows).\n"
 "  -h, --help        show this help and exit.\n"
 "\n"
 "Console: keystrokes go to the guest's serial console. Ctrl-A x quits tern;\n"
@@ -162,6 +174,11 @@ void cli_usage(FILE *out)
 "  snapshot path=FILE  save the whole VM to FILE, for 'run --restore FILE'. A\n"
 "                      running VM is paused while FILE is written.\n"
 "  quit                stop the VM; tern exits with status 0.\n"
+"  migrate uri=unix:PATH|tcp:HOST:PORT [downtime_ms=N]\n"
+"                      live-migrate the VM to a 'run --incoming' tern; replies\n"
+"                      at once, 'status' shows the progress. On success tern\n"
+"                      exits with status 0. Disks must be shared storage.\n"
+"  migrate-cancel      stop a migration; the VM keeps running here.\n"
 "For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"
 "The protocol, for other clients: docs/control.md.\n"
 "Exit status of 'ctl': 0 the reply is ok; 1 the reply is an error; 2 bad\n"
@@ -177,6 +194,7 @@ static void config_defaults(struct vm_config *cfg)
 		.cmdline = CONFIG_DEFAULT_CMDLINE,
 		.nr_cpus = CONFIG_DEFAULT_CPUS,
 		.ram_size = CONFIG_DEFAULT_RAM,
+		.dirty_ring_entries = DIRTY_RING_DEFAULT,
 	};
 }
 
@@ -257,6 +275,33 @@ static int parse_cpus(const char *arg, unsigned int *n)
 	}
 	*n = (unsigned int)v;
 	return 0;
+}
+
+static int parse_dirty_ring(const char *arg, struct vm_config *cfg)
+{
+	const char *end = arg;
+	uint64_t v;
+
+	if (parse_decimal(&end, &v) || *end || v > (1u << 30) || (v & (v - 1))) {
+		pr_err("--dirty-ring '%s': must be 0 or a power of two, at most %u", arg, 1u << 30);
+		return -EINVAL;
+	}
+	cfg->dirty_ring_entries = (uint32_t)v;
+	return 0;
+}
+
+/* unix:PATH or tcp:HOST:PORT; the socket code parses it again, this only
+ * catches a typo at startup. */
+static int check_migration_uri(const char *what, const char *uri)
+{
+	size_t len = strlen(uri);
+
+	if ((!strncmp(uri, "unix:", 5) && len > 5 && len - 5 <= SOCKET_PATH_MAX) ||
+	    (!strncmp(uri, "tcp:", 4) && strchr(uri + 4, ':')))
+		return 0;
+	pr_err("%s '%s': must be unix:PATH (at most %zu bytes) or tcp:HOST:PORT", what, uri,
+	       SOCKET_PATH_MAX);
+	return -EINVAL;
 }
 
 static int parse_memory(const char *s, uint64_t *bytes)
@@ -639,6 +684,11 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	case OPT_RESTORE:
 		cfg->restore_path = arg;
 		return check_path("restore", arg);
+	case OPT_INCOMING:
+		cfg->incoming_uri = arg;
+		return check_migration_uri("--incoming", arg);
+	case OPT_DIRTY_RING:
+		return parse_dirty_ring(arg, cfg);
 	case OPT_PAUSED:
 		cfg->start_paused = true;
 		return 0;
@@ -671,12 +721,17 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 	/* What a fresh boot needs; a snapshot brings its own. */
 	static const int boot_only[] = { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_DTB_OUT };
 
-	if (cfg->restore_path) {
+	if (cfg->restore_path && cfg->incoming_uri) {
+		pr_err("run: --restore and --incoming exclude each other: the guest comes from one of them");
+		return -EINVAL;
+	}
+	if (cfg->restore_path || cfg->incoming_uri) {
 		for (size_t i = 0; i < sizeof(boot_only) / sizeof(boot_only[0]); i++) {
 			if (!(seen & option_bit(boot_only[i])))
 				continue;
-			pr_err("run: --%s cannot be used with --restore: the snapshot carries the guest's own kernel and memory",
-			       option_name(boot_only[i]));
+			pr_err("run: --%s cannot be used with --%s: the %s carries the guest's own kernel and memory",
+			       option_name(boot_only[i]), cfg->restore_path ? "restore" : "incoming",
+			       cfg->restore_path ? "snapshot" : "migration");
 			return -EINVAL;
 		}
 	} else if (!cfg->kernel_path) {

@@ -25,6 +25,8 @@ enum control_command {
 	CONTROL_RESUME,
 	CONTROL_SNAPSHOT,
 	CONTROL_QUIT,
+	CONTROL_MIGRATE,
+	CONTROL_MIGRATE_CANCEL,
 	CONTROL_NR_COMMANDS,
 };
 
@@ -34,6 +36,8 @@ enum control_command {
  */
 struct control_args {
 	const char *path;		/* snapshot: the file to write */
+	const char *uri;		/* migrate: unix:PATH or tcp:HOST:PORT */
+	uint64_t downtime_ms;		/* migrate: target; 0: the default */
 };
 
 enum control_arg_type {

@@ -38,16 +38,30 @@ void guest_memory_free(struct guest_memory *mem)
 	mem->hva = NULL;
 }
 
-int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+static int register_slot(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+			 uint32_t flags)
 {
 	struct kvm_userspace_memory_region region = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = mem->gpa,
 		.memory_size = mem->size,
 		.userspace_addr = (uint64_t)(unsigned long)mem->hva,
 	};
 
 	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+{
+	return register_slot(mem, vm_fd, slot, 0);
+}
+
+/* Only the flags change: KVM keeps the slot's mappings and contents. */
+int guest_memory_set_dirty_log(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+			       bool on)
+{
+	return register_slot(mem, vm_fd, slot, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 }
 
 

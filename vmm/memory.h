@@ -2,6 +2,7 @@
 #ifndef TERN_MEMORY_H
 #define TERN_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@ void guest_memory_free(struct guest_memory *mem);
 
 /* Registers the RAM with KVM as memslot @slot. -errno. */
 int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot);
+
+/* Re-registers memslot @slot with dirty logging on or off (for a migration). */
+int guest_memory_set_dirty_log(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+			       bool on);
 
 /* Bytes of guest RAM resident in the host (mincore), for RSS accounting. */
 uint64_t guest_memory_resident(const struct guest_memory *mem);

@@ -16,10 +16,12 @@
 #include "memory.h"
 #include "msi.h"
 #include "devices/pci.h"
+#include "migration/dirty.h"
 
 struct control;
 struct device;
 struct iothread;
+struct migration;
 struct vcpu;
 
 /* Why the VM stopped; decided once, by whoever stops it first. */
@@ -31,6 +33,7 @@ enum vm_stop_reason {
 	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM: stop_arg is the signal */
 	VM_STOP_QUIT,		/* console escape Ctrl-A x */
 	VM_STOP_ERROR,		/* tern or KVM failed; already reported */
+	VM_STOP_MIGRATED,	/* the guest now runs at a migration's destination */
 };
 
 /* What the guest boots: read and checked before any KVM object exists. */
@@ -66,6 +69,8 @@ struct vm {
 	struct console console;
 	struct boot_images boot;
 	struct control *control;		/* --control socket; NULL: none */
+	struct dirty_log dirty;			/* dirty rings, for migration */
+	struct migration *migration;		/* outgoing; NULL: none yet */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
 
