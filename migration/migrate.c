@@ -354,6 +354,8 @@ static void *migrate_thread(void *arg)
 
 	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
 	ret = migrate_run(m, &sw);
+	if (ret && sw.err[0])
+		fail(m, ret, "%s", sw.err);
 	pthread_mutex_lock(&m->lock);
 	m->bytes_sent = sw.offset;
 	m->total_ms = ms_since(m->start_ns);
