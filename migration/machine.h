@@ -72,8 +72,10 @@ struct machine_loader {
 
 void machine_loader_init(struct machine_loader *ld, struct vm *vm, stream_read_fn fn,
 			 void *opaque, bool catch_up);
-/* Header and CONFIG. -EPROTO if the machine differs, with the difference
- * in ld->refusal; other -errno for a bad stream (logged). */
+/* Header and CONFIG, reading nothing past CONFIG (a migration source
+ * waits for the answer before it sends more). -EPROTO if the machine
+ * differs, with the difference in ld->refusal; other -errno for a bad
+ * stream (logged). */
 int machine_load_prelude(struct machine_loader *ld);
 /* Everything after CONFIG, in the documented order, up to END. The
  * devices must be paused. -errno (logged). */

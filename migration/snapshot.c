@@ -398,8 +398,13 @@ static const char *section_name(uint16_t type)
 	return rule ? rule->name : "unknown";
 }
 
-/* The next section must be @type (and @instance); then reads it whole. */
-static int expect(struct machine_loader *rs, uint16_t type, uint32_t instance, void **buf, size_t *len)
+/*
+ * The current section must be @type (and @instance); reads its payload
+ * whole. Does not read the next section's header: during a migration the
+ * source sends it only after our answer to this one (CONFIG).
+ */
+static int take_payload(struct machine_loader *rs, uint16_t type, uint32_t instance, void **buf,
+			size_t *len)
 {
 	int ret;
 
@@ -410,22 +415,21 @@ static int expect(struct machine_loader *rs, uint16_t type, uint32_t instance, v
 		return -EBADMSG;
 	}
 	ret = stream_read_payload_alloc(&rs->sr, buf, len);
-	if (ret) {
+	if (ret)
 		pr_err("snapshot: %s", rs->sr.err);
-		return ret;
-	}
-	return next_section(rs);
+	return ret;
 }
 
 typedef int (*state_load_fn)(struct machine_loader *rs, uint32_t instance, struct state_reader *r);
 
-/* One section through its loader; the loader sees a bounded reader. */
-static int load_section(struct machine_loader *rs, uint16_t type, uint32_t instance, state_load_fn fn)
+/* The current section through its loader, which sees a bounded reader. */
+static int load_current(struct machine_loader *rs, uint16_t type, uint32_t instance,
+			state_load_fn fn)
 {
 	struct state_reader r;
 	size_t len;
 	void *buf;
-	int ret = expect(rs, type, instance, &buf, &len);
+	int ret = take_payload(rs, type, instance, &buf, &len);
 
 	if (ret)
 		return ret;
@@ -433,6 +437,14 @@ static int load_section(struct machine_loader *rs, uint16_t type, uint32_t insta
 	ret = fn(rs, instance, &r);
 	free(buf);
 	return ret;
+}
+
+/* The current section, then the next one's header. */
+static int load_section(struct machine_loader *rs, uint16_t type, uint32_t instance, state_load_fn fn)
+{
+	int ret = load_current(rs, type, instance, fn);
+
+	return ret ? ret : next_section(rs);
 }
 
 /* A machine that differs is refused (-EPROTO), naming the difference. */
@@ -597,7 +609,7 @@ int machine_load_prelude(struct machine_loader *rs)
 	int ret = load_header(rs);
 
 	if (!ret)
-		ret = load_section(rs, STREAM_SEC_CONFIG, 0, load_config);
+		ret = load_current(rs, STREAM_SEC_CONFIG, 0, load_config);
 	return ret;
 }
 
@@ -607,7 +619,9 @@ int machine_load_rest(struct machine_loader *rs)
 	struct vm *vm = rs->vm;
 	int ret;
 
-	ret = load_ram(rs);
+	ret = next_section(rs);
+	if (!ret)
+		ret = load_ram(rs);
 	if (!ret)
 		ret = load_section(rs, STREAM_SEC_CLOCK, 0, load_clock);
 	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)
