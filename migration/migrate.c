@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,11 +71,11 @@ static size_t page_bytes(void)
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void fail(struct migration *m, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void fail(struct migration *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* The first failure is the one reported. */
-static void fail(struct migration *m, int err, const char *fmt, ...)
+static void fail(struct migration *m, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -83,7 +84,6 @@ static void fail(struct migration *m, int err, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(m->error, sizeof(m->error), fmt, ap);
 		va_end(ap);
-		(void)err;
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -131,20 +131,20 @@ static int handshake(struct migration *m, struct stream_writer *sw)
 	int ret = machine_put_prelude(m->vm, sw);
 
 	if (ret) {
-		fail(m, ret, "sending the machine's configuration: %s", sw->err);
+		fail(m, "sending the machine's configuration: %s", sw->err);
 		return ret;
 	}
 	ret = channel_read_line(m->fd, line, sizeof(line));
 	if (ret) {
-		fail(m, ret, "no answer from the destination: %s", strerror(-ret));
+		fail(m, "no answer from the destination: %s", strerror(-ret));
 		return ret;
 	}
 	if (!strcmp(line, "accept"))
 		return 0;
 	if (!strncmp(line, "refuse ", 7))
-		fail(m, -EPROTO, "the destination refused the VM: %s", line + 7);
+		fail(m, "the destination refused the VM: %s", line + 7);
 	else
-		fail(m, -EPROTO, "unexpected answer from the destination: '%s'", line);
+		fail(m, "unexpected answer from the destination: '%s'", line);
 	return -EPROTO;
 }
 
@@ -155,7 +155,14 @@ static uint64_t ms_since(uint64_t t0)
 	return (monotonic_ns() - t0) / 1000000;
 }
 
-/* Takes what the rings collected into m->round; returns its page count. */
+/*
+ * Takes what the rings collected into m->round; returns its page count.
+ * No vCPU is kicked first: on arm64 KVM buffers nothing in hardware (no PML,
+ * kvm_cpu_dirty_log_size() is 0), it pushes each entry at the write fault,
+ * so a harvest sees every page dirtied so far. A vCPU whose ring runs full
+ * exits on its own (KVM_EXIT_DIRTY_RING_FULL) and waits for us; the final
+ * stage's pause is the one kick that matters.
+ */
 static int take_dirty(struct migration *m, uint64_t *dirty)
 {
 	uint64_t n = 0;
@@ -212,7 +219,7 @@ static int precopy(struct migration *m, struct stream_writer *sw)
 		if (est < m->downtime_ms)
 			return 0;
 		if (m->rounds >= MIGRATE_MAX_ROUNDS) {
-			fail(m, -ETIMEDOUT, "no convergence after %u rounds: the guest dirties "
+			fail(m, "no convergence after %u rounds: the guest dirties "
 			     "%" PRIu64 " pages/s, %" PRIu64 " ms of downtime expected, target "
 			     "%" PRIu64 " ms", m->rounds, m->dirty_rate, est, m->downtime_ms);
 			return -ETIMEDOUT;
@@ -257,7 +264,7 @@ static int final_stage(struct migration *m, struct stream_writer *sw)
 	sw_init(&its);
 	ret = machine_save_gic_tables(m->vm, &its, why, sizeof(why));
 	if (ret)
-		fail(m, ret, "saving the GIC and ITS tables: %s", why);
+		fail(m, "saving the GIC and ITS tables: %s", why);
 	if (!ret)
 		ret = dirty_log_harvest(m->vm, &n);
 	if (!ret)
@@ -274,7 +281,7 @@ static int final_stage(struct migration *m, struct stream_writer *sw)
 		ret = machine_put_state(m->vm, sw, &its);
 	sw_free(&its);
 	if (ret && sw->err[0])
-		fail(m, ret, "%s", sw->err);
+		fail(m, "%s", sw->err);
 	return ret;
 }
 
@@ -286,12 +293,12 @@ static int wait_ack(struct migration *m)
 	if (!ret)
 		ret = channel_read_line(m->fd, line, sizeof(line));
 	if (ret) {
-		fail(m, ret, "no acknowledgement from the destination: %s", strerror(-ret));
+		fail(m, "no acknowledgement from the destination: %s", strerror(-ret));
 		return ret;
 	}
 	if (!strcmp(line, "ack"))
 		return 0;
-	fail(m, -EPROTO, "the destination did not take the VM: %s", line);
+	fail(m, "the destination did not take the VM: %s", line);
 	return -EPROTO;
 }
 
@@ -312,7 +319,7 @@ static int migrate_run(struct migration *m, struct stream_writer *sw)
 	if (!ret) {
 		ret = dirty_log_start(m->vm);
 		if (ret)
-			fail(m, ret, "cannot start dirty logging: %s", strerror(-ret));
+			fail(m, "cannot start dirty logging: %s", strerror(-ret));
 	}
 	if (!ret)
 		ret = precopy(m, sw);
@@ -321,7 +328,7 @@ static int migrate_run(struct migration *m, struct stream_writer *sw)
 	t_pause = monotonic_ns();
 	ret = vm_pause(m->vm);
 	if (ret) {
-		fail(m, ret, "cannot pause the VM: %s", strerror(-ret));
+		fail(m, "cannot pause the VM: %s", strerror(-ret));
 		return ret;
 	}
 	ret = final_stage(m, sw);
@@ -338,7 +345,7 @@ static void finish_failed(struct migration *m, int ret)
 	dirty_log_stop(m->vm);
 	vm_resume(m->vm);
 	if (!m->error[0])
-		fail(m, ret, "%s", strerror(-ret));
+		fail(m, "%s", strerror(-ret));
 	pthread_mutex_lock(&m->lock);
 	m->state = atomic_load(&m->cancel) ? MIG_CANCELLED : MIG_FAILED;
 	pthread_mutex_unlock(&m->lock);
@@ -355,7 +362,7 @@ static void *migrate_thread(void *arg)
 	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
 	ret = migrate_run(m, &sw);
 	if (ret && sw.err[0])
-		fail(m, ret, "%s", sw.err);
+		fail(m, "%s", sw.err);
 	pthread_mutex_lock(&m->lock);
 	m->bytes_sent = sw.offset;
 	m->total_ms = ms_since(m->start_ns);
@@ -482,7 +489,7 @@ int migrate_cancel(struct vm *vm, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	atomic_store(&m->cancel, true);
-	fail(m, -ECANCELED, "cancelled on the control socket");
+	fail(m, "cancelled on the control socket");
 	/* Unblocks a send or a wait for the destination's answer. */
 	pthread_mutex_lock(&m->lock);
 	if (m->fd >= 0)
