@@ -49,6 +49,7 @@ struct migration {
 	uint64_t downtime_ms;
 	int fd;
 	_Atomic bool cancel;
+	const struct stream_writer *sw;	/* for progress while a round runs */
 	uint8_t *bounce;
 	struct dirty_bitmap round;	/* the pages this round sends */
 
@@ -97,6 +98,9 @@ static int between_sections(void *opaque)
 	struct migration *m = opaque;
 	uint64_t n = 0;
 
+	pthread_mutex_lock(&m->lock);
+	m->bytes_sent = m->sw->offset;
+	pthread_mutex_unlock(&m->lock);
 	if (atomic_load(&m->cancel))
 		return -ECANCELED;
 	if (vm_stop_reason(m->vm) != VM_RUNNING)
@@ -360,6 +364,7 @@ static void *migrate_thread(void *arg)
 	int ret;
 
 	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
+	m->sw = &sw;
 	ret = migrate_run(m, &sw);
 	if (ret && sw.err[0])
 		fail(m, "%s", sw.err);

@@ -13,6 +13,8 @@
 need_tern
 MACHINE="--cpus 2 --memory 256M --disk path=disk.img"
 trap 'guest_dump_logs' EXIT
+# The emulated host's init leaves loopback down; the TCP move needs it.
+ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || fail "cannot bring up lo"
 dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot create disk.img"
 COUNT='awk '"'"'NR == 1 { n = NF } /ITS/ && /MSI/ && /virtio/ { for (i = 2; i <= n + 1; i++) s += $i } END { printf "MSI-COUNT=%d\n", s }'"'"' /proc/interrupts'
 
