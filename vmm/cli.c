@@ -154,10 +154,12 @@ void cli_usage(FILE *out)
 "Every guest also gets a virtio-rng device, fed from the host's getrandom(2).\n"
 "\n"
 "Exit status:\n"
-"  0        the guest powered off, or tern was told to quit\n"
+"  0        the guest powered off, tern was told to quit, or the guest\n"
+"           migrated away (the destination acknowledged it)\n"
 "  1        error (during setup, or a VM fault)\n"
 "  2        bad usage, a kernel or initrd that cannot be booted, or a snapshot\n"
-"           that is not one or is not of this machine (--restore)\n"
+"           that is not one or is not of this machine (--restore), or a\n"
+"           migration refused or broken before the guest ran (--incoming)\n"
 "  3        the guest asked for a reset under --no-reboot, or after --restore\n"
 "           (a restored VM has no kernel image to boot again)\n"
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
@@ -723,6 +725,10 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 
 	if (cfg->restore_path && cfg->incoming_uri) {
 		pr_err("run: --restore and --incoming exclude each other: the guest comes from one of them");
+		return -EINVAL;
+	}
+	if (cfg->incoming_uri && (seen & option_bit(OPT_RESTORE_CLOCK))) {
+		pr_err("run: --restore-clock is only for --restore: a migrated guest's clock goes on from the source's");
 		return -EINVAL;
 	}
 	if (cfg->restore_path || cfg->incoming_uri) {
