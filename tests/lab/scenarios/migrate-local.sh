@@ -26,6 +26,8 @@ guest_run "memverify check" 60
 expect_status "$run_rc" 0 "the verifier fails before any migration"
 guest_run "blkpattern write /dev/vda 5 2097152" 300
 expect_status "$run_rc" 0 "disk write failed"
+# The pattern the disk holds now: each move checks it, then writes the next.
+seed=5 bytes=2097152
 
 # One move: $1 a name, $2 the URI. The guest helpers then drive the destination.
 move() {
@@ -47,11 +49,12 @@ move() {
 	grep -a "memverify: " tern.log | tr -d '\r' | tail -n 1
 	guest_run "echo answered-$1" 60
 	guest_log | grep -q "^answered-$1" || fail "the guest does not answer after migration $1"
-	guest_run "blkpattern verify /dev/vda 5 2097152" 300
+	guest_run "blkpattern verify /dev/vda $seed $bytes" 300
 	expect_status "$run_rc" 0 "the disk does not hold what was written before migration $1"
 	guest_run "$COUNT" 30
 	m1=$(guest_value MSI-COUNT)
-	guest_run "blkpattern write /dev/vda 6 1048576 && blkpattern verify /dev/vda 6 1048576" 300
+	seed=$((seed + 1)) bytes=1048576
+	guest_run "blkpattern write /dev/vda $seed $bytes && blkpattern verify /dev/vda $seed $bytes" 300
 	expect_status "$run_rc" 0 "disk I/O after migration $1 failed"
 	guest_run "$COUNT" 30
 	m2=$(guest_value MSI-COUNT)
