@@ -76,24 +76,24 @@ static int config_check(struct vm *vm, struct state_reader *r)
 	if (!sr_ok(r))
 		return r->err;
 	if (ram != vm->ram.size)
-		return sr_fail(r, "the snapshot has %" PRIu64 " MiB of RAM, this VM %" PRIu64
+		return sr_fail(r, "the saved VM has %" PRIu64 " MiB of RAM, this VM %" PRIu64
 			       " MiB (--memory)", ram >> 20, vm->ram.size >> 20);
 	if (vcpus != vm->nr_vcpus)
-		return sr_fail(r, "the snapshot has %u vCPUs, this VM %u (--cpus)", vcpus,
+		return sr_fail(r, "the saved VM has %u vCPUs, this VM %u (--cpus)", vcpus,
 			       vm->nr_vcpus);
 	if (pmu != vm->pmu)
-		return sr_fail(r, "the snapshot's vCPUs %s a PMU, this VM's %s (--pmu)",
+		return sr_fail(r, "the saved VM's vCPUs %s a PMU, this VM's %s (--pmu)",
 			       pmu ? "have" : "do not have", vm->pmu ? "do" : "do not");
 	if (irqs != vm->gic.nr_irqs)
-		return sr_fail(r, "the snapshot's GIC has %u interrupts, this VM's %u", irqs,
+		return sr_fail(r, "the saved VM's GIC has %u interrupts, this VM's %u", irqs,
 			       vm->gic.nr_irqs);
 	if (n != devices_state_count(vm))
-		return sr_fail(r, "the snapshot has %u devices, this VM %u (--disk, --net, "
+		return sr_fail(r, "the saved VM has %u devices, this VM %u (--disk, --net, "
 			       "--vconsole)", n, devices_state_count(vm));
 	for (unsigned int i = 0; i < n && sr_ok(r); i++) {
 		sr_str(r, name, sizeof(name));
 		if (sr_ok(r) && strcmp(name, devices_state_name(vm, i)))
-			return sr_fail(r, "device %u is '%s' in the snapshot, '%s' in this VM", i,
+			return sr_fail(r, "device %u is '%s' in the saved VM, '%s' in this VM", i,
 				       name, devices_state_name(vm, i));
 	}
 	return sr_finish(r);
@@ -568,7 +568,7 @@ static int load_device(struct machine_loader *rs, uint32_t instance, struct stat
 
 	sr_str(r, name, sizeof(name));
 	if (sr_ok(r) && strcmp(name, devices_state_name(rs->vm, instance)))
-		sr_fail(r, "device %u is '%s' in the snapshot, '%s' in this VM", instance, name,
+		sr_fail(r, "device %u is '%s' in the saved VM, '%s' in this VM", instance, name,
 			devices_state_name(rs->vm, instance));
 	if (!sr_ok(r)) {
 		pr_err("snapshot: %s", r->msg);
