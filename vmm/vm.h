@@ -115,8 +115,9 @@ int vm_add_device(struct vm *vm, struct device *dev);
 /*
  * Pause: every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
  * last KVM_RUN with immediate_exit), the I/O thread paused with no request
- * in flight. Returns when all of that holds. Called from the main thread.
- * Resume undoes it. Both -errno; pausing a paused VM is a no-op.
+ * in flight. Returns when all of that holds. Called from the main thread,
+ * or from the migration thread while a migration runs (the control socket
+ * then refuses pause, resume and snapshot). Resume undoes it. Both -errno; pausing a paused VM is a no-op.
  */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
