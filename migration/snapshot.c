@@ -23,6 +23,7 @@
 #include "devices/devices.h"
 #include "migration/clock.h"
 #include "migration/gic_state.h"
+#include "migration/machine.h"
 #include "migration/snapshot.h"
 #include "migration/state.h"
 #include "migration/stream.h"
@@ -75,24 +76,24 @@ static int config_check(struct vm *vm, struct state_reader *r)
 	if (!sr_ok(r))
 		return r->err;
 	if (ram != vm->ram.size)
-		return sr_fail(r, "the snapshot has %" PRIu64 " MiB of RAM, this VM %" PRIu64
+		return sr_fail(r, "the saved VM has %" PRIu64 " MiB of RAM, this VM %" PRIu64
 			       " MiB (--memory)", ram >> 20, vm->ram.size >> 20);
 	if (vcpus != vm->nr_vcpus)
-		return sr_fail(r, "the snapshot has %u vCPUs, this VM %u (--cpus)", vcpus,
+		return sr_fail(r, "the saved VM has %u vCPUs, this VM %u (--cpus)", vcpus,
 			       vm->nr_vcpus);
 	if (pmu != vm->pmu)
-		return sr_fail(r, "the snapshot's vCPUs %s a PMU, this VM's %s (--pmu)",
+		return sr_fail(r, "the saved VM's vCPUs %s a PMU, this VM's %s (--pmu)",
 			       pmu ? "have" : "do not have", vm->pmu ? "do" : "do not");
 	if (irqs != vm->gic.nr_irqs)
-		return sr_fail(r, "the snapshot's GIC has %u interrupts, this VM's %u", irqs,
+		return sr_fail(r, "the saved VM's GIC has %u interrupts, this VM's %u", irqs,
 			       vm->gic.nr_irqs);
 	if (n != devices_state_count(vm))
-		return sr_fail(r, "the snapshot has %u devices, this VM %u (--disk, --net, "
+		return sr_fail(r, "the saved VM has %u devices, this VM %u (--disk, --net, "
 			       "--vconsole)", n, devices_state_count(vm));
 	for (unsigned int i = 0; i < n && sr_ok(r); i++) {
 		sr_str(r, name, sizeof(name));
 		if (sr_ok(r) && strcmp(name, devices_state_name(vm, i)))
-			return sr_fail(r, "device %u is '%s' in the snapshot, '%s' in this VM", i,
+			return sr_fail(r, "device %u is '%s' in the saved VM, '%s' in this VM", i,
 				       name, devices_state_name(vm, i));
 	}
 	return sr_finish(r);
@@ -120,32 +121,70 @@ static bool page_is_zero(const uint8_t *p, size_t len)
 	return acc == 0;
 }
 
-/* RAM as runs of non-zero pages; the pages in no run are zero. */
-static int put_ram(struct vm *vm, struct stream_writer *sw, uint64_t *written)
+static bool page_wanted(const struct dirty_bitmap *pages, uint64_t p)
+{
+	return !pages || dirty_bitmap_test(pages, p);
+}
+
+static uint64_t next_wanted(const struct dirty_bitmap *pages, uint64_t p)
+{
+	return pages ? dirty_bitmap_next(pages, p) : p;
+}
+
+static int put_zero_run(struct stream_writer *sw, uint64_t off, uint64_t npages)
+{
+	uint8_t payload[STREAM_RAM_ZERO_BYTES];
+	struct iovec iov = { payload, sizeof(payload) };
+
+	stream_ram_zero_encode(payload, off, npages);
+	return stream_write_section(sw, STREAM_SEC_RAM_ZERO, 1, 0, &iov, 1);
+}
+
+static int put_page_run(struct vm *vm, struct stream_writer *sw, uint64_t off, size_t len,
+			uint8_t *bounce)
+{
+	uint64_t le_off = htole64(off);
+	struct iovec iov[2] = { { &le_off, sizeof(le_off) }, { vm->ram.hva + off, len } };
+
+	if (bounce) {
+		memcpy(bounce, vm->ram.hva + off, len);
+		iov[1].iov_base = bounce;
+	}
+	return stream_write_section(sw, STREAM_SEC_RAM, 1, 0, iov, 2);
+}
+
+/* Runs of selected pages that are all zero or all not, each one section. */
+int machine_put_pages(struct vm *vm, struct stream_writer *sw, const struct dirty_bitmap *pages,
+		      struct page_writer *pw)
 {
 	const size_t page = page_size();
-	uint64_t off = 0;
+	const uint64_t npages = vm->ram.size / page;
+	const uint64_t max_run = (pw->bounce ? pw->bounce_len : STREAM_RAM_CHUNK_MAX) / page;
+	struct page_stats *stats = &pw->stats;
+	uint64_t p = next_wanted(pages, 0);
 
-	while (off < vm->ram.size) {
-		uint64_t start, le_start;
-		struct iovec iov[2];
-		int ret;
+	while (p < npages) {
+		bool zero = page_is_zero(vm->ram.hva + p * page, page);
+		uint64_t start = p;
+		int ret = 0;
 
-		while (off < vm->ram.size && page_is_zero(vm->ram.hva + off, page))
-			off += page;
-		if (off == vm->ram.size)
-			break;
-		start = off;
-		while (off < vm->ram.size && off - start < STREAM_RAM_CHUNK_MAX &&
-		       !page_is_zero(vm->ram.hva + off, page))
-			off += page;
-		le_start = htole64(start);
-		iov[0] = (struct iovec){ &le_start, sizeof(le_start) };
-		iov[1] = (struct iovec){ vm->ram.hva + start, off - start };
-		ret = stream_write_section(sw, STREAM_SEC_RAM, 1, 0, iov, 2);
+		while (p < npages && p - start < max_run && page_wanted(pages, p) &&
+		       page_is_zero(vm->ram.hva + p * page, page) == zero)
+			p++;
+		if (!zero) {
+			ret = put_page_run(vm, sw, start * page, (p - start) * page, pw->bounce);
+			stats->pages += p - start;
+			stats->bytes += (p - start) * page;
+		} else {
+			if (pw->zero_markers)
+				ret = put_zero_run(sw, start * page, p - start);
+			stats->zero_pages += p - start;
+		}
+		if (!ret && pw->between)
+			ret = pw->between(pw->opaque);
 		if (ret)
 			return ret;
-		*written += off - start;
+		p = next_wanted(pages, p);
 	}
 	return 0;
 }
@@ -185,26 +224,31 @@ static int put_devices(struct vm *vm, struct stream_writer *sw)
 	return 0;
 }
 
-/* One producer per section kind, so the stream's order is visible here. */
-static int put_machine(struct vm *vm, struct stream_writer *sw, const struct state_writer *its,
-		       uint64_t *ram_bytes)
+int machine_put_prelude(struct vm *vm, struct stream_writer *sw)
 {
 	struct stream_header h = { STREAM_VERSION, STREAM_ARCH_AARCH64, page_size(),
 				   stream_features(vm) };
-	struct state_writer cfg, clk, gic;
+	struct state_writer cfg;
 	int ret;
 
 	sw_init(&cfg);
-	sw_init(&clk);
-	sw_init(&gic);
 	config_encode(vm, &cfg);
 	ret = stream_write_header(sw, &h);
 	if (!ret)
 		ret = put_state(sw, STREAM_SEC_CONFIG, 0, &cfg);
-	if (!ret)
-		ret = put_ram(vm, sw, ram_bytes);
-	if (!ret)
-		ret = clock_save(vm, &clk);
+	sw_free(&cfg);
+	return ret;
+}
+
+/* One producer per section kind, so the stream's order is visible here. */
+int machine_put_state(struct vm *vm, struct stream_writer *sw, const struct state_writer *its)
+{
+	struct state_writer clk, gic;
+	int ret;
+
+	sw_init(&clk);
+	sw_init(&gic);
+	ret = clock_save(vm, &clk);
 	if (!ret)
 		ret = put_state(sw, STREAM_SEC_CLOCK, 0, &clk);
 	if (!ret)
@@ -219,9 +263,23 @@ static int put_machine(struct vm *vm, struct stream_writer *sw, const struct sta
 		ret = put_devices(vm, sw);
 	if (!ret)
 		ret = stream_write_end(sw);
-	sw_free(&cfg);
 	sw_free(&clk);
 	sw_free(&gic);
+	return ret;
+}
+
+/* A snapshot: the VM is paused, so RAM is read in place, zero pages left out. */
+static int put_machine(struct vm *vm, struct stream_writer *sw, const struct state_writer *its,
+		       uint64_t *ram_bytes)
+{
+	struct page_writer pw = { .zero_markers = false };
+	int ret = machine_put_prelude(vm, sw);
+
+	if (!ret)
+		ret = machine_put_pages(vm, sw, NULL, &pw);
+	*ram_bytes = pw.stats.bytes;
+	if (!ret)
+		ret = machine_put_state(vm, sw, its);
 	return ret;
 }
 
@@ -231,7 +289,7 @@ static int put_machine(struct vm *vm, struct stream_writer *sw, const struct sta
  * bounded number of times, then the save fails rather than record a state
  * that would replay those commands.
  */
-static int save_gic_tables(struct vm *vm, struct state_writer *its, char *err, size_t errlen)
+int machine_save_gic_tables(struct vm *vm, struct state_writer *its, char *err, size_t errlen)
 {
 	const struct timespec wait = { 0, ITS_QUIESCE_WAIT_NS };
 	int ret = -EAGAIN;
@@ -259,7 +317,7 @@ static int save_to_file(struct vm *vm, const char *path, const char *tmp, char *
 	int fd, ret;
 
 	sw_init(&its);
-	ret = save_gic_tables(vm, &its, err, errlen);
+	ret = machine_save_gic_tables(vm, &its, err, errlen);
 	if (ret) {
 		sw_free(&its);
 		return ret;
@@ -325,15 +383,7 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ restore */
 
-struct restore {
-	struct vm *vm;
-	struct stream_reader sr;
-	struct stream_section sec;
-	int have;			/* 1: sec holds an unread section, 0: at END */
-	bool catch_up;
-};
-
-static int next_section(struct restore *rs)
+static int next_section(struct machine_loader *rs)
 {
 	rs->have = stream_next_section(&rs->sr, &rs->sec);
 	if (rs->have < 0)
@@ -348,8 +398,13 @@ static const char *section_name(uint16_t type)
 	return rule ? rule->name : "unknown";
 }
 
-/* The next section must be @type (and @instance); then reads it whole. */
-static int expect(struct restore *rs, uint16_t type, uint32_t instance, void **buf, size_t *len)
+/*
+ * The current section must be @type (and @instance); reads its payload
+ * whole. Does not read the next section's header: during a migration the
+ * source sends it only after our answer to this one (CONFIG).
+ */
+static int take_payload(struct machine_loader *rs, uint16_t type, uint32_t instance, void **buf,
+			size_t *len)
 {
 	int ret;
 
@@ -360,22 +415,21 @@ static int expect(struct restore *rs, uint16_t type, uint32_t instance, void **b
 		return -EBADMSG;
 	}
 	ret = stream_read_payload_alloc(&rs->sr, buf, len);
-	if (ret) {
+	if (ret)
 		pr_err("snapshot: %s", rs->sr.err);
-		return ret;
-	}
-	return next_section(rs);
+	return ret;
 }
 
-typedef int (*state_load_fn)(struct restore *rs, uint32_t instance, struct state_reader *r);
+typedef int (*state_load_fn)(struct machine_loader *rs, uint32_t instance, struct state_reader *r);
 
-/* One section through its loader; the loader sees a bounded reader. */
-static int load_section(struct restore *rs, uint16_t type, uint32_t instance, state_load_fn fn)
+/* The current section through its loader, which sees a bounded reader. */
+static int load_current(struct machine_loader *rs, uint16_t type, uint32_t instance,
+			state_load_fn fn)
 {
 	struct state_reader r;
 	size_t len;
 	void *buf;
-	int ret = expect(rs, type, instance, &buf, &len);
+	int ret = take_payload(rs, type, instance, &buf, &len);
 
 	if (ret)
 		return ret;
@@ -385,16 +439,26 @@ static int load_section(struct restore *rs, uint16_t type, uint32_t instance, st
 	return ret;
 }
 
-static int load_config(struct restore *rs, uint32_t instance, struct state_reader *r)
+/* The current section, then the next one's header. */
+static int load_section(struct machine_loader *rs, uint16_t type, uint32_t instance, state_load_fn fn)
+{
+	int ret = load_current(rs, type, instance, fn);
+
+	return ret ? ret : next_section(rs);
+}
+
+/* A machine that differs is refused (-EPROTO), naming the difference. */
+static int load_config(struct machine_loader *rs, uint32_t instance, struct state_reader *r)
 {
 	int ret = config_check(rs->vm, r);
 
-	if (ret)
-		pr_err("snapshot does not fit this VM: %s", r->msg);
-	return ret;
+	if (!ret)
+		return 0;
+	snprintf(rs->refusal, sizeof(rs->refusal), "%s", r->msg);
+	return -EPROTO;
 }
 
-static int load_ram_chunk(struct restore *rs)
+static int load_ram_chunk(struct machine_loader *rs)
 {
 	struct vm *vm = rs->vm;
 	uint64_t le_off, off, len = rs->sec.length - sizeof(le_off);
@@ -424,18 +488,57 @@ stream_err:
 	return ret;
 }
 
-static int load_ram(struct restore *rs)
+/* Only pages that are not zero already are cleared: a destination's
+ * untouched RAM stays unbacked. */
+static void zero_pages(uint8_t *p, uint64_t npages, size_t page)
 {
-	while (rs->have == 1 && rs->sec.type == STREAM_SEC_RAM) {
-		int ret = load_ram_chunk(rs);
+	for (uint64_t i = 0; i < npages; i++, p += page)
+		if (!page_is_zero(p, page))
+			memset(p, 0, page);
+}
+
+static int load_ram_zero(struct machine_loader *rs)
+{
+	uint8_t payload[STREAM_RAM_ZERO_BYTES];
+	uint64_t off, npages;
+	char why[STREAM_ERR_MAX];
+	int ret;
+
+	if (rs->sec.length != sizeof(payload)) {
+		pr_err("snapshot: ram-zero section of %" PRIu64 " bytes, not %zu", rs->sec.length,
+		       sizeof(payload));
+		return -EBADMSG;
+	}
+	ret = stream_read_payload(&rs->sr, payload, sizeof(payload));
+	if (ret) {
+		pr_err("snapshot: %s", rs->sr.err);
+		return ret;
+	}
+	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, page_size(), &off, &npages, why,
+				     sizeof(why));
+	if (ret) {
+		pr_err("snapshot: %s", why);
+		return ret;
+	}
+	zero_pages(rs->vm->ram.hva + off, npages, page_size());
+	return next_section(rs);
+}
+
+/* Any number of RAM and RAM_ZERO sections; a later one overwrites. */
+static int load_ram(struct machine_loader *rs)
+{
+	while (rs->have == 1 &&
+	       (rs->sec.type == STREAM_SEC_RAM || rs->sec.type == STREAM_SEC_RAM_ZERO)) {
+		int ret = rs->sec.type == STREAM_SEC_RAM ? load_ram_chunk(rs) : load_ram_zero(rs);
 
 		if (ret)
 			return ret;
+		rs->ram_sections++;
 	}
 	return 0;
 }
 
-static int load_clock(struct restore *rs, uint32_t instance, struct state_reader *r)
+static int load_clock(struct machine_loader *rs, uint32_t instance, struct state_reader *r)
 {
 	int ret = clock_restore(rs->vm, r, rs->catch_up);
 
@@ -444,28 +547,28 @@ static int load_clock(struct restore *rs, uint32_t instance, struct state_reader
 	return ret;
 }
 
-static int load_vcpu(struct restore *rs, uint32_t instance, struct state_reader *r)
+static int load_vcpu(struct machine_loader *rs, uint32_t instance, struct state_reader *r)
 {
 	return vcpu_state_load(&rs->vm->vcpus[instance], r);
 }
 
-static int load_gic(struct restore *rs, uint32_t instance, struct state_reader *r)
+static int load_gic(struct machine_loader *rs, uint32_t instance, struct state_reader *r)
 {
 	return gic_state_restore(rs->vm, r);
 }
 
-static int load_its(struct restore *rs, uint32_t instance, struct state_reader *r)
+static int load_its(struct machine_loader *rs, uint32_t instance, struct state_reader *r)
 {
 	return gic_its_restore(rs->vm, r);
 }
 
-static int load_device(struct restore *rs, uint32_t instance, struct state_reader *r)
+static int load_device(struct machine_loader *rs, uint32_t instance, struct state_reader *r)
 {
 	char name[DEVICE_NAME_MAX];
 
 	sr_str(r, name, sizeof(name));
 	if (sr_ok(r) && strcmp(name, devices_state_name(rs->vm, instance)))
-		sr_fail(r, "device %u is '%s' in the snapshot, '%s' in this VM", instance, name,
+		sr_fail(r, "device %u is '%s' in the saved VM, '%s' in this VM", instance, name,
 			devices_state_name(rs->vm, instance));
 	if (!sr_ok(r)) {
 		pr_err("snapshot: %s", r->msg);
@@ -474,7 +577,7 @@ static int load_device(struct restore *rs, uint32_t instance, struct state_reade
 	return devices_state_load(rs->vm, instance, r);
 }
 
-static int load_header(struct restore *rs)
+static int load_header(struct machine_loader *rs)
 {
 	struct stream_header h;
 	uint64_t want = stream_features(rs->vm) & ~STREAM_F_COUNTER_OFFSET;
@@ -492,15 +595,31 @@ static int load_header(struct restore *rs)
 	return next_section(rs);
 }
 
+void machine_loader_init(struct machine_loader *ld, struct vm *vm, stream_read_fn fn,
+			 void *opaque, bool catch_up)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->vm = vm;
+	ld->catch_up = catch_up;
+	stream_reader_init(&ld->sr, fn, opaque);
+}
+
+int machine_load_prelude(struct machine_loader *rs)
+{
+	int ret = load_header(rs);
+
+	if (!ret)
+		ret = load_current(rs, STREAM_SEC_CONFIG, 0, load_config);
+	return ret;
+}
+
 /* Every section in the one order the save wrote and KVM needs. */
-static int load_machine(struct restore *rs)
+int machine_load_rest(struct machine_loader *rs)
 {
 	struct vm *vm = rs->vm;
 	int ret;
 
-	ret = load_header(rs);
-	if (!ret)
-		ret = load_section(rs, STREAM_SEC_CONFIG, 0, load_config);
+	ret = next_section(rs);
 	if (!ret)
 		ret = load_ram(rs);
 	if (!ret)
@@ -525,7 +644,7 @@ static int load_machine(struct restore *rs)
 
 int snapshot_restore(struct vm *vm, const char *path)
 {
-	struct restore rs = { .vm = vm, .catch_up = vm->cfg->restore_clock == CLOCK_WALL };
+	struct machine_loader rs;
 	uint64_t t0 = monotonic_ns();
 	int fd, ret;
 
@@ -536,10 +655,15 @@ int snapshot_restore(struct vm *vm, const char *path)
 		return ret;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	stream_reader_init(&rs.sr, stream_fd_read, (void *)(intptr_t)fd);
+	machine_loader_init(&rs, vm, stream_fd_read, (void *)(intptr_t)fd,
+			    vm->cfg->restore_clock == CLOCK_WALL);
 	ret = devices_pause(vm);
 	if (!ret) {
-		ret = load_machine(&rs);
+		ret = machine_load_prelude(&rs);
+		if (ret == -EPROTO)
+			pr_err("snapshot does not fit this VM: %s", rs.refusal);
+		if (!ret)
+			ret = machine_load_rest(&rs);
 		devices_resume(vm);
 	}
 	close(fd);

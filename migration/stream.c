@@ -51,6 +51,7 @@ static const struct stream_section_rule rules[] = {
 	{ STREAM_SEC_ITS,    "its",    1, 4 * KiB },
 	{ STREAM_SEC_DEVICE, "device", 1, 1 * MiB },
 	{ STREAM_SEC_CLOCK,  "clock",  1, 256 },
+	{ STREAM_SEC_RAM_ZERO, "ram-zero", 1, STREAM_RAM_ZERO_BYTES },
 	{ STREAM_SEC_END,    "end",    1, 0 },
 };
 
@@ -642,5 +643,48 @@ int stream_read_payload_alloc(struct stream_reader *r, void **buf, size_t *len)
 	}
 	*buf = p;
 	*len = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ RAM_ZERO */
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void stream_ram_zero_encode(uint8_t out[STREAM_RAM_ZERO_BYTES], uint64_t offset,
+			    uint64_t npages)
+{
+	put_le64(out, offset);
+	put_le64(out + 8, npages);
+}
+
+int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram_size,
+			   uint32_t page_size, uint64_t *offset, uint64_t *npages, char *err,
+			   size_t errlen)
+{
+	uint64_t off = get_le64(in), n = get_le64(in + 8);
+
+	/* Compared in pages, so that n * page_size cannot overflow. */
+	if (!page_size || off % page_size || !n || off > ram_size ||
+	    n > (ram_size - off) / page_size) {
+		snprintf(err, errlen, "zero-page run at offset %#llx of %llu pages does not fit "
+			 "%llu MiB of RAM in whole pages", (unsigned long long)off,
+			 (unsigned long long)n, (unsigned long long)(ram_size >> 20));
+		return -EBADMSG;
+	}
+	*offset = off;
+	*npages = n;
 	return 0;
 }

@@ -39,6 +39,7 @@ enum stream_section_type {
 	STREAM_SEC_ITS	  = 5,
 	STREAM_SEC_DEVICE = 6,	/* instance = device index */
 	STREAM_SEC_CLOCK  = 7,	/* guest counter and wall time at save */
+	STREAM_SEC_RAM_ZERO = 8,	/* u64 offset into RAM, u64 pages: all zero */
 	STREAM_SEC_END	  = 0xffff,
 };
 
@@ -71,6 +72,19 @@ const struct stream_section_rule *stream_section_rule(uint16_t type);
 #define STREAM_RAM_CHUNK_MAX	(64ULL << 20)
 
 #define STREAM_ERR_MAX 256
+
+/* The payload of a RAM_ZERO section: a run of pages that are all zero. A
+ * migration sends them as markers, since the destination's page may hold
+ * an older, non-zero copy. */
+#define STREAM_RAM_ZERO_BYTES	16
+void stream_ram_zero_encode(uint8_t out[STREAM_RAM_ZERO_BYTES], uint64_t offset,
+			    uint64_t npages);
+/* Decodes and bounds-checks a RAM_ZERO payload against RAM of @ram_size
+ * bytes in @page_size pages: a page-aligned offset, at least one page, the
+ * run inside RAM (no sum that could overflow). -EBADMSG with a message. */
+int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram_size,
+			   uint32_t page_size, uint64_t *offset, uint64_t *npages, char *err,
+			   size_t errlen);
 
 /* I/O callbacks: like read(2)/writev(2); short transfers are retried by the
  * stream, 0 from read is end of input, -1 with errno an error. */

@@ -45,6 +45,8 @@ enum run_option {
 	OPT_RESTORE_CLOCK,
 	OPT_MEMORY_ERRORS,
 	OPT_MEMORY_FAULT_RETRIES,
+	OPT_INCOMING,
+	OPT_DIRTY_RING,
 	OPT_HELP = 'h',
 };
 
@@ -71,6 +73,8 @@ static const struct option run_options[] = {
 	{ "restore-clock", required_argument, NULL, OPT_RESTORE_CLOCK },
 	{ "memory-errors", required_argument, NULL, OPT_MEMORY_ERRORS },
 	{ "memory-fault-retries", required_argument, NULL, OPT_MEMORY_FAULT_RETRIES },
+	{ "incoming",	 required_argument, NULL, OPT_INCOMING },
+	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -156,6 +160,14 @@ void cli_usage(FILE *out)
 "  --paused          start with the vCPUs stopped, on a fresh boot or with\n"
 "                    --restore: they run once a 'resume' command arrives on\n"
 "                    the control socket. Needs --control. Default: run at once.\n"
+"  --incoming unix:PATH|tcp:HOST:PORT\n"
+"                    be the destination of a live migration: listen there,\n"
+"                    take one source's stream, then run the guest. Like\n"
+"                    --restore, no kernel; the machine options must match the\n"
+"                    source's (a mismatch is refused before any page, exit 2).\n"
+"  --dirty-ring N    entries in each vCPU's KVM dirty ring, used when this VM\n"
+"                    is migrated: a power of two, 0 turns migration off.\n"
+"                    Default: 4096 (capped by what the host allows).\n"
 "  -h, --help        show this help and exit.\n"
 "\n"
 "Console: keystrokes go to the guest's serial console. Ctrl-A x quits tern;\n"
@@ -164,10 +176,12 @@ void cli_usage(FILE *out)
 "Every guest also gets a virtio-rng device, fed from the host's getrandom(2).\n"
 "\n"
 "Exit status:\n"
-"  0        the guest powered off, or tern was told to quit\n"
+"  0        the guest powered off, tern was told to quit, or the guest\n"
+"           migrated away (the destination acknowledged it)\n"
 "  1        error (during setup, or a VM fault)\n"
 "  2        bad usage, a kernel or initrd that cannot be booted, or a snapshot\n"
-"           that is not one or is not of this machine (--restore)\n"
+"           that is not one or is not of this machine (--restore), or a\n"
+"           migration refused or broken before the guest ran (--incoming)\n"
 "  3        the guest asked for a reset under --no-reboot, or after --restore\n"
 "           (a restored VM has no kernel image to boot again)\n"
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
@@ -191,6 +205,11 @@ void cli_usage(FILE *out)
 "                      (MADV_HWPOISON), as a hardware memory error would; for\n"
 "                      testing. Needs root (CAP_SYS_ADMIN) and a host kernel\n"
 "                      with CONFIG_MEMORY_FAILURE.\n"
+"  migrate uri=unix:PATH|tcp:HOST:PORT [downtime_ms=N]\n"
+"                      live-migrate the VM to a 'run --incoming' tern; replies\n"
+"                      at once, 'status' shows the progress. On success tern\n"
+"                      exits with status 0. Disks must be shared storage.\n"
+"  migrate-cancel      stop a migration; the VM keeps running here.\n"
 "For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"
 "The protocol, for other clients: docs/control.md.\n"
 "Exit status of 'ctl': 0 the reply is ok; 1 the reply is an error; 2 bad\n"
@@ -208,6 +227,7 @@ static void config_defaults(struct vm_config *cfg)
 		.nr_cpus = CONFIG_DEFAULT_CPUS,
 		.ram_size = CONFIG_DEFAULT_RAM,
 		.mem_fault_retries = CONFIG_DEFAULT_FAULT_RETRIES,
+		.dirty_ring_entries = DIRTY_RING_DEFAULT,
 	};
 }
 
@@ -288,6 +308,33 @@ static int parse_cpus(const char *arg, unsigned int *n)
 	}
 	*n = (unsigned int)v;
 	return 0;
+}
+
+static int parse_dirty_ring(const char *arg, struct vm_config *cfg)
+{
+	const char *end = arg;
+	uint64_t v;
+
+	if (parse_decimal(&end, &v) || *end || v > (1u << 30) || (v & (v - 1))) {
+		pr_err("--dirty-ring '%s': must be 0 or a power of two, at most %u", arg, 1u << 30);
+		return -EINVAL;
+	}
+	cfg->dirty_ring_entries = (uint32_t)v;
+	return 0;
+}
+
+/* unix:PATH or tcp:HOST:PORT; the socket code parses it again, this only
+ * catches a typo at startup. */
+static int check_migration_uri(const char *what, const char *uri)
+{
+	size_t len = strlen(uri);
+
+	if ((!strncmp(uri, "unix:", 5) && len > 5 && len - 5 <= SOCKET_PATH_MAX) ||
+	    (!strncmp(uri, "tcp:", 4) && strchr(uri + 4, ':')))
+		return 0;
+	pr_err("%s '%s': must be unix:PATH (at most %zu bytes) or tcp:HOST:PORT", what, uri,
+	       SOCKET_PATH_MAX);
+	return -EINVAL;
 }
 
 static int check_path(const char *opt, const char *path)
@@ -732,6 +779,11 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	case OPT_RESTORE:
 		cfg->restore_path = arg;
 		return check_path("restore", arg);
+	case OPT_INCOMING:
+		cfg->incoming_uri = arg;
+		return check_migration_uri("--incoming", arg);
+	case OPT_DIRTY_RING:
+		return parse_dirty_ring(arg, cfg);
 	case OPT_PAUSED:
 		cfg->start_paused = true;
 		return 0;
@@ -768,12 +820,21 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 	/* What a fresh boot needs; a snapshot brings its own. */
 	static const int boot_only[] = { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_DTB_OUT };
 
-	if (cfg->restore_path) {
+	if (cfg->restore_path && cfg->incoming_uri) {
+		pr_err("run: --restore and --incoming exclude each other: the guest comes from one of them");
+		return -EINVAL;
+	}
+	if (cfg->incoming_uri && (seen & option_bit(OPT_RESTORE_CLOCK))) {
+		pr_err("run: --restore-clock is only for --restore: a migrated guest's clock goes on from the source's");
+		return -EINVAL;
+	}
+	if (cfg->restore_path || cfg->incoming_uri) {
 		for (size_t i = 0; i < sizeof(boot_only) / sizeof(boot_only[0]); i++) {
 			if (!(seen & option_bit(boot_only[i])))
 				continue;
-			pr_err("run: --%s cannot be used with --restore: the snapshot carries the guest's own kernel and memory",
-			       option_name(boot_only[i]));
+			pr_err("run: --%s cannot be used with --%s: the %s carries the guest's own kernel and memory",
+			       option_name(boot_only[i]), cfg->restore_path ? "restore" : "incoming",
+			       cfg->restore_path ? "snapshot" : "migration");
 			return -EINVAL;
 		}
 	} else if (!cfg->kernel_path) {

@@ -69,6 +69,8 @@ struct vm_config {
 	const char *restore_path;	/* --restore FILE: no kernel boot; NULL: boot */
 	bool start_paused;		/* --paused: vCPUs wait for "resume" */
 	enum { CLOCK_CONTINUE, CLOCK_WALL } restore_clock;	/* --restore-clock */
+	const char *incoming_uri;	/* --incoming unix:PATH|tcp:HOST:PORT; NULL: none */
+	uint32_t dirty_ring_entries;	/* --dirty-ring; 0: no rings, no migration */
 
 	/* tern ctl SOCKET COMMAND [ARGS...]; all of it points into argv. */
 	const char *ctl_socket;
@@ -85,6 +87,7 @@ struct vm_config {
 #define CONFIG_DEFAULT_RAM	(512ULL << 20)
 #define CONFIG_DEFAULT_FAULT_RETRIES	3
 #define CONFIG_MAX_FAULT_RETRIES	1000
+#define DIRTY_RING_DEFAULT	4096
 #define CONFIG_DEFAULT_CMDLINE	"console=ttyS0 earlycon"
 
 #endif

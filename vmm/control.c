@@ -24,6 +24,7 @@
 #include "control_proto.h"
 #include "log.h"
 #include "memfault_service.h"
+#include "migration/migrate.h"
 #include "migration/snapshot.h"
 #include "vm.h"
 
@@ -79,21 +80,54 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 		     char *err, size_t errlen)
 {
 	json_int_t uptime_ms = (json_int_t)((monotonic_ns() - vm->start_ns) / 1000000);
+	json_t *mig = migrate_status(vm);
+	int ret;
 
-	return add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I}",
-					   "state", state_name(vm),
-					   "vcpus", (json_int_t)vm->nr_vcpus,
-					   "memory_mib", (json_int_t)(vm->ram.size >> 20),
-					   "memory_backend", mem_backend_name(vm->ram.backend),
-					   "memory_errors", (json_int_t)atomic_load(&vm->memory_errors),
-					   "uptime_ms", uptime_ms), err, errlen);
+	ret = add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I}",
+					  "state", state_name(vm),
+					  "vcpus", (json_int_t)vm->nr_vcpus,
+					  "memory_mib", (json_int_t)(vm->ram.size >> 20),
+					  "memory_backend", mem_backend_name(vm->ram.backend),
+					  "memory_errors", (json_int_t)atomic_load(&vm->memory_errors),
+					  "uptime_ms", uptime_ms), err, errlen);
+	if (!ret && mig && json_object_set_new(reply, "migration", mig))
+		return failed(err, errlen, "building the reply", -ENOMEM);
+	return ret;
+}
+
+/* While a migration runs, its thread alone pauses and resumes the VM. */
+static int refuse_while_migrating(struct vm *vm, const char *what, char *err, size_t errlen)
+{
+	if (!migrate_active(vm))
+		return 0;
+	snprintf(err, errlen, "cannot %s while a migration runs ('migrate-cancel' first)", what);
+	return -EBUSY;
+}
+
+static int do_migrate(struct vm *vm, const struct control_args *args, json_t *reply,
+		      char *err, size_t errlen)
+{
+	int ret = migrate_start(vm, args->uri, args->downtime_ms, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	return add_fields(reply, json_pack("{s:s}", "migration", "started"), err, errlen);
+}
+
+static int do_migrate_cancel(struct vm *vm, const struct control_args *args, json_t *reply,
+			     char *err, size_t errlen)
+{
+	return migrate_cancel(vm, err, errlen);
 }
 
 static int do_pause(struct vm *vm, const struct control_args *args, json_t *reply,
 		    char *err, size_t errlen)
 {
-	int ret = vm_pause(vm);
+	int ret = refuse_while_migrating(vm, "pause", err, errlen);
 
+	if (ret < 0)
+		return ret;
+	ret = vm_pause(vm);
 	if (ret < 0)
 		return failed(err, errlen, "pausing the VM", ret);
 	return add_fields(reply, json_pack("{s:s}", "state", state_name(vm)), err, errlen);
@@ -102,8 +136,11 @@ static int do_pause(struct vm *vm, const struct control_args *args, json_t *repl
 static int do_resume(struct vm *vm, const struct control_args *args, json_t *reply,
 		     char *err, size_t errlen)
 {
-	int ret = vm_resume(vm);
+	int ret = refuse_while_migrating(vm, "resume", err, errlen);
 
+	if (ret < 0)
+		return ret;
+	ret = vm_resume(vm);
 	if (ret < 0)
 		return failed(err, errlen, "resuming the VM", ret);
 	return add_fields(reply, json_pack("{s:s}", "state", state_name(vm)), err, errlen);
@@ -132,8 +169,10 @@ static int do_snapshot(struct vm *vm, const struct control_args *args, json_t *r
 {
 	uint64_t start_ns = monotonic_ns();
 	char why[CONTROL_ERR_MAX] = "";
-	int ret;
+	int ret = refuse_while_migrating(vm, "snapshot", err, errlen);
 
+	if (ret < 0)
+		return ret;
 	vm_trace(vm, "control: snapshot to %s", args->path);
 	ret = snapshot_save(vm, args->path, why, sizeof(why));
 	if (ret < 0) {
@@ -178,6 +217,8 @@ static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
 	[CONTROL_SNAPSHOT]	= do_snapshot,
 	[CONTROL_QUIT]		= do_quit,
 	[CONTROL_INJECT_MEMORY_ERROR] = do_inject_memory_error,
+	[CONTROL_MIGRATE]	= do_migrate,
+	[CONTROL_MIGRATE_CANCEL] = do_migrate_cancel,
 };
 
 /* The reply line to one request line; NULL if out of memory. */

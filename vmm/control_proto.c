@@ -24,6 +24,13 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 	[CONTROL_INJECT_MEMORY_ERROR] = { .name = "inject-memory-error", .args = {
 		CONTROL_U64_ARG("gpa", struct control_args, gpa),
 	} },
+	[CONTROL_MIGRATE]	= { .name = "migrate", .args = {
+		CONTROL_STRING_ARG("uri", struct control_args, uri),
+		{ .name = "downtime_ms", .type = CONTROL_ARG_U64, .optional = true,
+		  .offset = offsetof(struct control_args, downtime_ms) +
+			    CONTROL_FIELD_IS(struct control_args, downtime_ms, uint64_t) },
+	} },
+	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
 };
 
 /* Requests are parsed strictly: no duplicate keys, any value at the top so

@@ -26,6 +26,8 @@ enum control_command {
 	CONTROL_SNAPSHOT,
 	CONTROL_QUIT,
 	CONTROL_INJECT_MEMORY_ERROR,
+	CONTROL_MIGRATE,
+	CONTROL_MIGRATE_CANCEL,
 	CONTROL_NR_COMMANDS,
 };
 
@@ -36,6 +38,8 @@ enum control_command {
 struct control_args {
 	const char *path;		/* snapshot: the file to write */
 	uint64_t gpa;			/* inject-memory-error: a guest address in RAM */
+	const char *uri;		/* migrate: unix:PATH or tcp:HOST:PORT */
+	uint64_t downtime_ms;		/* migrate: target; 0: the default */
 };
 
 enum control_arg_type {

@@ -174,7 +174,19 @@ static enum exit_action handle_intr(struct vcpu *vcpu)
 	return EXIT_CONTINUE;	/* a signal interrupted the guest; nothing to do */
 }
 
+/*
+ * KVM stops the vCPU when its dirty ring is within reach of full, until the
+ * migration thread has harvested and reset the rings. Waiting on a
+ * condition rather than re-entering: re-entering would exit again at once.
+ */
+static enum exit_action handle_dirty_ring_full(struct vcpu *vcpu)
+{
+	dirty_log_wait_harvest(vcpu);
+	return EXIT_CONTINUE;
+}
+
 static const exit_handler exit_handlers[] = {
+	[KVM_EXIT_DIRTY_RING_FULL]	= handle_dirty_ring_full,
 	[KVM_EXIT_MMIO]			= handle_mmio,
 	[KVM_EXIT_SYSTEM_EVENT]		= handle_system_event,
 	[KVM_EXIT_ARM_NISV]		= handle_nisv,

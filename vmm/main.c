@@ -21,6 +21,9 @@
 #include "gic.h"
 #include "kvm.h"
 #include "log.h"
+#include "migration/dirty.h"
+#include "migration/incoming.h"
+#include "migration/migrate.h"
 #include "migration/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -42,6 +45,11 @@ static int enable_nisv_to_user(struct vm *vm)
 	/* Without it, a guest access KVM cannot decode kills KVM_RUN with
 	 * ENOSYS; with it, tern gets KVM_EXIT_ARM_NISV and can say what happened. */
 	return (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_ENABLE_CAP, &cap);
+}
+
+static bool boots_kernel(const struct vm_config *cfg)
+{
+	return !cfg->restore_path && !cfg->incoming_uri;
 }
 
 /*
@@ -72,6 +80,11 @@ static int vm_build(struct vm *vm)
 		return ret;
 	vm->vm_fd = ret;
 	vm_trace(vm, "vm: created, %u-bit IPA space", vm->layout.ipa_bits);
+	/* Dirty rings only before the first vCPU, their bitmap only before the
+	 * first memslot. */
+	ret = dirty_log_enable(vm, vm->cfg->dirty_ring_entries);
+	if (ret < 0)
+		return ret;
 	ret = enable_nisv_to_user(vm);
 	if (ret < 0)
 		return ret;
@@ -89,6 +102,8 @@ static int vm_build(struct vm *vm)
 
 	ret = vcpus_create(vm);
 	if (!ret)
+		ret = dirty_log_map_rings(vm);
+	if (!ret)
 		ret = vcpus_init(vm);
 	if (!ret)
 		ret = devices_create(vm);
@@ -100,15 +115,18 @@ static int vm_build(struct vm *vm)
 		ret = vcpus_init_pmu(vm);
 	if (!ret)
 		ret = vcpus_read_mpidr(vm);
-	/* A restored guest's RAM, device tree included, comes from the snapshot. */
-	if (!ret && !vm->cfg->restore_path)
+	/* A restored or migrated guest's RAM, device tree included, comes from
+	 * the stream. */
+	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_build_dtb(vm);
-	if (!ret && !vm->cfg->restore_path)
+	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_load_into_ram(vm);
 	if (!ret)
 		ret = devices_start(vm);
 	if (!ret && vm->cfg->restore_path)
 		ret = snapshot_restore(vm, vm->cfg->restore_path);
+	if (!ret && vm->cfg->incoming_uri)
+		ret = migration_incoming(vm, vm->cfg->incoming_uri);
 	return ret;
 }
 
@@ -143,6 +161,7 @@ static int status_for(const struct vm *vm, enum vm_stop_reason reason)
 	switch (reason) {
 	case VM_STOP_POWEROFF:
 	case VM_STOP_QUIT:
+	case VM_STOP_MIGRATED:
 		return EXIT_POWEROFF;
 	case VM_STOP_RESET:
 		pr_info("the guest asked for a reset; exiting (--no-reboot)");
@@ -177,7 +196,13 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 
 	if (control_loop(vm, sig_fd) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
-	vm_resume(vm);		/* parked vCPUs and a paused I/O thread see the stop */
+	/* Before anything here changes the VM's pause state again. */
+	migrate_finish(vm);
+	/* Parked vCPUs and a paused I/O thread see the stop. A migrated VM's
+	 * devices stay paused: its guest runs elsewhere, on the same disks.
+	 * (Parked vCPUs leave on the stop alone.) */
+	if (vm_stop_reason(vm) != VM_STOP_MIGRATED)
+		vm_resume(vm);
 	vcpus_join(vm);
 	pthread_barrier_destroy(&vm->start_barrier);
 	vm_trace(vm, "vcpus: all stopped");
@@ -218,6 +243,7 @@ static void trace_memory_use(struct vm *vm)
 static void vm_destroy(struct vm *vm)
 {
 	devices_destroy(vm);
+	dirty_log_destroy(vm);
 	msi_routes_destroy(vm);
 	gic_destroy(&vm->gic);
 	vcpus_destroy(vm);
@@ -261,6 +287,7 @@ int main(int argc, char *argv[])
 	int status, sig_fd, ret;
 
 	pthread_mutex_init(&vm.msi.lock, NULL);
+	dirty_log_init(&vm.dirty);
 	pthread_mutex_init(&vm.pause_lock, NULL);
 	pthread_cond_init(&vm.pause_cond, NULL);
 	vm.start_ns = monotonic_ns();
@@ -281,7 +308,7 @@ int main(int argc, char *argv[])
 	vm.nr_vcpus = cfg.nr_cpus;
 	atomic_store(&vm.pause_requested, cfg.start_paused);
 	if (layout_compute(&vm.layout, cfg.ram_size, cfg.nr_cpus) < 0 ||
-	    (!cfg.restore_path && boot_images_load(&vm) < 0)) {
+	    (boots_kernel(&cfg) && boot_images_load(&vm) < 0)) {
 		boot_images_free(&vm);
 		return EXIT_USAGE;
 	}

@@ -50,11 +50,12 @@ int guest_memory_alloc(struct guest_memory *mem, int vm_fd, enum mem_backend bac
 	return ret;
 }
 
-static int register_guest_memfd(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+static int register_guest_memfd(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+				uint32_t flags)
 {
 	struct kvm_userspace_memory_region2 region = {
 		.slot = slot,
-		.flags = KVM_MEM_GUEST_MEMFD,
+		.flags = KVM_MEM_GUEST_MEMFD | flags,
 		.guest_phys_addr = mem->gpa,
 		.memory_size = mem->size,
 		.userspace_addr = (uint64_t)(unsigned long)mem->hva,
@@ -65,16 +66,31 @@ static int register_guest_memfd(const struct guest_memory *mem, int vm_fd, unsig
 	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION2, &region);
 }
 
-int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+static int register_slot(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+			 uint32_t flags)
 {
 	struct kvm_userspace_memory_region region = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = mem->gpa,
 		.memory_size = mem->size,
 		.userspace_addr = (uint64_t)(unsigned long)mem->hva,
 	};
 
 	if (mem->backend == MEM_BACKEND_GUEST_MEMFD)
-		return register_guest_memfd(mem, vm_fd, slot);
+		return register_guest_memfd(mem, vm_fd, slot, flags);
 	return (int)kvm_ioctl_checked("vm", vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
+
+int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot)
+{
+	return register_slot(mem, vm_fd, slot, 0);
+}
+
+/* Only the flags change: KVM keeps the slot's mappings and contents. */
+int guest_memory_set_dirty_log(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+			       bool on)
+{
+	return register_slot(mem, vm_fd, slot, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+}
+

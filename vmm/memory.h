@@ -3,6 +3,7 @@
 #define TERN_MEMORY_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,10 @@ int guest_memory_alloc(struct guest_memory *mem, int vm_fd, enum mem_backend bac
 
 /* Registers the RAM with KVM as memslot @slot. -errno. */
 int guest_memory_register(const struct guest_memory *mem, int vm_fd, unsigned int slot);
+
+/* Re-registers memslot @slot with dirty logging on or off (for a migration). */
+int guest_memory_set_dirty_log(const struct guest_memory *mem, int vm_fd, unsigned int slot,
+			       bool on);
 
 /* Bytes of guest RAM resident in the host (mincore), for RSS accounting. */
 uint64_t guest_memory_resident(const struct guest_memory *mem);

@@ -343,6 +343,8 @@ int vm_pause(struct vm *vm)
 		return 0;
 	atomic_store(&vm->pause_requested, true);
 	vcpus_kick(vm);
+	/* A vCPU waiting for a dirty ring harvest goes to park instead. */
+	dirty_log_wake(vm);
 	pthread_mutex_lock(&vm->pause_lock);
 	while (vm->vcpus_parked < vm->vcpus_alive)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);

@@ -49,6 +49,8 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int arg)
 	pthread_mutex_lock(&vm->pause_lock);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+	/* And so do vCPUs waiting for their dirty ring to be harvested. */
+	dirty_log_wake(vm);
 }
 
 struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len)

@@ -16,10 +16,12 @@
 #include "memory.h"
 #include "msi.h"
 #include "devices/pci.h"
+#include "migration/dirty.h"
 
 struct control;
 struct device;
 struct iothread;
+struct migration;
 struct vcpu;
 
 /* Why the VM stopped; decided once, by whoever stops it first. */
@@ -32,6 +34,7 @@ enum vm_stop_reason {
 	VM_STOP_QUIT,		/* console escape Ctrl-A x */
 	VM_STOP_ERROR,		/* tern or KVM failed; already reported */
 	VM_STOP_MEMORY_FAULT,	/* a guest memory fault tern cannot resolve; reported */
+	VM_STOP_MIGRATED,	/* the guest now runs at a migration's destination */
 };
 
 /* What the guest boots: read and checked before any KVM object exists. */
@@ -67,6 +70,8 @@ struct vm {
 	struct console console;
 	struct boot_images boot;
 	struct control *control;		/* --control socket; NULL: none */
+	struct dirty_log dirty;			/* dirty rings, for migration */
+	struct migration *migration;		/* outgoing; NULL: none yet */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
 
@@ -112,8 +117,9 @@ int vm_add_device(struct vm *vm, struct device *dev);
 /*
  * Pause: every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
  * last KVM_RUN with immediate_exit), the I/O thread paused with no request
- * in flight. Returns when all of that holds. Called from the main thread.
- * Resume undoes it. Both -errno; pausing a paused VM is a no-op.
+ * in flight. Returns when all of that holds. Called from the main thread,
+ * or from the migration thread while a migration runs (the control socket
+ * then refuses pause, resume and snapshot). Resume undoes it. Both -errno; pausing a paused VM is a no-op.
  */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);

@@ -651,6 +651,43 @@ static void test_restore_clock(void **state)
 	RUN_ERR("--restore-clock is only for --restore", "--restore-clock", "continue");
 }
 
+static void test_incoming(void **state)
+{
+	assert_int_equal(PARSE("run", "--incoming", "unix:/tmp/m.sock", "--memory", "256M"), 0);
+	assert_string_equal(cfg.incoming_uri, "unix:/tmp/m.sock");
+	assert_null(cfg.kernel_path);
+	assert_null(cfg.restore_path);
+	assert_int_equal(PARSE("run", "--incoming", "tcp:127.0.0.1:4444"), 0);
+	assert_string_equal(cfg.incoming_uri, "tcp:127.0.0.1:4444");
+
+	RUN_ERR("--incoming 'unix:': must be unix:PATH", "--incoming", "unix:");
+	RUN_ERR("--incoming 'tcp:4444': must be unix:PATH", "--incoming", "tcp:4444");
+	RUN_ERR("--incoming 'file:/x': must be unix:PATH", "--incoming", "file:/x");
+	assert_error_says("--kernel cannot be used with --incoming: the migration carries",
+			  (char *[]){ "tern", "run", "--incoming", "unix:/m", "--kernel", "Image",
+				      NULL });
+	assert_error_says("--restore and --incoming exclude each other",
+			  (char *[]){ "tern", "run", "--incoming", "unix:/m", "--restore", "vm.tern",
+				      NULL });
+	assert_error_says("--restore-clock is only for --restore",
+			  (char *[]){ "tern", "run", "--incoming", "unix:/m", "--restore-clock",
+				      "wall", NULL });
+}
+
+static void test_dirty_ring(void **state)
+{
+	assert_int_equal(PARSE("run", "--kernel", "Image"), 0);
+	assert_int_equal(cfg.dirty_ring_entries, 4096);
+	assert_int_equal(RUN("--dirty-ring", "65536"), 0);
+	assert_int_equal(cfg.dirty_ring_entries, 65536);
+	assert_int_equal(RUN("--dirty-ring", "0"), 0);
+	assert_int_equal(cfg.dirty_ring_entries, 0);
+	RUN_ERR("--dirty-ring '1000': must be 0 or a power of two", "--dirty-ring", "1000");
+	RUN_ERR("--dirty-ring '-1': must be 0 or a power of two", "--dirty-ring", "-1");
+	RUN_ERR("--dirty-ring '2147483648': must be 0 or a power of two", "--dirty-ring",
+		"2147483648");
+}
+
 static void test_paused(void **state)
 {
 	assert_int_equal(RUN("--paused", "--control", "c.sock"), 0);
@@ -874,6 +911,8 @@ int main(void)
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_restore_refuses_boot_options),
 		cmocka_unit_test(test_restore_clock),
+		cmocka_unit_test(test_incoming),
+		cmocka_unit_test(test_dirty_ring),
 		cmocka_unit_test(test_paused),
 		cmocka_unit_test(test_ctl),
 		cmocka_unit_test(test_ctl_errors),

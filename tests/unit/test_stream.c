@@ -395,6 +395,7 @@ static const struct { uint16_t type; const char *name; uint64_t max; } limits[] 
 	{ STREAM_SEC_ITS, "its", 4 << 10 },
 	{ STREAM_SEC_DEVICE, "device", 1 << 20 },
 	{ STREAM_SEC_CLOCK, "clock", 256 },
+	{ STREAM_SEC_RAM_ZERO, "ram-zero", 16 },
 	{ STREAM_SEC_END, "end", 0 },
 };
 
@@ -402,7 +403,7 @@ static const struct { uint16_t type; const char *name; uint64_t max; } limits[] 
 
 static void test_rules(void **state)
 {
-	const uint16_t unknown[] = { 0, 8, 0x100, 0xfffe };
+	const uint16_t unknown[] = { 0, 9, 0x100, 0xfffe };
 
 	for (size_t i = 0; i < NR_LIMITS; i++) {
 		const struct stream_section_rule *rule = stream_section_rule(limits[i].type);
@@ -633,7 +634,7 @@ static void test_write_refuses(void **state)
 	bad = hdr;
 	bad.features |= 1ULL << 40;
 	assert_werr(stream_write_header(&w, &bad), -EINVAL, "feature", NULL);
-	assert_werr(stream_write_section(&w, 8, 1, 0, NULL, 0), -EINVAL, "type 8", NULL);
+	assert_werr(stream_write_section(&w, 9, 1, 0, NULL, 0), -EINVAL, "type 9", NULL);
 	assert_werr(stream_write_section(&w, STREAM_SEC_END, 1, 0, NULL, 0), -EINVAL, "65535", NULL);
 	assert_werr(stream_write_section(&w, STREAM_SEC_GIC, 0, 0, NULL, 0), -EINVAL, "'gic'",
 		    "version 0");
@@ -738,7 +739,7 @@ static void test_unknown_features(void **state)
 
 static void test_unknown_type(void **state)
 {
-	const uint16_t types[] = { 0, 8, 0x1234, 0xfffe };
+	const uint16_t types[] = { 0, 9, 0x1234, 0xfffe };
 	char num[16];
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -994,6 +995,44 @@ static void test_read_error(void **state)
 		   "reading section 'config' at offset 108", "Input/output error");
 }
 
+/* ---- zero-page runs ---- */
+
+static int zero_decode(uint64_t off, uint64_t n, uint64_t ram, uint64_t *got_off,
+		       uint64_t *got_n)
+{
+	uint8_t buf[STREAM_RAM_ZERO_BYTES];
+	char err[128];
+
+	stream_ram_zero_encode(buf, off, n);
+	return stream_ram_zero_decode(buf, ram, PAGE, got_off, got_n, err, sizeof(err));
+}
+
+static void test_ram_zero(void **state)
+{
+	const uint64_t ram = 16 * PAGE;
+	uint8_t buf[STREAM_RAM_ZERO_BYTES];
+	uint64_t off, n;
+
+	(void)state;
+	stream_ram_zero_encode(buf, 0x0102030405060708ULL, 0x1112131415161718ULL);
+	assert_int_equal(buf[0], 0x08);		/* little-endian on the wire */
+	assert_int_equal(buf[8], 0x18);
+	assert_int_equal(zero_decode(2 * PAGE, 3, ram, &off, &n), 0);
+	assert_int_equal(off, 2 * PAGE);
+	assert_int_equal(n, 3);
+	/* The whole of RAM, and the last page alone. */
+	assert_int_equal(zero_decode(0, 16, ram, &off, &n), 0);
+	assert_int_equal(zero_decode(15 * PAGE, 1, ram, &off, &n), 0);
+	/* Past the end, by one page or by wrapping. */
+	assert_int_equal(zero_decode(15 * PAGE, 2, ram, &off, &n), -EBADMSG);
+	assert_int_equal(zero_decode(16 * PAGE, 1, ram, &off, &n), -EBADMSG);
+	assert_int_equal(zero_decode(PAGE, UINT64_MAX, ram, &off, &n), -EBADMSG);
+	assert_int_equal(zero_decode(UINT64_MAX - PAGE + 1, 1, ram, &off, &n), -EBADMSG);
+	/* Not page-aligned, or empty. */
+	assert_int_equal(zero_decode(PAGE + 8, 1, ram, &off, &n), -EBADMSG);
+	assert_int_equal(zero_decode(PAGE, 0, ram, &off, &n), -EBADMSG);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1029,6 +1068,7 @@ int main(void)
 		T(test_unread_payload),
 		T(test_read_past_section),
 		T(test_read_error),
+		T(test_ram_zero),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_CHANNEL_H
+#define TERN_CHANNEL_H
+
+#include <stddef.h>
+
+/*
+ * The migration connection: unix:PATH or tcp:HOST:PORT. The stream goes
+ * from source to destination; the destination answers with short lines:
+ *   "accept"          the CONFIG fits: send the pages
+ *   "refuse MESSAGE"  it does not (MESSAGE names the difference)
+ *   "ack"             the whole VM is restored: the destination runs it
+ *   "fail MESSAGE"    the destination could not restore it
+ */
+#define CHANNEL_LINE_MAX	512
+
+/* Connected socket fd, or -errno with the reason in @err. */
+int channel_connect(const char *uri, char *err, size_t errlen);
+/* Listening socket fd (a stale unix socket file is replaced), or -errno. */
+int channel_listen(const char *uri, char *err, size_t errlen);
+/* Removes the unix socket file of @uri, if it is one. */
+void channel_unlink(const char *uri);
+/* Sets how long one send or receive may block (0: for ever). */
+int channel_set_timeout(int fd, unsigned int seconds);
+/* Writes "@word[ @msg]\n". -errno. */
+int channel_send_line(int fd, const char *word, const char *msg);
+/* Reads one line (without its newline) into @buf. -errno; -EPIPE at EOF,
+ * -ETIMEDOUT after the socket's timeout. */
+int channel_read_line(int fd, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Live migration, destination side (the source is migration/migrate.c). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "devices/devices.h"
+#include "migration/channel.h"
+#include "migration/incoming.h"
+#include "migration/machine.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+/* The source sends its header as soon as it connects. */
+#define HANDSHAKE_TIMEOUT_S	30
+/* Between two reads of the stream: a source's round 0 never pauses this long. */
+#define STREAM_TIMEOUT_S	60
+
+static int accept_source(const char *uri)
+{
+	char err[256];
+	int lfd = channel_listen(uri, err, sizeof(err)), fd;
+
+	if (lfd < 0) {
+		pr_err("--incoming: %s", err);
+		return lfd;
+	}
+	pr_info("waiting for a migration on %s", uri);
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		fd = -errno;
+		pr_err("--incoming: accept on %s: %s", uri, strerror(errno));
+	}
+	close(lfd);
+	channel_unlink(uri);
+	return fd;
+}
+
+/* Header and CONFIG, then the answer: the source sends pages only after
+ * "accept". */
+static int handshake(struct machine_loader *ld, int fd)
+{
+	int ret = machine_load_prelude(ld);
+
+	if (ret == -EPROTO) {
+		pr_err("migration refused: %s", ld->refusal);
+		channel_send_line(fd, "refuse", ld->refusal);
+		return ret;
+	}
+	if (ret) {
+		pr_err("migration: the source's stream is unusable");
+		return ret;
+	}
+	ret = channel_send_line(fd, "accept", NULL);
+	if (ret)
+		pr_err("migration: cannot answer the source: %s", strerror(-ret));
+	return ret;
+}
+
+static int receive(struct vm *vm, int fd)
+{
+	struct machine_loader ld;
+	uint64_t t0 = monotonic_ns();
+	int ret;
+
+	machine_loader_init(&ld, vm, stream_fd_read, (void *)(intptr_t)fd, false);
+	channel_set_timeout(fd, HANDSHAKE_TIMEOUT_S);
+	ret = handshake(&ld, fd);
+	if (ret)
+		return ret;
+	channel_set_timeout(fd, STREAM_TIMEOUT_S);
+	ret = machine_load_rest(&ld);
+	if (ret) {
+		pr_err("migration: the stream broke before the VM was complete; the guest "
+		       "never ran here");
+		channel_send_line(fd, "fail", "the destination could not restore the VM");
+		return ret;
+	}
+	ret = channel_send_line(fd, "ack", NULL);
+	if (ret) {
+		pr_err("migration: cannot acknowledge to the source: %s; not running the guest",
+		       strerror(-ret));
+		return ret;
+	}
+	pr_info("migration received: %" PRIu64 " MiB in %" PRIu64 " RAM sections, %" PRIu64
+		" ms", ld.sr.offset >> 20, ld.ram_sections, (monotonic_ns() - t0) / 1000000);
+	return 0;
+}
+
+int migration_incoming(struct vm *vm, const char *uri)
+{
+	int fd = accept_source(uri), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = devices_pause(vm);
+	if (!ret) {
+		ret = receive(vm, fd);
+		devices_resume(vm);
+	}
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_INCOMING_H
+#define TERN_INCOMING_H
+
+struct vm;
+
+/*
+ * The destination of a live migration: listens on @uri, takes one
+ * connection, checks the source's machine against this one (refusing with
+ * the difference, -EPROTO), reads the VM into the one vm_build made, and
+ * acknowledges. The VM may run once this returns 0. -errno (logged).
+ */
+int migration_incoming(struct vm *vm, const char *uri);
+
+#endif

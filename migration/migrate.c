@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Pre-copy live migration, source side.
+ *
+ * Round 0 sends all of RAM while the guest runs, with dirty logging already
+ * on, so every page written after it was read is logged. Each further round
+ * sends the pages dirtied meanwhile, until what is left would take less than
+ * the downtime target to send at the bandwidth measured. Then, the VM paused:
+ * KVM writes the GIC and ITS tables into RAM, the rings are harvested a last
+ * time, KVM_GET_DIRTY_LOG collects what KVM itself wrote (only recorded in
+ * the bitmap), the last pages go, then the device state. Only the
+ * destination's "ack" commits the move: any failure before it resumes the
+ * guest here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "migration/channel.h"
+#include "migration/dirty.h"
+#include "migration/machine.h"
+#include "migration/migrate.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#define BOUNCE_BYTES	(1u << 20)
+#define URI_MAX		256
+#define ERR_MAX		400
+
+enum migrate_state { MIG_ACTIVE, MIG_DONE, MIG_FAILED, MIG_CANCELLED };
+
+static const char *const state_names[] = {
+	[MIG_ACTIVE] = "active", [MIG_DONE] = "completed", [MIG_FAILED] = "failed",
+	[MIG_CANCELLED] = "cancelled",
+};
+
+struct migration {
+	struct vm *vm;
+	pthread_t thread;
+	bool thread_started;
+	char uri[URI_MAX];
+	uint64_t downtime_ms;
+	int fd;
+	_Atomic bool cancel;
+	const struct stream_writer *sw;	/* for progress while a round runs */
+	uint8_t *bounce;
+	struct dirty_bitmap round;	/* the pages this round sends */
+
+	pthread_mutex_t lock;		/* what status reads, and fd */
+	enum migrate_state state;
+	char error[ERR_MAX];
+	unsigned int rounds;
+	uint64_t start_ns;
+	uint64_t bytes_sent;		/* stream bytes */
+	uint64_t pages_sent, pages_resent, zero_pages;
+	uint64_t bandwidth;		/* bytes/s, last round */
+	uint64_t dirty_rate;		/* pages/s, last round */
+	uint64_t expected_downtime_ms;
+	uint64_t downtime_ms_measured;
+	uint64_t total_ms;
+};
+
+static size_t page_bytes(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void fail(struct migration *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The first failure is the one reported. */
+static void fail(struct migration *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(m->error, sizeof(m->error), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- between sections: rings and cancel ---- */
+
+/* A vCPU waiting on a full ring is harvested for at once; a cancel or a
+ * VM stop ends the migration at the next section. */
+static int between_sections(void *opaque)
+{
+	struct migration *m = opaque;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	m->bytes_sent = m->sw->offset;
+	pthread_mutex_unlock(&m->lock);
+	if (atomic_load(&m->cancel))
+		return -ECANCELED;
+	if (vm_stop_reason(m->vm) != VM_RUNNING)
+		return -ESHUTDOWN;
+	if (dirty_log_has_waiters(m->vm))
+		return dirty_log_harvest(m->vm, &n);
+	return 0;
+}
+
+static int send_pages(struct migration *m, struct stream_writer *sw,
+		      const struct dirty_bitmap *pages, bool live, struct page_stats *st)
+{
+	struct page_writer pw = { .zero_markers = true, .bounce = live ? m->bounce : NULL,
+				  .bounce_len = BOUNCE_BYTES, .between = between_sections,
+				  .opaque = m };
+	int ret = machine_put_pages(m->vm, sw, pages, &pw);
+
+	*st = pw.stats;
+	pthread_mutex_lock(&m->lock);
+	m->bytes_sent = sw->offset;
+	m->pages_sent += pw.stats.pages + pw.stats.zero_pages;
+	m->zero_pages += pw.stats.zero_pages;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+/* ---- the handshake ---- */
+
+static int handshake(struct migration *m, struct stream_writer *sw)
+{
+	char line[CHANNEL_LINE_MAX];
+	int ret = machine_put_prelude(m->vm, sw);
+
+	if (ret) {
+		fail(m, "sending the machine's configuration: %s", sw->err);
+		return ret;
+	}
+	ret = channel_read_line(m->fd, line, sizeof(line));
+	if (ret) {
+		fail(m, "no answer from the destination: %s", strerror(-ret));
+		return ret;
+	}
+	if (!strcmp(line, "accept"))
+		return 0;
+	if (!strncmp(line, "refuse ", 7))
+		fail(m, "the destination refused the VM: %s", line + 7);
+	else
+		fail(m, "unexpected answer from the destination: '%s'", line);
+	return -EPROTO;
+}
+
+/* ---- rounds ---- */
+
+static uint64_t ms_since(uint64_t t0)
+{
+	return (monotonic_ns() - t0) / 1000000;
+}
+
+/*
+ * Takes what the rings collected into m->round; returns its page count.
+ * No vCPU is kicked first: on arm64 KVM buffers nothing in hardware (no PML,
+ * kvm_cpu_dirty_log_size() is 0), it pushes each entry at the write fault,
+ * so a harvest sees every page dirtied so far. A vCPU whose ring runs full
+ * exits on its own (KVM_EXIT_DIRTY_RING_FULL) and waits for us; the final
+ * stage's pause is the one kick that matters.
+ */
+static int take_dirty(struct migration *m, uint64_t *dirty)
+{
+	uint64_t n = 0;
+	int ret = dirty_log_harvest(m->vm, &n);
+
+	if (ret)
+		return ret;
+	ret = dirty_bitmap_take(&m->vm->dirty.collected, &m->round);
+	*dirty = dirty_bitmap_count(&m->round);
+	return ret;
+}
+
+static void record_round(struct migration *m, uint64_t bytes, uint64_t ns, uint64_t dirty)
+{
+	uint64_t secs_x1000 = ns / 1000000 ? ns / 1000000 : 1;
+
+	pthread_mutex_lock(&m->lock);
+	m->rounds++;
+	m->bandwidth = bytes * 1000 / secs_x1000;
+	m->dirty_rate = dirty * 1000 / secs_x1000;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static uint64_t expected_downtime(struct migration *m, uint64_t dirty)
+{
+	uint64_t bw = m->bandwidth ? m->bandwidth : 1;
+	uint64_t ms = dirty * page_bytes() * 1000 / bw;
+
+	pthread_mutex_lock(&m->lock);
+	m->expected_downtime_ms = ms;
+	pthread_mutex_unlock(&m->lock);
+	return ms;
+}
+
+/* Round 0 and the rounds after it, while the guest runs; returns once the
+ * rest fits the downtime target, with it in m->round. */
+static int precopy(struct migration *m, struct stream_writer *sw)
+{
+	struct page_stats st;
+	uint64_t t0 = monotonic_ns(), dirty, off0 = sw->offset;
+	int ret = send_pages(m, sw, NULL, true, &st);
+
+	if (ret)
+		return ret;
+	ret = take_dirty(m, &dirty);
+	if (ret)
+		return ret;
+	record_round(m, sw->offset - off0, monotonic_ns() - t0, dirty);
+	for (;;) {
+		uint64_t est = expected_downtime(m, dirty);
+
+		pr_info("migration: round %u done, %" PRIu64 " pages dirty, expected downtime "
+			"%" PRIu64 " ms", m->rounds - 1, dirty, est);
+		if (est < m->downtime_ms)
+			return 0;
+		if (m->rounds >= MIGRATE_MAX_ROUNDS) {
+			fail(m, "no convergence after %u rounds: the guest dirties "
+			     "%" PRIu64 " pages/s, %" PRIu64 " ms of downtime expected, target "
+			     "%" PRIu64 " ms", m->rounds, m->dirty_rate, est, m->downtime_ms);
+			return -ETIMEDOUT;
+		}
+		t0 = monotonic_ns();
+		off0 = sw->offset;
+		ret = send_pages(m, sw, &m->round, true, &st);
+		pthread_mutex_lock(&m->lock);
+		m->pages_resent += st.pages + st.zero_pages;
+		pthread_mutex_unlock(&m->lock);
+		if (!ret)
+			ret = take_dirty(m, &dirty);
+		if (ret)
+			return ret;
+		record_round(m, sw->offset - off0, monotonic_ns() - t0, dirty);
+	}
+}
+
+/* m->round |= what is collected now. */
+static void merge_collected(struct migration *m)
+{
+	struct dirty_bitmap *c = &m->vm->dirty.collected;
+
+	for (uint64_t i = 0; i < (c->nr_pages + 63) / 64; i++)
+		m->round.words[i] |= c->words[i];
+}
+
+/*
+ * The VM is paused. The order matters: KVM writes the LPI pending and ITS
+ * tables into guest RAM first; those writes, made with no vCPU running, are
+ * only in the slot's bitmap, so KVM_GET_DIRTY_LOG comes after them and
+ * after the last ring harvest, as the very last collection.
+ */
+static int final_stage(struct migration *m, struct stream_writer *sw)
+{
+	struct state_writer its;
+	struct page_stats st;
+	char why[ERR_MAX] = "";
+	uint64_t n = 0;
+	int ret;
+
+	sw_init(&its);
+	ret = machine_save_gic_tables(m->vm, &its, why, sizeof(why));
+	if (ret)
+		fail(m, "saving the GIC and ITS tables: %s", why);
+	if (!ret)
+		ret = dirty_log_harvest(m->vm, &n);
+	if (!ret)
+		ret = dirty_log_collect_bitmap(m->vm);
+	if (!ret) {
+		merge_collected(m);
+		ret = send_pages(m, sw, &m->round, false, &st);
+		pthread_mutex_lock(&m->lock);
+		m->pages_resent += st.pages + st.zero_pages;
+		m->rounds++;
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (!ret)
+		ret = machine_put_state(m->vm, sw, &its);
+	sw_free(&its);
+	if (ret && sw->err[0])
+		fail(m, "%s", sw->err);
+	return ret;
+}
+
+static int wait_ack(struct migration *m)
+{
+	char line[CHANNEL_LINE_MAX];
+	int ret = channel_set_timeout(m->fd, MIGRATE_ACK_TIMEOUT_S);
+
+	if (!ret)
+		ret = channel_read_line(m->fd, line, sizeof(line));
+	if (ret) {
+		fail(m, "no acknowledgement from the destination: %s", strerror(-ret));
+		return ret;
+	}
+	if (!strcmp(line, "ack"))
+		return 0;
+	fail(m, "the destination did not take the VM: %s", line);
+	return -EPROTO;
+}
+
+static void report(struct migration *m)
+{
+	pr_info("migration to %s completed: total %" PRIu64 " ms, downtime %" PRIu64 " ms, "
+		"%u rounds, %" PRIu64 " pages sent (%" PRIu64 " zero), %" PRIu64 " pages resent, "
+		"%" PRIu64 " MiB", m->uri, m->total_ms, m->downtime_ms_measured, m->rounds,
+		m->pages_sent, m->zero_pages, m->pages_resent, m->bytes_sent >> 20);
+}
+
+/* Everything up to and including the ACK. */
+static int migrate_run(struct migration *m, struct stream_writer *sw)
+{
+	uint64_t t_pause;
+	int ret = handshake(m, sw);
+
+	if (!ret) {
+		ret = dirty_log_start(m->vm);
+		if (ret)
+			fail(m, "cannot start dirty logging: %s", strerror(-ret));
+	}
+	if (!ret)
+		ret = precopy(m, sw);
+	if (ret)
+		return ret;
+	t_pause = monotonic_ns();
+	ret = vm_pause(m->vm);
+	if (ret) {
+		fail(m, "cannot pause the VM: %s", strerror(-ret));
+		return ret;
+	}
+	ret = final_stage(m, sw);
+	if (!ret)
+		ret = wait_ack(m);
+	pthread_mutex_lock(&m->lock);
+	m->downtime_ms_measured = ms_since(t_pause);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+static void finish_failed(struct migration *m, int ret)
+{
+	dirty_log_stop(m->vm);
+	vm_resume(m->vm);
+	if (!m->error[0])
+		fail(m, "%s", strerror(-ret));
+	pthread_mutex_lock(&m->lock);
+	m->state = atomic_load(&m->cancel) ? MIG_CANCELLED : MIG_FAILED;
+	pthread_mutex_unlock(&m->lock);
+	pr_err("migration to %s %s: %s; the VM keeps running here", m->uri,
+	       state_names[m->state], m->error);
+}
+
+static void *migrate_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct stream_writer sw;
+	int ret;
+
+	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
+	m->sw = &sw;
+	ret = migrate_run(m, &sw);
+	if (ret && sw.err[0])
+		fail(m, "%s", sw.err);
+	pthread_mutex_lock(&m->lock);
+	m->bytes_sent = sw.offset;
+	m->total_ms = ms_since(m->start_ns);
+	if (!ret)
+		m->state = MIG_DONE;
+	close(m->fd);
+	m->fd = -1;
+	pthread_mutex_unlock(&m->lock);
+	if (ret) {
+		finish_failed(m, ret);
+		return NULL;
+	}
+	report(m);
+	/* The guest runs at the destination now: this tern stops without
+	 * resuming anything (no device here may touch shared disks again). */
+	vm_request_stop(m->vm, VM_STOP_MIGRATED, 0);
+	return NULL;
+}
+
+/* ---- control side ---- */
+
+static void migration_free(struct migration *m)
+{
+	if (!m)
+		return;
+	dirty_bitmap_free(&m->round);
+	free(m->bounce);
+	free(m);
+}
+
+static void reap(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+
+	if (m && m->thread_started)
+		pthread_join(m->thread, NULL);
+	migration_free(m);
+	vm->migration = NULL;
+}
+
+bool migrate_active(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+	bool active;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	active = m->state == MIG_ACTIVE;
+	pthread_mutex_unlock(&m->lock);
+	return active;
+}
+
+static struct migration *migration_new(struct vm *vm, const char *uri, uint64_t downtime_ms)
+{
+	struct migration *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->vm = vm;
+	m->fd = -1;
+	m->downtime_ms = downtime_ms ? downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS;
+	snprintf(m->uri, sizeof(m->uri), "%s", uri);
+	pthread_mutex_init(&m->lock, NULL);
+	m->start_ns = monotonic_ns();
+	m->bounce = malloc(BOUNCE_BYTES);
+	if (!m->bounce || dirty_bitmap_init(&m->round, vm->dirty.slot.npages)) {
+		migration_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *err,
+		  size_t errlen)
+{
+	struct migration *m;
+	int fd, ret;
+
+	if (migrate_active(vm)) {
+		snprintf(err, errlen, "a migration is already running");
+		return -EBUSY;
+	}
+	if (!vm->dirty.ring_entries) {
+		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
+		return -ENOTSUP;
+	}
+	if (vm_is_paused(vm)) {
+		snprintf(err, errlen, "cannot migrate a paused VM: resume it first");
+		return -EBUSY;
+	}
+	reap(vm);
+	fd = channel_connect(uri, err, errlen);
+	if (fd < 0)
+		return fd;
+	/* A destination that stops reading must not hold the source for ever. */
+	channel_set_timeout(fd, MIGRATE_ACK_TIMEOUT_S);
+	m = migration_new(vm, uri, downtime_ms);
+	if (!m) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->fd = fd;
+	vm->migration = m;
+	ret = pthread_create(&m->thread, NULL, migrate_thread, m);
+	if (ret) {
+		close(fd);
+		reap(vm);
+		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(ret));
+		return -ret;
+	}
+	m->thread_started = true;
+	pr_info("migration to %s started (downtime target %" PRIu64 " ms)", uri, m->downtime_ms);
+	return 0;
+}
+
+int migrate_cancel(struct vm *vm, char *err, size_t errlen)
+{
+	struct migration *m = vm->migration;
+
+	if (!migrate_active(vm)) {
+		snprintf(err, errlen, "no migration is running");
+		return -ENOENT;
+	}
+	atomic_store(&m->cancel, true);
+	fail(m, "cancelled on the control socket");
+	/* Unblocks a send or a wait for the destination's answer. */
+	pthread_mutex_lock(&m->lock);
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void migrate_finish(struct vm *vm)
+{
+	char err[64];
+
+	if (migrate_active(vm))
+		migrate_cancel(vm, err, sizeof(err));
+	reap(vm);
+}
+
+json_t *migrate_status(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+	json_t *j;
+
+	if (!m)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "state", state_names[m->state], "uri", m->uri,
+		      "round", (json_int_t)m->rounds,
+		      "mib_sent", (json_int_t)(m->bytes_sent >> 20),
+		      "mib_per_s", (json_int_t)(m->bandwidth >> 20),
+		      "dirty_pages_per_s", (json_int_t)m->dirty_rate,
+		      "expected_downtime_ms", (json_int_t)m->expected_downtime_ms,
+		      "downtime_target_ms", (json_int_t)m->downtime_ms,
+		      "pages_sent", (json_int_t)m->pages_sent,
+		      "pages_resent", (json_int_t)m->pages_resent,
+		      "elapsed_ms", (json_int_t)(m->state == MIG_ACTIVE ? ms_since(m->start_ns) :
+						m->total_ms));
+	if (j && m->error[0])
+		json_object_set_new(j, "error", json_string(m->error));
+	pthread_mutex_unlock(&m->lock);
+	return j;
+}

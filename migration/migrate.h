@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_MIGRATE_H
+#define TERN_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct vm;
+
+#define MIGRATE_DEFAULT_DOWNTIME_MS	300
+#define MIGRATE_MAX_ROUNDS		30
+#define MIGRATE_ACK_TIMEOUT_S		30
+
+/*
+ * Outgoing live migration (pre-copy over KVM dirty rings), on its own
+ * thread. Started and cancelled from the control thread; while one is
+ * active, that thread alone pauses and resumes the VM (the control socket
+ * refuses pause, resume and snapshot meanwhile).
+ */
+
+/* Starts a migration to @uri. -EBUSY if one is active, -ENOTSUP without
+ * dirty rings; message in @err. */
+int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *err,
+		  size_t errlen);
+/* Asks the active migration to stop; the VM keeps running here. -ENOENT. */
+int migrate_cancel(struct vm *vm, char *err, size_t errlen);
+bool migrate_active(struct vm *vm);
+/* The current or last migration, for 'status'; NULL if there was none. */
+json_t *migrate_status(struct vm *vm);
+/* Cancels an active migration and waits for its thread (tern is exiting). */
+void migrate_finish(struct vm *vm);
+
+#endif

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Live migration on one host (issue 5): a guest with a disk (one image, the
+# shared storage both terns open) and the memory verifier stamping its
+# working set is migrated to a second tern over a unix socket, then from
+# there to a third over TCP on 127.0.0.1. After each move: the source exited
+# 0 with its report, the destination's guest passes the verifier, answers
+# console commands, reads back what was written to the disk, and its virtio
+# MSI counts keep growing with disk I/O.
+# timeout: 1200
+. "$LAB/lib.sh"
+. "$LAB/guest.sh"
+. "$LAB/migrate.sh"
+need_tern
+MACHINE="--cpus 2 --memory 256M --disk path=disk.img"
+trap 'guest_dump_logs' EXIT
+# The emulated host's init leaves loopback down; the TCP move needs it.
+ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || fail "cannot bring up lo"
+dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot create disk.img"
+COUNT='awk '"'"'NR == 1 { n = NF } /ITS/ && /MSI/ && /virtio/ { for (i = 2; i <= n + 1; i++) s += $i } END { printf "MSI-COUNT=%d\n", s }'"'"' /proc/interrupts'
+
+# shellcheck disable=SC2086
+guest_serve $MACHINE --control ctl.sock
+guest_run "memverify run 32 4 >/dev/null 2>&1 &" 30
+sleep 2
+guest_run "memverify check" 60
+expect_status "$run_rc" 0 "the verifier fails before any migration"
+guest_run "blkpattern write /dev/vda 5 2097152" 300
+expect_status "$run_rc" 0 "disk write failed"
+# The pattern the disk holds now: each move checks it, then writes the next.
+seed=5 bytes=2097152
+
+# One move: $1 a name, $2 the URI. The guest helpers then drive the destination.
+move() {
+	# shellcheck disable=SC2086
+	dest_start "$1" "$2" $MACHINE --control "$1.sock"
+	dest_wait_listening "$2"
+	t0=$(date +%s)
+	migrate "$2"
+	wait_source_exit 600
+	expect_status "$status" 0 "the source did not exit 0 after migrating ($1)"
+	report=$(migration_report tern-stderr.log)
+	[ -n "$report" ] || fail "no final report from the source ($1): $(tail -n 5 tern-stderr.log)"
+	echo "MIGRATION $1 ($2): $report; wall $(($(date +%s) - t0)) s"
+	switch_to_dest "$1"
+	mv ctl.sock "ctl-before-$1.sock" 2>/dev/null
+	ln -s "$1.sock" ctl.sock
+	guest_run "memverify check" 60
+	expect_status "$run_rc" 0 "the verifier failed after migration $1"
+	grep -a "memverify: " tern.log | tr -d '\r' | tail -n 1
+	guest_run "echo answered-$1" 60
+	guest_log | grep -q "^answered-$1" || fail "the guest does not answer after migration $1"
+	guest_run "blkpattern verify /dev/vda $seed $bytes" 300
+	expect_status "$run_rc" 0 "the disk does not hold what was written before migration $1"
+	guest_run "$COUNT" 30
+	m1=$(guest_value MSI-COUNT)
+	seed=$((seed + 1)) bytes=1048576
+	guest_run "blkpattern write /dev/vda $seed $bytes && blkpattern verify /dev/vda $seed $bytes" 300
+	expect_status "$run_rc" 0 "disk I/O after migration $1 failed"
+	guest_run "$COUNT" 30
+	m2=$(guest_value MSI-COUNT)
+	echo "virtio MSIs after migration $1: $m1 -> $m2"
+	[ "${m2:-0}" -gt "${m1:-0}" ] || fail "MSI counts did not grow after migration $1 ($m1 -> $m2)"
+}
+
+move dst1 "unix:$PWD/mig.sock"
+move dst2 "tcp:127.0.0.1:4444"
+guest_poweroff 120
+echo "migrate-local scenario passed"
