@@ -6,6 +6,7 @@
 # tern translates the host address to the guest's, injects an external data abort into that vCPU and
 # counts it; the guest kills memvictim with SIGBUS and keeps running.
 # timeout: 300
+# poisons-host-memory: runs after the other scenarios (tests/lab/run)
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern

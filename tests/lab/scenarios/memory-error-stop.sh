@@ -6,6 +6,7 @@
 # and exits 5. Once with anon RAM (the SIGBUS way in), once with guest_memfd
 # (KVM_EXIT_MEMORY_FAULT with EHWPOISON).
 # timeout: 360
+# poisons-host-memory: runs after the other scenarios (tests/lab/run)
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern

@@ -119,7 +119,8 @@ done
 # Bad snapshots: refused with exit 2 and a message, before the guest runs.
 refused() { # FILE PATTERN [MACHINE...]
 	_f=$1 _p=$2; shift 2
-	"$TERN" run $TERN_LAB_OPTS --restore "$_f" "$@" </dev/null >refused.log 2>&1
+	timeout -s KILL "$(lab_scaled 120)" \
+		"$TERN" run $TERN_LAB_OPTS --restore "$_f" "$@" </dev/null >refused.log 2>&1
 	_st=$?
 	cat refused.log
 	expect_status "$_st" 2 "restoring $_f did not exit 2"
