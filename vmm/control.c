@@ -90,9 +90,13 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 					  "memory_backend", mem_backend_name(vm->ram.backend),
 					  "memory_errors", (json_int_t)atomic_load(&vm->memory_errors),
 					  "uptime_ms", uptime_ms), err, errlen);
-	if (!ret && mig && json_object_set_new(reply, "migration", mig))
+	if (ret) {
+		json_decref(mig);
+		return ret;
+	}
+	if (mig && json_object_set_new(reply, "migration", mig))
 		return failed(err, errlen, "building the reply", -ENOMEM);
-	return ret;
+	return 0;
 }
 
 /* While a migration runs, its thread alone pauses and resumes the VM. */

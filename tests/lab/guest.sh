@@ -178,3 +178,27 @@ memvictim_touch() {
 	echo "memvictim: exit status ${victim_exit:-none} ${victim_secs}s after the touch command"
 	guest_log | grep "^memvictim: SIGBUS after" || :
 }
+
+# memory_error_survived BACKEND LOGGED: the memory-error-* check for one RAM
+# backend. A serving guest with --memory 256M,backend=BACKEND; memvictim's page
+# is poisoned and touched; memvictim must die of SIGBUS, tern must have logged
+# LOGGED (how the fault came in, the abort injected), the guest must go on,
+# and status must count one memory error. Kills tern at the end: the guest may
+# reuse the poisoned page later.
+memory_error_survived() {
+	guest_serve --cpus 1 --memory "256M,backend=$1" --control ctl.sock
+	"$TERN" ctl ctl.sock status | grep -q "\"memory_backend\": \"$1\"" ||
+		fail "status does not report the $1 backend"
+	memvictim_poison ctl.sock
+	memvictim_touch
+	expect_status "${victim_exit:-none}" 135 "memvictim did not die of SIGBUS"
+	guest_log | grep -q "^memvictim: SIGBUS after .* si_addr" || fail "memvictim did not report its SIGBUS"
+	grep -qF "$2" tern-stderr.log || fail "tern did not log: $2"
+	grep -q "bogus" tern-stderr.log && fail "tern found the annotation bogus"
+	guest_run "echo alive" 30
+	expect_status "$run_rc" 0 "the guest did not keep running after the memory error"
+	"$TERN" ctl ctl.sock status >status.out || fail "tern ctl status failed"
+	cat status.out
+	grep -q '"memory_errors": 1' status.out || fail "status does not count one memory error"
+	kill -KILL "$tern_pid"
+}
