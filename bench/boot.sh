@@ -19,6 +19,7 @@
 # qemu-system-aarch64.
 # timeout: 900
 . "$LAB/lib.sh"
+. "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
 need_tern
 
 RUNS=${BENCH_RUNS:-3}
@@ -29,41 +30,8 @@ POLL_S=0.02
 TERN_CMDLINE="console=ttyS0 quiet panic=-1"
 QEMU_CMDLINE="console=ttyAMA0 quiet panic=-1"
 
-failures=0
 
 # ---------------------------------------------------------------- helpers
-
-# NOW = milliseconds of uptime. No fork (a builtin read), so it can run in the
-# polling loop; /proc/uptime's 10 ms resolution is far below boot times, and
-# busybox's date may be built without %N.
-now_ms() {
-	read -r _up _ </proc/uptime
-	NOW=$((${_up%.*}${_up#*.}0)) # "123.45" -> 123450; always two decimals
-}
-
-# Median of the numbers given as arguments (mean of the middle two if even).
-median() {
-	[ $# -gt 0 ] || return 1
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-mib() { awk -v k="$1" -v d="$2" 'BEGIN { printf "%.2f", k / d }'; }
-
-# report KEY VALUE UNIT: one machine-readable fact.
-report() { echo "BENCH: $1 $2 $3"; }
-
-# target KEY VALUE OP LIMIT UNIT: report VALUE and PASS/MISS against "VALUE OP LIMIT".
-target() {
-	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == "<=" ? v <= l : v >= l) }'; then
-		_verdict=PASS
-	else
-		_verdict=MISS
-	fi
-	report "$1" "$_verdict" "$2$5${3}$4$5"
-	echo "  $1: $2$5 (target $3 $4$5): $_verdict"
-}
 
 # True once file $1 holds "TERN-GUEST: init". Builtins only, like now_ms: this
 # runs every 20 ms, and a grep there (fork + exec in an emulated host) would
@@ -87,11 +55,6 @@ sample_hwm() {
 			return
 		fi
 	done 2>/dev/null <"/proc/$1/status"
-}
-
-run_failed() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
 }
 
 # ---------------------------------------------------------------- one boot
@@ -180,18 +143,7 @@ boot_qemu() {
 
 # ---------------------------------------------------------------- checks
 
-[ -c /dev/kvm ] || fail "no /dev/kvm on this host"
-[ -x "${QEMU:-}" ] ||
-	fail "QEMU=${QEMU:-(unset)} is not an executable qemu-system-aarch64; run tests/lab/run --bench after scripts/setup --bench"
-# Debian's build looks for its firmware and option ROMs (efi-virtio.rom for the
-# default NIC) in /usr/share/qemu; say so explicitly, as lab.md does.
-QEMU_DATA=$(cd "$(dirname "$QEMU")/../share/qemu" 2>/dev/null && pwd) ||
-	fail "no share/qemu next to $QEMU (firmware and option ROMs)"
-# Catches a missing shared library or loader before any timing starts.
-qemu_version=$("$QEMU" --version 2>&1) ||
-	fail "$QEMU does not start here: $qemu_version"
-echo "peer: $(echo "$qemu_version" | head -n 1)"
-echo "tern: $("$TERN" --version 2>&1 | head -n 1)"
+peer_qemu_check
 
 # ---------------------------------------------------------------- runs
 
@@ -209,7 +161,7 @@ done
 echo
 echo "boot benchmark, medians of $RUNS runs (2 vCPUs, 512 MiB):"
 report boot.runs "$RUNS" runs
-report boot.qemu_version "$(echo "$qemu_version" | sed -n '1s/.*version \([^ ]*\).*/\1/p')" -
+report boot.qemu_version "$qemu_v" -
 # shellcheck disable=SC2086 # the lists are space-separated numbers
 {
 	ti=$(median $tern_init) && report boot.tern_init_ms "$ti" ms
@@ -224,7 +176,7 @@ report boot.qemu_version "$(echo "$qemu_version" | sed -n '1s/.*version \([^ ]*\
 }
 size=$(wc -c <"$TERN")
 report boot.tern_binary_bytes "$size" bytes
-report boot.tern_binary_mib "$(mib "$size" 1048576)" MiB
+report boot.tern_binary_mib "$(mib "$size")" MiB
 # No strip in the host (busybox has none): bench/run reports the stripped size.
 
 echo "targets:"
@@ -236,7 +188,7 @@ if [ -n "$ti" ] && [ -n "$qi" ]; then
 	target boot.target_init_ratio "$ratio" "<=" 0.5 x
 fi
 [ -z "$own" ] || target boot.target_own_rss "$(mib "$own" 1024)" "<=" 5 MiB
-target boot.target_binary "$(mib "$size" 1048576)" "<=" 1.5 MiB
+target boot.target_binary "$(mib "$size")" "<=" 1.5 MiB
 
 if [ "$failures" -gt 0 ] || [ -z "$ti" ] || [ -z "$qi" ]; then
 	fail "$failures boot(s) or measurement(s) failed; see the messages above"

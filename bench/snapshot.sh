@@ -36,6 +36,7 @@
 # qemu-system-aarch64.
 # timeout: 900
 . "$LAB/lib.sh"
+. "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
 need_tern
 
 RUNS=${BENCH_RUNS:-3}
@@ -55,53 +56,10 @@ CR=$(printf '\r')
 PAD=$(awk 'BEGIN { for (i = 0; i < 64; i++) printf "\n"; printf "x" }')
 PAD=${PAD%x}
 
-failures=0 notes=''
+notes=''
 vm='' vm_pid='' qmp_cat=''
 
-# ---------------------------------------------------------------- helpers (as bench/boot.sh)
-
-# NOW = milliseconds of uptime, builtins only (no fork while measuring).
-now_ms() {
-	read -r _up _ </proc/uptime
-	NOW=$((${_up%.*}${_up#*.}0)) # "123.45" -> 123450; always two decimals
-}
-
-median() {
-	[ $# -gt 0 ] || return 1
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
-
-report() { echo "BENCH: $1 $2 $3"; }
-
-target() {
-	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == "<=" ? v <= l : v >= l) }'; then
-		_verdict=PASS
-	else
-		_verdict=MISS
-	fi
-	report "$1" "$_verdict" "$2$5${3}$4$5"
-	echo "  $1: $2$5 (target $3 $4$5): $_verdict"
-}
-
-run_failed() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
-
-# add LIST VALUE: append VALUE to the space-separated list $LIST.
-add() { eval "$1=\"\$$1 $2\""; }
-
-show_logs() {
-	for _f in "$@"; do
-		[ -s "$_f" ] || continue
-		echo "--- $_f (last 30 lines):"
-		tail -n 30 "$_f" | tr -d '\r'
-	done
-}
+# ---------------------------------------------------------------- helpers (the common ones: bench/lib/common.sh)
 
 # ---------------------------------------------------------------- the VMMs
 
@@ -450,16 +408,7 @@ restore() {
 
 # ---------------------------------------------------------------- checks
 
-[ -c /dev/kvm ] || fail "no /dev/kvm on this host"
-[ -x "${QEMU:-}" ] ||
-	fail "QEMU=${QEMU:-(unset)} is not an executable qemu-system-aarch64; run tests/lab/run --bench after scripts/setup --bench"
-QEMU_DATA=$(cd "$(dirname "$QEMU")/../share/qemu" 2>/dev/null && pwd) ||
-	fail "no share/qemu next to $QEMU (firmware and option ROMs)"
-qemu_version=$("$QEMU" --version 2>&1) ||
-	fail "$QEMU does not start here: $qemu_version"
-echo "peer: $(echo "$qemu_version" | head -n 1)"
-echo "tern: $("$TERN" --version 2>&1 | head -n 1)"
-qemu_v=$(echo "$qemu_version" | sed -n '1s/.*version \([^ ]*\).*/\1/p')
+peer_qemu_check
 # file: migration URIs came with QEMU 8.2.
 if awk -v v="$qemu_v" 'BEGIN { split(v, a, "."); exit !(a[1] > 8 || (a[1] == 8 && a[2] >= 2)) }'; then
 	QEMU_SAVE_URI="file:$PWD/snap.qemu" QEMU_LOAD_URI="file:$PWD/snap.qemu"

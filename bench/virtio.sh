@@ -32,6 +32,7 @@
 # qemu-system-aarch64.
 # timeout: 900
 . "$LAB/lib.sh"
+. "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
 need_tern
 need_root
 
@@ -47,40 +48,9 @@ QEMU_CMDLINE="console=ttyAMA0 quiet panic=-1 tern.action=serve"
 MEASURES="randread seqread seqwrite net"
 CR=$(printf '\r')
 
-failures=0
 vm='' vm_pid='' nc_pid=''
 
-# ---------------------------------------------------------------- helpers (as bench/boot.sh)
-
-# NOW = milliseconds of uptime, builtins only.
-now_ms() {
-	read -r _up _ </proc/uptime
-	NOW=$((${_up%.*}${_up#*.}0)) # "123.45" -> 123450; always two decimals
-}
-
-median() {
-	[ $# -gt 0 ] || return 1
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-report() { echo "BENCH: $1 $2 $3"; }
-
-target() {
-	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == "<=" ? v <= l : v >= l) }'; then
-		_verdict=PASS
-	else
-		_verdict=MISS
-	fi
-	report "$1" "$_verdict" "$2$5${3}$4$5"
-	echo "  $1: $2$5 (target $3 $4$5): $_verdict"
-}
-
-run_failed() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
+# ---------------------------------------------------------------- helpers (the common ones: bench/lib/common.sh)
 
 # ---------------------------------------------------------------- driving a guest
 
@@ -187,14 +157,6 @@ vm_stop() {
 	[ "$_st" = 0 ] || run_failed "$vm exited with status $_st"
 }
 
-show_logs() {
-	for _f in "$@"; do
-		[ -s "$_f" ] || continue
-		echo "--- $_f (last 30 lines):"
-		tail -n 30 "$_f" | tr -d '\r'
-	done
-}
-
 cleanup() {
 	[ -z "$nc_pid" ] || kill "$nc_pid" 2>/dev/null
 	[ -z "$vm_pid" ] || kill -KILL "$vm_pid" 2>/dev/null
@@ -203,8 +165,8 @@ cleanup() {
 
 # ---------------------------------------------------------------- measurements
 
-# add NAME VALUE: append VALUE to the list $<vm>_<NAME>.
-add() { eval "${vm}_$1=\"\$${vm}_$1 $2\""; }
+# add_vm NAME VALUE: append VALUE to the list $<vm>_<NAME>.
+add_vm() { eval "${vm}_$1=\"\$${vm}_$1 $2\""; }
 
 measure_disk() {
 	vm_run "iobench $1 /dev/vda $SECS" "$SECS" || return
@@ -216,7 +178,7 @@ measure_disk() {
 	_v=$(iobench_field "$1" "$_f")
 	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench $1"; return; }
 	echo "$vm $1: $_v $_f"
-	add "$1" "$_v"
+	add_vm "$1" "$_v"
 }
 
 # The host's side: busybox nc, its stdin a FIFO held open (at stdin EOF it
@@ -253,7 +215,7 @@ measure_net() {
 	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench send"; return; }
 	[ "$_got" = "$_sent" ] || { run_failed "$vm: the guest sent $_sent bytes, the host got $_got"; return; }
 	echo "$vm net: $_v MiB/s ($_sent bytes)"
-	add net "$_v"
+	add_vm net "$_v"
 }
 
 # session NAME CMD...: boot CMD, set up its guest, run the rounds, power off.
@@ -318,18 +280,10 @@ session_body() {
 
 # ---------------------------------------------------------------- checks
 
-[ -c /dev/kvm ] || fail "no /dev/kvm on this host"
-[ -x "${QEMU:-}" ] ||
-	fail "QEMU=${QEMU:-(unset)} is not an executable qemu-system-aarch64; run tests/lab/run --bench after scripts/setup --bench"
-QEMU_DATA=$(cd "$(dirname "$QEMU")/../share/qemu" 2>/dev/null && pwd) ||
-	fail "no share/qemu next to $QEMU (firmware and option ROMs)"
-qemu_version=$("$QEMU" --version 2>&1) ||
-	fail "$QEMU does not start here: $qemu_version"
+peer_qemu_check
 # A tap is needed: no skipping here, a benchmark that cannot run fails.
 [ -c /dev/net/tun ] || modprobe tun 2>/dev/null || insmod "$LAB/modules/tun.ko" 2>/dev/null || :
 [ -c /dev/net/tun ] || fail "no /dev/net/tun (tun module missing)"
-echo "peer: $(echo "$qemu_version" | head -n 1)"
-echo "tern: $("$TERN" --version 2>&1 | head -n 1)"
 
 trap 'cleanup' EXIT
 del_tap "$TAP"
@@ -377,7 +331,7 @@ for _m in $MEASURES; do eval "echo \"  $_m: tern\$tern_$_m; qemu\$qemu_$_m\""; d
 report virtio.runs "$RUNS" runs
 report virtio.seconds_per_run "$SECS" s
 report virtio.net_seconds_per_run "$NET_SECS" s
-report virtio.qemu_version "$(echo "$qemu_version" | sed -n '1s/.*version \([^ ]*\).*/\1/p')" -
+report virtio.qemu_version "$qemu_v" -
 report virtio.qemu_blk_backend "cache=writeback,aio=$QEMU_AIO" -
 report virtio.qemu_net_backend "tap,vhost=off" -
 complete=1

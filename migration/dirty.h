@@ -31,6 +31,7 @@ struct dirty_log {
 	size_t ring_bytes;
 	struct dirty_slot slot;		/* the RAM memslot */
 	struct dirty_bitmap collected;	/* harvested, not yet taken by a round */
+	_Atomic uint64_t ring_full_exits; /* KVM_EXIT_DIRTY_RING_FULL, for status */
 
 	pthread_mutex_t lock;		/* protects what follows */
 	pthread_cond_t cond;		/* reset_gen, logging, waiters change */

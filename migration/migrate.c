@@ -310,8 +310,9 @@ static void report(struct migration *m)
 {
 	pr_info("migration to %s completed: total %" PRIu64 " ms, downtime %" PRIu64 " ms, "
 		"%u rounds, %" PRIu64 " pages sent (%" PRIu64 " zero), %" PRIu64 " pages resent, "
-		"%" PRIu64 " MiB", m->uri, m->total_ms, m->downtime_ms_measured, m->rounds,
-		m->pages_sent, m->zero_pages, m->pages_resent, m->bytes_sent >> 20);
+		"%" PRIu64 " MiB, %" PRIu64 " dirty-ring-full exits", m->uri, m->total_ms,
+		m->downtime_ms_measured, m->rounds, m->pages_sent, m->zero_pages, m->pages_resent,
+		m->bytes_sent >> 20, atomic_load(&m->vm->dirty.ring_full_exits));
 }
 
 /* Everything up to and including the ACK. */

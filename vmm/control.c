@@ -83,13 +83,16 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 	json_t *mig = migrate_status(vm);
 	int ret;
 
-	ret = add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I}",
+	ret = add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I}",
 					  "state", state_name(vm),
 					  "vcpus", (json_int_t)vm->nr_vcpus,
 					  "memory_mib", (json_int_t)(vm->ram.size >> 20),
 					  "memory_backend", mem_backend_name(vm->ram.backend),
 					  "memory_errors", (json_int_t)atomic_load(&vm->memory_errors),
-					  "uptime_ms", uptime_ms), err, errlen);
+					  "uptime_ms", uptime_ms,
+					  "dirty_ring_full_exits",
+					  (json_int_t)atomic_load(&vm->dirty.ring_full_exits)),
+			 err, errlen);
 	if (ret) {
 		json_decref(mig);
 		return ret;

@@ -181,6 +181,7 @@ static enum exit_action handle_intr(struct vcpu *vcpu)
  */
 static enum exit_action handle_dirty_ring_full(struct vcpu *vcpu)
 {
+	atomic_fetch_add(&vcpu->vm->dirty.ring_full_exits, 1);
 	dirty_log_wait_harvest(vcpu);
 	return EXIT_CONTINUE;
 }
