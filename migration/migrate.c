@@ -451,7 +451,7 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *er
 		snprintf(err, errlen, "a migration is already running");
 		return -EBUSY;
 	}
-	if (!vm->dirty.ring_entries) {
+	if (!vm->dirty.available) {
 		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
 		return -ENOTSUP;
 	}
