@@ -532,6 +532,8 @@ json_t *migrate_status(struct vm *vm)
 		      "pages_resent", (json_int_t)m->pages_resent,
 		      "elapsed_ms", (json_int_t)(m->state == MIG_ACTIVE ? ms_since(m->start_ns) :
 						m->total_ms));
+	if (j)
+		json_object_set_new(j, "dirty_tracking", json_string(dirty_log_mode_name(&vm->dirty)));
 	if (j && m->error[0])
 		json_object_set_new(j, "error", json_string(m->error));
 	pthread_mutex_unlock(&m->lock);
