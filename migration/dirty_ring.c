@@ -118,6 +118,36 @@ int dirty_bitmap_take(struct dirty_bitmap *bm, struct dirty_bitmap *round)
 	return 0;
 }
 
+/* ---- KVM_CLEAR_DIRTY_LOG ranges ---- */
+
+static uint64_t align_down(uint64_t page)
+{
+	return page - page % DIRTY_CLEAR_ALIGN;
+}
+
+int dirty_bitmap_clear_range(const struct dirty_bitmap *bm, uint64_t from, uint64_t max,
+			     struct dirty_range *r)
+{
+	uint64_t first, limit, w;
+
+	if (from >= bm->nr_pages)
+		return 0;
+	if (from % DIRTY_CLEAR_ALIGN || !max || max % DIRTY_CLEAR_ALIGN)
+		return -EINVAL;
+	first = dirty_bitmap_next(bm, from);
+	if (first == bm->nr_pages)
+		return 0;
+	first = align_down(first);
+	limit = max < bm->nr_pages - first ? first + max : bm->nr_pages;
+	/* Back from the limit to the last word with a dirty page; the word of
+	 * @first has one, so this stops there at the latest. */
+	for (w = (limit - 1) / 64; !bm->words[w]; w--)
+		;
+	r->first = first;
+	r->count = ((w + 1) * 64 < bm->nr_pages ? (w + 1) * 64 : bm->nr_pages) - first;
+	return 1;
+}
+
 /* ---- slots ---- */
 
 int dirty_slots_find(const struct dirty_slots *slots, uint32_t kvm_slot)

@@ -67,6 +67,33 @@ uint64_t dirty_bitmap_next_clean(const struct dirty_bitmap *bm, uint64_t from);
  */
 int dirty_bitmap_take(struct dirty_bitmap *bm, struct dirty_bitmap *round);
 
+/* ---- KVM_CLEAR_DIRTY_LOG ranges ---- */
+
+/* KVM_CLEAR_DIRTY_LOG takes ranges whose first page is a multiple of 64,
+ * and so is their length, unless they end at the end of the slot
+ * (Documentation/virt/kvm/api.rst, KVM_CLEAR_DIRTY_LOG). */
+#define DIRTY_CLEAR_ALIGN	64
+
+struct dirty_range {
+	uint64_t first;		/* a multiple of DIRTY_CLEAR_ALIGN */
+	uint64_t count;		/* one too, unless first + count == nr_pages */
+};
+
+/*
+ * The next range of @bm to hand to one KVM_CLEAR_DIRTY_LOG, looking at pages
+ * @from on: it starts at the aligned group of 64 pages that holds the first
+ * dirty page, spans at most @max pages, and ends with the last group within
+ * them that holds a dirty page (or at the end of the slot). Clean stretches
+ * before and after are left out, so a sparse bitmap costs few pages of
+ * ioctl, and @max bounds how long KVM holds its MMU lock in one call.
+ * Returns 1 with the range in *@r, 0 when no page from @from on is dirty
+ * (@from >= nr_pages included), -EINVAL if @from or @max (non-zero) is not
+ * a multiple of DIRTY_CLEAR_ALIGN. The next call starts at r->first +
+ * r->count.
+ */
+int dirty_bitmap_clear_range(const struct dirty_bitmap *bm, uint64_t from, uint64_t max,
+			     struct dirty_range *r);
+
 /* ---- the memslots a ring entry may name ---- */
 
 struct dirty_slot {

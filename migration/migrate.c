@@ -452,7 +452,7 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *er
 		snprintf(err, errlen, "a migration is already running");
 		return -EBUSY;
 	}
-	if (!vm->dirty.ring_entries) {
+	if (!vm->dirty.available) {
 		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
 		return -ENOTSUP;
 	}
@@ -533,6 +533,8 @@ json_t *migrate_status(struct vm *vm)
 		      "pages_resent", (json_int_t)m->pages_resent,
 		      "elapsed_ms", (json_int_t)(m->state == MIG_ACTIVE ? ms_since(m->start_ns) :
 						m->total_ms));
+	if (j)
+		json_object_set_new(j, "dirty_tracking", json_string(dirty_log_mode_name(&vm->dirty)));
 	if (j && m->error[0])
 		json_object_set_new(j, "error", json_string(m->error));
 	pthread_mutex_unlock(&m->lock);

@@ -47,6 +47,8 @@ enum run_option {
 	OPT_MEMORY_FAULT_RETRIES,
 	OPT_INCOMING,
 	OPT_DIRTY_RING,
+	OPT_DIRTY_TRACKING,
+	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
 
@@ -75,6 +77,7 @@ static const struct option run_options[] = {
 	{ "memory-fault-retries", required_argument, NULL, OPT_MEMORY_FAULT_RETRIES },
 	{ "incoming",	 required_argument, NULL, OPT_INCOMING },
 	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
+	{ "dirty-tracking", required_argument, NULL, OPT_DIRTY_TRACKING },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -165,9 +168,17 @@ void cli_usage(FILE *out)
 "                    take one source's stream, then run the guest. Like\n"
 "                    --restore, no kernel; the machine options must match the\n"
 "                    source's (a mismatch is refused before any page, exit 2).\n"
+"  --dirty-tracking ring|bitmap\n"
+"                    how a live migration finds the pages the guest wrote.\n"
+"                    ring: KVM's per-vCPU dirty rings (Linux 6.x). bitmap: the\n"
+"                    memslot's dirty bitmap, read and re-protected by tern\n"
+"                    (KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG; Linux 5.2+), for\n"
+"                    hosts without rings. Without what it needs the VM runs and\n"
+"                    'migrate' is refused. Default: ring.\n"
 "  --dirty-ring N    entries in each vCPU's KVM dirty ring, used when this VM\n"
-"                    is migrated: a power of two, 0 turns migration off.\n"
-"                    Default: 4096 (capped by what the host allows).\n"
+"                    is migrated: a power of two, 0 turns migration off. Only\n"
+"                    with --dirty-tracking ring. Default: 4096 (capped by what\n"
+"                    the host allows).\n"
 "  -h, --help        show this help and exit.\n"
 "\n"
 "Console: keystrokes go to the guest's serial console. Ctrl-A x quits tern;\n"
@@ -321,6 +332,17 @@ static int parse_dirty_ring(const char *arg, struct vm_config *cfg)
 	}
 	cfg->dirty_ring_entries = (uint32_t)v;
 	return 0;
+}
+
+static int parse_dirty_tracking(const char *arg, struct vm_config *cfg)
+{
+	if (!strcmp(arg, "ring") || !strcmp(arg, "bitmap")) {
+		cfg->dirty_tracking = !strcmp(arg, "bitmap") ? DIRTY_TRACKING_BITMAP :
+							     DIRTY_TRACKING_RING;
+		return 0;
+	}
+	pr_err("--dirty-tracking '%s': must be ring or bitmap", arg);
+	return -EINVAL;
 }
 
 /* unix:PATH or tcp:HOST:PORT; the socket code parses it again, this only
@@ -784,6 +806,8 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return check_migration_uri("--incoming", arg);
 	case OPT_DIRTY_RING:
 		return parse_dirty_ring(arg, cfg);
+	case OPT_DIRTY_TRACKING:
+		return parse_dirty_tracking(arg, cfg);
 	case OPT_PAUSED:
 		cfg->start_paused = true;
 		return 0;
@@ -808,6 +832,9 @@ static const char *option_name(int opt)
 			return o->name;
 	return "?";
 }
+
+/* Every long option has its bit in check_run_combination()'s @seen. */
+_Static_assert(OPT_LONG_END - OPT_KERNEL <= 32, "too many options for an unsigned int of bits");
 
 static unsigned int option_bit(int opt)
 {
@@ -842,6 +869,10 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 		return -EINVAL;
 	} else if (seen & option_bit(OPT_RESTORE_CLOCK)) {
 		pr_err("run: --restore-clock is only for --restore: a fresh boot starts its clock at zero");
+		return -EINVAL;
+	}
+	if (cfg->dirty_tracking == DIRTY_TRACKING_BITMAP && (seen & option_bit(OPT_DIRTY_RING))) {
+		pr_err("run: --dirty-ring sizes the dirty rings, which --dirty-tracking bitmap does not use: give one or the other");
 		return -EINVAL;
 	}
 	if (cfg->start_paused && !cfg->control_path) {

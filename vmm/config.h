@@ -39,6 +39,13 @@ enum mem_error_policy {
 	MEM_ERRORS_STOP,		/* nothing injected: the repeat guard stops the VM */
 };
 
+/* --dirty-tracking: how a live migration learns which pages the guest wrote
+ * (migration/dirty.h). */
+enum dirty_tracking {
+	DIRTY_TRACKING_RING,		/* KVM's per-vCPU dirty rings (the default) */
+	DIRTY_TRACKING_BITMAP,		/* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG */
+};
+
 /*
  * What the user asked for on the command line; validated by cli_parse().
  * The strings point into argv, or into this structure's own storage for the
@@ -70,7 +77,9 @@ struct vm_config {
 	bool start_paused;		/* --paused: vCPUs wait for "resume" */
 	enum { CLOCK_CONTINUE, CLOCK_WALL } restore_clock;	/* --restore-clock */
 	const char *incoming_uri;	/* --incoming unix:PATH|tcp:HOST:PORT; NULL: none */
-	uint32_t dirty_ring_entries;	/* --dirty-ring; 0: no rings, no migration */
+	enum dirty_tracking dirty_tracking;	/* --dirty-tracking */
+	uint32_t dirty_ring_entries;	/* --dirty-ring, ring tracking only; 0: no
+					 * rings, no migration */
 
 	/* tern ctl SOCKET COMMAND [ARGS...]; all of it points into argv. */
 	const char *ctl_socket;

@@ -80,9 +80,9 @@ static int vm_build(struct vm *vm)
 		return ret;
 	vm->vm_fd = ret;
 	vm_trace(vm, "vm: created, %u-bit IPA space", vm->layout.ipa_bits);
-	/* Dirty rings only before the first vCPU, their bitmap only before the
-	 * first memslot. */
-	ret = dirty_log_enable(vm, vm->cfg->dirty_ring_entries);
+	/* Dirty rings only before the first vCPU, their bitmap (or the manual
+	 * protect of --dirty-tracking bitmap) before the first memslot. */
+	ret = dirty_log_enable(vm, vm->cfg->dirty_tracking, vm->cfg->dirty_ring_entries);
 	if (ret < 0)
 		return ret;
 	ret = enable_nisv_to_user(vm);
@@ -102,7 +102,7 @@ static int vm_build(struct vm *vm)
 
 	ret = vcpus_create(vm);
 	if (!ret)
-		ret = dirty_log_map_rings(vm);
+		ret = dirty_log_attach(vm);
 	if (!ret)
 		ret = vcpus_init(vm);
 	if (!ret)

@@ -50,6 +50,8 @@ static void assert_defaults(void)
 	assert_int_equal(cfg.mem_backend, MEM_BACKEND_ANON);
 	assert_int_equal(cfg.mem_errors, MEM_ERRORS_INJECT);
 	assert_int_equal(cfg.mem_fault_retries, CONFIG_DEFAULT_FAULT_RETRIES);
+	assert_int_equal(cfg.dirty_tracking, DIRTY_TRACKING_RING);
+	assert_int_equal(cfg.dirty_ring_entries, DIRTY_RING_DEFAULT);
 	assert_null(cfg.ctl_socket);
 	assert_null(cfg.ctl_command);
 	assert_null(cfg.ctl_args);
@@ -688,6 +690,36 @@ static void test_dirty_ring(void **state)
 		"2147483648");
 }
 
+static void test_dirty_tracking(void **state)
+{
+	assert_int_equal(RUN("--dirty-tracking", "bitmap"), 0);
+	assert_int_equal(cfg.dirty_tracking, DIRTY_TRACKING_BITMAP);
+	assert_int_equal(RUN("--dirty-tracking", "ring"), 0);
+	assert_int_equal(cfg.dirty_tracking, DIRTY_TRACKING_RING);
+	assert_int_equal(cfg.dirty_ring_entries, DIRTY_RING_DEFAULT);
+	/* The last one given wins, as for every single-valued option. */
+	assert_int_equal(RUN("--dirty-tracking", "ring", "--dirty-tracking", "bitmap"), 0);
+	assert_int_equal(cfg.dirty_tracking, DIRTY_TRACKING_BITMAP);
+	/* --dirty-ring goes with rings, explicit or by default. */
+	assert_int_equal(RUN("--dirty-tracking", "ring", "--dirty-ring", "8192"), 0);
+	assert_int_equal(cfg.dirty_ring_entries, 8192);
+	assert_int_equal(RUN("--dirty-ring", "0"), 0);
+	assert_int_equal(cfg.dirty_tracking, DIRTY_TRACKING_RING);
+	/* A destination names its tracking too. */
+	assert_int_equal(PARSE("run", "--incoming", "unix:/m", "--dirty-tracking", "bitmap"), 0);
+	assert_int_equal(cfg.dirty_tracking, DIRTY_TRACKING_BITMAP);
+
+	RUN_ERR("--dirty-tracking 'rings': must be ring or bitmap", "--dirty-tracking", "rings");
+	RUN_ERR("--dirty-tracking 'BITMAP': must be ring or bitmap", "--dirty-tracking", "BITMAP");
+	RUN_ERR("--dirty-tracking '': must be ring or bitmap", "--dirty-tracking", "");
+	RUN_ERR("option '--dirty-tracking' needs a value", "--dirty-tracking");
+	RUN_ERR("--dirty-ring sizes the dirty rings, which --dirty-tracking bitmap does not use",
+		"--dirty-tracking", "bitmap", "--dirty-ring", "8192");
+	/* In either order, and even for the size that turns rings off. */
+	RUN_ERR("--dirty-ring sizes the dirty rings, which --dirty-tracking bitmap does not use",
+		"--dirty-ring", "0", "--dirty-tracking", "bitmap");
+}
+
 static void test_paused(void **state)
 {
 	assert_int_equal(RUN("--paused", "--control", "c.sock"), 0);
@@ -851,6 +883,8 @@ static void test_usage_documents_everything(void **state)
 		"backend=anon|memfd|hugetlb|guest_memfd", "nr_hugepages", "KVM_CAP_GUEST_MEMFD_FLAGS",
 		"--memory-errors inject|stop", "--memory-fault-retries N", "Default: inject.",
 		"Default: 3.", "  5 ", "MADV_HWPOISON", "CAP_SYS_ADMIN", "CONFIG_MEMORY_FAILURE",
+		"--dirty-tracking ring|bitmap", "KVM_GET_DIRTY_LOG", "KVM_CLEAR_DIRTY_LOG",
+		"Default: ring.", "--dirty-ring N", "Only\n                    with --dirty-tracking ring",
 	};
 	char *text = usage_text();
 	size_t i;
@@ -913,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_restore_clock),
 		cmocka_unit_test(test_incoming),
 		cmocka_unit_test(test_dirty_ring),
+		cmocka_unit_test(test_dirty_tracking),
 		cmocka_unit_test(test_paused),
 		cmocka_unit_test(test_ctl),
 		cmocka_unit_test(test_ctl_errors),

@@ -656,6 +656,144 @@ static void test_bitmap_take(void **state)
 	dirty_bitmap_free(&other);
 }
 
+/* ---- KVM_CLEAR_DIRTY_LOG ranges ---- */
+
+static struct dirty_range next_range(const struct dirty_bitmap *bm, const struct dirty_range *prev,
+				     uint64_t max, int want)
+{
+	struct dirty_range r = { UINT64_MAX, UINT64_MAX };
+
+	assert_int_equal(dirty_bitmap_clear_range(bm, prev->first + prev->count, max, &r), want);
+	return r;
+}
+
+static void assert_range(struct dirty_range r, uint64_t first, uint64_t count)
+{
+	assert_int_equal(r.first, first);
+	assert_int_equal(r.count, count);
+}
+
+static void test_clear_range_examples(void **state)
+{
+	struct dirty_bitmap bm;
+	struct dirty_range r = { 0, 0 }, none = { 0, 0 };
+
+	assert_int_equal(dirty_bitmap_init(&bm, 1000), 0);
+	/* Clean: nothing to clear. */
+	next_range(&bm, &none, 64, 0);
+	dirty_bitmap_set(&bm, 5);
+	dirty_bitmap_set(&bm, 70);
+	dirty_bitmap_set(&bm, 600);
+	dirty_bitmap_set(&bm, 999);
+
+	/* No limit to speak of: one call, up to the slot's odd end. */
+	r = next_range(&bm, &none, 1u << 20, 1);
+	assert_range(r, 0, 1000);
+	next_range(&bm, &r, 1u << 20, 0);
+
+	/* 128 pages at most: the clean stretches are skipped, and a range
+	 * ends after its last dirty group, not at the limit. */
+	r = next_range(&bm, &none, 128, 1);
+	assert_range(r, 0, 128);		/* pages 5 and 70 */
+	r = next_range(&bm, &r, 128, 1);
+	assert_range(r, 576, 64);		/* 600; 640..703 clean */
+	r = next_range(&bm, &r, 128, 1);
+	assert_range(r, 960, 40);		/* 999, up to the end of the slot */
+	next_range(&bm, &r, 128, 0);
+
+	/* A limit that would run past the end of the slot. */
+	dirty_bitmap_clear_all(&bm);
+	dirty_bitmap_set(&bm, 990);
+	r = next_range(&bm, &none, 1u << 20, 1);
+	assert_range(r, 960, 40);
+	/* UINT64_MAX-ish limits do not wrap. */
+	r = next_range(&bm, &none, UINT64_MAX & ~63ULL, 1);
+	assert_range(r, 960, 40);
+	dirty_bitmap_free(&bm);
+}
+
+static void test_clear_range_bad_arguments(void **state)
+{
+	struct dirty_bitmap bm;
+	struct dirty_range r = { 7, 7 };
+
+	assert_int_equal(dirty_bitmap_init(&bm, 256), 0);
+	dirty_bitmap_set(&bm, 100);
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 1, 64, &r), -EINVAL);
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 63, 64, &r), -EINVAL);
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 0, 0, &r), -EINVAL);
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 0, 100, &r), -EINVAL);
+	assert_int_equal(r.first, 7);		/* untouched on failure */
+	assert_int_equal(r.count, 7);
+	/* At or past the end there is nothing left, aligned or not. */
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 256, 64, &r), 0);
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 1001, 64, &r), 0);
+	dirty_bitmap_free(&bm);
+
+	/* A slot of no pages. */
+	assert_int_equal(dirty_bitmap_init(&bm, 0), 0);
+	assert_int_equal(dirty_bitmap_clear_range(&bm, 0, 64, &r), 0);
+	dirty_bitmap_free(&bm);
+}
+
+/*
+ * Random bitmaps and limits: the ranges follow KVM's alignment rule, stay
+ * within the limit, come in order without overlap, start and end on a group
+ * with a dirty page, and together hold every dirty page.
+ */
+static void check_ranges(const struct dirty_bitmap *bm, uint64_t max)
+{
+	struct dirty_bitmap seen;
+	struct dirty_range r = { 0, 0 };
+	uint64_t end = 0, page;
+	int ret;
+
+	assert_int_equal(dirty_bitmap_init(&seen, bm->nr_pages), 0);
+	while ((ret = dirty_bitmap_clear_range(bm, r.first + r.count, max, &r)) > 0) {
+		assert_true(r.first >= end);
+		assert_int_equal(r.first % DIRTY_CLEAR_ALIGN, 0);
+		assert_true(r.count > 0 && r.count <= max);
+		assert_true(r.first + r.count <= bm->nr_pages);
+		assert_true(r.count % DIRTY_CLEAR_ALIGN == 0 || r.first + r.count == bm->nr_pages);
+		assert_true(bm->words[r.first / 64] != 0);
+		assert_true(bm->words[(r.first + r.count - 1) / 64] != 0);
+		for (page = r.first; page < r.first + r.count; page++)
+			if (dirty_bitmap_test(bm, page))
+				dirty_bitmap_set(&seen, page);
+		end = r.first + r.count;
+	}
+	assert_int_equal(ret, 0);
+	for (uint64_t w = 0; w < (bm->nr_pages + 63) / 64; w++)
+		assert_int_equal(seen.words[w], bm->words[w]);
+	dirty_bitmap_free(&seen);
+}
+
+static void test_clear_range_random(void **state)
+{
+	static const uint64_t sizes[] = { 1, 63, 64, 65, 640, 1000, 4096, 70001 };
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int trial = 0; trial < 40; trial++) {
+			struct dirty_bitmap bm;
+			/* From nearly clean to nearly all dirty, in clusters. */
+			uint64_t density = seed % 5, n, max;
+
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			assert_int_equal(dirty_bitmap_init(&bm, sizes[i]), 0);
+			n = sizes[i] * density / 8;
+			for (uint64_t k = 0; k < n; k++) {
+				seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+				dirty_bitmap_set(&bm, (seed >> 33) % sizes[i]);
+			}
+			max = 64 * (1 + (seed >> 40) % 20);
+			check_ranges(&bm, max);
+			check_ranges(&bm, 1u << 18);
+			dirty_bitmap_free(&bm);
+		}
+	}
+}
+
 /* ---- a producer thread playing KVM ---- */
 
 #define CC_RING		64
@@ -818,6 +956,9 @@ int main(void)
 		cmocka_unit_test(test_bitmap_set_test_clear_count),
 		cmocka_unit_test(test_bitmap_iterate),
 		cmocka_unit_test(test_bitmap_take),
+		cmocka_unit_test(test_clear_range_examples),
+		cmocka_unit_test(test_clear_range_bad_arguments),
+		cmocka_unit_test(test_clear_range_random),
 		cmocka_unit_test(test_concurrent_producer),
 	};
 
