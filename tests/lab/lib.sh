@@ -19,6 +19,22 @@
 # lab multiplies it by LAB_SCALE and, when it expires, kills the scenario's whole
 # process group (so a tern it started in the background dies with it).
 #
+# A header line "# hosts: 2" makes it a two-host scenario: tests/lab/run runs
+# those after the others, on two emulated hosts joined by a virtual Ethernet
+# (virtio-net NICs on one QEMU socket netdev), each running the same script
+# with, in addition:
+#   LAB_ROLE   source (host a) or dest (host b)
+#   LAB_ADDR   this host's address: 198.18.0.1 (a) or 198.18.0.2 (b), /24 on its NIC
+#   LAB_PEER   the other host's address
+# It passes only when it passes on both. The hosts boot at their own pace: a
+# side that needs the other retries (migrate_when_listening in migrate.sh) or
+# waits, always with a bound. The two sides share no files: anything both
+# need (a disk image) each creates the same way. LAB_ROLE is empty on one host.
+#
+# Lines a scenario prints starting "REPORT: " are shown by tests/lab/run even
+# when it passes ("lab: REPORT name ..."): numbers worth keeping, like a
+# migration's times and rate.
+#
 # Helpers:
 #   wait_for FILE PATTERN TIMEOUT_S   wait until FILE (a growing log) contains the
 #                                     fixed string PATTERN; fails the scenario on timeout

@@ -63,3 +63,46 @@ switch_to_dest() {
 migration_report() {
 	grep "migration to .* completed" "$1" | tail -n 1
 }
+
+# Two-host scenarios ("# hosts: 2"): the destination host has no source tern,
+# so its "tern run --incoming" is the guest helpers' tern from the start.
+#   incoming_start URI MACHINE...   "tern run --incoming URI MACHINE..." in the
+#                                   background: console on fd 3, in tern.log;
+#                                   stderr in tern-stderr.log; $tern_pid
+#   incoming_wait S                 wait at most S seconds (scaled) for the whole
+#                                   VM to arrive ("migration received"); fails if
+#                                   tern exits or refuses first
+incoming_start() {
+	_is_uri=$1
+	shift
+	rm -f console.in
+	mkfifo console.in
+	"$TERN" run $TERN_LAB_OPTS --incoming "$_is_uri" "$@" \
+		<console.in >tern.log 2>tern-stderr.log &
+	tern_pid=$!
+	exec 3>console.in
+}
+
+incoming_wait() {
+	_iw_end=$(($(date +%s) + $(lab_scaled "$1")))
+	while ! grep -q "migration received" tern-stderr.log; do
+		kill -0 "$tern_pid" 2>/dev/null ||
+			fail "the destination exited before the VM arrived: $(tail -n 3 tern-stderr.log)"
+		[ "$(date +%s)" -lt "$_iw_end" ] ||
+			fail "no migration arrived within $(lab_scaled "$1")s: $(tail -n 3 tern-stderr.log)"
+		sleep 0.5
+	done
+}
+
+# migrate_when_listening URI S: "migrate uri=URI" on ctl.sock, again every
+# 2 s while the destination (another host, booting at its own pace) refuses
+# the connection, for at most S seconds (scaled).
+migrate_when_listening() {
+	_ml_end=$(($(date +%s) + $(lab_scaled "$2")))
+	until "$TERN" ctl ctl.sock migrate "uri=$1" >migrate.out 2>&1; do
+		[ "$(date +%s)" -lt "$_ml_end" ] ||
+			fail "the destination never took the connection within $(lab_scaled "$2")s: $(cat migrate.out)"
+		sleep 2
+	done
+	cat migrate.out
+}

@@ -12,6 +12,10 @@
 #   LAB: LOG name BEGIN ... LAB: LOG name END        (after FAIL)
 #   LAB: EXIT status                                 (demo mode, instead of the above)
 #   BENCH: ...                                       (LAB_BENCH=1, before the verdict)
+#   LAB: REPORT name text                            (the scenario's "REPORT: text"
+#                                                    lines, before the verdict)
+# In the two-host phase (LAB_ROLE=source|dest, see lib.sh) each of the two
+# hosts runs the same names with this same loop; tests/lab/run combines them.
 
 lab_now() { cut -d' ' -f1 /proc/uptime; }
 
@@ -62,6 +66,11 @@ lab_run_one() {
 	# whatever the verdict, while logs are otherwise shown only on failure.
 	if [ "${LAB_BENCH:-0}" = 1 ] && [ "${LAB_DEMO:-0}" != 1 ]; then
 		grep '^BENCH: ' "$log"
+	fi
+
+	# Numbers worth seeing when a scenario passes (migration times, rates).
+	if [ "${LAB_DEMO:-0}" != 1 ]; then
+		sed -n "s/^REPORT: /LAB: REPORT $name /p" "$log"
 	fi
 
 	if [ "${LAB_DEMO:-0}" = 1 ]; then
