@@ -50,7 +50,7 @@ while [ "$i" -le "$MOVES" ]; do
 	expect_status "$status" 0 "the source did not exit 0 after move $i"
 	report=$(migration_report tern-stderr.log)
 	[ -n "$report" ] || fail "no final report from the source (move $i): $(tail -n 5 tern-stderr.log)"
-	echo "RESULT: migrate-pingpong move $i: $report"
+	echo "REPORT: move $i: $report"
 	exits=$(echo "$report" | sed -n 's/.* \([0-9][0-9]*\) dirty-ring-full exits.*/\1/p')
 	[ -n "$exits" ] || fail "the report does not count dirty-ring-full exits: $report"
 	total_exits=$((total_exits + exits))
@@ -65,7 +65,7 @@ while [ "$i" -le "$MOVES" ]; do
 	msi_grows "$i"
 	i=$((i + 1))
 done
-echo "RESULT: migrate-pingpong: KVM_EXIT_DIRTY_RING_FULL over $MOVES moves: $total_exits"
+echo "REPORT: KVM_EXIT_DIRTY_RING_FULL over $MOVES moves: $total_exits"
 [ "$total_exits" -gt 0 ] || fail "no vCPU ever exited with KVM_EXIT_DIRTY_RING_FULL: the tiny ring was not exercised"
 guest_poweroff 120
 echo "migrate-pingpong scenario passed"
