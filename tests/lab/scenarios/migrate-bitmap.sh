@@ -33,7 +33,7 @@ wait_source_exit 400
 expect_status "$status" 0 "the source did not exit 0 after migrating"
 report=$(migration_report tern-stderr.log)
 [ -n "$report" ] || fail "no final report from the source: $(tail -n 5 tern-stderr.log)"
-echo "MIGRATION bitmap ($URI): $report; wall $(($(date +%s) - t0)) s"
+echo "REPORT: bitmap ($URI): $report; wall $(($(date +%s) - t0)) s"
 grep -q "migration: dirty tracking by bitmap" tern-stderr.log ||
 	fail "the source does not say it tracked by bitmap: $(grep -a "dirty tracking" tern-stderr.log)"
 

@@ -40,7 +40,7 @@ move() {
 	expect_status "$status" 0 "the source did not exit 0 after migrating ($1)"
 	report=$(migration_report tern-stderr.log)
 	[ -n "$report" ] || fail "no final report from the source ($1): $(tail -n 5 tern-stderr.log)"
-	echo "MIGRATION $1 ($2): $report; wall $(($(date +%s) - t0)) s"
+	echo "REPORT: $1 ($2): $report; wall $(($(date +%s) - t0)) s"
 	switch_to_dest "$1"
 	mv ctl.sock "ctl-before-$1.sock" 2>/dev/null
 	ln -s "$1.sock" ctl.sock
