@@ -21,10 +21,11 @@ struct vm;
  * refuses pause, resume and snapshot meanwhile).
  */
 
-/* Starts a migration to @uri. -EBUSY if one is active, -ENOTSUP without
- * dirty rings; message in @err. */
-int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *err,
-		  size_t errlen);
+/* Starts a migration to @uri; @postcopy: switch to post-copy after
+ * POSTCOPY_PRECOPY_ROUNDS rounds (docs/postcopy.md). -EBUSY if one is
+ * active, -ENOTSUP without dirty rings; message in @err. */
+int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool postcopy,
+		  char *err, size_t errlen);
 /* Asks the active migration to stop; the VM keeps running here. -ENOENT. */
 int migrate_cancel(struct vm *vm, char *err, size_t errlen);
 bool migrate_active(struct vm *vm);

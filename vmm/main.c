@@ -24,6 +24,7 @@
 #include "migration/dirty.h"
 #include "migration/incoming.h"
 #include "migration/migrate.h"
+#include "migration/postcopy_incoming.h"
 #include "migration/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -330,6 +331,8 @@ int main(int argc, char *argv[])
 		status = vm_run(&vm, sig_fd);
 
 	trace_memory_use(&vm);
+	/* An incoming post-copy still running stops before RAM goes away. */
+	postcopy_incoming_finish(&vm);
 	control_close(&vm);
 	console_close(&vm.console);
 	vm_destroy(&vm);
