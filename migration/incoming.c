@@ -85,7 +85,8 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 	if (ret) {
 		pr_err("migration: the stream broke before the VM was complete; the guest "
 		       "never ran here");
-		channel_send_line(fd, "fail", "the destination could not restore the VM");
+		channel_send_line(fd, "fail", postcopy_dest_refusal(pd) ? postcopy_dest_refusal(pd) :
+				  "the destination could not restore the VM");
 		return ret;
 	}
 	ret = channel_send_line(fd, "ack", NULL);

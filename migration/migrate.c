@@ -304,8 +304,17 @@ static int postcopy_final_stage(struct migration *m, struct stream_writer *sw)
 	char why[ERR_MAX];
 	int ret = postcopy_switchover(m->vm, sw, m->uri, &m->round, &pc, why, sizeof(why));
 
-	if (ret)
-		fail(m, "switching to post-copy: %s", why);
+	if (ret) {
+		char line[CHANNEL_LINE_MAX] = "";
+
+		/* A destination that refused post-copy (its memory backend, no
+		 * userfaultfd) said why before it closed. */
+		if (!channel_set_timeout(m->fd, 2) &&
+		    !channel_read_line(m->fd, line, sizeof(line)) && !strncmp(line, "fail ", 5))
+			fail(m, "switching to post-copy: the destination failed: %s", line + 5);
+		else
+			fail(m, "switching to post-copy: %s", why);
+	}
 	pthread_mutex_lock(&m->lock);
 	m->pc = pc;
 	pthread_mutex_unlock(&m->lock);

@@ -37,7 +37,10 @@
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
-#define PUSH_PAGES	32		/* background push: pages per piece */
+#define PUSH_PAGES	16		/* background push: pages per piece */
+/* Push data queued in the socket delays an urgent page behind it: keep
+ * that queue a few pieces short. */
+#define CHANNEL_SNDBUF	(64 * 1024)
 #define URI_MAX		256
 #define ERR_MAX		400
 
@@ -231,6 +234,9 @@ static int open_channel(struct postcopy_source *ps, char *err, size_t errlen)
 	if (fd < 0)
 		return fd;
 	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ CHANNEL_SNDBUF }, sizeof(int)) < 0)
+		pr_warn("post-copy: cannot shrink the page channel's send buffer: %m; on-demand "
+			"pages may wait behind pushed ones");
 	stream_writer_init(&ps->sw, stream_fd_writev, (void *)(intptr_t)fd);
 	/* The header tells the destination this connection is the page
 	 * channel, not a new migration. */

@@ -65,6 +65,7 @@ struct postcopy_dest {
 	uint64_t on_demand, pushed, zero_faults, reconnects;
 	uint64_t t_start, t_progress;
 	int result;
+	char refusal[256];		/* why this tern cannot take post-copy */
 };
 
 /* ---- RAM: drop, register, place ---- */
@@ -136,8 +137,12 @@ static int register_ram(struct postcopy_dest *pd)
 	const uint64_t need = 1ULL << _UFFDIO_COPY | 1ULL << _UFFDIO_WAKE;
 
 	pd->uffd = open_uffd();
-	if (pd->uffd < 0)
+	if (pd->uffd < 0) {
+		snprintf(pd->refusal, sizeof(pd->refusal), "no userfaultfd with kernel faults "
+			 "(%s): post-copy needs CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or "
+			 "/dev/userfaultfd at the destination", strerror(-pd->uffd));
 		return pd->uffd;
+	}
 	if (ioctl(pd->uffd, UFFDIO_API, &api) < 0 || ioctl(pd->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		int ret = -errno;
 
@@ -494,6 +499,10 @@ static int serve(struct postcopy_dest *pd)
 	 * anywhere fault in as zero the ordinary way. */
 	close(pd->uffd);
 	pd->uffd = -1;
+	/* No reconnection can be needed any more. */
+	close(pd->lfd);
+	pd->lfd = -1;
+	channel_unlink(pd->uri);
 	/* The source keeps every page until it reads this. */
 	ret = send_msg(pd, PC_MSG_DONE, 0, 0);
 	if (ret)
@@ -517,16 +526,18 @@ static void *serve_thread(void *arg)
 
 /* ---- loader hooks ---- */
 
-static int refuse_backend(const struct postcopy_dest *pd)
+static int refuse_backend(struct postcopy_dest *pd)
 {
 	enum mem_backend b = pd->vm->ram.backend;
 
 	if (b == MEM_BACKEND_ANON || b == MEM_BACKEND_MEMFD)
 		return 0;
-	pr_err("post-copy: --memory backend=%s cannot take a post-copy migration (userfaultfd "
-	       "%s); use backend=anon or memfd, or migrate without postcopy", mem_backend_name(b),
-	       b == MEM_BACKEND_GUEST_MEMFD ? "does not work on guest_memfd" :
-	       "on hugetlb would need huge-page sized requests, not implemented");
+	snprintf(pd->refusal, sizeof(pd->refusal), "--memory backend=%s cannot take a "
+		 "post-copy migration (userfaultfd %s); use backend=anon or memfd, or migrate "
+		 "without postcopy", mem_backend_name(b), b == MEM_BACKEND_GUEST_MEMFD ?
+		 "does not work on guest_memfd" :
+		 "on hugetlb would need huge-page sized requests, not implemented");
+	pr_err("post-copy: %s", pd->refusal);
 	return -ENOTSUP;
 }
 
@@ -616,6 +627,11 @@ void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld)
 	ld->missing = hook_missing;
 	ld->before_state = hook_before_state;
 	ld->hook_opaque = pd;
+}
+
+const char *postcopy_dest_refusal(const struct postcopy_dest *pd)
+{
+	return pd->refusal[0] ? pd->refusal : NULL;
 }
 
 bool postcopy_dest_active(const struct postcopy_dest *pd)

@@ -23,6 +23,8 @@ struct postcopy_dest *postcopy_dest_new(struct vm *vm, const char *uri, int list
 void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld);
 /* True once the stream switched to post-copy (the thread runs). */
 bool postcopy_dest_active(const struct postcopy_dest *pd);
+/* Why this destination cannot take post-copy, or NULL. */
+const char *postcopy_dest_refusal(const struct postcopy_dest *pd);
 /* The migration failed before the guest ran: stops the thread, frees. */
 void postcopy_dest_abort(struct postcopy_dest *pd);
 /* The guest runs: vm->postcopy_in now owns @pd (postcopy_incoming_finish). */
