@@ -594,13 +594,22 @@ int migrate_cancel(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-void migrate_finish(struct vm *vm)
+bool migrate_finish(struct vm *vm)
 {
+	struct migration *m = vm->migration;
+	bool moved;
 	char err[64];
 
+	/* Refused once post-copy is committed: then this waits for it. */
 	if (migrate_active(vm))
 		migrate_cancel(vm, err, sizeof(err));
+	if (m && m->thread_started) {
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+	moved = m && m->committed;
 	reap(vm);
+	return moved;
 }
 
 json_t *migrate_status(struct vm *vm)

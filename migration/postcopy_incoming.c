@@ -57,6 +57,7 @@ struct postcopy_dest {
 	bool active;			/* the thread runs */
 	pthread_t thread;
 	struct stream_reader sr;
+	bool eof;			/* the channel ended (the stream calls it truncated) */
 	struct pc_missing pm;
 	bool pm_ready;
 	uint8_t *buf;			/* one incoming section's pages */
@@ -349,6 +350,19 @@ static int read_faults(struct postcopy_dest *pd)
 
 /* ---- the channel, and losing it ---- */
 
+/* The stream reads the channel through this, so that an end of input,
+ * which the stream reports as a truncated section, is told apart from a
+ * corrupt one: the first is a lost connection, waited out. */
+static ssize_t channel_read(void *opaque, void *buf, size_t len)
+{
+	struct postcopy_dest *pd = opaque;
+	ssize_t n = read(pd->fd, buf, len);
+
+	if (n == 0)
+		pd->eof = true;
+	return n;
+}
+
 /* The source's header on a new connection: this is the page channel. */
 static int take_channel(struct postcopy_dest *pd, int fd)
 {
@@ -356,17 +370,19 @@ static int take_channel(struct postcopy_dest *pd, int fd)
 	int ret;
 
 	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
-	stream_reader_init(&pd->sr, stream_fd_read, (void *)(intptr_t)fd);
+	/* Blocking reads of a section are bounded by the socket's timeout:
+	 * a source that stops mid-section counts as lost. */
+	pd->fd = fd;
+	pd->eof = false;
+	stream_reader_init(&pd->sr, channel_read, pd);
 	ret = stream_read_header(&pd->sr, &h, (uint32_t)pd->page);
 	if (ret) {
 		pr_err("post-copy: a connection on %s that is not the page channel: %s", pd->uri,
 		       pd->sr.err);
 		close(fd);
+		pd->fd = -1;
 		return ret;
 	}
-	/* Blocking reads of a section are bounded by the socket's timeout:
-	 * a source that stops mid-section counts as lost. */
-	pd->fd = fd;
 	return 0;
 }
 
@@ -416,7 +432,8 @@ static int recover(struct postcopy_dest *pd, int why)
 
 	pr_err("post-copy: the page channel from the source broke (%s) with %" PRIu64 " pages "
 	       "still missing; vCPUs that touch one wait. Waiting up to %u s for the source to "
-	       "reconnect on %s", pd->sr.err[0] ? pd->sr.err : strerror(-why), pd->pm.left,
+	       "reconnect on %s", pd->eof ? "the source closed it" :
+	       pd->sr.err[0] ? pd->sr.err : strerror(-why), pd->pm.left,
 	       POSTCOPY_RECOVERY_TIMEOUT_S, pd->uri);
 	close(pd->fd);
 	pd->fd = -1;
@@ -477,8 +494,8 @@ static int serve_once(struct postcopy_dest *pd)
 	}
 	if (pfd[1].revents) {
 		ret = read_section(pd);
-		if (ret && ret != -EBADMSG && ret != -EFAULT)
-			return recover(pd, ret);
+		if (ret && (pd->eof || (ret != -EBADMSG && ret != -EFAULT)))
+			return recover(pd, pd->eof ? -EPIPE : ret);
 		return ret;
 	}
 	return 0;
