@@ -89,6 +89,9 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 				  "the destination could not restore the VM");
 		return ret;
 	}
+	/* From the ack on, the guest's missing pages must never be zero-filled. */
+	if (postcopy_dest_active(pd))
+		postcopy_dest_adopt(pd);
 	ret = channel_send_line(fd, "ack", NULL);
 	if (ret) {
 		pr_err("migration: cannot acknowledge to the source: %s; not running the guest",
@@ -120,10 +123,9 @@ int migration_incoming(struct vm *vm, const char *uri)
 		devices_resume(vm);
 	}
 	close(fd);
-	/* A post-copy's pages keep arriving while the guest runs. */
-	if (!ret && postcopy_dest_active(pd))
-		postcopy_dest_adopt(pd);
-	else
+	/* An adopted post-copy's pages keep arriving while the guest runs;
+	 * main() ends it (postcopy_incoming_finish). */
+	if (vm->postcopy_in != pd)
 		postcopy_dest_abort(pd);
 	return ret;
 }
