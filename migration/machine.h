@@ -17,6 +17,8 @@ struct vm;
  * snapshot (one pass, VM paused) and live migration (RAM in rounds while
  * the guest runs, the rest once it is paused). The order is always:
  *   header, CONFIG, (RAM | RAM_ZERO)*, CLOCK, VCPU*, GIC, ITS, DEVICE*, END.
+ * A post-copy migration adds RAM_MISSING* after the last RAM section
+ * (docs/postcopy.md); nothing else reads them.
  */
 
 /* ---- writing ---- */
