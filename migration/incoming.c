@@ -89,7 +89,7 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 				  "the destination could not restore the VM");
 		return ret;
 	}
-	/* From the ack on, the guest's missing pages must never be zero-filled. */
+	/* From the ack on, post-copy outlives this function. */
 	if (postcopy_dest_active(pd))
 		postcopy_dest_adopt(pd);
 	ret = channel_send_line(fd, "ack", NULL);

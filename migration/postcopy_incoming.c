@@ -23,7 +23,6 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +55,6 @@ struct postcopy_dest {
 	int stop_efd;
 	bool zeropage;			/* UFFDIO_ZEROPAGE works on this memory */
 	bool active;			/* the thread runs */
-	_Atomic bool adopted;		/* acknowledged: the guest runs */
 	pthread_t thread;
 	struct stream_reader sr;
 	bool eof;			/* the channel ended (the stream calls it truncated) */
@@ -538,16 +536,16 @@ static void *serve_thread(void *arg)
 	pd->result = serve(pd);
 	if (pd->result && pd->result != -ECANCELED) {
 		pr_err("post-copy failed: %s", strerror(-pd->result));
+		/* The stop first: it kicks every vCPU, so a vCPU that a
+		 * missing page held in KVM's fault path finds the signal
+		 * pending when it gets a page, and leaves KVM_RUN before the
+		 * guest runs again. Then closing the userfaultfd releases
+		 * every waiter with a zero page: KVM's fault path waits
+		 * killably only, so nothing else would let the vCPU threads,
+		 * or a restore still running before the ack, ever return. */
 		vm_request_stop(pd->vm, VM_STOP_ERROR, 0);
-		/* Before the ack the guest never ran here, but the restore may
-		 * wait on a missing page: closing the userfaultfd lets it go
-		 * on (with a zero page) and fail on the broken stream. After
-		 * the ack the guest must not see zero pages: they stay
-		 * blocked until tern exits. */
-		if (!atomic_load(&pd->adopted)) {
-			close(pd->uffd);
-			pd->uffd = -1;
-		}
+		close(pd->uffd);
+		pd->uffd = -1;
 	}
 	return NULL;
 }
@@ -703,7 +701,6 @@ void postcopy_dest_abort(struct postcopy_dest *pd)
 
 void postcopy_dest_adopt(struct postcopy_dest *pd)
 {
-	atomic_store(&pd->adopted, true);
 	pd->vm->postcopy_in = pd;
 }
 

@@ -28,7 +28,7 @@ const char *postcopy_dest_refusal(const struct postcopy_dest *pd);
 /* The migration failed before the guest ran: stops the thread, frees. */
 void postcopy_dest_abort(struct postcopy_dest *pd);
 /* Just before the ack: vm->postcopy_in now owns @pd, freed by
- * postcopy_incoming_finish(); missing pages are never zero-filled now. */
+ * postcopy_incoming_finish(). */
 void postcopy_dest_adopt(struct postcopy_dest *pd);
 /* tern is exiting: stops a post-copy still running, joins, frees. */
 void postcopy_incoming_finish(struct vm *vm);

@@ -18,13 +18,13 @@ MACHINE="--cpus 2"
 trap 'guest_dump_logs' EXIT
 
 # shellcheck disable=SC2086
-guest_serve $MACHINE --memory 128M --control ctl.sock
+guest_serve $MACHINE --memory 256M --control ctl.sock
 guest_run "memverify run 16 8 >/dev/null 2>&1 &" 30
 sleep 2
 
 # 1. Refused at the switch-over: the source resumes.
 # shellcheck disable=SC2086
-dest_start gm "unix:$PWD/gm.mig" $MACHINE --memory 128M,backend=guest_memfd
+dest_start gm "unix:$PWD/gm.mig" $MACHINE --memory 256M,backend=guest_memfd
 dest_wait_listening "unix:$PWD/gm.mig"
 migrate "unix:$PWD/gm.mig" postcopy=true
 wait_source_exit_or_state() {
@@ -49,7 +49,7 @@ expect_status "$run_rc" 0 "the source's verifier failed after the refused post-c
 
 # 2. The destination dies during post-copy.
 # shellcheck disable=SC2086
-dest_start dst "unix:$PWD/dst.mig" $MACHINE --memory 128M
+dest_start dst "unix:$PWD/dst.mig" $MACHINE --memory 256M
 dest_wait_listening "unix:$PWD/dst.mig"
 migrate "unix:$PWD/dst.mig" postcopy=true
 wait_for dst-stderr.log "RAM registered with userfaultfd" 300
@@ -78,11 +78,11 @@ grep -q "the guest cannot resume here" tern-stderr.log || fail "the source does 
 # 3. The source dies during post-copy.
 for f in tern.log tern-stderr.log; do mv "$f" "part2-$f"; done
 # shellcheck disable=SC2086
-guest_serve $MACHINE --memory 128M --control ctl3.sock
+guest_serve $MACHINE --memory 256M --control ctl3.sock
 guest_run "memverify run 16 8 >/dev/null 2>&1 &" 30
 sleep 2
 # shellcheck disable=SC2086
-dest_start dst3 "unix:$PWD/dst3.mig" $MACHINE --memory 128M
+dest_start dst3 "unix:$PWD/dst3.mig" $MACHINE --memory 256M
 dest_wait_listening "unix:$PWD/dst3.mig"
 "$TERN" ctl ctl3.sock migrate "uri=unix:$PWD/dst3.mig" postcopy=true ||
 	fail "migrate was not accepted"
