@@ -12,6 +12,7 @@
 #include "migration/channel.h"
 #include "migration/incoming.h"
 #include "migration/machine.h"
+#include "migration/postcopy_incoming.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -20,7 +21,9 @@
 /* Between two reads of the stream: a source's round 0 never pauses this long. */
 #define STREAM_TIMEOUT_S	60
 
-static int accept_source(const char *uri)
+/* The listening socket stays open: a post-copy source opens its page
+ * channel on it (migration/postcopy_incoming.c). */
+static int accept_source(const char *uri, int *lfd_out)
 {
 	char err[256];
 	int lfd = channel_listen(uri, err, sizeof(err)), fd;
@@ -36,9 +39,11 @@ static int accept_source(const char *uri)
 	if (fd < 0) {
 		fd = -errno;
 		pr_err("--incoming: accept on %s: %s", uri, strerror(errno));
+		close(lfd);
+		channel_unlink(uri);
+		return fd;
 	}
-	close(lfd);
-	channel_unlink(uri);
+	*lfd_out = lfd;
 	return fd;
 }
 
@@ -63,13 +68,14 @@ static int handshake(struct machine_loader *ld, int fd)
 	return ret;
 }
 
-static int receive(struct vm *vm, int fd)
+static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 {
 	struct machine_loader ld;
 	uint64_t t0 = monotonic_ns();
 	int ret;
 
 	machine_loader_init(&ld, vm, stream_fd_read, (void *)(intptr_t)fd, false);
+	postcopy_dest_hook(pd, &ld);
 	channel_set_timeout(fd, HANDSHAKE_TIMEOUT_S);
 	ret = handshake(&ld, fd);
 	if (ret)
@@ -79,9 +85,13 @@ static int receive(struct vm *vm, int fd)
 	if (ret) {
 		pr_err("migration: the stream broke before the VM was complete; the guest "
 		       "never ran here");
-		channel_send_line(fd, "fail", "the destination could not restore the VM");
+		channel_send_line(fd, "fail", postcopy_dest_refusal(pd) ? postcopy_dest_refusal(pd) :
+				  "the destination could not restore the VM");
 		return ret;
 	}
+	/* From the ack on, post-copy outlives this function. */
+	if (postcopy_dest_active(pd))
+		postcopy_dest_adopt(pd);
 	ret = channel_send_line(fd, "ack", NULL);
 	if (ret) {
 		pr_err("migration: cannot acknowledge to the source: %s; not running the guest",
@@ -95,15 +105,27 @@ static int receive(struct vm *vm, int fd)
 
 int migration_incoming(struct vm *vm, const char *uri)
 {
-	int fd = accept_source(uri), ret;
+	struct postcopy_dest *pd;
+	int lfd = -1, fd = accept_source(uri, &lfd), ret;
 
 	if (fd < 0)
 		return fd;
+	pd = postcopy_dest_new(vm, uri, lfd);
+	if (!pd) {
+		pr_err("migration: out of memory");
+		close(lfd);
+		close(fd);
+		return -ENOMEM;
+	}
 	ret = devices_pause(vm);
 	if (!ret) {
-		ret = receive(vm, fd);
+		ret = receive(vm, fd, pd);
 		devices_resume(vm);
 	}
 	close(fd);
+	/* An adopted post-copy's pages keep arriving while the guest runs;
+	 * main() ends it (postcopy_incoming_finish). */
+	if (vm->postcopy_in != pd)
+		postcopy_dest_abort(pd);
 	return ret;
 }

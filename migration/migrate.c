@@ -26,6 +26,7 @@
 #include "migration/dirty.h"
 #include "migration/machine.h"
 #include "migration/migrate.h"
+#include "migration/postcopy.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -47,6 +48,10 @@ struct migration {
 	bool thread_started;
 	char uri[URI_MAX];
 	uint64_t downtime_ms;
+	bool postcopy;			/* switch to post-copy after the first rounds */
+	struct postcopy_source *pc;	/* post-copy's page server, once switched */
+	char pc_summary[ERR_MAX];	/* its counts, kept for the report */
+	bool committed;			/* post-copy acknowledged: no way back */
 	int fd;
 	_Atomic bool cancel;
 	const struct stream_writer *sw;	/* for progress while a round runs */
@@ -222,6 +227,8 @@ static int precopy(struct migration *m, struct stream_writer *sw)
 			"%" PRIu64 " ms", m->rounds - 1, dirty, est);
 		if (est < m->downtime_ms)
 			return 0;
+		if (m->postcopy && m->rounds >= POSTCOPY_PRECOPY_ROUNDS)
+			return 0;	/* the rest goes post-copy */
 		if (m->rounds >= MIGRATE_MAX_ROUNDS) {
 			fail(m, "no convergence after %u rounds: the guest dirties "
 			     "%" PRIu64 " pages/s, %" PRIu64 " ms of downtime expected, target "
@@ -289,6 +296,42 @@ static int final_stage(struct migration *m, struct stream_writer *sw)
 	return ret;
 }
 
+/* The post-copy final stage (migration/postcopy.c): the rest of RAM stays
+ * here, served on demand, until the destination has all of it. */
+static int postcopy_final_stage(struct migration *m, struct stream_writer *sw)
+{
+	struct postcopy_source *pc = NULL;
+	char why[ERR_MAX];
+	int ret = postcopy_switchover(m->vm, sw, m->uri, &m->round, &pc, why, sizeof(why));
+
+	if (ret) {
+		char line[CHANNEL_LINE_MAX] = "";
+
+		/* A destination that refused post-copy (its memory backend, no
+		 * userfaultfd) said why before it closed. */
+		if (!channel_set_timeout(m->fd, 2) &&
+		    !channel_read_line(m->fd, line, sizeof(line)) && !strncmp(line, "fail ", 5))
+			fail(m, "switching to post-copy: the destination failed: %s", line + 5);
+		else
+			fail(m, "switching to post-copy: %s", why);
+	}
+	pthread_mutex_lock(&m->lock);
+	m->pc = pc;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+/* After the acknowledgement: the guest runs at the destination. */
+static int postcopy_finish(struct migration *m)
+{
+	char why[ERR_MAX] = "";
+	int ret = postcopy_source_wait(m->pc, why, sizeof(why));
+
+	if (ret)
+		fail(m, "%s", why);
+	return ret;
+}
+
 static int wait_ack(struct migration *m)
 {
 	char line[CHANNEL_LINE_MAX];
@@ -308,6 +351,8 @@ static int wait_ack(struct migration *m)
 
 static void report(struct migration *m)
 {
+	if (m->pc_summary[0])
+		pr_info("migration to %s: %s", m->uri, m->pc_summary);
 	pr_info("migration to %s completed: total %" PRIu64 " ms, downtime %" PRIu64 " ms, "
 		"%u rounds, %" PRIu64 " pages sent (%" PRIu64 " zero), %" PRIu64 " pages resent, "
 		"%" PRIu64 " MiB, %" PRIu64 " dirty-ring-full exits", m->uri, m->total_ms,
@@ -336,13 +381,29 @@ static int migrate_run(struct migration *m, struct stream_writer *sw)
 		fail(m, "cannot pause the VM: %s", strerror(-ret));
 		return ret;
 	}
-	ret = final_stage(m, sw);
+	ret = m->postcopy ? postcopy_final_stage(m, sw) : final_stage(m, sw);
 	if (!ret)
 		ret = wait_ack(m);
 	pthread_mutex_lock(&m->lock);
 	m->downtime_ms_measured = ms_since(t_pause);
+	m->committed = !ret && m->pc;
 	pthread_mutex_unlock(&m->lock);
+	if (m->committed)
+		ret = postcopy_finish(m);
 	return ret;
+}
+
+/* Post-copy lost after the acknowledgement: the guest's newest pages are
+ * at the destination, its oldest here; resuming here would run a stale
+ * guest. Stop instead (docs/postcopy.md). */
+static void finish_lost(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->state = MIG_FAILED;
+	pthread_mutex_unlock(&m->lock);
+	pr_err("migration to %s failed after the switch to post-copy: %s; the guest cannot "
+	       "resume here", m->uri, m->error);
+	vm_request_stop(m->vm, VM_STOP_ERROR, 0);
 }
 
 static void finish_failed(struct migration *m, int ret)
@@ -356,6 +417,20 @@ static void finish_failed(struct migration *m, int ret)
 	pthread_mutex_unlock(&m->lock);
 	pr_err("migration to %s %s: %s; the VM keeps running here", m->uri,
 	       state_names[m->state], m->error);
+}
+
+static void stop_postcopy(struct migration *m)
+{
+	struct postcopy_source *pc;
+
+	pthread_mutex_lock(&m->lock);
+	pc = m->pc;
+	m->pc = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (!pc)
+		return;
+	postcopy_source_summary(pc, m->pc_summary, sizeof(m->pc_summary));
+	postcopy_source_free(pc);
 }
 
 static void *migrate_thread(void *arg)
@@ -377,6 +452,12 @@ static void *migrate_thread(void *arg)
 	close(m->fd);
 	m->fd = -1;
 	pthread_mutex_unlock(&m->lock);
+	/* Before a resume: the page server reads RAM of a VM it thinks paused. */
+	stop_postcopy(m);
+	if (ret && m->committed) {
+		finish_lost(m);
+		return NULL;
+	}
 	if (ret) {
 		finish_failed(m, ret);
 		return NULL;
@@ -442,8 +523,8 @@ static struct migration *migration_new(struct vm *vm, const char *uri, uint64_t 
 	return m;
 }
 
-int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *err,
-		  size_t errlen)
+int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool postcopy,
+		  char *err, size_t errlen)
 {
 	struct migration *m;
 	int fd, ret;
@@ -473,6 +554,7 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *er
 		return -ENOMEM;
 	}
 	m->fd = fd;
+	m->postcopy = postcopy;
 	vm->migration = m;
 	ret = pthread_create(&m->thread, NULL, migrate_thread, m);
 	if (ret) {
@@ -482,7 +564,8 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *er
 		return -ret;
 	}
 	m->thread_started = true;
-	pr_info("migration to %s started (downtime target %" PRIu64 " ms)", uri, m->downtime_ms);
+	pr_info("migration to %s started (downtime target %" PRIu64 " ms%s)", uri, m->downtime_ms,
+		postcopy ? ", post-copy" : "");
 	return 0;
 }
 
@@ -494,6 +577,14 @@ int migrate_cancel(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "no migration is running");
 		return -ENOENT;
 	}
+	pthread_mutex_lock(&m->lock);
+	if (m->committed) {
+		pthread_mutex_unlock(&m->lock);
+		snprintf(err, errlen, "the migration is in post-copy: the guest runs at the "
+			 "destination with part of its memory here; it cannot be cancelled");
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&m->lock);
 	atomic_store(&m->cancel, true);
 	fail(m, "cancelled on the control socket");
 	/* Unblocks a send or a wait for the destination's answer. */
@@ -504,13 +595,22 @@ int migrate_cancel(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-void migrate_finish(struct vm *vm)
+bool migrate_finish(struct vm *vm)
 {
+	struct migration *m = vm->migration;
+	bool moved;
 	char err[64];
 
+	/* Refused once post-copy is committed: then this waits for it. */
 	if (migrate_active(vm))
 		migrate_cancel(vm, err, sizeof(err));
+	if (m && m->thread_started) {
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+	moved = m && m->committed;
 	reap(vm);
+	return moved;
 }
 
 json_t *migrate_status(struct vm *vm)
@@ -537,6 +637,8 @@ json_t *migrate_status(struct vm *vm)
 		json_object_set_new(j, "dirty_tracking", json_string(dirty_log_mode_name(&vm->dirty)));
 	if (j && m->error[0])
 		json_object_set_new(j, "error", json_string(m->error));
+	if (j && m->pc)
+		json_object_set_new(j, "postcopy", postcopy_source_status(m->pc));
 	pthread_mutex_unlock(&m->lock);
 	return j;
 }

@@ -21,16 +21,22 @@ struct vm;
  * refuses pause, resume and snapshot meanwhile).
  */
 
-/* Starts a migration to @uri. -EBUSY if one is active, -ENOTSUP without
- * dirty rings; message in @err. */
-int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, char *err,
-		  size_t errlen);
+/* Starts a migration to @uri; @postcopy: switch to post-copy after
+ * POSTCOPY_PRECOPY_ROUNDS rounds (docs/postcopy.md). -EBUSY if one is
+ * active, -ENOTSUP without dirty rings; message in @err. */
+int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool postcopy,
+		  char *err, size_t errlen);
 /* Asks the active migration to stop; the VM keeps running here. -ENOENT. */
 int migrate_cancel(struct vm *vm, char *err, size_t errlen);
 bool migrate_active(struct vm *vm);
+
 /* The current or last migration, for 'status'; NULL if there was none. */
 json_t *migrate_status(struct vm *vm);
-/* Cancels an active migration and waits for its thread (tern is exiting). */
-void migrate_finish(struct vm *vm);
+/* Cancels an active migration and waits for its thread (tern is exiting).
+ * Returns true if the guest moved: a post-copy destination acknowledged,
+ * so nothing here may run the guest or its devices again, even if the
+ * migration failed afterwards. A committed post-copy is not cancelled:
+ * this waits until it ends. */
+bool migrate_finish(struct vm *vm);
 
 #endif

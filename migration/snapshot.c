@@ -497,16 +497,16 @@ static void zero_pages(uint8_t *p, uint64_t npages, size_t page)
 			memset(p, 0, page);
 }
 
-static int load_ram_zero(struct machine_loader *rs)
+/* RAM_ZERO and RAM_MISSING: the same payload, checked the same way. */
+static int load_ram_run(struct machine_loader *rs, uint64_t *off, uint64_t *npages)
 {
 	uint8_t payload[STREAM_RAM_ZERO_BYTES];
-	uint64_t off, npages;
 	char why[STREAM_ERR_MAX];
 	int ret;
 
 	if (rs->sec.length != sizeof(payload)) {
-		pr_err("snapshot: ram-zero section of %" PRIu64 " bytes, not %zu", rs->sec.length,
-		       sizeof(payload));
+		pr_err("snapshot: %s section of %" PRIu64 " bytes, not %zu",
+		       section_name(rs->sec.type), rs->sec.length, sizeof(payload));
 		return -EBADMSG;
 	}
 	ret = stream_read_payload(&rs->sr, payload, sizeof(payload));
@@ -514,12 +514,37 @@ static int load_ram_zero(struct machine_loader *rs)
 		pr_err("snapshot: %s", rs->sr.err);
 		return ret;
 	}
-	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, page_size(), &off, &npages, why,
+	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, page_size(), off, npages, why,
 				     sizeof(why));
-	if (ret) {
-		pr_err("snapshot: %s", why);
+	if (ret)
+		pr_err("snapshot: %s: %s", section_name(rs->sec.type), why);
+	return ret;
+}
+
+/* Post-copy: pages the source keeps until the destination asks. */
+static int load_ram_missing(struct machine_loader *rs)
+{
+	uint64_t off, npages;
+	int ret = load_ram_run(rs, &off, &npages);
+
+	if (!ret)
+		ret = rs->missing(rs->hook_opaque, off, npages);
+	return ret ? ret : next_section(rs);
+}
+
+static bool is_ram_section(const struct machine_loader *rs)
+{
+	return rs->sec.type == STREAM_SEC_RAM || rs->sec.type == STREAM_SEC_RAM_ZERO ||
+	       (rs->sec.type == STREAM_SEC_RAM_MISSING && rs->missing);
+}
+
+static int load_ram_zero(struct machine_loader *rs)
+{
+	uint64_t off, npages;
+	int ret = load_ram_run(rs, &off, &npages);
+
+	if (ret)
 		return ret;
-	}
 	zero_pages(rs->vm->ram.hva + off, npages, page_size());
 	return next_section(rs);
 }
@@ -527,9 +552,10 @@ static int load_ram_zero(struct machine_loader *rs)
 /* Any number of RAM and RAM_ZERO sections; a later one overwrites. */
 static int load_ram(struct machine_loader *rs)
 {
-	while (rs->have == 1 &&
-	       (rs->sec.type == STREAM_SEC_RAM || rs->sec.type == STREAM_SEC_RAM_ZERO)) {
-		int ret = rs->sec.type == STREAM_SEC_RAM ? load_ram_chunk(rs) : load_ram_zero(rs);
+	while (rs->have == 1 && is_ram_section(rs)) {
+		int ret = rs->sec.type == STREAM_SEC_RAM ? load_ram_chunk(rs) :
+			  rs->sec.type == STREAM_SEC_RAM_ZERO ? load_ram_zero(rs) :
+			  load_ram_missing(rs);
 
 		if (ret)
 			return ret;
@@ -622,6 +648,8 @@ int machine_load_rest(struct machine_loader *rs)
 	ret = next_section(rs);
 	if (!ret)
 		ret = load_ram(rs);
+	if (!ret && rs->before_state)
+		ret = rs->before_state(rs->hook_opaque);
 	if (!ret)
 		ret = load_section(rs, STREAM_SEC_CLOCK, 0, load_clock);
 	for (unsigned int i = 0; !ret && i < vm->nr_vcpus; i++)

@@ -40,6 +40,7 @@ enum stream_section_type {
 	STREAM_SEC_DEVICE = 6,	/* instance = device index */
 	STREAM_SEC_CLOCK  = 7,	/* guest counter and wall time at save */
 	STREAM_SEC_RAM_ZERO = 8,	/* u64 offset into RAM, u64 pages: all zero */
+	STREAM_SEC_RAM_MISSING = 9,	/* post-copy: u64 offset, u64 pages the source still has */
 	STREAM_SEC_END	  = 0xffff,
 };
 
@@ -85,6 +86,9 @@ void stream_ram_zero_encode(uint8_t out[STREAM_RAM_ZERO_BYTES], uint64_t offset,
 int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram_size,
 			   uint32_t page_size, uint64_t *offset, uint64_t *npages, char *err,
 			   size_t errlen);
+
+/* A RAM_MISSING payload has RAM_ZERO's layout and checks (the same
+ * functions encode and decode it). */
 
 /* I/O callbacks: like read(2)/writev(2); short transfers are retried by the
  * stream, 0 from read is end of input, -1 with errno an error. */

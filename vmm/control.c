@@ -114,7 +114,7 @@ static int refuse_while_migrating(struct vm *vm, const char *what, char *err, si
 static int do_migrate(struct vm *vm, const struct control_args *args, json_t *reply,
 		      char *err, size_t errlen)
 {
-	int ret = migrate_start(vm, args->uri, args->downtime_ms, err, errlen);
+	int ret = migrate_start(vm, args->uri, args->downtime_ms, args->postcopy, err, errlen);
 
 	if (ret < 0)
 		return ret;

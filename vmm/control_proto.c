@@ -29,6 +29,7 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 		{ .name = "downtime_ms", .type = CONTROL_ARG_U64, .optional = true,
 		  .offset = offsetof(struct control_args, downtime_ms) +
 			    CONTROL_FIELD_IS(struct control_args, downtime_ms, uint64_t) },
+		CONTROL_BOOL_ARG("postcopy", struct control_args, postcopy),
 	} },
 	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
 };
@@ -71,6 +72,7 @@ static const char *arg_type_name(enum control_arg_type type)
 	switch (type) {
 	case CONTROL_ARG_STRING:	return "a non-empty string";
 	case CONTROL_ARG_U64:		return "an unsigned 64-bit integer";
+	case CONTROL_ARG_BOOL:		return "true or false";
 	}
 	return "?";
 }
@@ -216,6 +218,26 @@ static int take_u64(const char *cmd, const struct control_arg_spec *spec, const 
 	return 0;
 }
 
+/* JSON true/false, or the strings "true"/"false" (what 'tern ctl key=value' sends). */
+static int take_bool(const char *cmd, const struct control_arg_spec *spec, const json_t *v,
+		     void *field, char *err, size_t errlen)
+{
+	bool val;
+
+	if (json_is_boolean(v))
+		val = json_is_true(v);
+	else if (json_is_string(v) && !strcmp(json_string_value(v), "true"))
+		val = true;
+	else if (json_is_string(v) && !strcmp(json_string_value(v), "false"))
+		val = false;
+	else
+		return fail(err, errlen, "%s: argument '%s' must be %s, not %s", cmd, spec->name,
+			    arg_type_name(spec->type), json_is_string(v) ?
+			    json_string_value(v) : json_kind(v));
+	memcpy(field, &val, sizeof(val));
+	return 0;
+}
+
 static int take_arg(const char *cmd, const struct control_arg_spec *spec, const json_t *v,
 		    void *args, char *err, size_t errlen)
 {
@@ -226,6 +248,8 @@ static int take_arg(const char *cmd, const struct control_arg_spec *spec, const 
 		return take_string(cmd, spec, v, field, err, errlen);
 	case CONTROL_ARG_U64:
 		return take_u64(cmd, spec, v, field, err, errlen);
+	case CONTROL_ARG_BOOL:
+		return take_bool(cmd, spec, v, field, err, errlen);
 	}
 	return fail(err, errlen, "%s: argument '%s' has no parser", cmd, spec->name);
 }

@@ -40,11 +40,13 @@ struct control_args {
 	uint64_t gpa;			/* inject-memory-error: a guest address in RAM */
 	const char *uri;		/* migrate: unix:PATH or tcp:HOST:PORT */
 	uint64_t downtime_ms;		/* migrate: target; 0: the default */
+	bool postcopy;			/* migrate: switch to post-copy (docs/postcopy.md) */
 };
 
 enum control_arg_type {
 	CONTROL_ARG_STRING,		/* a non-empty string */
 	CONTROL_ARG_U64,		/* an integer >= 0, or a string "123"/"0x7b" */
+	CONTROL_ARG_BOOL,		/* true/false, or a string "true"/"false" */
 };
 
 struct control_arg_spec {
@@ -73,6 +75,10 @@ struct control_command_spec {
 #define CONTROL_U64_ARG(argname, stype, field) \
 	{ .name = (argname), .type = CONTROL_ARG_U64, \
 	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, uint64_t) }
+
+#define CONTROL_BOOL_ARG(argname, stype, field) \
+	{ .name = (argname), .type = CONTROL_ARG_BOOL, .optional = true, \
+	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, bool) }
 
 /* Indexed by enum control_command. */
 extern const struct control_command_spec control_commands[CONTROL_NR_COMMANDS];

@@ -24,6 +24,7 @@
 #include "migration/dirty.h"
 #include "migration/incoming.h"
 #include "migration/migrate.h"
+#include "migration/postcopy_incoming.h"
 #include "migration/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -182,6 +183,7 @@ static int status_for(const struct vm *vm, enum vm_stop_reason reason)
 /* Runs the vCPUs, released together by one barrier, until the VM stops. */
 static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 {
+	bool moved;
 	int ret;
 
 	atomic_store(&vm->stop_reason, VM_RUNNING);
@@ -197,11 +199,12 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 	if (control_loop(vm, sig_fd) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 	/* Before anything here changes the VM's pause state again. */
-	migrate_finish(vm);
+	moved = migrate_finish(vm);
 	/* Parked vCPUs and a paused I/O thread see the stop. A migrated VM's
-	 * devices stay paused: its guest runs elsewhere, on the same disks.
+	 * devices stay paused: its guest runs elsewhere, on the same disks
+	 * (also after a post-copy lost past the destination's ack).
 	 * (Parked vCPUs leave on the stop alone.) */
-	if (vm_stop_reason(vm) != VM_STOP_MIGRATED)
+	if (vm_stop_reason(vm) != VM_STOP_MIGRATED && !moved)
 		vm_resume(vm);
 	vcpus_join(vm);
 	pthread_barrier_destroy(&vm->start_barrier);
@@ -330,6 +333,8 @@ int main(int argc, char *argv[])
 		status = vm_run(&vm, sig_fd);
 
 	trace_memory_use(&vm);
+	/* An incoming post-copy still running stops before RAM goes away. */
+	postcopy_incoming_finish(&vm);
 	control_close(&vm);
 	console_close(&vm.console);
 	vm_destroy(&vm);

@@ -22,6 +22,7 @@ struct control;
 struct device;
 struct iothread;
 struct migration;
+struct postcopy_dest;
 struct vcpu;
 
 /* Why the VM stopped; decided once, by whoever stops it first. */
@@ -72,6 +73,7 @@ struct vm {
 	struct control *control;		/* --control socket; NULL: none */
 	struct dirty_log dirty;			/* dirty rings, for migration */
 	struct migration *migration;		/* outgoing; NULL: none yet */
+	struct postcopy_dest *postcopy_in;	/* incoming post-copy still running */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
 

@@ -96,6 +96,35 @@ static void test_snapshot(void **state)
 	control_request_release(&req);
 }
 
+/* postcopy: JSON booleans or the strings tern ctl sends; absent is false. */
+static void test_migrate_postcopy(void **state)
+{
+	static const struct {
+		const char *args;
+		bool want;
+	} ok[] = {
+		{ "{\"uri\": \"unix:/m\", \"postcopy\": true}", true },
+		{ "{\"uri\": \"unix:/m\", \"postcopy\": false}", false },
+		{ "{\"uri\": \"unix:/m\", \"postcopy\": \"true\"}", true },
+		{ "{\"uri\": \"unix:/m\", \"postcopy\": \"false\"}", false },
+		{ "{\"uri\": \"unix:/m\"}", false },
+	};
+	struct control_request req;
+	char line[256];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(line, sizeof(line), "{\"command\": \"migrate\", \"args\": %s}", ok[i].args);
+		assert_parses(line, CONTROL_MIGRATE, &req);
+		assert_int_equal(req.args.postcopy, ok[i].want);
+		assert_string_equal(req.args.uri, "unix:/m");
+		control_request_release(&req);
+	}
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"postcopy\": 1}}",
+		       "migrate: argument 'postcopy' must be true or false, not an integer");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"postcopy\": \"yes\"}}",
+		       "'postcopy' must be true or false, not yes");
+}
+
 /* The line need not be NUL-terminated: only @len bytes are read. */
 static void test_inject_memory_error(void **state)
 {
@@ -662,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_reply_parse),
 		cmocka_unit_test(test_build_request),
 		cmocka_unit_test(test_build_request_errors),
+		cmocka_unit_test(test_migrate_postcopy),
 		cmocka_unit_test(test_build_then_parse),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_lines_limit),

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Post-copy live migration, destination side (docs/postcopy.md).
+ *
+ * Before the guest runs: the pages the source lists as missing are dropped
+ * (they hold a pre-copy version the guest has since changed), then RAM is
+ * registered with userfaultfd in missing mode, kernel faults included, so
+ * that KVM's own accesses (a vCPU's stage-2 fault, ITS table reads) wait
+ * too. Dropping comes first: a page still mapped at registration would
+ * never fault, and its stale contents would stay.
+ *
+ * One thread then owns both the userfaultfd and the page channel: a fault
+ * on a missing page becomes a request to the source (the only writer of
+ * that direction is this thread), and every page that arrives, asked for
+ * or pushed, lands with UFFDIO_COPY or UFFDIO_ZEROPAGE, which place it
+ * atomically and wake whoever waits on it. This thread never touches guest
+ * RAM through its mapping itself: it would fault on a missing page and
+ * wait for itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "migration/channel.h"
+#include "migration/machine.h"
+#include "migration/postcopy.h"
+#include "migration/postcopy_incoming.h"
+#include "migration/postcopy_proto.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#define ACCEPT_TIMEOUT_S	30	/* the source opens the channel right after RAM_MISSING */
+#define PROGRESS_NS		(2ULL * 1000000000)
+#define FAULT_BATCH		16
+
+struct postcopy_dest {
+	struct vm *vm;
+	char uri[256];
+	size_t page;
+	int lfd;			/* listening: the channel, and its reconnections */
+	int fd;				/* the page channel; -1 while lost */
+	int uffd;
+	int stop_efd;
+	bool zeropage;			/* UFFDIO_ZEROPAGE works on this memory */
+	bool active;			/* the thread runs */
+	pthread_t thread;
+	struct stream_reader sr;
+	bool eof;			/* the channel ended (the stream calls it truncated) */
+	struct pc_missing pm;
+	bool pm_ready;
+	uint8_t *buf;			/* one incoming section's pages */
+	uint8_t *zero;			/* a zero page, without ZEROPAGE */
+	uint64_t *latency_ns;		/* one per page fetched on demand */
+	uint64_t on_demand, pushed, zero_faults, reconnects;
+	uint64_t t_start, t_progress;
+	int result;
+	char refusal[256];		/* why this tern cannot take post-copy */
+};
+
+/* ---- RAM: drop, register, place ---- */
+
+/* MADV_DONTNEED does not free a shmem page (the page cache keeps it, and
+ * no missing fault would come): a memfd's pages are punched out instead. */
+static int drop_pages(struct postcopy_dest *pd, uint64_t off, uint64_t len)
+{
+	struct guest_memory *ram = &pd->vm->ram;
+
+	if (ram->backend == MEM_BACKEND_MEMFD) {
+		if (fallocate(ram->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(ram->fd_offset + off), (off_t)len) < 0)
+			return -errno;
+		return 0;
+	}
+	return madvise(ram->hva + off, len, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
+static int drop_missing(struct postcopy_dest *pd)
+{
+	const struct dirty_bitmap *bm = &pd->pm.missing;
+	uint64_t p = dirty_bitmap_next(bm, 0);
+
+	while (p < bm->nr_pages) {
+		uint64_t end = dirty_bitmap_next_clean(bm, p);
+		int ret = drop_pages(pd, p * pd->page, (end - p) * pd->page);
+
+		if (ret) {
+			pr_err("post-copy: cannot drop the stale pages at RAM offset %#" PRIx64
+			       ": %s", p * pd->page, strerror(-ret));
+			return ret;
+		}
+		p = dirty_bitmap_next(bm, end);
+	}
+	return 0;
+}
+
+/* Kernel faults must reach us too (KVM's own accesses): no
+ * UFFD_USER_MODE_ONLY, which needs CAP_SYS_PTRACE, the sysctl
+ * vm.unprivileged_userfaultfd, or access to /dev/userfaultfd. */
+static int open_uffd(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), dev, err;
+
+	if (fd >= 0)
+		return fd;
+	err = errno;
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	pr_err("post-copy: userfaultfd: %s; tern needs CAP_SYS_PTRACE, "
+	       "vm.unprivileged_userfaultfd=1 or read-write access to /dev/userfaultfd",
+	       strerror(err));
+	return -err;
+}
+
+static int register_ram(struct postcopy_dest *pd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)pd->vm->ram.hva, pd->vm->ram.size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	const uint64_t need = 1ULL << _UFFDIO_COPY | 1ULL << _UFFDIO_WAKE;
+
+	pd->uffd = open_uffd();
+	if (pd->uffd < 0) {
+		snprintf(pd->refusal, sizeof(pd->refusal), "no userfaultfd with kernel faults "
+			 "(%s): post-copy needs CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or "
+			 "/dev/userfaultfd at the destination", strerror(-pd->uffd));
+		return pd->uffd;
+	}
+	if (ioctl(pd->uffd, UFFDIO_API, &api) < 0 || ioctl(pd->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		int ret = -errno;
+
+		pr_err("post-copy: registering %" PRIu64 " MiB of %s RAM with userfaultfd: %s",
+		       pd->vm->ram.size >> 20, mem_backend_name(pd->vm->ram.backend),
+		       strerror(errno));
+		return ret;
+	}
+	if ((reg.ioctls & need) != need) {
+		pr_err("post-copy: userfaultfd offers no UFFDIO_COPY on this RAM (ioctls %#llx)",
+		       (unsigned long long)reg.ioctls);
+		return -ENOTSUP;
+	}
+	pd->zeropage = reg.ioctls & (1ULL << _UFFDIO_ZEROPAGE);
+	return 0;
+}
+
+static int wake(struct postcopy_dest *pd, uint64_t off, uint64_t len)
+{
+	struct uffdio_range r = { (uintptr_t)pd->vm->ram.hva + off, len };
+
+	return ioctl(pd->uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
+}
+
+/* One page at RAM offset @off, atomically: @src, or zeros if NULL. A page
+ * that is there already (EEXIST) only needs its waiters woken. */
+static int place(struct postcopy_dest *pd, uint64_t off, const uint8_t *src)
+{
+	uintptr_t dst = (uintptr_t)pd->vm->ram.hva + off;
+	long ret;
+
+	if (!src && !pd->zeropage)
+		src = pd->zero;
+	do {
+		if (src) {
+			struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src,
+						 .len = pd->page };
+
+			ret = ioctl(pd->uffd, UFFDIO_COPY, &c);
+		} else {
+			struct uffdio_zeropage z = { .range = { dst, pd->page } };
+
+			ret = ioctl(pd->uffd, UFFDIO_ZEROPAGE, &z);
+		}
+	} while (ret < 0 && errno == EAGAIN);
+	if (ret < 0 && errno == EEXIST)
+		return wake(pd, off, pd->page);
+	if (ret < 0) {
+		pr_err("post-copy: placing the page at RAM offset %#" PRIx64 ": %s", off,
+		       strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---- arrivals ---- */
+
+static int arrived(struct postcopy_dest *pd, uint64_t page, const uint8_t *src)
+{
+	uint64_t lat;
+	int ret;
+
+	if (!pc_missing_test(&pd->pm, page))
+		return 0;	/* pushed again after a reconnection, or asked twice */
+	ret = place(pd, page * pd->page, src);
+	if (ret)
+		return ret;
+	pc_missing_arrived(&pd->pm, page, monotonic_ns(), &lat);
+	if (lat)
+		pd->latency_ns[pd->on_demand++] = lat;
+	else
+		pd->pushed++;
+	return 0;
+}
+
+static int read_ram(struct postcopy_dest *pd, const struct stream_section *s)
+{
+	uint64_t le_off, off, len = s->length - sizeof(le_off);
+	int ret;
+
+	if (s->length < sizeof(le_off) || len % pd->page ||
+	    len > POSTCOPY_SECTION_PAGES * pd->page) {
+		pr_err("post-copy: the source sent a RAM section of %" PRIu64 " bytes (whole pages, "
+		       "at most %u, after the offset)", s->length, POSTCOPY_SECTION_PAGES);
+		return -EBADMSG;
+	}
+	ret = stream_read_payload(&pd->sr, &le_off, sizeof(le_off));
+	off = le64toh(le_off);
+	if (!ret && (off % pd->page || off > pd->vm->ram.size || len > pd->vm->ram.size - off)) {
+		pr_err("post-copy: RAM section at offset %#" PRIx64 " with %" PRIu64 " bytes is "
+		       "outside RAM", off, len);
+		return -EBADMSG;
+	}
+	if (!ret)
+		ret = stream_read_payload(&pd->sr, pd->buf, len);
+	for (uint64_t i = 0; !ret && i < len / pd->page; i++)
+		ret = arrived(pd, off / pd->page + i, pd->buf + i * pd->page);
+	return ret;
+}
+
+static int read_zero(struct postcopy_dest *pd, const struct stream_section *s)
+{
+	uint8_t payload[STREAM_RAM_ZERO_BYTES];
+	char why[STREAM_ERR_MAX];
+	uint64_t off, n;
+	int ret = s->length == sizeof(payload) ? 0 : -EBADMSG;
+
+	if (!ret)
+		ret = stream_read_payload(&pd->sr, payload, sizeof(payload));
+	if (!ret) {
+		ret = stream_ram_zero_decode(payload, pd->vm->ram.size, (uint32_t)pd->page, &off,
+					     &n, why, sizeof(why));
+		if (ret)
+			pr_err("post-copy: %s", why);
+	}
+	for (uint64_t i = 0; !ret && i < n; i++)
+		ret = arrived(pd, off / pd->page + i, NULL);
+	return ret;
+}
+
+/* One section from the source: -EBADMSG for a bad one, -EPIPE & co. for a
+ * lost channel. */
+static int read_section(struct postcopy_dest *pd)
+{
+	struct stream_section s;
+	int ret = stream_next_section(&pd->sr, &s);
+
+	if (ret == 0) {
+		pr_err("post-copy: the source ended the page channel with pages still missing");
+		return -EBADMSG;
+	}
+	if (ret < 0)
+		return ret;
+	if (s.type == STREAM_SEC_RAM)
+		return read_ram(pd, &s);
+	if (s.type == STREAM_SEC_RAM_ZERO)
+		return read_zero(pd, &s);
+	pr_err("post-copy: section '%s' on the page channel, where only ram and ram-zero may "
+	       "come", stream_section_rule(s.type)->name);
+	return -EBADMSG;
+}
+
+/* ---- faults ---- */
+
+static int send_msg(struct postcopy_dest *pd, uint32_t type, uint64_t off, uint32_t npages)
+{
+	const struct pc_msg msg = { .type = type, .npages = npages, .offset = off };
+	uint8_t out[PC_MSG_BYTES];
+	size_t done = 0;
+
+	pc_msg_encode(out, &msg);
+	while (done < sizeof(out)) {
+		ssize_t n = send(pd->fd, out + done, sizeof(out) - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int fault(struct postcopy_dest *pd, uint64_t addr)
+{
+	uint64_t gpa, page;
+
+	if (hva_to_gpa(&pd->vm->ram, (void *)(uintptr_t)addr, &gpa)) {
+		pr_err("post-copy: fault at %#" PRIx64 ", outside guest RAM", addr);
+		return -EFAULT;
+	}
+	page = (gpa - pd->vm->ram.gpa) / pd->page;
+	switch (pc_missing_fault(&pd->pm, page, monotonic_ns())) {
+	case PC_FAULT_REQUEST:
+		return pd->fd < 0 ? 0 : send_msg(pd, PC_MSG_REQUEST, page * pd->page, 1);
+	case PC_FAULT_WAIT:
+		return 0;
+	case PC_FAULT_ZERO:
+		/* Never written by the source (zero, left unbacked here). */
+		pd->zero_faults++;
+		return place(pd, page * pd->page, NULL);
+	}
+	return 0;
+}
+
+static int read_faults(struct postcopy_dest *pd)
+{
+	struct uffd_msg msgs[FAULT_BATCH];
+	ssize_t n = read(pd->uffd, msgs, sizeof(msgs));
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+		int ret;
+
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		ret = fault(pd, msgs[i].arg.pagefault.address & ~(uint64_t)(pd->page - 1));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- the channel, and losing it ---- */
+
+/* The stream reads the channel through this, so that an end of input,
+ * which the stream reports as a truncated section, is told apart from a
+ * corrupt one: the first is a lost connection, waited out. */
+static ssize_t channel_read(void *opaque, void *buf, size_t len)
+{
+	struct postcopy_dest *pd = opaque;
+	ssize_t n = read(pd->fd, buf, len);
+
+	if (n == 0)
+		pd->eof = true;
+	return n;
+}
+
+/* The source's header on a new connection: this is the page channel. */
+static int take_channel(struct postcopy_dest *pd, int fd)
+{
+	struct stream_header h;
+	int ret;
+
+	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
+	/* Blocking reads of a section are bounded by the socket's timeout:
+	 * a source that stops mid-section counts as lost. */
+	pd->fd = fd;
+	pd->eof = false;
+	stream_reader_init(&pd->sr, channel_read, pd);
+	ret = stream_read_header(&pd->sr, &h, (uint32_t)pd->page);
+	if (ret) {
+		pr_err("post-copy: a connection on %s that is not the page channel: %s", pd->uri,
+		       pd->sr.err);
+		close(fd);
+		pd->fd = -1;
+		return ret;
+	}
+	return 0;
+}
+
+/* Waits up to @seconds for the source to (re)connect; -ETIMEDOUT. */
+static int accept_channel(struct postcopy_dest *pd, unsigned int seconds)
+{
+	uint64_t deadline = monotonic_ns() + (uint64_t)seconds * 1000000000;
+
+	while (monotonic_ns() < deadline) {
+		struct pollfd pfd[2] = { { pd->lfd, POLLIN, 0 }, { pd->stop_efd, POLLIN, 0 } };
+		int ms = (int)((deadline - monotonic_ns()) / 1000000) + 1, fd;
+
+		if (poll(pfd, 2, ms) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[1].revents)
+			return -ECANCELED;
+		if (!pfd[0].revents)
+			continue;
+		fd = accept4(pd->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0 && !take_channel(pd, fd))
+			return 0;
+	}
+	return -ETIMEDOUT;
+}
+
+/* The pages faulted on and not arrived were maybe never seen by the
+ * source: ask again on the new connection. */
+static int ask_again(struct postcopy_dest *pd)
+{
+	const struct dirty_bitmap *bm = &pd->pm.missing;
+	uint64_t p;
+
+	dirty_bitmap_for_each(p, bm) {
+		if (pd->pm.requested_ns[p]) {
+			int ret = send_msg(pd, PC_MSG_REQUEST, p * pd->page, 1);
+
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int recover(struct postcopy_dest *pd, int why)
+{
+	int ret;
+
+	pr_err("post-copy: the page channel from the source broke (%s) with %" PRIu64 " pages "
+	       "still missing; vCPUs that touch one wait. Waiting up to %u s for the source to "
+	       "reconnect on %s", pd->eof ? "the source closed it" :
+	       pd->sr.err[0] ? pd->sr.err : strerror(-why), pd->pm.left,
+	       POSTCOPY_RECOVERY_TIMEOUT_S, pd->uri);
+	close(pd->fd);
+	pd->fd = -1;
+	ret = accept_channel(pd, POSTCOPY_RECOVERY_TIMEOUT_S);
+	if (ret == -ETIMEDOUT)
+		pr_err("post-copy: the source did not come back within %u s; %" PRIu64 " pages of "
+		       "the guest exist only there: the VM is lost, stopping it",
+		       POSTCOPY_RECOVERY_TIMEOUT_S, pd->pm.left);
+	if (ret)
+		return ret;
+	pd->reconnects++;
+	pr_info("post-copy: the source reconnected; asking again for the pages waited on");
+	return ask_again(pd);
+}
+
+/* ---- the thread ---- */
+
+static void progress(struct postcopy_dest *pd)
+{
+	uint64_t now = monotonic_ns();
+
+	if (now - pd->t_progress < PROGRESS_NS)
+		return;
+	pd->t_progress = now;
+	pr_info("post-copy: %" PRIu64 " of %" PRIu64 " pages still missing (%" PRIu64
+		" fetched on demand, %" PRIu64 " pushed)", pd->pm.left, pd->pm.total,
+		pd->on_demand, pd->pushed);
+}
+
+static void report(struct postcopy_dest *pd)
+{
+	uint64_t n = pd->on_demand;
+	uint64_t p50 = pc_percentile(pd->latency_ns, n, 50) / 1000;
+	uint64_t p99 = pc_percentile(pd->latency_ns, n, 99) / 1000;
+
+	pr_info("post-copy completed: %" PRIu64 " pages were missing, %" PRIu64 " fetched on "
+		"demand, %" PRIu64 " pushed, %" PRIu64 " zero-page faults, fault latency p50 %"
+		PRIu64 " us p99 %" PRIu64 " us, %" PRIu64 " reconnects, %" PRIu64 " ms after "
+		"switch-over", pd->pm.total, n, pd->pushed, pd->zero_faults, p50, p99,
+		pd->reconnects, (monotonic_ns() - pd->t_start) / 1000000);
+}
+
+/* One wait: faults first (a vCPU is blocked on them), then one section. */
+static int serve_once(struct postcopy_dest *pd)
+{
+	struct pollfd pfd[3] = { { pd->uffd, POLLIN, 0 }, { pd->fd, POLLIN, 0 },
+				 { pd->stop_efd, POLLIN, 0 } };
+	int ret;
+
+	if (poll(pfd, 3, 1000) < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (pfd[2].revents)
+		return -ECANCELED;
+	if (pfd[0].revents) {
+		ret = read_faults(pd);
+		if (ret)
+			return ret == -EPIPE || ret == -ECONNRESET ? recover(pd, ret) : ret;
+	}
+	if (pfd[1].revents) {
+		ret = read_section(pd);
+		if (ret && (pd->eof || (ret != -EBADMSG && ret != -EFAULT)))
+			return recover(pd, pd->eof ? -EPIPE : ret);
+		return ret;
+	}
+	return 0;
+}
+
+static int serve(struct postcopy_dest *pd)
+{
+	int ret = 0;
+
+	while (!ret && pd->pm.left) {
+		ret = serve_once(pd);
+		progress(pd);
+	}
+	if (ret)
+		return ret;
+	report(pd);
+	/* Every page is in place: unregistering lets a page never written
+	 * anywhere fault in as zero the ordinary way. */
+	close(pd->uffd);
+	pd->uffd = -1;
+	/* No reconnection can be needed any more. */
+	close(pd->lfd);
+	pd->lfd = -1;
+	channel_unlink(pd->uri);
+	/* The source keeps every page until it reads this. */
+	ret = send_msg(pd, PC_MSG_DONE, 0, 0);
+	if (ret)
+		pr_err("post-copy: cannot tell the source that every page arrived: %s; it will "
+		       "report the migration as failed although the guest runs here",
+		       strerror(-ret));
+	return 0;
+}
+
+static void *serve_thread(void *arg)
+{
+	struct postcopy_dest *pd = arg;
+
+	pd->result = serve(pd);
+	if (pd->result && pd->result != -ECANCELED) {
+		pr_err("post-copy failed: %s", strerror(-pd->result));
+		/* The stop first: it kicks every vCPU, so a vCPU that a
+		 * missing page held in KVM's fault path finds the signal
+		 * pending when it gets a page, and leaves KVM_RUN before the
+		 * guest runs again. Then closing the userfaultfd releases
+		 * every waiter with a zero page: KVM's fault path waits
+		 * killably only, so nothing else would let the vCPU threads,
+		 * or a restore still running before the ack, ever return. */
+		vm_request_stop(pd->vm, VM_STOP_ERROR, 0);
+		close(pd->uffd);
+		pd->uffd = -1;
+	}
+	return NULL;
+}
+
+/* ---- loader hooks ---- */
+
+static int refuse_backend(struct postcopy_dest *pd)
+{
+	enum mem_backend b = pd->vm->ram.backend;
+
+	if (b == MEM_BACKEND_ANON || b == MEM_BACKEND_MEMFD)
+		return 0;
+	snprintf(pd->refusal, sizeof(pd->refusal), "--memory backend=%s cannot take a "
+		 "post-copy migration (userfaultfd %s); use backend=anon or memfd, or migrate "
+		 "without postcopy", mem_backend_name(b), b == MEM_BACKEND_GUEST_MEMFD ?
+		 "does not work on guest_memfd" :
+		 "on hugetlb would need huge-page sized requests, not implemented");
+	pr_err("post-copy: %s", pd->refusal);
+	return -ENOTSUP;
+}
+
+static int hook_missing(void *opaque, uint64_t off, uint64_t npages)
+{
+	struct postcopy_dest *pd = opaque;
+	int ret;
+
+	if (!pd->pm_ready) {
+		ret = refuse_backend(pd);
+		if (!ret)
+			ret = pc_missing_init(&pd->pm, pd->vm->ram.size / pd->page);
+		if (ret)
+			return ret;
+		pd->pm_ready = true;
+	}
+	for (uint64_t i = 0; i < npages; i++) {
+		ret = pc_missing_mark(&pd->pm, off / pd->page + i);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int alloc_buffers(struct postcopy_dest *pd)
+{
+	pd->buf = malloc(POSTCOPY_SECTION_PAGES * pd->page);
+	pd->zero = calloc(1, pd->page);
+	pd->latency_ns = calloc(pd->pm.total, sizeof(*pd->latency_ns));
+	pd->stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (!pd->buf || !pd->zero || !pd->latency_ns || pd->stop_efd < 0) {
+		pr_err("post-copy: out of memory for %" PRIu64 " missing pages", pd->pm.total);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* After the last RAM section, before any state is restored (the restore
+ * may read missing pages: the thread must be serving by then). */
+static int hook_before_state(void *opaque)
+{
+	struct postcopy_dest *pd = opaque;
+	int ret;
+
+	if (!pd->pm_ready)
+		return 0;	/* pre-copy */
+	pd->t_start = pd->t_progress = monotonic_ns();
+	ret = alloc_buffers(pd);
+	if (!ret)
+		ret = drop_missing(pd);
+	if (!ret)
+		ret = register_ram(pd);
+	if (!ret) {
+		ret = accept_channel(pd, ACCEPT_TIMEOUT_S);
+		if (ret)
+			pr_err("post-copy: the source did not open the page channel on %s: %s",
+			       pd->uri, strerror(-ret));
+	}
+	if (!ret)
+		ret = -pthread_create(&pd->thread, NULL, serve_thread, pd);
+	if (ret)
+		return ret;
+	pd->active = true;
+	pr_info("post-copy: %" PRIu64 " pages missing; RAM registered with userfaultfd, "
+		"serving faults", pd->pm.total);
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+struct postcopy_dest *postcopy_dest_new(struct vm *vm, const char *uri, int listen_fd)
+{
+	struct postcopy_dest *pd = calloc(1, sizeof(*pd));
+
+	if (!pd)
+		return NULL;
+	pd->vm = vm;
+	pd->page = (size_t)sysconf(_SC_PAGESIZE);
+	pd->lfd = listen_fd;
+	pd->fd = pd->uffd = pd->stop_efd = -1;
+	snprintf(pd->uri, sizeof(pd->uri), "%s", uri);
+	return pd;
+}
+
+void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld)
+{
+	ld->missing = hook_missing;
+	ld->before_state = hook_before_state;
+	ld->hook_opaque = pd;
+}
+
+const char *postcopy_dest_refusal(const struct postcopy_dest *pd)
+{
+	return pd->refusal[0] ? pd->refusal : NULL;
+}
+
+bool postcopy_dest_active(const struct postcopy_dest *pd)
+{
+	return pd->active;
+}
+
+static void dest_free(struct postcopy_dest *pd)
+{
+	if (pd->active) {
+		uint64_t one = 1;
+
+		if (write(pd->stop_efd, &one, sizeof(one)) < 0)
+			pr_err("post-copy: cannot stop the fault thread: %m");
+		pthread_join(pd->thread, NULL);
+	}
+	if (pd->fd >= 0)
+		close(pd->fd);
+	/* Closing the userfaultfd unregisters RAM. */
+	if (pd->uffd >= 0)
+		close(pd->uffd);
+	if (pd->stop_efd >= 0)
+		close(pd->stop_efd);
+	if (pd->lfd >= 0) {
+		close(pd->lfd);
+		channel_unlink(pd->uri);
+	}
+	if (pd->pm_ready)
+		pc_missing_free(&pd->pm);
+	free(pd->buf);
+	free(pd->zero);
+	free(pd->latency_ns);
+	free(pd);
+}
+
+void postcopy_dest_abort(struct postcopy_dest *pd)
+{
+	if (pd)
+		dest_free(pd);
+}
+
+void postcopy_dest_adopt(struct postcopy_dest *pd)
+{
+	pd->vm->postcopy_in = pd;
+}
+
+void postcopy_incoming_finish(struct vm *vm)
+{
+	struct postcopy_dest *pd = vm->postcopy_in;
+
+	if (!pd)
+		return;
+	if (pd->active && pd->pm.left)
+		pr_err("post-copy: tern stops with %" PRIu64 " pages still at the source",
+		       pd->pm.left);
+	vm->postcopy_in = NULL;
+	dest_free(pd);
+}

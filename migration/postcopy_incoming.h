@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_POSTCOPY_INCOMING_H
+#define TERN_POSTCOPY_INCOMING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct machine_loader;
+struct postcopy_dest;
+
+/*
+ * Post-copy, destination side (docs/postcopy.md). migration/incoming.c
+ * creates one per incoming migration and hands it the listening socket,
+ * which stays open: the source opens the page channel on it, and reopens
+ * it after a lost connection. If the stream turns out to be a post-copy
+ * one (RAM_MISSING sections), the missing pages are dropped, RAM is
+ * registered with userfaultfd and a thread serves faults and incoming
+ * pages before the device state is restored.
+ */
+struct postcopy_dest *postcopy_dest_new(struct vm *vm, const char *uri, int listen_fd);
+/* Installs the loader hooks (RAM_MISSING, before the state). */
+void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld);
+/* True once the stream switched to post-copy (the thread runs). */
+bool postcopy_dest_active(const struct postcopy_dest *pd);
+/* Why this destination cannot take post-copy, or NULL. */
+const char *postcopy_dest_refusal(const struct postcopy_dest *pd);
+/* The migration failed before the guest ran: stops the thread, frees. */
+void postcopy_dest_abort(struct postcopy_dest *pd);
+/* Just before the ack: vm->postcopy_in now owns @pd, freed by
+ * postcopy_incoming_finish(). */
+void postcopy_dest_adopt(struct postcopy_dest *pd);
+/* tern is exiting: stops a post-copy still running, joins, frees. */
+void postcopy_incoming_finish(struct vm *vm);
+
+#endif

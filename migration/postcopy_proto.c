@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Post-copy's pure half: messages, missing-page book, percentiles. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migration/postcopy_proto.h"
+
+static void put_le(uint8_t *p, uint64_t v, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned int n)
+{
+	uint64_t v = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+void pc_msg_encode(uint8_t out[PC_MSG_BYTES], const struct pc_msg *msg)
+{
+	put_le(out, msg->type, 4);
+	put_le(out + 4, msg->npages, 4);
+	put_le(out + 8, msg->offset, 8);
+}
+
+static int refuse(char *err, size_t errlen, const char *what, const struct pc_msg *m)
+{
+	snprintf(err, errlen, "post-copy message type %" PRIu32 " (offset %#" PRIx64 ", %" PRIu32
+		 " pages): %s", m->type, m->offset, m->npages, what);
+	return -EBADMSG;
+}
+
+static int check_request(const struct pc_msg *m, uint64_t ram_size, uint32_t page_size,
+			 char *err, size_t errlen)
+{
+	if (!page_size || m->offset % page_size)
+		return refuse(err, errlen, "offset not page-aligned", m);
+	if (!m->npages)
+		return refuse(err, errlen, "no pages", m);
+	/* offset + npages * page_size <= ram_size, without overflowing. */
+	if (m->offset > ram_size || (ram_size - m->offset) / page_size < m->npages)
+		return refuse(err, errlen, "outside RAM", m);
+	return 0;
+}
+
+int pc_msg_decode(const uint8_t in[PC_MSG_BYTES], uint64_t ram_size, uint32_t page_size,
+		  struct pc_msg *msg, char *err, size_t errlen)
+{
+	msg->type = (uint32_t)get_le(in, 4);
+	msg->npages = (uint32_t)get_le(in + 4, 4);
+	msg->offset = get_le(in + 8, 8);
+	switch (msg->type) {
+	case PC_MSG_REQUEST:
+		return check_request(msg, ram_size, page_size, err, errlen);
+	case PC_MSG_DONE:
+		if (msg->npages || msg->offset)
+			return refuse(err, errlen, "'done' carries no pages", msg);
+		return 0;
+	}
+	return refuse(err, errlen, "unknown type", msg);
+}
+
+int pc_missing_init(struct pc_missing *pm, uint64_t nr_pages)
+{
+	memset(pm, 0, sizeof(*pm));
+	if (dirty_bitmap_init(&pm->missing, nr_pages))
+		return -ENOMEM;
+	pm->requested_ns = calloc(nr_pages ? nr_pages : 1, sizeof(*pm->requested_ns));
+	if (!pm->requested_ns) {
+		dirty_bitmap_free(&pm->missing);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pc_missing_free(struct pc_missing *pm)
+{
+	dirty_bitmap_free(&pm->missing);
+	free(pm->requested_ns);
+	pm->requested_ns = NULL;
+}
+
+int pc_missing_mark(struct pc_missing *pm, uint64_t page)
+{
+	if (page >= pm->missing.nr_pages)
+		return -ERANGE;
+	if (dirty_bitmap_test(&pm->missing, page))
+		return 0;
+	dirty_bitmap_set(&pm->missing, page);
+	pm->left++;
+	pm->total++;
+	return 0;
+}
+
+bool pc_missing_test(const struct pc_missing *pm, uint64_t page)
+{
+	return page < pm->missing.nr_pages && dirty_bitmap_test(&pm->missing, page);
+}
+
+enum pc_fault_action pc_missing_fault(struct pc_missing *pm, uint64_t page, uint64_t now_ns)
+{
+	if (!pc_missing_test(pm, page))
+		return PC_FAULT_ZERO;
+	if (pm->requested_ns[page])
+		return PC_FAULT_WAIT;
+	/* 0 means "not asked": a clock reading of 0 still counts as asked. */
+	pm->requested_ns[page] = now_ns ? now_ns : 1;
+	return PC_FAULT_REQUEST;
+}
+
+bool pc_missing_arrived(struct pc_missing *pm, uint64_t page, uint64_t now_ns,
+			uint64_t *latency_ns)
+{
+	uint64_t asked;
+
+	*latency_ns = 0;
+	if (!pc_missing_test(pm, page))
+		return false;
+	dirty_bitmap_clear(&pm->missing, page);
+	pm->left--;
+	asked = pm->requested_ns[page];
+	if (asked)
+		*latency_ns = now_ns > asked ? now_ns - asked : 0;
+	pm->requested_ns[page] = 0;
+	return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+uint64_t pc_percentile(uint64_t *samples, size_t n, unsigned int pct)
+{
+	size_t rank;
+
+	if (!n)
+		return 0;
+	if (pct > 100)
+		pct = 100;
+	qsort(samples, n, sizeof(*samples), cmp_u64);
+	/* Nearest rank: the smallest value with at least pct% of samples <= it. */
+	rank = (n * pct + 99) / 100;
+	return samples[rank ? rank - 1 : 0];
+}

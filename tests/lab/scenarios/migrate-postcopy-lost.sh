@@ -1,0 +1,108 @@
+#!/bin/sh
+# Post-copy migrations that cannot finish (docs/postcopy.md). First a
+# destination whose RAM is guest_memfd, which userfaultfd cannot serve: it
+# refuses at the switch-over, before its 'ack', so the source says why and
+# resumes its guest (whose memory verifier still passes). Then the
+# destination is killed while post-copy runs, after its 'ack': the source
+# must not resume the guest (its newer state died with the destination); it
+# keeps the VM paused, refuses migrate-cancel, tries to reconnect for 60 s,
+# then says the VM is lost and exits non-zero. Last, on a new guest, the
+# source is killed during post-copy: the destination waits 60 s for it to
+# reconnect, then says the VM is lost and exits non-zero.
+# timeout: 900
+. "$LAB/lib.sh"
+. "$LAB/guest.sh"
+. "$LAB/migrate.sh"
+need_tern
+MACHINE="--cpus 2"
+trap 'guest_dump_logs' EXIT
+
+# shellcheck disable=SC2086
+guest_serve $MACHINE --memory 256M --control ctl.sock
+guest_run "memverify run 16 8 >/dev/null 2>&1 &" 30
+sleep 2
+
+# 1. Refused at the switch-over: the source resumes.
+# shellcheck disable=SC2086
+dest_start gm "unix:$PWD/gm.mig" $MACHINE --memory 256M,backend=guest_memfd
+dest_wait_listening "unix:$PWD/gm.mig"
+migrate "unix:$PWD/gm.mig" postcopy=true
+wait_source_exit_or_state() {
+	for _ in $(seq 600); do
+		migration_status ctl.sock
+		grep -q '"state": "failed"' status.out && break
+		sleep 0.2
+	done
+	cat status.out
+}
+wait_source_exit_or_state
+grep -q '"state": "failed"' status.out || fail "the refused post-copy migration did not fail"
+grep -q "guest_memfd cannot take a post-copy migration" status.out ||
+	fail "the source's status does not carry the destination's reason"
+grep -q '"state": "running"' status.out || fail "the source VM is not running after the refusal"
+wait "$dest_pid"
+gm_status=$?
+[ "$gm_status" != 0 ] || fail "the guest_memfd destination exited 0"
+grep -q "never ran here" gm-stderr.log || fail "the destination does not say the guest never ran there"
+guest_run "memverify check" 60
+expect_status "$run_rc" 0 "the source's verifier failed after the refused post-copy"
+
+# 2. The destination dies during post-copy.
+# shellcheck disable=SC2086
+dest_start dst "unix:$PWD/dst.mig" $MACHINE --memory 256M
+dest_wait_listening "unix:$PWD/dst.mig"
+migrate "unix:$PWD/dst.mig" postcopy=true
+wait_for dst-stderr.log "RAM registered with userfaultfd" 300
+# Its 'ack' has gone: the guest runs there from now on.
+wait_for dst-stderr.log "migration received" 120
+if grep -q "post-copy completed" dst-stderr.log; then
+	echo "post-copy finished before the destination could be killed"
+	exit 77
+fi
+kill -KILL "$dest_pid"
+wait "$dest_pid" 2>/dev/null
+wait_for tern-stderr.log "reconnecting for up to 60 s" 60
+migration_status ctl.sock
+cat status.out
+grep -q '"state": "paused"' status.out || fail "the source VM is not paused while the destination is gone"
+grep -q '"state": "active"' status.out || fail "the source gave up at once instead of waiting to reconnect"
+"$TERN" ctl ctl.sock migrate-cancel >cancel.out 2>&1 && fail "migrate-cancel was accepted in post-copy"
+grep -q "cannot be cancelled" cancel.out || fail "migrate-cancel's refusal does not say why: $(cat cancel.out)"
+t0=$(date +%s)
+guest_wait_exit 150
+echo "the source exited with status $status $(($(date +%s) - t0)) s after the reconnect attempts began"
+[ "$status" != 0 ] || fail "the source exited 0 although the destination died in post-copy"
+grep "the VM is lost" tern-stderr.log || fail "the source does not say the VM is lost"
+grep -q "the guest cannot resume here" tern-stderr.log || fail "the source does not say why it does not resume"
+
+# 3. The source dies during post-copy.
+for f in tern.log tern-stderr.log; do mv "$f" "part2-$f"; done
+# shellcheck disable=SC2086
+guest_serve $MACHINE --memory 256M --control ctl3.sock
+guest_run "memverify run 16 8 >/dev/null 2>&1 &" 30
+sleep 2
+# shellcheck disable=SC2086
+dest_start dst3 "unix:$PWD/dst3.mig" $MACHINE --memory 256M
+dest_wait_listening "unix:$PWD/dst3.mig"
+"$TERN" ctl ctl3.sock migrate "uri=unix:$PWD/dst3.mig" postcopy=true ||
+	fail "migrate was not accepted"
+wait_for dst3-stderr.log "migration received" 300
+if grep -q "post-copy completed" dst3-stderr.log; then
+	echo "post-copy finished before the source could be killed"
+	exit 77
+fi
+kill -KILL "$tern_pid"
+wait "$tern_pid" 2>/dev/null
+wait_for dst3-stderr.log "Waiting up to 60 s for the source to reconnect" 60
+t0=$(date +%s)
+for _ in $(seq 750); do
+	kill -0 "$dest_pid" 2>/dev/null || break
+	sleep 0.2
+done
+kill -0 "$dest_pid" 2>/dev/null && { kill -KILL "$dest_pid"; fail "the destination is still running 150 s after losing its source"; }
+wait "$dest_pid"
+d_status=$?
+echo "the destination exited with status $d_status $(($(date +%s) - t0)) s after losing its source"
+[ "$d_status" != 0 ] || fail "the destination exited 0 although its source died in post-copy"
+grep "the VM is lost" dst3-stderr.log || fail "the destination does not say the VM is lost"
+echo "migrate-postcopy-lost scenario passed"
