@@ -237,6 +237,23 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
 	return 1;
 }
 
+/*
+ * The device wrote the first @len bytes of the chain's writable segments
+ * (what the used element's len says): a migration must send those pages
+ * again, since KVM only logs the guest's own writes.
+ */
+static void note_written(const struct virtqueue *vq, const struct vq_elem *elem, uint32_t len)
+{
+	uint64_t left = len;
+
+	for (unsigned int i = 0; i < elem->in_num && left; i++) {
+		uint64_t n = elem->in[i].iov_len < left ? elem->in[i].iov_len : left;
+
+		guest_memory_note_write(vq->mem, elem->in[i].iov_base, n);
+		left -= n;
+	}
+}
+
 int vq_fill(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len, unsigned int nth)
 {
 	struct vring_used *used;
@@ -251,6 +268,8 @@ int vq_fill(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len, unsi
 	ue = &used->ring[(uint16_t)(vq->used_idx + nth) & (vq->size - 1)];
 	__atomic_store_n(&ue->id, elem->head, __ATOMIC_RELAXED);
 	__atomic_store_n(&ue->len, len, __ATOMIC_RELAXED);
+	note_written(vq, elem, len);
+	guest_memory_note_write(vq->mem, ue, sizeof(*ue));
 	return 0;
 }
 
@@ -266,6 +285,7 @@ int vq_flush(struct virtqueue *vq, unsigned int count)
 	vq->used_idx += (uint16_t)count;
 	/* Release: the elements are visible before the index that covers them. */
 	__atomic_store_n(&used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	guest_memory_note_write(vq->mem, &used->idx, sizeof(used->idx));
 	return 0;
 }
 

@@ -175,6 +175,11 @@ int dirty_log_attach(struct vm *vm)
 	dl->slot = (struct dirty_slot){ .as_id = 0, .id = RAM_SLOT,
 					.npages = vm->ram.size / host_page_size() };
 	ret = dirty_bitmap_init(&dl->collected, dl->slot.npages);
+	if (!ret)
+		ret = written_log_init(&dl->written, dl->slot.npages,
+				       (unsigned int)__builtin_ctzl(host_page_size()));
+	if (!ret)
+		vm->ram.written = &dl->written;
 	if (!ret && dl->mode == DIRTY_TRACKING_BITMAP)
 		ret = dirty_bitmap_init(&dl->fetched, dl->slot.npages);
 	if (!ret && dl->mode == DIRTY_TRACKING_RING)
@@ -193,6 +198,8 @@ void dirty_log_destroy(struct vm *vm)
 	dl->rings = NULL;
 	dirty_bitmap_free(&dl->collected);
 	dirty_bitmap_free(&dl->fetched);
+	vm->ram.written = NULL;
+	written_log_free(&dl->written);
 }
 
 /* ---- ring tracking ---- */
@@ -371,6 +378,7 @@ int dirty_log_start(struct vm *vm)
 		guest_memory_set_dirty_log(&vm->ram, vm->vm_fd, RAM_SLOT, false);
 		return ret;
 	}
+	written_log_set(&dl->written, true);
 	set_logging(dl, true);
 	pr_info("migration: dirty tracking by %s", dl->mode == DIRTY_TRACKING_BITMAP ?
 		"bitmap (KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG)" : "dirty rings");
@@ -391,23 +399,42 @@ void dirty_log_stop(struct vm *vm)
 	if (dl->mode == DIRTY_TRACKING_RING)
 		ring_harvest(vm, &n);
 	set_logging(dl, false);
+	written_log_set(&dl->written, false);
+	written_log_take(&dl->written, dl->collected.words);
 	dirty_bitmap_clear_all(&dl->collected);
+}
+
+/* What tern's own device threads wrote, which no KVM log shows. */
+static void take_written(struct dirty_log *dl)
+{
+	written_log_take(&dl->written, dl->collected.words);
 }
 
 int dirty_log_harvest(struct vm *vm, uint64_t *entries)
 {
+	int ret;
+
 	if (vm->dirty.mode == DIRTY_TRACKING_BITMAP)
-		return bitmap_harvest(vm, entries);
-	return ring_harvest(vm, entries);
+		ret = bitmap_harvest(vm, entries);
+	else
+		ret = ring_harvest(vm, entries);
+	if (!ret)
+		take_written(&vm->dirty);
+	return ret;
 }
 
 int dirty_log_collect_bitmap(struct vm *vm)
 {
 	uint64_t pages = 0;
+	int ret;
 
 	if (vm->dirty.mode == DIRTY_TRACKING_BITMAP)
-		return bitmap_harvest(vm, &pages);
-	return ring_collect_backup_bitmap(vm);
+		ret = bitmap_harvest(vm, &pages);
+	else
+		ret = ring_collect_backup_bitmap(vm);
+	if (!ret)
+		take_written(&vm->dirty);
+	return ret;
 }
 
 bool dirty_log_has_waiters(struct vm *vm)

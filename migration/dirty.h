@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "migration/dirty_ring.h"
+#include "vmm/written_log.h"
 #include "vmm/config.h"
 
 struct vm;
@@ -41,6 +42,7 @@ struct dirty_log {
 	char unavailable[160];		/* why not, when !available */
 	struct dirty_slot slot;		/* the RAM memslot */
 	struct dirty_bitmap collected;	/* harvested, not yet taken by a round */
+	struct written_log written;	/* pages tern's devices wrote (KVM cannot see) */
 
 	/* ring tracking */
 	uint32_t ring_entries;		/* per vCPU */

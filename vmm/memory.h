@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "written_log.h"
 
 struct mem_fault;
 
@@ -39,6 +40,7 @@ struct guest_memory {
 	uint64_t fd_offset;		/* of gpa in fd */
 	mem_fault_resolver *resolve;
 	void *owner;			/* the resolver's state */
+	struct written_log *written;	/* what tern writes, for migration; or NULL */
 };
 
 /* "anon", "memfd", ...; NULL for a value out of range. */
@@ -76,6 +78,16 @@ static inline void *gpa_to_hva(const struct guest_memory *mem, uint64_t gpa, uin
 	if (gpa < mem->gpa || len > mem->size || gpa - mem->gpa > mem->size - len)
 		return NULL;
 	return mem->hva + (gpa - mem->gpa);
+}
+
+/* tern wrote [@hva, @hva + @len) (inside RAM): logged for a migration. */
+static inline void guest_memory_note_write(const struct guest_memory *mem, const void *hva,
+					   uint64_t len)
+{
+	uintptr_t p = (uintptr_t)hva, base = (uintptr_t)mem->hva;
+
+	if (mem->written && p >= base && p - base < mem->size)
+		written_log_mark(mem->written, p - base, len);
 }
 
 /* The guest address of host address @hva, if it is in RAM: 0, or -ERANGE. */

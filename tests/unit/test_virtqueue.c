@@ -242,6 +242,43 @@ static void test_simple_chain(void **state)
 	assert_int_equal(f.vq.used_idx, 1);
 }
 
+/*
+ * A push logs, for a running migration, what the device wrote: the first
+ * len bytes of the writable segments (here across a page boundary and into
+ * a second segment, but not the rest of it) and the used ring. Nothing
+ * while logging is off, nor for the readable segments.
+ */
+static void test_push_logs_written_pages(void **state)
+{
+	struct written_log wl;
+	uint64_t words[1] = { 0 };
+	const uint64_t page = 4096, data = DATA_GPA - RAM_GPA;
+
+	assert_int_equal(written_log_init(&wl, RAM_SIZE / page, 12), 0);
+	f.mem.written = &wl;
+	setup_queue(8, false);
+	set_desc(DESC_GPA, 0, DATA_GPA, 16, VRING_DESC_F_NEXT, 1);
+	set_desc(DESC_GPA, 1, DATA_GPA + page - 8, 16, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
+	set_desc(DESC_GPA, 2, DATA_GPA + 3 * page, 2 * page, VRING_DESC_F_WRITE, 0);
+	avail_add(0);
+	avail_add(0);
+
+	assert_int_equal(vq_pop(&f.vq, f.elem), 1);
+	assert_int_equal(vq_push(&f.vq, f.elem, 20), 0);
+	assert_int_equal(written_log_take(&wl, words), 0);
+
+	written_log_set(&wl, true);
+	assert_int_equal(vq_pop(&f.vq, f.elem), 1);
+	assert_int_equal(vq_push(&f.vq, f.elem, 20), 0);
+	assert_int_equal(written_log_take(&wl, words), 4);
+	assert_int_equal(words[0], 1ULL << (data / page) | 1ULL << (data / page + 1) |
+				   1ULL << (data / page + 3) |
+				   1ULL << ((USED_GPA - RAM_GPA) / page));
+	assert_int_equal(written_log_take(&wl, words), 0);
+	f.mem.written = NULL;
+	written_log_free(&wl);
+}
+
 static void test_several_chains(void **state)
 {
 	setup_queue(4, false);
@@ -847,6 +884,7 @@ int main(void)
 		T(test_not_ready),
 		T(test_empty),
 		T(test_simple_chain),
+		T(test_push_logs_written_pages),
 		T(test_several_chains),
 		T(test_full_ring),
 		T(test_longest_chain),
