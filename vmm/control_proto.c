@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "control_proto.h"
+#include "migration/migrate.h"	/* the migrate arguments' limits */
 
 /* A new command: a row here, a handler in control.c, a section in docs/control.md. */
 const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
@@ -26,9 +27,13 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 	} },
 	[CONTROL_MIGRATE]	= { .name = "migrate", .args = {
 		CONTROL_STRING_ARG("uri", struct control_args, uri),
-		{ .name = "downtime_ms", .type = CONTROL_ARG_U64, .optional = true,
-		  .offset = offsetof(struct control_args, downtime_ms) +
-			    CONTROL_FIELD_IS(struct control_args, downtime_ms, uint64_t) },
+		CONTROL_OPT_U64_RANGE_ARG("downtime_ms", struct control_args, downtime_ms,
+					  1, MIGRATE_MAX_DOWNTIME_MS),
+		CONTROL_OPT_U64_RANGE_ARG("max_bandwidth", struct control_args, max_bandwidth,
+					  0, MIGRATE_MAX_BANDWIDTH_MIB),
+		CONTROL_OPT_BOOL_ARG("auto_converge", struct control_args, auto_converge),
+		CONTROL_OPT_U64_RANGE_ARG("max_rounds", struct control_args, max_rounds,
+					  1, MIGRATE_ROUNDS_LIMIT),
 	} },
 	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
 };
@@ -71,6 +76,7 @@ static const char *arg_type_name(enum control_arg_type type)
 	switch (type) {
 	case CONTROL_ARG_STRING:	return "a non-empty string";
 	case CONTROL_ARG_U64:		return "an unsigned 64-bit integer";
+	case CONTROL_ARG_BOOL:		return "true or false";
 	}
 	return "?";
 }
@@ -212,6 +218,23 @@ static int take_u64(const char *cmd, const struct control_arg_spec *spec, const 
 		return fail(err, errlen, "%s: argument '%s' must be %s, not %s", cmd, spec->name,
 			    arg_type_name(spec->type), json_kind(v));
 	}
+	if (spec->ranged && (val < spec->min || val > spec->max))
+		return fail(err, errlen, "%s: argument '%s' is %llu; it must be from %llu to %llu",
+			    cmd, spec->name, (unsigned long long)val,
+			    (unsigned long long)spec->min, (unsigned long long)spec->max);
+	memcpy(field, &val, sizeof(val));
+	return 0;
+}
+
+static int take_bool(const char *cmd, const struct control_arg_spec *spec, const json_t *v,
+		     void *field, char *err, size_t errlen)
+{
+	bool val;
+
+	if (!json_is_boolean(v))
+		return fail(err, errlen, "%s: argument '%s' must be %s, not %s", cmd, spec->name,
+			    arg_type_name(spec->type), json_kind(v));
+	val = json_is_true(v);
 	memcpy(field, &val, sizeof(val));
 	return 0;
 }
@@ -226,6 +249,8 @@ static int take_arg(const char *cmd, const struct control_arg_spec *spec, const 
 		return take_string(cmd, spec, v, field, err, errlen);
 	case CONTROL_ARG_U64:
 		return take_u64(cmd, spec, v, field, err, errlen);
+	case CONTROL_ARG_BOOL:
+		return take_bool(cmd, spec, v, field, err, errlen);
 	}
 	return fail(err, errlen, "%s: argument '%s' has no parser", cmd, spec->name);
 }
@@ -317,7 +342,8 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 	unsigned int cmd = 0;
 	int ret;
 
-	*req = (struct control_request){ 0 };
+	/* The presets of absent arguments (struct control_args). */
+	*req = (struct control_request){ .args = { .auto_converge = true } };
 	ret = control_parse_with(control_commands, CONTROL_NR_COMMANDS, line, len, &cmd,
 				 &req->args, &req->json, err, errlen);
 	if (ret) {
