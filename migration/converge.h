@@ -14,7 +14,8 @@
  * what the final stage does besides sending pages: pausing the vCPUs and
  * the I/O thread, KVM writing the GIC pending and ITS tables, the clock,
  * vCPU, GIC, ITS and device state, the destination restoring all of it
- * and its "ack" coming back. migrate.c measures it (see
+ * and its "ack" coming back. migrate.c plans with the round trip it
+ * measured in the handshake plus a default for the work (see
  * converge_fixed_cost_ms()); it is never zero.
  *
  * Bandwidth is smoothed over the rounds: a round's bytes and time both
@@ -94,8 +95,7 @@ uint64_t converge_send_ms(uint64_t bytes, uint64_t bandwidth);
 /*
  * The fixed cost to plan with: the handshake's round trip (@rtt_ms: the
  * destination answered the prelude, the same path as the final ack) plus
- * @final_work_ms, the final stage's own work: measured by an earlier
- * final stage of this process, else a default. Never below 1 ms.
+ * @final_work_ms, the final stage's own work. Never below 1 ms.
  */
 uint64_t converge_fixed_cost_ms(uint64_t rtt_ms, uint64_t final_work_ms);
 

@@ -38,11 +38,11 @@
 #define URI_MAX		256
 #define ERR_MAX		400
 /*
- * The final stage's own work (pause, GIC/ITS tables, state, the
- * destination's restore) before any was measured: ten times what a real
- * host takes for a small VM, a third of what the emulated lab host takes.
- * A final stage measures it (final_work_ms) and a later migration by this
- * tern plans with that figure instead.
+ * The final stage's own work besides the round trip (pause, GIC/ITS
+ * tables, state, the destination's restore), which cannot be measured
+ * before the VM pauses: a few times what a real host takes for a small VM,
+ * about a third of what the emulated lab host takes. Each final stage
+ * measures and logs it (final_work_ms), to tune downtime_ms by.
  */
 #define FINAL_WORK_DEFAULT_MS	150
 /* A bandwidth cap sleeps in slices this long, so a cancel is seen soon. */
@@ -72,7 +72,6 @@ struct migration {
 	bool pacing;			/* the bandwidth cap applies (live rounds) */
 	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
 	uint64_t rtt_ms;		/* prelude to "accept" */
-	uint64_t final_work_known_ms;	/* an earlier final stage's, or 0 */
 
 	pthread_mutex_t lock;		/* what status reads, and fd */
 	enum migrate_state state;
@@ -244,6 +243,7 @@ static void record_round(struct migration *m, const struct converge_round *r,
 {
 	const struct converge *c = &m->conv;
 	uint64_t ms = r->ns / 1000000 ? r->ns / 1000000 : 1;
+	uint64_t tenths = (r->bytes * 10000 / ms) >> 20;	/* MiB/s x 10 */
 
 	pthread_mutex_lock(&m->lock);
 	m->rounds = c->rounds;
@@ -251,11 +251,12 @@ static void record_round(struct migration *m, const struct converge_round *r,
 	m->dirty_rate = c->dirty_rate;
 	m->expected_downtime_ms = c->estimate_ms;
 	pthread_mutex_unlock(&m->lock);
-	pr_info("migration: round %u: %" PRIu64 " MiB in %" PRIu64 " ms (%" PRIu64 " MiB/s, "
+	pr_info("migration: round %u: %" PRIu64 " MiB in %" PRIu64 " ms (%" PRIu64 ".%" PRIu64
+		" MiB/s, "
 		"%" PRIu64 " MiB/s smoothed), %" PRIu64 " MiB sent in all, %" PRIu64
 		" pages/s dirtied, %" PRIu64 " pages left, expected downtime %" PRIu64 " ms "
 		"(target %" PRIu64 "), throttle %u%%", c->rounds - 1, r->bytes >> 20, ms,
-		(r->bytes * 1000 / ms) >> 20, c->bandwidth >> 20, m->sw->offset >> 20,
+		tenths / 10, tenths % 10, c->bandwidth >> 20, m->sw->offset >> 20,
 		c->dirty_rate, r->pages_dirty, c->estimate_ms, m->params.downtime_ms, throttle);
 }
 
@@ -325,15 +326,13 @@ static int live_round(struct migration *m, struct stream_writer *sw,
 }
 
 /* The final stage's fixed cost is planned from the handshake's round trip
- * and the last measured (or default) final work. */
+ * (measured: the ack comes back the same way) and the final work's default. */
 static void plan_fixed_cost(struct migration *m)
 {
 	struct converge_params p = {
 		.downtime_ms = m->params.downtime_ms, .max_rounds = m->params.max_rounds,
 		.auto_converge = m->params.auto_converge,
-		.fixed_cost_ms = converge_fixed_cost_ms(m->rtt_ms, m->final_work_known_ms ?
-							m->final_work_known_ms :
-							FINAL_WORK_DEFAULT_MS),
+		.fixed_cost_ms = converge_fixed_cost_ms(m->rtt_ms, FINAL_WORK_DEFAULT_MS),
 	};
 
 	converge_init(&m->conv, &p);
@@ -341,8 +340,8 @@ static void plan_fixed_cost(struct migration *m)
 	m->fixed_cost_ms = p.fixed_cost_ms;
 	pthread_mutex_unlock(&m->lock);
 	pr_info("migration: planning with %" PRIu64 " ms of fixed final-stage cost (%" PRIu64
-		" ms round trip + %" PRIu64 " ms of final work, %s)", p.fixed_cost_ms, m->rtt_ms,
-		p.fixed_cost_ms - m->rtt_ms, m->final_work_known_ms ? "measured" : "default");
+		" ms round trip + %d ms of final work)", p.fixed_cost_ms, m->rtt_ms,
+		FINAL_WORK_DEFAULT_MS);
 }
 
 /* Round 0 and the rounds after it, while the guest runs; returns once the
@@ -638,16 +637,6 @@ static int check_params(const struct migrate_params *p, char *err, size_t errlen
 	return 0;
 }
 
-/* What an earlier migration of this VM measured of the final stage. */
-static uint64_t final_work_learned(struct vm *vm)
-{
-	struct migration *old = vm->migration;
-
-	if (!old)
-		return 0;
-	return old->final_work_ms ? old->final_work_ms : old->final_work_known_ms;
-}
-
 static void log_started(const struct migration *m)
 {
 	char bw[48] = "unlimited";
@@ -663,7 +652,6 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		  size_t errlen)
 {
 	struct migration *m;
-	uint64_t learned;
 	int fd, ret;
 
 	if (migrate_active(vm)) {
@@ -681,7 +669,6 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		snprintf(err, errlen, "cannot migrate a paused VM: resume it first");
 		return -EBUSY;
 	}
-	learned = final_work_learned(vm);
 	reap(vm);
 	fd = channel_connect(params->uri, err, errlen);
 	if (fd < 0)
@@ -694,7 +681,6 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	m->final_work_known_ms = learned;
 	m->fd = fd;
 	vm->migration = m;
 	ret = pthread_create(&m->thread, NULL, migrate_thread, m);
