@@ -24,7 +24,7 @@ struct vm;
  * refuses pause, resume and snapshot meanwhile).
  */
 
-/* How to migrate; zero fields take the defaults (docs/control.md, migrate). */
+/* How to migrate; numbers at 0 take the defaults (docs/control.md, migrate). */
 struct migrate_params {
 	const char *uri;		/* unix:PATH or tcp:HOST:PORT; copied */
 	uint64_t downtime_ms;		/* target; 0: MIGRATE_DEFAULT_DOWNTIME_MS */
