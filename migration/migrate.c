@@ -244,6 +244,7 @@ static void record_round(struct migration *m, const struct converge_round *r,
 	const struct converge *c = &m->conv;
 	uint64_t ms = r->ns / 1000000 ? r->ns / 1000000 : 1;
 	uint64_t tenths = (r->bytes * 10000 / ms) >> 20;	/* MiB/s x 10 */
+	uint64_t smooth_tenths = (c->bandwidth * 10) >> 20;
 
 	pthread_mutex_lock(&m->lock);
 	m->rounds = c->rounds;
@@ -252,11 +253,10 @@ static void record_round(struct migration *m, const struct converge_round *r,
 	m->expected_downtime_ms = c->estimate_ms;
 	pthread_mutex_unlock(&m->lock);
 	pr_info("migration: round %u: %" PRIu64 " MiB in %" PRIu64 " ms (%" PRIu64 ".%" PRIu64
-		" MiB/s, "
-		"%" PRIu64 " MiB/s smoothed), %" PRIu64 " MiB sent in all, %" PRIu64
+		" MiB/s, %" PRIu64 ".%" PRIu64 " MiB/s smoothed), %" PRIu64 " MiB sent in all, %" PRIu64
 		" pages/s dirtied, %" PRIu64 " pages left, expected downtime %" PRIu64 " ms "
 		"(target %" PRIu64 "), throttle %u%%", c->rounds - 1, r->bytes >> 20, ms,
-		tenths / 10, tenths % 10, c->bandwidth >> 20, m->sw->offset >> 20,
+		tenths / 10, tenths % 10, smooth_tenths / 10, smooth_tenths % 10, m->sw->offset >> 20,
 		c->dirty_rate, r->pages_dirty, c->estimate_ms, m->params.downtime_ms, throttle);
 }
 
