@@ -4,8 +4,10 @@
  *
  * Round 0 sends all of RAM while the guest runs, with dirty logging already
  * on, so every page written after it was read is logged. Each further round
- * sends the pages dirtied meanwhile, until what is left would take less than
- * the downtime target to send at the bandwidth measured. Then, the VM paused:
+ * sends the pages dirtied meanwhile, until the downtime expected (what is
+ * left at the bandwidth measured, plus the final stage's fixed cost) fits
+ * the target; converge.c decides, and throttles the vCPUs (auto-converge)
+ * or gives up when rounds stop gaining. Then, the VM paused:
  * KVM writes the GIC and ITS tables into RAM, the rings are harvested a last
  * time, KVM_GET_DIRTY_LOG collects what KVM itself wrote (only recorded in
  * the bitmap), the last pages go, then the device state. Only the
@@ -20,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migration/channel.h"
+#include "migration/converge.h"
 #include "migration/dirty.h"
 #include "migration/machine.h"
 #include "migration/migrate.h"
@@ -34,6 +38,16 @@
 #define BOUNCE_BYTES	(1u << 20)
 #define URI_MAX		256
 #define ERR_MAX		400
+/*
+ * The final stage's own work besides the round trip (pause, GIC/ITS
+ * tables, state, the destination's restore), which cannot be measured
+ * before the VM pauses: a few times what a real host takes for a small VM,
+ * about a third of what the emulated lab host takes. Each final stage
+ * measures and logs it (final_work_ms), to tune downtime_ms by.
+ */
+#define FINAL_WORK_DEFAULT_MS	150
+/* A bandwidth cap sleeps in slices this long, so a cancel is seen soon. */
+#define PACE_SLICE_NS		(50 * 1000000ull)
 
 enum migrate_state { MIG_ACTIVE, MIG_DONE, MIG_FAILED, MIG_CANCELLED };
 
@@ -47,8 +61,7 @@ struct migration {
 	pthread_t thread;
 	bool thread_started;
 	char uri[URI_MAX];
-	uint64_t downtime_ms;
-	bool postcopy;			/* switch to post-copy after the first rounds */
+	struct migrate_params params;	/* defaults filled in; uri points to uri[] */
 	struct postcopy_source *pc;	/* post-copy's page server, once switched */
 	char pc_summary[ERR_MAX];	/* its counts, kept for the report */
 	bool committed;			/* post-copy acknowledged: no way back */
@@ -57,6 +70,12 @@ struct migration {
 	const struct stream_writer *sw;	/* for progress while a round runs */
 	uint8_t *bounce;
 	struct dirty_bitmap round;	/* the pages this round sends */
+	struct converge conv;		/* migration thread only */
+	struct vcpu_throttle throttle;	/* migration thread only */
+	bool throttle_ready;		/* initialised */
+	bool pacing;			/* the bandwidth cap applies (live rounds) */
+	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
+	uint64_t rtt_ms;		/* prelude to "accept" */
 
 	pthread_mutex_t lock;		/* what status reads, and fd */
 	enum migrate_state state;
@@ -65,10 +84,13 @@ struct migration {
 	uint64_t start_ns;
 	uint64_t bytes_sent;		/* stream bytes */
 	uint64_t pages_sent, pages_resent, zero_pages;
-	uint64_t bandwidth;		/* bytes/s, last round */
+	uint64_t bandwidth;		/* bytes/s, smoothed over the rounds */
 	uint64_t dirty_rate;		/* pages/s, last round */
 	uint64_t expected_downtime_ms;
+	uint64_t fixed_cost_ms;		/* planned with */
+	unsigned int throttle_pct;
 	uint64_t downtime_ms_measured;
+	uint64_t final_work_ms;		/* measured: downtime less the last pages */
 	uint64_t total_ms;
 };
 
@@ -96,16 +118,12 @@ static void fail(struct migration *m, const char *fmt, ...)
 
 /* ---- between sections: rings and cancel ---- */
 
-/* A vCPU waiting on a full ring is harvested for at once; a cancel or a
- * VM stop ends the migration at the next section. */
-static int between_sections(void *opaque)
+/* A cancel or a VM stop ends the migration at the next section; a vCPU
+ * waiting on a full ring is harvested for at once. */
+static int check_running(struct migration *m)
 {
-	struct migration *m = opaque;
 	uint64_t n = 0;
 
-	pthread_mutex_lock(&m->lock);
-	m->bytes_sent = m->sw->offset;
-	pthread_mutex_unlock(&m->lock);
 	if (atomic_load(&m->cancel))
 		return -ECANCELED;
 	if (vm_stop_reason(m->vm) != VM_RUNNING)
@@ -113,6 +131,42 @@ static int between_sections(void *opaque)
 	if (dirty_log_has_waiters(m->vm))
 		return dirty_log_harvest(m->vm, &n);
 	return 0;
+}
+
+/* The bandwidth cap: sleeps off any lead over max_bandwidth since the
+ * round began, in slices, so that a cancel, a stop or a full ring is not
+ * held up. */
+static int pace(struct migration *m)
+{
+	uint64_t cap = m->params.max_bandwidth_mib << 20, ns;
+	int ret = 0;
+
+	if (!m->pacing || !cap)
+		return 0;
+	ns = converge_pace_ns(m->sw->offset - m->pace_off0, monotonic_ns() - m->pace_t0, cap);
+	while (ns && !ret) {
+		uint64_t slice = ns < PACE_SLICE_NS ? ns : PACE_SLICE_NS;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)slice };
+
+		nanosleep(&ts, NULL);
+		ns -= slice;
+		ret = check_running(m);
+	}
+	return ret;
+}
+
+static int between_sections(void *opaque)
+{
+	struct migration *m = opaque;
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	m->bytes_sent = m->sw->offset;
+	pthread_mutex_unlock(&m->lock);
+	ret = check_running(m);
+	if (!ret)
+		ret = pace(m);
+	return ret;
 }
 
 static int send_pages(struct migration *m, struct stream_writer *sw,
@@ -134,9 +188,11 @@ static int send_pages(struct migration *m, struct stream_writer *sw,
 
 /* ---- the handshake ---- */
 
+/* Also times the exchange: the final ack comes back the same way. */
 static int handshake(struct migration *m, struct stream_writer *sw)
 {
 	char line[CHANNEL_LINE_MAX];
+	uint64_t t0 = monotonic_ns();
 	int ret = machine_put_prelude(m->vm, sw);
 
 	if (ret) {
@@ -144,6 +200,7 @@ static int handshake(struct migration *m, struct stream_writer *sw)
 		return ret;
 	}
 	ret = channel_read_line(m->fd, line, sizeof(line));
+	m->rtt_ms = (monotonic_ns() - t0 + 999999) / 1000000;
 	if (ret) {
 		fail(m, "no answer from the destination: %s", strerror(-ret));
 		return ret;
@@ -184,69 +241,132 @@ static int take_dirty(struct migration *m, uint64_t *dirty)
 	return ret;
 }
 
-static void record_round(struct migration *m, uint64_t bytes, uint64_t ns, uint64_t dirty)
+/* The round's figures for status, and its progress line. */
+static void record_round(struct migration *m, const struct converge_round *r,
+			 unsigned int throttle)
 {
-	uint64_t secs_x1000 = ns / 1000000 ? ns / 1000000 : 1;
+	const struct converge *c = &m->conv;
+	uint64_t ms = r->ns / 1000000 ? r->ns / 1000000 : 1;
+	uint64_t tenths = (r->bytes * 10000 / ms) >> 20;	/* MiB/s x 10 */
+	uint64_t smooth_tenths = (c->bandwidth * 10) >> 20;
 
 	pthread_mutex_lock(&m->lock);
-	m->rounds++;
-	m->bandwidth = bytes * 1000 / secs_x1000;
-	m->dirty_rate = dirty * 1000 / secs_x1000;
+	m->rounds = c->rounds;
+	m->bandwidth = c->bandwidth;
+	m->dirty_rate = c->dirty_rate;
+	m->expected_downtime_ms = c->estimate_ms;
 	pthread_mutex_unlock(&m->lock);
+	pr_info("migration: round %u: %" PRIu64 " MiB in %" PRIu64 " ms (%" PRIu64 ".%" PRIu64
+		" MiB/s, %" PRIu64 ".%" PRIu64 " MiB/s smoothed), %" PRIu64 " MiB sent in all, %" PRIu64
+		" pages/s dirtied, %" PRIu64 " pages left, expected downtime %" PRIu64 " ms "
+		"(target %" PRIu64 "), throttle %u%%", c->rounds - 1, r->bytes >> 20, ms,
+		tenths / 10, tenths % 10, smooth_tenths / 10, smooth_tenths % 10, m->sw->offset >> 20,
+		c->dirty_rate, r->pages_dirty, c->estimate_ms, m->params.downtime_ms, throttle);
 }
 
-static uint64_t expected_downtime(struct migration *m, uint64_t dirty)
+static int set_throttle(struct migration *m, unsigned int pct)
 {
-	uint64_t bw = m->bandwidth ? m->bandwidth : 1;
-	uint64_t ms = dirty * page_bytes() * 1000 / bw;
+	int ret = vcpu_throttle_set(&m->throttle, pct);
 
+	if (ret) {
+		fail(m, "cannot throttle the vCPUs: %s", strerror(-ret));
+		return ret;
+	}
 	pthread_mutex_lock(&m->lock);
-	m->expected_downtime_ms = ms;
+	m->throttle_pct = pct;
 	pthread_mutex_unlock(&m->lock);
-	return ms;
+	pr_info("migration: auto-converge: throttling the vCPUs by %u%%", pct);
+	return 0;
+}
+
+/* What converge.c makes of the round just measured: 1 to stop and copy,
+ * 0 for another round, -errno to give up. */
+static int decide(struct migration *m, const struct converge_round *r)
+{
+	char why[ERR_MAX] = "";
+	unsigned int throttle = m->conv.throttle;	/* the round ran under it */
+	enum converge_action a = converge_after_round(&m->conv, r, why, sizeof(why));
+
+	record_round(m, r, throttle);
+	switch (a) {
+	case CONVERGE_STOP_AND_COPY:
+		return 1;
+	case CONVERGE_NEXT_ROUND:
+		return 0;
+	case CONVERGE_THROTTLE:
+		return set_throttle(m, m->conv.throttle);
+	case CONVERGE_GIVE_UP:
+		fail(m, "%s", why);
+		return -ETIMEDOUT;
+	}
+	return -EINVAL;
+}
+
+/* One live round: @pages (NULL: all of RAM), then the harvest of what the
+ * guest dirtied meanwhile into m->round. */
+static int live_round(struct migration *m, struct stream_writer *sw,
+		      const struct dirty_bitmap *pages, struct converge_round *r)
+{
+	struct page_stats st = { 0 };
+	uint64_t t0 = monotonic_ns(), off0 = sw->offset, dirty = 0;
+	int ret;
+
+	m->pace_t0 = t0;
+	m->pace_off0 = off0;
+	m->pacing = true;
+	ret = send_pages(m, sw, pages, true, &st);
+	m->pacing = false;
+	if (pages) {
+		pthread_mutex_lock(&m->lock);
+		m->pages_resent += st.pages + st.zero_pages;
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (!ret)
+		ret = take_dirty(m, &dirty);
+	*r = (struct converge_round){ .bytes = sw->offset - off0, .ns = monotonic_ns() - t0,
+				      .pages_sent = st.pages + st.zero_pages,
+				      .pages_dirty = dirty, .page_size = page_bytes() };
+	return ret;
+}
+
+/* The final stage's fixed cost is planned from the handshake's round trip
+ * (measured: the ack comes back the same way) and the final work's default. */
+static void plan_fixed_cost(struct migration *m)
+{
+	struct converge_params p = {
+		.downtime_ms = m->params.downtime_ms, .max_rounds = m->params.max_rounds,
+		.auto_converge = m->params.auto_converge,
+		.fixed_cost_ms = converge_fixed_cost_ms(m->rtt_ms, FINAL_WORK_DEFAULT_MS),
+	};
+
+	converge_init(&m->conv, &p);
+	pthread_mutex_lock(&m->lock);
+	m->fixed_cost_ms = p.fixed_cost_ms;
+	pthread_mutex_unlock(&m->lock);
+	pr_info("migration: planning with %" PRIu64 " ms of fixed final-stage cost (%" PRIu64
+		" ms round trip + %d ms of final work)", p.fixed_cost_ms, m->rtt_ms,
+		FINAL_WORK_DEFAULT_MS);
 }
 
 /* Round 0 and the rounds after it, while the guest runs; returns once the
  * rest fits the downtime target, with it in m->round. */
 static int precopy(struct migration *m, struct stream_writer *sw)
 {
-	struct page_stats st;
-	uint64_t t0 = monotonic_ns(), dirty, off0 = sw->offset;
-	int ret = send_pages(m, sw, NULL, true, &st);
+	struct converge_round r = { 0 };
+	int ret;
 
-	if (ret)
-		return ret;
-	ret = take_dirty(m, &dirty);
-	if (ret)
-		return ret;
-	record_round(m, sw->offset - off0, monotonic_ns() - t0, dirty);
-	for (;;) {
-		uint64_t est = expected_downtime(m, dirty);
-
-		pr_info("migration: round %u done, %" PRIu64 " pages dirty, expected downtime "
-			"%" PRIu64 " ms", m->rounds - 1, dirty, est);
-		if (est < m->downtime_ms)
+	plan_fixed_cost(m);
+	ret = live_round(m, sw, NULL, &r);
+	while (!ret) {
+		ret = decide(m, &r);
+		if (ret == 1)
 			return 0;
-		if (m->postcopy && m->rounds >= POSTCOPY_PRECOPY_ROUNDS)
+		if (m->params.postcopy && m->rounds >= POSTCOPY_PRECOPY_ROUNDS)
 			return 0;	/* the rest goes post-copy */
-		if (m->rounds >= MIGRATE_MAX_ROUNDS) {
-			fail(m, "no convergence after %u rounds: the guest dirties "
-			     "%" PRIu64 " pages/s, %" PRIu64 " ms of downtime expected, target "
-			     "%" PRIu64 " ms", m->rounds, m->dirty_rate, est, m->downtime_ms);
-			return -ETIMEDOUT;
-		}
-		t0 = monotonic_ns();
-		off0 = sw->offset;
-		ret = send_pages(m, sw, &m->round, true, &st);
-		pthread_mutex_lock(&m->lock);
-		m->pages_resent += st.pages + st.zero_pages;
-		pthread_mutex_unlock(&m->lock);
 		if (!ret)
-			ret = take_dirty(m, &dirty);
-		if (ret)
-			return ret;
-		record_round(m, sw->offset - off0, monotonic_ns() - t0, dirty);
+			ret = live_round(m, sw, &m->round, &r);
 	}
+	return ret;
 }
 
 /* m->round |= what is collected now. */
@@ -258,16 +378,22 @@ static void merge_collected(struct migration *m)
 		m->round.words[i] |= c->words[i];
 }
 
+/* Where the final stage's time goes (monotonic ns at each step). */
+struct final_times {
+	uint64_t pause, paused, tables, pages0, pages1, state, ack;
+	uint64_t pages;
+};
+
 /*
  * The VM is paused. The order matters: KVM writes the LPI pending and ITS
  * tables into guest RAM first; those writes, made with no vCPU running, are
  * only in the slot's bitmap, so KVM_GET_DIRTY_LOG comes after them and
  * after the last ring harvest, as the very last collection.
  */
-static int final_stage(struct migration *m, struct stream_writer *sw)
+static int final_stage(struct migration *m, struct stream_writer *sw, struct final_times *ft)
 {
 	struct state_writer its;
-	struct page_stats st;
+	struct page_stats st = { 0 };
 	char why[ERR_MAX] = "";
 	uint64_t n = 0;
 	int ret;
@@ -276,10 +402,12 @@ static int final_stage(struct migration *m, struct stream_writer *sw)
 	ret = machine_save_gic_tables(m->vm, &its, why, sizeof(why));
 	if (ret)
 		fail(m, "saving the GIC and ITS tables: %s", why);
+	ft->tables = monotonic_ns();
 	if (!ret)
 		ret = dirty_log_harvest(m->vm, &n);
 	if (!ret)
 		ret = dirty_log_collect_bitmap(m->vm);
+	ft->pages0 = monotonic_ns();
 	if (!ret) {
 		merge_collected(m);
 		ret = send_pages(m, sw, &m->round, false, &st);
@@ -288,8 +416,11 @@ static int final_stage(struct migration *m, struct stream_writer *sw)
 		m->rounds++;
 		pthread_mutex_unlock(&m->lock);
 	}
+	ft->pages1 = monotonic_ns();
+	ft->pages = st.pages + st.zero_pages;
 	if (!ret)
 		ret = machine_put_state(m->vm, sw, &its);
+	ft->state = monotonic_ns();
 	sw_free(&its);
 	if (ret && sw->err[0])
 		fail(m, "%s", sw->err);
@@ -349,21 +480,47 @@ static int wait_ack(struct migration *m)
 	return -EPROTO;
 }
 
+static uint64_t ms_between(uint64_t t0, uint64_t t1)
+{
+	return t1 > t0 ? (t1 - t0) / 1000000 : 0;
+}
+
+/* The downtime, and the fixed part of it measured: all but the last pages. */
+static void record_final(struct migration *m, const struct final_times *ft)
+{
+	uint64_t down = ms_between(ft->pause, ft->ack);
+	uint64_t pages_ms = ms_between(ft->pages0, ft->pages1);
+
+	pthread_mutex_lock(&m->lock);
+	m->downtime_ms_measured = down;
+	m->final_work_ms = down - pages_ms;
+	pthread_mutex_unlock(&m->lock);
+	pr_info("migration: final stage: pause %" PRIu64 " ms, GIC/ITS tables %" PRIu64 " ms, "
+		"%" PRIu64 " pages %" PRIu64 " ms, state %" PRIu64 " ms, restore and ack %" PRIu64
+		" ms; downtime %" PRIu64 " ms (expected %" PRIu64 ", of it %" PRIu64 " fixed; "
+		"fixed measured %" PRIu64 ")", ms_between(ft->pause, ft->paused),
+		ms_between(ft->paused, ft->tables), ft->pages, pages_ms,
+		ms_between(ft->pages1, ft->state), ms_between(ft->state, ft->ack), down,
+		m->expected_downtime_ms, m->fixed_cost_ms, down - pages_ms);
+}
+
 static void report(struct migration *m)
 {
 	if (m->pc_summary[0])
 		pr_info("migration to %s: %s", m->uri, m->pc_summary);
-	pr_info("migration to %s completed: total %" PRIu64 " ms, downtime %" PRIu64 " ms, "
-		"%u rounds, %" PRIu64 " pages sent (%" PRIu64 " zero), %" PRIu64 " pages resent, "
-		"%" PRIu64 " MiB, %" PRIu64 " dirty-ring-full exits", m->uri, m->total_ms,
-		m->downtime_ms_measured, m->rounds, m->pages_sent, m->zero_pages, m->pages_resent,
-		m->bytes_sent >> 20, atomic_load(&m->vm->dirty.ring_full_exits));
+	pr_info("migration to %s completed: total %" PRIu64 " ms, downtime %" PRIu64 " ms "
+		"(expected %" PRIu64 ", target %" PRIu64 "), %u rounds, %" PRIu64 " pages sent "
+		"(%" PRIu64 " zero), %" PRIu64 " pages resent, %" PRIu64 " MiB, throttle %u%%, "
+		"%" PRIu64 " dirty-ring-full exits",
+		m->uri, m->total_ms, m->downtime_ms_measured, m->expected_downtime_ms,
+		m->params.downtime_ms, m->rounds, m->pages_sent, m->zero_pages, m->pages_resent,
+		m->bytes_sent >> 20, m->conv.throttle, atomic_load(&m->vm->dirty.ring_full_exits));
 }
 
 /* Everything up to and including the ACK. */
 static int migrate_run(struct migration *m, struct stream_writer *sw)
 {
-	uint64_t t_pause;
+	struct final_times ft = { 0 };
 	int ret = handshake(m, sw);
 
 	if (!ret) {
@@ -375,17 +532,22 @@ static int migrate_run(struct migration *m, struct stream_writer *sw)
 		ret = precopy(m, sw);
 	if (ret)
 		return ret;
-	t_pause = monotonic_ns();
+	ft.pause = monotonic_ns();
 	ret = vm_pause(m->vm);
 	if (ret) {
 		fail(m, "cannot pause the VM: %s", strerror(-ret));
 		return ret;
 	}
-	ret = m->postcopy ? postcopy_final_stage(m, sw) : final_stage(m, sw);
+	ft.paused = monotonic_ns();
+	ret = m->params.postcopy ? postcopy_final_stage(m, sw) : final_stage(m, sw, &ft);
 	if (!ret)
 		ret = wait_ack(m);
+	ft.ack = monotonic_ns();
+	if (!ret && !m->params.postcopy)
+		record_final(m, &ft);
 	pthread_mutex_lock(&m->lock);
-	m->downtime_ms_measured = ms_since(t_pause);
+	if (m->params.postcopy)
+		m->downtime_ms_measured = ms_between(ft.pause, ft.ack);
 	m->committed = !ret && m->pc;
 	pthread_mutex_unlock(&m->lock);
 	if (m->committed)
@@ -442,9 +604,12 @@ static void *migrate_thread(void *arg)
 	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
 	m->sw = &sw;
 	ret = migrate_run(m, &sw);
+	/* Full speed again, whatever the outcome (paused, if it succeeded). */
+	vcpu_throttle_stop(&m->throttle);
 	if (ret && sw.err[0])
 		fail(m, "%s", sw.err);
 	pthread_mutex_lock(&m->lock);
+	m->throttle_pct = 0;
 	m->bytes_sent = sw.offset;
 	m->total_ms = ms_since(m->start_ns);
 	if (!ret)
@@ -475,6 +640,8 @@ static void migration_free(struct migration *m)
 {
 	if (!m)
 		return;
+	if (m->throttle_ready)
+		vcpu_throttle_destroy(&m->throttle);
 	dirty_bitmap_free(&m->round);
 	free(m->bounce);
 	free(m);
@@ -503,7 +670,7 @@ bool migrate_active(struct vm *vm)
 	return active;
 }
 
-static struct migration *migration_new(struct vm *vm, const char *uri, uint64_t downtime_ms)
+static struct migration *migration_new(struct vm *vm, const struct migrate_params *p)
 {
 	struct migration *m = calloc(1, sizeof(*m));
 
@@ -511,20 +678,64 @@ static struct migration *migration_new(struct vm *vm, const char *uri, uint64_t 
 		return NULL;
 	m->vm = vm;
 	m->fd = -1;
-	m->downtime_ms = downtime_ms ? downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS;
-	snprintf(m->uri, sizeof(m->uri), "%s", uri);
+	snprintf(m->uri, sizeof(m->uri), "%s", p->uri);
+	m->params = *p;
+	m->params.uri = m->uri;
+	if (!m->params.downtime_ms)
+		m->params.downtime_ms = MIGRATE_DEFAULT_DOWNTIME_MS;
+	if (!m->params.max_rounds)
+		m->params.max_rounds = MIGRATE_MAX_ROUNDS;
 	pthread_mutex_init(&m->lock, NULL);
 	m->start_ns = monotonic_ns();
 	m->bounce = malloc(BOUNCE_BYTES);
-	if (!m->bounce || dirty_bitmap_init(&m->round, vm->dirty.slot.npages)) {
+	m->throttle_ready = !vcpu_throttle_init(&m->throttle, vm);
+	if (!m->bounce || !m->throttle_ready ||
+	    dirty_bitmap_init(&m->round, vm->dirty.slot.npages)) {
 		migration_free(m);
 		return NULL;
 	}
 	return m;
 }
 
-int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool postcopy,
-		  char *err, size_t errlen)
+/* The control protocol checks these too; a caller in C may not have. */
+static int check_params(const struct migrate_params *p, char *err, size_t errlen)
+{
+	if (!p->uri || !*p->uri || strlen(p->uri) >= URI_MAX) {
+		snprintf(err, errlen, "the migration URI must be 1 to %d bytes", URI_MAX - 1);
+		return -EINVAL;
+	}
+	if (p->downtime_ms > MIGRATE_MAX_DOWNTIME_MS) {
+		snprintf(err, errlen, "downtime_ms %" PRIu64 " is above %d", p->downtime_ms,
+			 MIGRATE_MAX_DOWNTIME_MS);
+		return -EINVAL;
+	}
+	if (p->max_bandwidth_mib > MIGRATE_MAX_BANDWIDTH_MIB) {
+		snprintf(err, errlen, "max_bandwidth %" PRIu64 " MiB/s is above %u",
+			 p->max_bandwidth_mib, MIGRATE_MAX_BANDWIDTH_MIB);
+		return -EINVAL;
+	}
+	if (p->max_rounds > MIGRATE_ROUNDS_LIMIT) {
+		snprintf(err, errlen, "max_rounds %u is above %d", p->max_rounds,
+			 MIGRATE_ROUNDS_LIMIT);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void log_started(const struct migration *m)
+{
+	char bw[48] = "unlimited";
+
+	if (m->params.max_bandwidth_mib)
+		snprintf(bw, sizeof(bw), "at most %" PRIu64 " MiB/s", m->params.max_bandwidth_mib);
+	pr_info("migration to %s started (downtime target %" PRIu64 " ms, bandwidth %s, "
+		"auto-converge %s, at most %u rounds%s)", m->uri, m->params.downtime_ms, bw,
+		m->params.auto_converge ? "on" : "off", m->params.max_rounds,
+		m->params.postcopy ? ", post-copy after the first round" : "");
+}
+
+int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
+		  size_t errlen)
 {
 	struct migration *m;
 	int fd, ret;
@@ -533,6 +744,9 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool pos
 		snprintf(err, errlen, "a migration is already running");
 		return -EBUSY;
 	}
+	ret = check_params(params, err, errlen);
+	if (ret)
+		return ret;
 	if (!vm->dirty.available) {
 		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
 		return -ENOTSUP;
@@ -542,19 +756,18 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool pos
 		return -EBUSY;
 	}
 	reap(vm);
-	fd = channel_connect(uri, err, errlen);
+	fd = channel_connect(params->uri, err, errlen);
 	if (fd < 0)
 		return fd;
 	/* A destination that stops reading must not hold the source for ever. */
 	channel_set_timeout(fd, MIGRATE_ACK_TIMEOUT_S);
-	m = migration_new(vm, uri, downtime_ms);
+	m = migration_new(vm, params);
 	if (!m) {
 		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	m->fd = fd;
-	m->postcopy = postcopy;
 	vm->migration = m;
 	ret = pthread_create(&m->thread, NULL, migrate_thread, m);
 	if (ret) {
@@ -564,8 +777,7 @@ int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool pos
 		return -ret;
 	}
 	m->thread_started = true;
-	pr_info("migration to %s started (downtime target %" PRIu64 " ms%s)", uri, m->downtime_ms,
-		postcopy ? ", post-copy" : "");
+	log_started(m);
 	return 0;
 }
 
@@ -621,20 +833,30 @@ json_t *migrate_status(struct vm *vm)
 	if (!m)
 		return NULL;
 	pthread_mutex_lock(&m->lock);
-	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, "
+		      "s:I, s:I}",
 		      "state", state_names[m->state], "uri", m->uri,
 		      "round", (json_int_t)m->rounds,
 		      "mib_sent", (json_int_t)(m->bytes_sent >> 20),
 		      "mib_per_s", (json_int_t)(m->bandwidth >> 20),
 		      "dirty_pages_per_s", (json_int_t)m->dirty_rate,
 		      "expected_downtime_ms", (json_int_t)m->expected_downtime_ms,
-		      "downtime_target_ms", (json_int_t)m->downtime_ms,
+		      "downtime_target_ms", (json_int_t)m->params.downtime_ms,
+		      "fixed_cost_ms", (json_int_t)m->fixed_cost_ms,
+		      "throttle_percent", (json_int_t)m->throttle_pct,
+		      "max_bandwidth_mib_per_s", (json_int_t)m->params.max_bandwidth_mib,
+		      "max_rounds", (json_int_t)m->params.max_rounds,
 		      "pages_sent", (json_int_t)m->pages_sent,
+		      "auto_converge", m->params.auto_converge,
 		      "pages_resent", (json_int_t)m->pages_resent,
 		      "elapsed_ms", (json_int_t)(m->state == MIG_ACTIVE ? ms_since(m->start_ns) :
 						m->total_ms));
 	if (j)
 		json_object_set_new(j, "dirty_tracking", json_string(dirty_log_mode_name(&vm->dirty)));
+	if (j && m->state == MIG_DONE) {
+		json_object_set_new(j, "downtime_ms", json_integer((json_int_t)m->downtime_ms_measured));
+		json_object_set_new(j, "final_work_ms", json_integer((json_int_t)m->final_work_ms));
+	}
 	if (j && m->error[0])
 		json_object_set_new(j, "error", json_string(m->error));
 	if (j && m->pc)

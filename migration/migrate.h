@@ -11,7 +11,10 @@
 struct vm;
 
 #define MIGRATE_DEFAULT_DOWNTIME_MS	300
-#define MIGRATE_MAX_ROUNDS		30
+#define MIGRATE_MAX_DOWNTIME_MS		60000
+#define MIGRATE_MAX_ROUNDS		30	/* default give-up limit */
+#define MIGRATE_ROUNDS_LIMIT		1000	/* highest max_rounds accepted */
+#define MIGRATE_MAX_BANDWIDTH_MIB	(1u << 20)	/* 1 TiB/s: highest cap accepted */
 #define MIGRATE_ACK_TIMEOUT_S		30
 
 /*
@@ -21,11 +24,21 @@ struct vm;
  * refuses pause, resume and snapshot meanwhile).
  */
 
-/* Starts a migration to @uri; @postcopy: switch to post-copy after
- * POSTCOPY_PRECOPY_ROUNDS rounds (docs/postcopy.md). -EBUSY if one is
- * active, -ENOTSUP without dirty rings; message in @err. */
-int migrate_start(struct vm *vm, const char *uri, uint64_t downtime_ms, bool postcopy,
-		  char *err, size_t errlen);
+/* How to migrate; numbers at 0 take the defaults (docs/control.md, migrate). */
+struct migrate_params {
+	const char *uri;		/* unix:PATH or tcp:HOST:PORT; copied */
+	uint64_t downtime_ms;		/* target; 0: MIGRATE_DEFAULT_DOWNTIME_MS */
+	uint64_t max_bandwidth_mib;	/* MiB/s the rounds may use; 0: unlimited */
+	bool auto_converge;		/* throttle the vCPUs when rounds stall */
+	unsigned int max_rounds;	/* give up after; 0: MIGRATE_MAX_ROUNDS */
+	bool postcopy;			/* switch to post-copy after POSTCOPY_PRECOPY_ROUNDS
+					 * rounds (docs/postcopy.md) */
+};
+
+/* Starts a migration. -EBUSY if one is active, -ENOTSUP without dirty
+ * rings, -EINVAL for parameters out of range; message in @err. */
+int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
+		  size_t errlen);
 /* Asks the active migration to stop; the VM keeps running here. -ENOENT. */
 int migrate_cancel(struct vm *vm, char *err, size_t errlen);
 bool migrate_active(struct vm *vm);

@@ -114,7 +114,13 @@ static int refuse_while_migrating(struct vm *vm, const char *what, char *err, si
 static int do_migrate(struct vm *vm, const struct control_args *args, json_t *reply,
 		      char *err, size_t errlen)
 {
-	int ret = migrate_start(vm, args->uri, args->downtime_ms, args->postcopy, err, errlen);
+	struct migrate_params p = {
+		.uri = args->uri, .downtime_ms = args->downtime_ms,
+		.max_bandwidth_mib = args->max_bandwidth, .auto_converge = args->auto_converge,
+		.max_rounds = (unsigned int)args->max_rounds,	/* checked: <= 1000 */
+		.postcopy = args->postcopy,
+	};
+	int ret = migrate_start(vm, &p, err, errlen);
 
 	if (ret < 0)
 		return ret;

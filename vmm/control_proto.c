@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "control_proto.h"
+#include "migration/migrate.h"	/* the migrate arguments' limits */
 
 /* A new command: a row here, a handler in control.c, a section in docs/control.md. */
 const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
@@ -26,10 +27,14 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 	} },
 	[CONTROL_MIGRATE]	= { .name = "migrate", .args = {
 		CONTROL_STRING_ARG("uri", struct control_args, uri),
-		{ .name = "downtime_ms", .type = CONTROL_ARG_U64, .optional = true,
-		  .offset = offsetof(struct control_args, downtime_ms) +
-			    CONTROL_FIELD_IS(struct control_args, downtime_ms, uint64_t) },
-		CONTROL_BOOL_ARG("postcopy", struct control_args, postcopy),
+		CONTROL_OPT_U64_RANGE_ARG("downtime_ms", struct control_args, downtime_ms,
+					  1, MIGRATE_MAX_DOWNTIME_MS),
+		CONTROL_OPT_U64_RANGE_ARG("max_bandwidth", struct control_args, max_bandwidth,
+					  0, MIGRATE_MAX_BANDWIDTH_MIB),
+		CONTROL_OPT_BOOL_ARG("auto_converge", struct control_args, auto_converge),
+		CONTROL_OPT_U64_RANGE_ARG("max_rounds", struct control_args, max_rounds,
+					  1, MIGRATE_ROUNDS_LIMIT),
+		CONTROL_OPT_BOOL_ARG("postcopy", struct control_args, postcopy),
 	} },
 	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
 };
@@ -214,6 +219,10 @@ static int take_u64(const char *cmd, const struct control_arg_spec *spec, const 
 		return fail(err, errlen, "%s: argument '%s' must be %s, not %s", cmd, spec->name,
 			    arg_type_name(spec->type), json_kind(v));
 	}
+	if (spec->ranged && (val < spec->min || val > spec->max))
+		return fail(err, errlen, "%s: argument '%s' is %llu; it must be from %llu to %llu",
+			    cmd, spec->name, (unsigned long long)val,
+			    (unsigned long long)spec->min, (unsigned long long)spec->max);
 	memcpy(field, &val, sizeof(val));
 	return 0;
 }
@@ -230,10 +239,12 @@ static int take_bool(const char *cmd, const struct control_arg_spec *spec, const
 		val = true;
 	else if (json_is_string(v) && !strcmp(json_string_value(v), "false"))
 		val = false;
+	else if (json_is_string(v))
+		return fail(err, errlen, "%s: argument '%s' must be %s, not '%s'", cmd, spec->name,
+			    arg_type_name(spec->type), json_string_value(v));
 	else
 		return fail(err, errlen, "%s: argument '%s' must be %s, not %s", cmd, spec->name,
-			    arg_type_name(spec->type), json_is_string(v) ?
-			    json_string_value(v) : json_kind(v));
+			    arg_type_name(spec->type), json_kind(v));
 	memcpy(field, &val, sizeof(val));
 	return 0;
 }
@@ -341,7 +352,8 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 	unsigned int cmd = 0;
 	int ret;
 
-	*req = (struct control_request){ 0 };
+	/* The presets of absent arguments (struct control_args). */
+	*req = (struct control_request){ .args = { .auto_converge = true } };
 	ret = control_parse_with(control_commands, CONTROL_NR_COMMANDS, line, len, &cmd,
 				 &req->args, &req->json, err, errlen);
 	if (ret) {

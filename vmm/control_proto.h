@@ -16,7 +16,7 @@
 
 #define CONTROL_LINE_MAX	(64 * 1024)	/* bytes of a request, newline excluded */
 #define CONTROL_ERR_MAX		512		/* room for any parse error message */
-#define CONTROL_MAX_ARGS	4		/* arguments of one command */
+#define CONTROL_MAX_ARGS	8		/* arguments of one command */
 #define CONTROL_REPLY_TIMEOUT_S	120		/* how long tern ctl waits for a reply */
 
 enum control_command {
@@ -33,13 +33,18 @@ enum control_command {
 
 /*
  * Every command's arguments, validated; each command fills only its own.
- * Strings point into the request's JSON (control_request.json).
+ * Strings point into the request's JSON (control_request.json). Absent
+ * optional arguments are zero, except those control_request_parse()
+ * presets (documented here).
  */
 struct control_args {
 	const char *path;		/* snapshot: the file to write */
 	uint64_t gpa;			/* inject-memory-error: a guest address in RAM */
 	const char *uri;		/* migrate: unix:PATH or tcp:HOST:PORT */
-	uint64_t downtime_ms;		/* migrate: target; 0: the default */
+	uint64_t downtime_ms;		/* migrate: target; 0 (absent): the default */
+	uint64_t max_bandwidth;		/* migrate: MiB/s; 0: unlimited */
+	bool auto_converge;		/* migrate: preset true */
+	uint64_t max_rounds;		/* migrate: give-up limit; 0 (absent): the default */
 	bool postcopy;			/* migrate: switch to post-copy (docs/postcopy.md) */
 };
 
@@ -53,7 +58,9 @@ struct control_arg_spec {
 	const char *name;
 	enum control_arg_type type;
 	size_t offset;			/* of its field in the arguments struct */
-	bool optional;			/* absent: the field is left alone (zero) */
+	bool optional;			/* absent: the field is left alone */
+	bool ranged;			/* U64: must lie in [min, max] */
+	uint64_t min, max;
 };
 
 struct control_command_spec {
@@ -75,8 +82,12 @@ struct control_command_spec {
 #define CONTROL_U64_ARG(argname, stype, field) \
 	{ .name = (argname), .type = CONTROL_ARG_U64, \
 	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, uint64_t) }
-
-#define CONTROL_BOOL_ARG(argname, stype, field) \
+/* Optional ones: an integer in [lo, hi]; a boolean. */
+#define CONTROL_OPT_U64_RANGE_ARG(argname, stype, field, lo, hi) \
+	{ .name = (argname), .type = CONTROL_ARG_U64, .optional = true, \
+	  .ranged = true, .min = (lo), .max = (hi), \
+	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, uint64_t) }
+#define CONTROL_OPT_BOOL_ARG(argname, stype, field) \
 	{ .name = (argname), .type = CONTROL_ARG_BOOL, .optional = true, \
 	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, bool) }
 

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/devices.h"
@@ -180,6 +182,46 @@ static void vcpu_park(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+static struct timespec monotonic_after_ns(uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	return ts;
+}
+
+/*
+ * After a KVM_RUN that returned EINTR: the sleep a throttle kick asked for.
+ * The kick's immediate_exit is cleared here, after taking the sleep, and
+ * the throttle thread sets immediate_exit before it stores the sleep: so a
+ * kick seen here has its immediate_exit cleared, and one not seen yet
+ * leaves immediate_exit set for the next KVM_RUN, which returns to take
+ * it. A pause or stop sets pause_requested or stop_reason before its own
+ * immediate_exit and both are checked after the clear, so neither is lost
+ * (all seq_cst). The sleep waits on pause_cond, which pause and stop
+ * broadcast: they never wait for it.
+ */
+static void vcpu_throttle_sleep(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	uint32_t us = atomic_exchange(&vcpu->throttle_sleep_us, 0);
+	struct timespec until;
+
+	if (!us)
+		return;
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	until = monotonic_after_ns((uint64_t)us * 1000);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (!atomic_load(&vm->pause_requested) && vm_stop_reason(vm) == VM_RUNNING &&
+	       pthread_cond_clockwait(&vm->pause_cond, &vm->pause_lock, CLOCK_MONOTONIC,
+				      &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 /* KVM_RUN, with the thread's SIGBUS slot armed: a memory error KVM reports
  * while it runs the guest is the guest's, not tern's. */
 static long vcpu_enter(struct vcpu *vcpu)
@@ -212,7 +254,9 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			continue;
 		}
 		if (ret == -EINTR || ret == -EAGAIN) {
-			/* A kick: for a pause, or the loop condition decides. */
+			/* A kick: a throttle's, for a pause, or the loop
+			 * condition decides. */
+			vcpu_throttle_sleep(vcpu);
 			if (atomic_load(&vm->pause_requested))
 				vcpu_park(vcpu);
 			continue;
@@ -318,21 +362,29 @@ static void vm_resume_vcpus(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* The signal half of a kick: makes a KVM_RUN in progress return EINTR. */
+static void vcpu_interrupt(struct vcpu *vcpu)
+{
+	if (vcpu->thread_started && !pthread_equal(vcpu->thread, pthread_self()))
+		pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+static void vcpu_kick(struct vcpu *vcpu)
+{
+	/*
+	 * immediate_exit covers a vCPU between its stop check and KVM_RUN: it
+	 * returns at once with EINTR. The signal covers one already inside
+	 * KVM_RUN (including one halted in WFI).
+	 */
+	if (vcpu->run)
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	vcpu_interrupt(vcpu);
+}
+
 void vcpus_kick(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *vcpu = &vm->vcpus[i];
-
-		/*
-		 * immediate_exit covers a vCPU between its stop check and
-		 * KVM_RUN: it returns at once with EINTR. The signal covers one
-		 * already inside KVM_RUN (including one halted in WFI).
-		 */
-		if (vcpu->run)
-			__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (vcpu->thread_started && !pthread_equal(vcpu->thread, pthread_self()))
-			pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
-	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
 }
 
 int vm_pause(struct vm *vm)
@@ -346,6 +398,8 @@ int vm_pause(struct vm *vm)
 	/* A vCPU waiting for a dirty ring harvest goes to park instead. */
 	dirty_log_wake(vm);
 	pthread_mutex_lock(&vm->pause_lock);
+	/* And one sleeping for a throttle at once. */
+	pthread_cond_broadcast(&vm->pause_cond);
 	while (vm->vcpus_parked < vm->vcpus_alive)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	pthread_mutex_unlock(&vm->pause_lock);
@@ -389,4 +443,124 @@ void vcpus_destroy(struct vm *vm)
 	}
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+}
+
+/* ---- throttling (see vcpu.h) ---- */
+
+/* Each vCPU out of KVM_RUN for a sleep of @us: immediate_exit set before
+ * the sleep is stored, and never after it (the vCPU clears it once it
+ * takes the sleep; set again then, nothing would clear it and KVM_RUN
+ * would return at once until the next kick): the order
+ * vcpu_throttle_sleep() relies on. */
+static void throttle_kick(struct vm *vm, uint32_t us)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *vcpu = &vm->vcpus[i];
+
+		if (!vcpu->run || !vcpu->thread_started)
+			continue;
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		atomic_store(&vcpu->throttle_sleep_us, us);
+		vcpu_interrupt(vcpu);
+	}
+}
+
+static uint64_t timespec_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+/* One kick per period, on a fixed schedule; a period missed (the thread
+ * was late) is skipped rather than made up with a burst of kicks. */
+static void *throttle_thread(void *arg)
+{
+	const uint64_t period_ns = VCPU_THROTTLE_PERIOD_MS * 1000000ull;
+	struct vcpu_throttle *t = arg;
+	struct timespec next = monotonic_after_ns(0), now;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		uint64_t due = timespec_ns(&next) + period_ns;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (due < timespec_ns(&now))
+			due = timespec_ns(&now) + period_ns;
+		next.tv_sec = (time_t)(due / 1000000000u);
+		next.tv_nsec = (long)(due % 1000000000u);
+		if (t->pct && !atomic_load(&t->vm->pause_requested))
+			throttle_kick(t->vm, (uint32_t)(t->pct * VCPU_THROTTLE_PERIOD_MS * 10));
+		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock, &next) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+int vcpu_throttle_init(struct vcpu_throttle *t, struct vm *vm)
+{
+	pthread_condattr_t attr;
+	int ret;
+
+	*t = (struct vcpu_throttle){ .vm = vm };
+	ret = pthread_condattr_init(&attr);
+	if (!ret)
+		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!ret)
+		ret = pthread_cond_init(&t->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (!ret)
+		ret = pthread_mutex_init(&t->lock, NULL);
+	return -ret;
+}
+
+int vcpu_throttle_set(struct vcpu_throttle *t, unsigned int pct)
+{
+	int ret = 0;
+
+	if (pct > VCPU_THROTTLE_MAX)
+		pct = VCPU_THROTTLE_MAX;
+	pthread_mutex_lock(&t->lock);
+	t->pct = pct;
+	if (pct && !t->thread_started) {
+		ret = pthread_create(&t->thread, NULL, throttle_thread, t);
+		t->thread_started = !ret;
+		if (ret)
+			t->pct = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (ret)
+		pr_err("cannot start the vCPU throttle thread: %s", strerror(ret));
+	return -ret;
+}
+
+unsigned int vcpu_throttle_get(struct vcpu_throttle *t)
+{
+	unsigned int pct;
+
+	pthread_mutex_lock(&t->lock);
+	pct = t->pct;
+	pthread_mutex_unlock(&t->lock);
+	return pct;
+}
+
+void vcpu_throttle_stop(struct vcpu_throttle *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->pct = 0;
+	t->stop = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	if (t->thread_started)
+		pthread_join(t->thread, NULL);
+	t->thread_started = false;
+	t->stop = false;
+	/* A sleep already handed out is left to the vCPU: its kick's
+	 * immediate_exit is cleared only by taking it. It ends within a period. */
+}
+
+void vcpu_throttle_destroy(struct vcpu_throttle *t)
+{
+	vcpu_throttle_stop(t);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
 }

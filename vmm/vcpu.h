@@ -39,6 +39,29 @@ struct vcpu {
 	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
 	struct sigbus_slot sigbus;
 	struct mem_fault_guard fault_guard;
+	/* Set with a throttle kick: how long to stay out of KVM_RUN (µs). */
+	_Atomic uint32_t throttle_sleep_us;
+};
+
+/*
+ * Throttling (live migration's auto-converge): every VCPU_THROTTLE_PERIOD_MS
+ * a thread kicks each vCPU out of KVM_RUN, and the vCPU then sleeps pct % of
+ * the period before it enters again, so it runs (100 - pct) % of the time.
+ * The sleep ends at once when the VM is paused or stopped (it waits on the
+ * pause condition), so neither waits for a throttle. Owned by its user (the
+ * migration); the thread starts with the first non-zero percentage.
+ */
+#define VCPU_THROTTLE_PERIOD_MS	10
+#define VCPU_THROTTLE_MAX	99
+
+struct vcpu_throttle {
+	struct vm *vm;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* CLOCK_MONOTONIC: the period, stop */
+	unsigned int pct;		/* under lock; 0: no throttle */
+	bool stop;			/* under lock */
 };
 
 /* KVM_CREATE_VCPU for all vCPUs, and their kvm_run mappings. */
@@ -61,6 +84,18 @@ void vcpus_join(struct vm *vm);
 /* Forces every vCPU out of KVM_RUN (immediate_exit + a signal). */
 void vcpus_kick(struct vm *vm);
 void vcpus_destroy(struct vm *vm);
+
+/* Throttle off, no thread yet. -errno. */
+int vcpu_throttle_init(struct vcpu_throttle *t, struct vm *vm);
+/* vCPUs lose @pct % (at most VCPU_THROTTLE_MAX) of their run time from the
+ * next period on; 0 lets them run freely. -errno if the thread cannot start. */
+int vcpu_throttle_set(struct vcpu_throttle *t, unsigned int pct);
+unsigned int vcpu_throttle_get(struct vcpu_throttle *t);
+/* Throttle off, the thread joined: the vCPUs run freely once they are out
+ * of a sleep (within one period). vcpu_throttle_set() may start it again. */
+void vcpu_throttle_stop(struct vcpu_throttle *t);
+/* Stop, and the end of @t. */
+void vcpu_throttle_destroy(struct vcpu_throttle *t);
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 

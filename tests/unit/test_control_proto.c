@@ -122,7 +122,7 @@ static void test_migrate_postcopy(void **state)
 	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"postcopy\": 1}}",
 		       "migrate: argument 'postcopy' must be true or false, not an integer");
 	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"postcopy\": \"yes\"}}",
-		       "'postcopy' must be true or false, not yes");
+		       "'postcopy' must be true or false, not 'yes'");
 }
 
 /* The line need not be NUL-terminated: only @len bytes are read. */
@@ -361,6 +361,87 @@ static void test_optional_arguments(void **state)
 	assert_int_equal(parse_test("{\"command\": \"noop\"}", &args, err), 0);
 	assert_int_equal(parse_test("{\"command\": \"status\"}", &args, err), -EINVAL);
 	assert_non_null(strstr(err, "known commands: poke, noop"));
+}
+
+/* migrate: the URI, and the convergence settings with their limits. */
+static void test_migrate(void **state)
+{
+	struct control_request req;
+
+	(void)state;
+	assert_parses("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\"}}",
+		      CONTROL_MIGRATE, &req);
+	assert_string_equal(req.args.uri, "unix:/a");
+	/* Absent: the defaults (0 means tern's own), auto-converge on. */
+	assert_int_equal(req.args.downtime_ms, 0);
+	assert_int_equal(req.args.max_bandwidth, 0);
+	assert_int_equal(req.args.max_rounds, 0);
+	assert_true(req.args.auto_converge);
+	control_request_release(&req);
+
+	assert_parses("{\"command\": \"migrate\", \"args\": {\"uri\": \"tcp:1.2.3.4:5\", "
+		      "\"downtime_ms\": 50, \"max_bandwidth\": \"20\", \"auto_converge\": false, "
+		      "\"max_rounds\": 4}}", CONTROL_MIGRATE, &req);
+	assert_int_equal(req.args.downtime_ms, 50);
+	assert_int_equal(req.args.max_bandwidth, 20);
+	assert_false(req.args.auto_converge);
+	assert_int_equal(req.args.max_rounds, 4);
+	control_request_release(&req);
+
+	/* The limits themselves are accepted. */
+	assert_parses("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", "
+		      "\"downtime_ms\": 60000, \"max_bandwidth\": 1048576, \"auto_converge\": true, "
+		      "\"max_rounds\": 1000}}", CONTROL_MIGRATE, &req);
+	assert_int_equal(req.args.downtime_ms, 60000);
+	assert_int_equal(req.args.max_bandwidth, 1048576);
+	assert_true(req.args.auto_converge);
+	assert_int_equal(req.args.max_rounds, 1000);
+	control_request_release(&req);
+	assert_parses("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", "
+		      "\"downtime_ms\": 1, \"max_bandwidth\": 0, \"max_rounds\": 1}}",
+		      CONTROL_MIGRATE, &req);
+	assert_int_equal(req.args.downtime_ms, 1);
+	assert_int_equal(req.args.max_rounds, 1);
+	control_request_release(&req);
+
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"downtime_ms\": 0}}",
+		       "migrate: argument 'downtime_ms' is 0; it must be from 1 to 60000");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"downtime_ms\": 60001}}",
+		       "'downtime_ms' is 60001; it must be from 1 to 60000");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"max_bandwidth\": 1048577}}",
+		       "'max_bandwidth' is 1048577; it must be from 0 to 1048576");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"max_bandwidth\": -5}}",
+		       "'max_bandwidth' must not be negative");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"max_rounds\": 0}}",
+		       "'max_rounds' is 0; it must be from 1 to 1000");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"max_rounds\": \"0x10000\"}}",
+		       "'max_rounds' is 65536");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"auto_converge\": 1}}",
+		       "migrate: argument 'auto_converge' must be true or false, not an integer");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"auto_converge\": \"no\"}}",
+		       "'auto_converge' must be true or false, not 'no'");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/a\", \"bandwidth\": 5}}",
+		       "migrate: unknown argument 'bandwidth'; it takes: uri, downtime_ms, max_bandwidth, auto_converge, max_rounds");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"downtime_ms\": 5}}",
+		       "migrate: missing argument 'uri'");
+}
+
+/* tern ctl's words make the JSON the parser takes. */
+static void test_migrate_from_words(void **state)
+{
+	char *const words[] = { "uri=unix:/a", "auto_converge=false", "max_bandwidth=20" };
+	char err[CONTROL_ERR_MAX] = "";
+	struct control_request req;
+	char *line = control_request_build("migrate", words, 3, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(line);
+	line[strlen(line) - 1] = 0;
+	assert_parses(line, CONTROL_MIGRATE, &req);
+	assert_false(req.args.auto_converge);
+	assert_int_equal(req.args.max_bandwidth, 20);
+	control_request_release(&req);
+	free(line);
 }
 
 static void test_command_table(void **state)
@@ -683,6 +764,8 @@ int main(void)
 		cmocka_unit_test(test_wrong_argument_types),
 		cmocka_unit_test(test_u64_arguments),
 		cmocka_unit_test(test_optional_arguments),
+		cmocka_unit_test(test_migrate),
+		cmocka_unit_test(test_migrate_from_words),
 		cmocka_unit_test(test_command_table),
 		cmocka_unit_test(test_inject_memory_error),
 		cmocka_unit_test(test_reply_ok),
