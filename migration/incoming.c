@@ -20,6 +20,8 @@
 #define HANDSHAKE_TIMEOUT_S	30
 /* Between two reads of the stream: a source's round 0 never pauses this long. */
 #define STREAM_TIMEOUT_S	60
+/* From the ack to the source's commit: one round trip. */
+#define COMMIT_TIMEOUT_S	30
 
 /* The listening socket stays open: a post-copy source opens its page
  * channel on it (migration/postcopy_incoming.c). */
@@ -68,6 +70,34 @@ static int handshake(struct machine_loader *ld, int fd)
 	return ret;
 }
 
+/*
+ * Pre-copy's second phase (migration/migrate.c, commit): the guest runs
+ * here only once the source has committed; without a commit it stays with
+ * the source, which resumes it.
+ */
+static int await_commit(int fd)
+{
+	char line[CHANNEL_LINE_MAX];
+	int ret = channel_set_timeout(fd, COMMIT_TIMEOUT_S);
+
+	if (!ret)
+		ret = channel_read_line(fd, line, sizeof(line));
+	if (!ret && strcmp(line, "commit"))
+		ret = -EPROTO;
+	if (ret) {
+		pr_err("migration: no commit from the source (%s); the guest stays there and "
+		       "never ran here", ret == -EPROTO ? line : strerror(-ret));
+		return ret;
+	}
+	/* Committed: the guest runs here even if the source misses this (it
+	 * then stays paused and says so). */
+	ret = channel_send_line(fd, "running", NULL);
+	if (ret)
+		pr_err("migration: cannot confirm to the source (%s); running the guest, the "
+		       "source keeps it paused", strerror(-ret));
+	return 0;
+}
+
 static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 {
 	struct machine_loader ld;
@@ -97,6 +127,11 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 		pr_err("migration: cannot acknowledge to the source: %s; not running the guest",
 		       strerror(-ret));
 		return ret;
+	}
+	if (!postcopy_dest_active(pd)) {
+		ret = await_commit(fd);
+		if (ret)
+			return ret;
 	}
 	pr_info("migration received: %" PRIu64 " MiB in %" PRIu64 " RAM sections, %" PRIu64
 		" ms", ld.sr.offset >> 20, ld.ram_sections, (monotonic_ns() - t0) / 1000000);

@@ -49,11 +49,11 @@
 /* A bandwidth cap sleeps in slices this long, so a cancel is seen soon. */
 #define PACE_SLICE_NS		(50 * 1000000ull)
 
-enum migrate_state { MIG_ACTIVE, MIG_DONE, MIG_FAILED, MIG_CANCELLED };
+enum migrate_state { MIG_ACTIVE, MIG_DONE, MIG_FAILED, MIG_CANCELLED, MIG_UNCONFIRMED };
 
 static const char *const state_names[] = {
 	[MIG_ACTIVE] = "active", [MIG_DONE] = "completed", [MIG_FAILED] = "failed",
-	[MIG_CANCELLED] = "cancelled",
+	[MIG_CANCELLED] = "cancelled", [MIG_UNCONFIRMED] = "unconfirmed",
 };
 
 struct migration {
@@ -65,6 +65,7 @@ struct migration {
 	struct postcopy_source *pc;	/* post-copy's page server, once switched */
 	char pc_summary[ERR_MAX];	/* its counts, kept for the report */
 	bool committed;			/* post-copy acknowledged: no way back */
+	bool commit_sent;		/* pre-copy: "commit" left; the guest may run there */
 	int fd;
 	_Atomic bool cancel;
 	const struct stream_writer *sw;	/* for progress while a round runs */
@@ -504,6 +505,37 @@ static void record_final(struct migration *m, const struct final_times *ft)
 		m->expected_downtime_ms, m->fixed_cost_ms, down - pages_ms);
 }
 
+/*
+ * The pre-copy hand-over has two phases, so that the guest never runs on
+ * both sides: "ack" says the destination holds the whole VM, and it runs
+ * the guest only once "commit" arrives, answering "running". A commit that
+ * could not be sent leaves the guest here, to resume. One sent but not
+ * confirmed may or may not have arrived - neither side can tell alone - so
+ * the VM then stays paused here for the operator to decide (README).
+ */
+static int commit(struct migration *m)
+{
+	char line[CHANNEL_LINE_MAX];
+	int ret = channel_send_line(m->fd, "commit", NULL);
+
+	if (ret) {
+		fail(m, "cannot send the commit to the destination: %s", strerror(-ret));
+		return ret;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->commit_sent = true;
+	pthread_mutex_unlock(&m->lock);
+	ret = channel_read_line(m->fd, line, sizeof(line));
+	if (!ret && strcmp(line, "running")) {
+		fail(m, "the destination answered the commit with '%s'", line);
+		return -EPROTO;
+	}
+	if (ret)
+		fail(m, "the destination did not confirm that it runs the guest: %s",
+		     strerror(-ret));
+	return ret;
+}
+
 static void report(struct migration *m)
 {
 	if (m->pc_summary[0])
@@ -542,6 +574,8 @@ static int migrate_run(struct migration *m, struct stream_writer *sw)
 	ret = m->params.postcopy ? postcopy_final_stage(m, sw) : final_stage(m, sw, &ft);
 	if (!ret)
 		ret = wait_ack(m);
+	if (!ret && !m->params.postcopy)
+		ret = commit(m);
 	ft.ack = monotonic_ns();
 	if (!ret && !m->params.postcopy)
 		record_final(m, &ft);
@@ -595,6 +629,19 @@ static void stop_postcopy(struct migration *m)
 	postcopy_source_free(pc);
 }
 
+/* The commit went out, its confirmation did not come: the destination may
+ * be running the guest. Resuming here could run it twice; stay paused. */
+static void finish_unconfirmed(struct migration *m)
+{
+	dirty_log_stop(m->vm);
+	pthread_mutex_lock(&m->lock);
+	m->state = MIG_UNCONFIRMED;
+	pthread_mutex_unlock(&m->lock);
+	pr_err("migration to %s: %s; the destination may be running the guest, so it stays "
+	       "paused here: 'resume' it only if the destination is not running it, 'quit' "
+	       "otherwise", m->uri, m->error);
+}
+
 static void *migrate_thread(void *arg)
 {
 	struct migration *m = arg;
@@ -621,6 +668,10 @@ static void *migrate_thread(void *arg)
 	stop_postcopy(m);
 	if (ret && m->committed) {
 		finish_lost(m);
+		return NULL;
+	}
+	if (ret && m->commit_sent) {
+		finish_unconfirmed(m);
 		return NULL;
 	}
 	if (ret) {
