@@ -6,22 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migration/le.h"
 #include "migration/postcopy_proto.h"
-
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 void pc_msg_encode(uint8_t out[PC_MSG_BYTES], const struct pc_msg *msg)
 {

@@ -22,6 +22,7 @@
 
 #include <zlib.h>
 
+#include "migration/le.h"
 #include "migration/stream.h"
 
 #ifndef IOV_MAX
@@ -65,21 +66,6 @@ const struct stream_section_rule *stream_section_rule(uint16_t type)
 }
 
 /* ---- helpers ---- */
-
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /*
  * zlib's crc32() takes a 32-bit length, and treats a NULL buffer as "give
@@ -649,33 +635,18 @@ int stream_read_payload_alloc(struct stream_reader *r, void **buf, size_t *len)
 
 /* ------------------------------------------------------------ RAM_ZERO */
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void stream_ram_zero_encode(uint8_t out[STREAM_RAM_ZERO_BYTES], uint64_t offset,
 			    uint64_t npages)
 {
-	put_le64(out, offset);
-	put_le64(out + 8, npages);
+	put_le(out, offset, 8);
+	put_le(out + 8, npages, 8);
 }
 
 int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram_size,
 			   uint32_t page_size, uint64_t *offset, uint64_t *npages, char *err,
 			   size_t errlen)
 {
-	uint64_t off = get_le64(in), n = get_le64(in + 8);
+	uint64_t off = get_le(in, 8), n = get_le(in + 8, 8);
 
 	/* Compared in pages, so that n * page_size cannot overflow. */
 	if (!page_size || off % page_size || !n || off > ram_size ||
