@@ -5,7 +5,8 @@
 # there to a third over TCP on 127.0.0.1. After each move: the source exited
 # 0 with its report, the destination's guest passes the verifier, answers
 # console commands, reads back what was written to the disk, and its virtio
-# MSI counts keep growing with disk I/O.
+# MSI counts keep growing with disk I/O, and its clock went on (by no more
+# than the host's) with timers firing.
 # timeout: 1200
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
@@ -29,11 +30,27 @@ expect_status "$run_rc" 0 "disk write failed"
 # The pattern the disk holds now: each move checks it, then writes the next.
 seed=5 bytes=2097152
 
+UPTIME='echo GUEST-UPTIME=$(cut -d" " -f1 /proc/uptime)'
+
+# The guest's clock went on across move $1, by no more than the host's did
+# (plus the console round trips), and its timers fire: a 1 s sleep ends.
+check_timer() {
+	guest_run "$UPTIME; sleep 1" 60
+	expect_status "$run_rc" 0 "a 1 s sleep in the guest failed after migration $1"
+	g1=$(guest_value GUEST-UPTIME) h1=$(lab_uptime)
+	echo "guest uptime $g0 -> $g1 s, host $h0 -> $h1 s across migration $1"
+	awk -v g0="$g0" -v g1="$g1" -v h0="$h0" -v h1="$h1" \
+		'BEGIN { exit !(g1 > g0 && g1 - g0 <= h1 - h0 + 5) }' ||
+		fail "the guest's clock did not go on sensibly across migration $1 (guest $g0 -> $g1 s, host $h0 -> $h1 s)"
+}
+
 # One move: $1 a name, $2 the URI. The guest helpers then drive the destination.
 move() {
 	# shellcheck disable=SC2086
 	dest_start "$1" "$2" $MACHINE --control "$1.sock"
 	dest_wait_listening "$2"
+	guest_run "$UPTIME" 30
+	g0=$(guest_value GUEST-UPTIME) h0=$(lab_uptime)
 	t0=$(date +%s)
 	migrate "$2"
 	wait_source_exit 600
@@ -49,6 +66,7 @@ move() {
 	grep -a "memverify: " tern.log | tr -d '\r' | tail -n 1
 	guest_run "echo answered-$1" 60
 	guest_log | grep -q "^answered-$1" || fail "the guest does not answer after migration $1"
+	check_timer "$1"
 	guest_run "blkpattern verify /dev/vda $seed $bytes" 300
 	expect_status "$run_rc" 0 "the disk does not hold what was written before migration $1"
 	guest_run "$COUNT" 30
