@@ -80,7 +80,7 @@ expect_status "$status" 0 "the source did not exit 0 after migrating with auto-c
 log=tern-stderr.log
 report=$(migration_report "$log")
 [ -n "$report" ] || fail "no final report: $(tail -n 5 "$log")"
-echo "MIGRATION converge: $report"
+echo "REPORT: converge: $report"
 grep "migration: final stage" "$log" | tail -n 1
 grep -q "throttling the vCPUs by" "$log" || fail "auto-converge never throttled"
 grep "throttling the vCPUs by" "$log" | tr '\n' ';'

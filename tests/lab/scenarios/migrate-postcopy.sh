@@ -39,13 +39,13 @@ move() {
 	report=$(migration_report tern-stderr.log)
 	[ -n "$report" ] || fail "no final report from the source ($1): $(tail -n 5 tern-stderr.log)"
 	grep "post-copy: .* sent on demand" tern-stderr.log | tail -n 1
-	echo "MIGRATION $1 ($2): $report; wall $(($(date +%s) - t0)) s"
+	echo "REPORT: $1 ($2): $report; wall $(($(date +%s) - t0)) s"
 	switch_to_dest "$1"
 	rm -f ctl.sock
 	ln -s "$1.sock" ctl.sock
 	wait_for tern-stderr.log "post-copy completed" 120
 	line=$(grep "post-copy completed" tern-stderr.log | tail -n 1)
-	echo "DEST $1: $line"
+	echo "REPORT: destination $1: $line"
 	echo "$line" | grep -q "fetched on demand, .* p50 [0-9]* us p99 [0-9]* us" ||
 		fail "the destination's post-copy report lacks the latency percentiles: $line"
 	grep -q "post-copy: [0-9]* pages missing; RAM registered with userfaultfd" tern-stderr.log ||
