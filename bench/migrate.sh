@@ -224,7 +224,8 @@ move_tern() {
 	total=$(echo "$_rep" | sed -n 's/.*total \([0-9]*\) ms.*/\1/p')
 	downtime=$(echo "$_rep" | sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p')
 	resent=$(echo "$_rep" | sed -n 's/.* \([0-9]*\) pages resent.*/\1/p')
-	harvest_rate=$(echo "$_rep" | sed -n 's/.*harvest \([0-9]*\) entries\/s.*/\1/p')
+	harvest_rate=$(grep -a 'dirty log harvest' "$cur-stderr.log" | tail -n 1 |
+		sed -n 's/.*harvest \([0-9]*\) entries\/s.*/\1/p')
 }
 
 move_qemu() {

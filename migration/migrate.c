@@ -66,6 +66,7 @@ struct migration {
 	char pc_summary[ERR_MAX];	/* its counts, kept for the report */
 	bool committed;			/* post-copy acknowledged: no way back */
 	bool commit_sent;		/* pre-copy: "commit" left; the guest may run there */
+	uint64_t harvested, harvest_ns;	/* dirty log entries taken, time it took */
 	int fd;
 	_Atomic bool cancel;
 	const struct stream_writer *sw;	/* for progress while a round runs */
@@ -117,20 +118,29 @@ static void fail(struct migration *m, const char *fmt, ...)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* A harvest of the dirty log, counted and timed for the report. */
+static int harvest(struct migration *m)
+{
+	uint64_t n = 0, t0 = monotonic_ns();
+	int ret = dirty_log_harvest(m->vm, &n);
+
+	m->harvested += n;
+	m->harvest_ns += monotonic_ns() - t0;
+	return ret;
+}
+
 /* ---- between sections: rings and cancel ---- */
 
 /* A cancel or a VM stop ends the migration at the next section; a vCPU
  * waiting on a full ring is harvested for at once. */
 static int check_running(struct migration *m)
 {
-	uint64_t n = 0;
-
 	if (atomic_load(&m->cancel))
 		return -ECANCELED;
 	if (vm_stop_reason(m->vm) != VM_RUNNING)
 		return -ESHUTDOWN;
 	if (dirty_log_has_waiters(m->vm))
-		return dirty_log_harvest(m->vm, &n);
+		return harvest(m);
 	return 0;
 }
 
@@ -232,8 +242,7 @@ static uint64_t ms_since(uint64_t t0)
  */
 static int take_dirty(struct migration *m, uint64_t *dirty)
 {
-	uint64_t n = 0;
-	int ret = dirty_log_harvest(m->vm, &n);
+	int ret = harvest(m);
 
 	if (ret)
 		return ret;
@@ -396,7 +405,6 @@ static int final_stage(struct migration *m, struct stream_writer *sw, struct fin
 	struct state_writer its;
 	struct page_stats st = { 0 };
 	char why[ERR_MAX] = "";
-	uint64_t n = 0;
 	int ret;
 
 	sw_init(&its);
@@ -405,7 +413,7 @@ static int final_stage(struct migration *m, struct stream_writer *sw, struct fin
 		fail(m, "saving the GIC and ITS tables: %s", why);
 	ft->tables = monotonic_ns();
 	if (!ret)
-		ret = dirty_log_harvest(m->vm, &n);
+		ret = harvest(m);
 	if (!ret)
 		ret = dirty_log_collect_bitmap(m->vm);
 	ft->pages0 = monotonic_ns();
@@ -547,6 +555,9 @@ static void report(struct migration *m)
 		m->uri, m->total_ms, m->downtime_ms_measured, m->expected_downtime_ms,
 		m->params.downtime_ms, m->rounds, m->pages_sent, m->zero_pages, m->pages_resent,
 		m->bytes_sent >> 20, m->conv.throttle, atomic_load(&m->vm->dirty.ring_full_exits));
+	pr_info("migration to %s: dirty log harvest %" PRIu64 " entries in %" PRIu64 " ms, "
+		"harvest %" PRIu64 " entries/s", m->uri, m->harvested, m->harvest_ns / 1000000,
+		m->harvest_ns ? m->harvested * 1000000000 / m->harvest_ns : 0);
 }
 
 /* Everything up to and including the ACK. */
