@@ -2,13 +2,11 @@
 # Live migration of pages that tern itself writes (issue 5). KVM's dirty log
 # records only the guest's own writes; data a virtio-blk read puts into guest
 # RAM is written by tern's I/O (io_uring), which KVM never sees. Here the
-# migration is held in its rounds (a bandwidth cap, and the memory verifier
-# dirtying faster than the cap, with auto-converge off) until all of RAM has
-# gone once; then the guest drops its page cache and reads its whole disk
-# through it, so the pages the reads fill have all been sent before. The
-# writer stops, the migration converges, and the guest checksums the disk
-# again, from its page cache: a page that reached the destination as it was
-# before the read gives another sum.
+# guest drops its page cache and reads its whole disk through it while round
+# 0 is under way (a bandwidth cap keeps the round long), so many of the pages
+# the reads fill have already been sent. After the move the guest checksums
+# the disk again, from its page cache: a page that reached the destination
+# as it was before the read gives another sum.
 # timeout: 600
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
@@ -17,6 +15,10 @@ need_tern
 MACHINE="--cpus 2 --memory 256M --disk path=disk.img"
 URI="unix:$PWD/mig.sock"
 trap 'guest_dump_logs' EXIT
+# Debian's kernel zeroes each page it allocates (init_on_alloc): that CPU
+# write is in KVM's log and would get the page resent anyway, after the
+# device's write more often than not. Off, the device's write is the only one.
+GUEST_CMDLINE="$GUEST_CMDLINE init_on_alloc=0"
 dd if=/dev/zero of=disk.img bs=1048576 count=16 2>/dev/null || fail "cannot create disk.img"
 SUM='echo DISKSUM=$(md5sum </dev/vda | cut -c1-32)'
 
@@ -37,25 +39,22 @@ dest_wait_listening "$URI"
 # cache when its last opener closes it, and the sum after the move must
 # come from the cache, not from the disk.
 guest_run "sleep 100000 </dev/vda >/dev/null 2>&1 &" 30
-guest_run "memverify run 8 0 >/dev/null 2>&1 &" 30
-sleep 2
-migrate "$URI" max_bandwidth=2 auto_converge=false max_rounds=1000
-# Round 0 (all of RAM) done, and one more.
-for _ in $(seq 1500); do
+migrate "$URI" max_bandwidth=2
+# Round 0 sends RAM in address order at 2 MiB/s: once 10 MiB have gone, the
+# reads' pages below that point have been sent already.
+for _ in $(seq 600); do
 	migration_status ctl.sock
-	grep -q '"round": [2-9]' status.out && break
+	grep -q '"mib_sent": [1-9][0-9]' status.out && break
 	grep -q '"state": "active"' status.out || fail "the migration ended before the reads: $(cat status.out)"
 	sleep 0.2
 done
-grep -q '"round": [2-9]' status.out || fail "the migration never got past round 1: $(cat status.out)"
+grep -q '"mib_sent": [1-9][0-9]' status.out || fail "the migration never sent 10 MiB: $(cat status.out)"
 guest_run "echo 3 >/proc/sys/vm/drop_caches && cat /dev/vda >/dev/null" 300
 expect_status "$run_rc" 0 "reading the disk during the migration failed"
 migration_status ctl.sock
 grep -q '"state": "active"' status.out ||
 	fail "the migration finished before the guest's reads did; this scenario proves nothing: $(cat status.out)"
-echo "the reads ended while the migration ran: $(grep -o '"round": [0-9]*' status.out)"
-# Now let it converge.
-guest_run 'kill $(cat /tmp/memverify.pid)' 60
+echo "the reads ended while the migration ran: $(grep -o '"round": [0-9]*, "mib_sent": [0-9]*' status.out)"
 wait_source_exit 400
 expect_status "$status" 0 "the source did not exit 0 after migrating"
 echo "REPORT: $(migration_report tern-stderr.log)"
