@@ -48,7 +48,7 @@ source_side() {
 	expect_status "$status" 0 "the source did not exit 0 after migrating"
 	report=$(migration_report tern-stderr.log)
 	[ -n "$report" ] || fail "no final report from the source: $(tail -n 5 tern-stderr.log)"
-	rate=$(echo "$report" | sed -n 's/.*total \([0-9]*\) ms.* \([0-9]*\) MiB$/\2 \1/p' |
+	rate=$(echo "$report" | sed -n 's/.*total \([0-9]*\) ms.* \([0-9]*\) MiB, .*/\2 \1/p' |
 		awk '{ if ($2 > 0) printf "%.1f", $1 * 1000 / $2 }')
 	echo "REPORT: $report; ${rate:-?} MiB/s over the emulated network; wall $(($(date +%s) - t0)) s from the first try"
 }
