@@ -17,8 +17,8 @@ struct vm;
  * snapshot (one pass, VM paused) and live migration (RAM in rounds while
  * the guest runs, the rest once it is paused). The order is always:
  *   header, CONFIG, (RAM | RAM_ZERO)*, CLOCK, VCPU*, GIC, ITS, DEVICE*, END.
- * A post-copy migration adds RAM_MISSING* after the last RAM section
- * (docs/postcopy.md); nothing else reads them.
+ * A post-copy migration adds POSTCOPY, RAM_MISSING* after the last RAM
+ * section (docs/postcopy.md); nothing else reads them.
  */
 
 /* ---- writing ---- */
@@ -70,9 +70,11 @@ struct machine_loader {
 	bool catch_up;			/* CLOCK: catch up with wall time */
 	char refusal[STREAM_ERR_MAX];	/* why CONFIG does not fit this VM */
 	uint64_t ram_sections;		/* RAM and RAM_ZERO sections read */
-	/* Post-copy (migration/postcopy_incoming.c); NULL: a RAM_MISSING
-	 * section is refused. @missing takes each run; @before_state runs
-	 * after the last RAM section, before CLOCK is restored. */
+	/* Post-copy (migration/postcopy_incoming.c); NULL: POSTCOPY and
+	 * RAM_MISSING sections are refused. @params takes the POSTCOPY
+	 * payload, @missing each run; @before_state runs after the last RAM
+	 * section, before CLOCK is restored. */
+	int (*params)(void *opaque, const uint8_t *payload);
 	int (*missing)(void *opaque, uint64_t offset, uint64_t npages);
 	int (*before_state)(void *opaque);
 	void *hook_opaque;

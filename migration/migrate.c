@@ -31,6 +31,7 @@
 #include "migration/machine.h"
 #include "migration/migrate.h"
 #include "migration/postcopy.h"
+#include "migration/postcopy_proto.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -442,7 +443,9 @@ static int postcopy_final_stage(struct migration *m, struct stream_writer *sw)
 {
 	struct postcopy_source *pc = NULL;
 	char why[ERR_MAX];
-	int ret = postcopy_switchover(m->vm, sw, m->uri, &m->round, &pc, why, sizeof(why));
+	const struct postcopy_params pp = { .recovery_s = m->params.recovery_s,
+					    .push_mib_per_s = m->params.postcopy_bandwidth_mib };
+	int ret = postcopy_switchover(m->vm, sw, m->uri, &pp, &m->round, &pc, why, sizeof(why));
 
 	if (ret) {
 		char line[CHANNEL_LINE_MAX] = "";
@@ -747,6 +750,8 @@ static struct migration *migration_new(struct vm *vm, const struct migrate_param
 		m->params.downtime_ms = MIGRATE_DEFAULT_DOWNTIME_MS;
 	if (!m->params.max_rounds)
 		m->params.max_rounds = MIGRATE_MAX_ROUNDS;
+	if (!m->params.recovery_s)
+		m->params.recovery_s = POSTCOPY_DEFAULT_RECOVERY_S;
 	pthread_mutex_init(&m->lock, NULL);
 	m->start_ns = monotonic_ns();
 	m->bounce = malloc(BOUNCE_BYTES);
@@ -781,6 +786,16 @@ static int check_params(const struct migrate_params *p, char *err, size_t errlen
 			 MIGRATE_ROUNDS_LIMIT);
 		return -EINVAL;
 	}
+	if (p->postcopy_bandwidth_mib > MIGRATE_MAX_BANDWIDTH_MIB) {
+		snprintf(err, errlen, "max_postcopy_bandwidth %" PRIu64 " MiB/s is above %u",
+			 p->postcopy_bandwidth_mib, MIGRATE_MAX_BANDWIDTH_MIB);
+		return -EINVAL;
+	}
+	if (p->recovery_s > POSTCOPY_MAX_RECOVERY_S) {
+		snprintf(err, errlen, "recovery_timeout_s %u is above %d", p->recovery_s,
+			 POSTCOPY_MAX_RECOVERY_S);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -794,6 +809,11 @@ static void log_started(const struct migration *m)
 		"auto-converge %s, at most %u rounds%s)", m->uri, m->params.downtime_ms, bw,
 		m->params.auto_converge ? "on" : "off", m->params.max_rounds,
 		m->params.postcopy ? ", post-copy after the first round" : "");
+	if (m->params.postcopy)
+		pr_info("migration to %s: a lost post-copy page channel is waited on for %u s; "
+			"post-copy's background push %s", m->uri, m->params.recovery_s,
+			m->params.postcopy_bandwidth_mib ? "is capped (max_postcopy_bandwidth)" :
+			"is not capped");
 }
 
 int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
@@ -869,6 +889,31 @@ int migrate_cancel(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+int migrate_reconnect(struct vm *vm, char *err, size_t errlen)
+{
+	struct migration *m = vm->migration;
+	int ret = -EINVAL;
+
+	if (!migrate_active(vm)) {
+		snprintf(err, errlen, "no migration is running");
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->pc)
+		ret = postcopy_source_reconnect(m->pc);
+	pthread_mutex_unlock(&m->lock);
+	if (ret == -EINVAL)
+		snprintf(err, errlen, "the migration is not in post-copy: only post-copy has a "
+			 "page channel to reconnect");
+	else if (ret)
+		snprintf(err, errlen, "the page channel cannot be dropped now (%s): it is already "
+			 "being reconnected, or post-copy has finished", strerror(-ret));
+	else
+		pr_info("migration to %s: dropping the page channel on request; reconnecting",
+			m->uri);
+	return ret;
+}
+
 bool migrate_finish(struct vm *vm)
 {
 	struct migration *m = vm->migration;
@@ -921,6 +966,12 @@ json_t *migrate_status(struct vm *vm)
 	}
 	if (j && m->error[0])
 		json_object_set_new(j, "error", json_string(m->error));
+	if (j && m->params.postcopy) {
+		json_object_set_new(j, "recovery_timeout_s",
+				    json_integer((json_int_t)m->params.recovery_s));
+		json_object_set_new(j, "max_postcopy_bandwidth_mib_per_s",
+				    json_integer((json_int_t)m->params.postcopy_bandwidth_mib));
+	}
 	if (j && m->pc)
 		json_object_set_new(j, "postcopy", postcopy_source_status(m->pc));
 	pthread_mutex_unlock(&m->lock);

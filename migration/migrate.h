@@ -33,6 +33,11 @@ struct migrate_params {
 	unsigned int max_rounds;	/* give up after; 0: MIGRATE_MAX_ROUNDS */
 	bool postcopy;			/* switch to post-copy after POSTCOPY_PRECOPY_ROUNDS
 					 * rounds (docs/postcopy.md) */
+	unsigned int recovery_s;	/* post-copy: wait for a lost page channel;
+					 * 0: POSTCOPY_DEFAULT_RECOVERY_S */
+	uint64_t postcopy_bandwidth_mib; /* post-copy: MiB/s for the background
+					 * push (on-demand pages are never held
+					 * back); 0: unlimited */
 };
 
 /* Starts a migration. -EBUSY if one is active, -ENOTSUP without dirty
@@ -41,6 +46,10 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		  size_t errlen);
 /* Asks the active migration to stop; the VM keeps running here. -ENOENT. */
 int migrate_cancel(struct vm *vm, char *err, size_t errlen);
+/* Post-copy: drops the page channel, which is then reopened (a connection
+ * stuck on a dead path; tests of the recovery). -ENOENT with no migration,
+ * -EINVAL before post-copy. */
+int migrate_reconnect(struct vm *vm, char *err, size_t errlen);
 bool migrate_active(struct vm *vm);
 
 /* The current or last migration, for 'status'; NULL if there was none. */

@@ -48,7 +48,11 @@ struct postcopy_source {
 	struct vm *vm;
 	char uri[URI_MAX];
 	size_t page;
-	int fd;				/* the page channel; -1 while lost */
+	unsigned int recovery_s;	/* wait this long for a lost channel */
+	uint64_t push_cap;		/* background push, bytes/s; 0: uncapped */
+	uint64_t push_t0, push_bytes;	/* pacing, since this connection opened */
+	int fd;				/* the page channel, -1 while lost; written
+					 * under lock (migrate-reconnect shuts it) */
 	struct stream_writer sw;
 	struct dirty_bitmap missing;	/* what the destination lacked at switch-over */
 	struct dirty_bitmap to_push;	/* not sent yet on this connection */
@@ -127,6 +131,18 @@ static int send_range(struct postcopy_source *ps, uint64_t first, uint64_t n, bo
 	return 0;
 }
 
+/* How long the cap holds the next push piece back (ms); requests are
+ * never held back. */
+static int push_delay_ms(const struct postcopy_source *ps)
+{
+	uint64_t due_ns, now = monotonic_ns();
+
+	if (!ps->push_cap)
+		return 0;
+	due_ns = ps->push_t0 + ps->push_bytes * 1000000000 / ps->push_cap;
+	return due_ns > now ? (int)((due_ns - now) / 1000000) + 1 : 0;
+}
+
 /* The next run of at most PUSH_PAGES missing pages; 1 when none is left. */
 static int push_some(struct postcopy_source *ps)
 {
@@ -140,6 +156,7 @@ static int push_some(struct postcopy_source *ps)
 	if (end - p > PUSH_PAGES)
 		end = p + PUSH_PAGES;
 	ps->cursor = end;
+	ps->push_bytes += (end - p) * ps->page;
 	return send_range(ps, p, end - p, false);
 }
 
@@ -206,7 +223,7 @@ static int read_requests(struct postcopy_source *ps)
 static int serve_once(struct postcopy_source *ps, bool *pushed_all)
 {
 	struct pollfd pfd = { .fd = ps->fd, .events = POLLIN };
-	int ret = poll(&pfd, 1, *pushed_all ? 1000 : 0);
+	int ret = poll(&pfd, 1, *pushed_all ? 1000 : push_delay_ms(ps));
 
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -215,7 +232,7 @@ static int serve_once(struct postcopy_source *ps, bool *pushed_all)
 		if (ret)
 			return ret;
 	}
-	if (!*pushed_all) {
+	if (!*pushed_all && !push_delay_ms(ps)) {
 		ret = push_some(ps);
 		if (ret < 0)
 			return ret;
@@ -252,27 +269,33 @@ static int open_channel(struct postcopy_source *ps, char *err, size_t errlen)
 	memcpy(ps->to_push.words, ps->missing.words, (ps->missing.nr_pages + 63) / 64 * 8);
 	ps->cursor = 0;
 	ps->in_len = 0;
+	ps->push_t0 = monotonic_ns();
+	ps->push_bytes = 0;
+	pthread_mutex_lock(&ps->lock);
 	ps->fd = fd;
+	pthread_mutex_unlock(&ps->lock);
 	return 0;
 }
 
 static void close_channel(struct postcopy_source *ps)
 {
+	pthread_mutex_lock(&ps->lock);
 	if (ps->fd >= 0)
 		close(ps->fd);
 	ps->fd = -1;
+	pthread_mutex_unlock(&ps->lock);
 }
 
 /* Tries to reach the destination again until the timeout: 0 or -ETIMEDOUT. */
 static int reconnect(struct postcopy_source *ps, int why)
 {
-	uint64_t deadline = monotonic_ns() + (uint64_t)POSTCOPY_RECOVERY_TIMEOUT_S * 1000000000;
+	uint64_t deadline = monotonic_ns() + (uint64_t)ps->recovery_s * 1000000000;
 	const struct timespec pause = { 0, 500 * 1000 * 1000 };
 	char err[256] = "";
 
 	pr_err("post-copy: the page channel to %s broke (%s); the guest runs at the destination "
 	       "and this side keeps its pages: reconnecting for up to %u s", ps->uri,
-	       ps->sw.err[0] ? ps->sw.err : strerror(-why), POSTCOPY_RECOVERY_TIMEOUT_S);
+	       ps->sw.err[0] ? ps->sw.err : strerror(-why), ps->recovery_s);
 	close_channel(ps);
 	while (!atomic_load(&ps->stop) && monotonic_ns() < deadline) {
 		if (!open_channel(ps, err, sizeof(err))) {
@@ -287,7 +310,7 @@ static int reconnect(struct postcopy_source *ps, int why)
 	}
 	set_error(ps, "post-copy: lost the destination %s and could not reach it again within "
 		  "%u s (last: %s); the guest's memory is split between the two hosts, so "
-		  "the VM is lost", ps->uri, POSTCOPY_RECOVERY_TIMEOUT_S, err[0] ? err : "stopped");
+		  "the VM is lost", ps->uri, ps->recovery_s, err[0] ? err : "stopped");
 	return -ETIMEDOUT;
 }
 
@@ -376,16 +399,29 @@ static int split_missing(struct postcopy_source *ps, const struct dirty_bitmap *
 	return 0;
 }
 
+/* POSTCOPY: the destination waits as long as this side for a lost channel. */
+static int put_params(struct postcopy_source *ps, struct stream_writer *sw)
+{
+	const struct pc_params p = { .recovery_s = ps->recovery_s };
+	uint8_t payload[PC_PARAMS_BYTES];
+	struct iovec iov = { payload, sizeof(payload) };
+
+	pc_params_encode(payload, &p);
+	return stream_write_section(sw, STREAM_SEC_POSTCOPY, 1, 0, &iov, 1);
+}
+
 static int put_missing_runs(struct postcopy_source *ps, struct stream_writer *sw)
 {
 	const struct dirty_bitmap *bm = &ps->missing;
 	uint64_t p = dirty_bitmap_next(bm, 0);
+	int ret = ps->total ? put_params(ps, sw) : 0;
 
+	if (ret)
+		return ret;
 	while (p < bm->nr_pages) {
 		uint64_t end = dirty_bitmap_next_clean(bm, p);
 		uint8_t payload[STREAM_RAM_ZERO_BYTES];
 		struct iovec iov = { payload, sizeof(payload) };
-		int ret;
 
 		stream_ram_zero_encode(payload, p * ps->page, end - p);
 		ret = stream_write_section(sw, STREAM_SEC_RAM_MISSING, 1, 0, &iov, 1);
@@ -396,7 +432,8 @@ static int put_missing_runs(struct postcopy_source *ps, struct stream_writer *sw
 	return 0;
 }
 
-static struct postcopy_source *source_new(struct vm *vm, const char *uri)
+static struct postcopy_source *source_new(struct vm *vm, const char *uri,
+					  const struct postcopy_params *pp)
 {
 	struct postcopy_source *ps = calloc(1, sizeof(*ps));
 	uint64_t npages = vm->dirty.slot.npages;
@@ -405,6 +442,8 @@ static struct postcopy_source *source_new(struct vm *vm, const char *uri)
 		return NULL;
 	ps->vm = vm;
 	ps->fd = -1;
+	ps->recovery_s = pp->recovery_s;
+	ps->push_cap = pp->push_mib_per_s << 20;
 	ps->page = (size_t)sysconf(_SC_PAGESIZE);
 	snprintf(ps->uri, sizeof(ps->uri), "%s", uri);
 	pthread_mutex_init(&ps->lock, NULL);
@@ -458,10 +497,10 @@ static int send_before_state(struct postcopy_source *ps, struct stream_writer *s
 }
 
 int postcopy_switchover(struct vm *vm, struct stream_writer *sw, const char *uri,
-			const struct dirty_bitmap *unsent, struct postcopy_source **out,
-			char *err, size_t errlen)
+			const struct postcopy_params *pp, const struct dirty_bitmap *unsent,
+			struct postcopy_source **out, char *err, size_t errlen)
 {
-	struct postcopy_source *ps = source_new(vm, uri);
+	struct postcopy_source *ps = source_new(vm, uri, pp);
 	struct dirty_bitmap eager = { 0 };
 	struct state_writer its;
 	int ret;
@@ -522,6 +561,19 @@ void postcopy_source_free(struct postcopy_source *ps)
 	dirty_bitmap_free(&ps->missing);
 	dirty_bitmap_free(&ps->to_push);
 	free(ps);
+}
+
+int postcopy_source_reconnect(struct postcopy_source *ps)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&ps->lock);
+	if (ps->finished || ps->fd < 0)
+		ret = -ENOTCONN;
+	else if (shutdown(ps->fd, SHUT_RDWR) < 0)
+		ret = -errno;
+	pthread_mutex_unlock(&ps->lock);
+	return ret;
 }
 
 json_t *postcopy_source_status(struct postcopy_source *ps)

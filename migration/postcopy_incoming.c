@@ -23,6 +23,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "migration/postcopy_incoming.h"
 #include "migration/postcopy_proto.h"
 #include "vmm/log.h"
+#include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 #define ACCEPT_TIMEOUT_S	30	/* the source opens the channel right after RAM_MISSING */
@@ -54,7 +56,10 @@ struct postcopy_dest {
 	int uffd;
 	int stop_efd;
 	bool zeropage;			/* UFFDIO_ZEROPAGE works on this memory */
-	bool active;			/* the thread runs */
+	bool active;			/* the thread was started */
+	_Atomic bool serving;		/* pages are still missing: the thread serves */
+	bool params_seen;		/* the POSTCOPY section came */
+	uint32_t recovery_s;		/* wait this long for a lost channel */
 	pthread_t thread;
 	struct stream_reader sr;
 	bool eof;			/* the channel ended (the stream calls it truncated) */
@@ -426,26 +431,61 @@ static int ask_again(struct postcopy_dest *pd)
 	return 0;
 }
 
+/*
+ * The guest is held while the channel is down: every vCPU is asked to park,
+ * without waiting for one that a missing page holds in KVM's fault path
+ * (it waits killably only, so no kick reaches it; its pending kick parks
+ * it once its page arrives). Devices are not paused: pausing waits for
+ * requests in flight, which may themselves wait on a missing page.
+ */
 static int recover(struct postcopy_dest *pd, int why)
 {
 	int ret;
 
 	pr_err("post-copy: the page channel from the source broke (%s) with %" PRIu64 " pages "
-	       "still missing; vCPUs that touch one wait. Waiting up to %u s for the source to "
-	       "reconnect on %s", pd->eof ? "the source closed it" :
-	       pd->sr.err[0] ? pd->sr.err : strerror(-why), pd->pm.left,
-	       POSTCOPY_RECOVERY_TIMEOUT_S, pd->uri);
+	       "still missing; holding the guest's vCPUs and waiting up to %u s for the source "
+	       "to reconnect on %s", pd->eof ? "the source closed it" :
+	       pd->sr.err[0] ? pd->sr.err : strerror(-why), pd->pm.left, pd->recovery_s,
+	       pd->uri);
 	close(pd->fd);
 	pd->fd = -1;
-	ret = accept_channel(pd, POSTCOPY_RECOVERY_TIMEOUT_S);
+	vcpus_hold(pd->vm);
+	ret = accept_channel(pd, pd->recovery_s);
 	if (ret == -ETIMEDOUT)
 		pr_err("post-copy: the source did not come back within %u s; %" PRIu64 " pages of "
 		       "the guest exist only there: the VM is lost, stopping it",
-		       POSTCOPY_RECOVERY_TIMEOUT_S, pd->pm.left);
+		       pd->recovery_s, pd->pm.left);
 	if (ret)
 		return ret;
 	pd->reconnects++;
-	pr_info("post-copy: the source reconnected; asking again for the pages waited on");
+	pr_info("post-copy: the source reconnected after %u vCPUs were held; asking again for "
+		"the pages waited on, releasing the vCPUs", vcpus_held(pd->vm));
+	vcpus_release(pd->vm);
+	return ask_again(pd);
+}
+
+/*
+ * A connection while the channel looks alive: the source only opens one
+ * when it found the old one broken (or was told to, migrate-reconnect), so
+ * this side's connection is half-open: the new one replaces it.
+ */
+static int replace_channel(struct postcopy_dest *pd)
+{
+	int fd = accept4(pd->lfd, NULL, NULL, SOCK_CLOEXEC), old = pd->fd;
+	struct stream_reader old_sr = pd->sr;	/* between two sections */
+
+	if (fd < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	pr_warn("post-copy: the source opened a new page channel while the old one still "
+		"looked alive; switching to the new one");
+	if (take_channel(pd, fd)) {
+		/* Not the source: keep the channel we have. */
+		pd->fd = old;
+		pd->sr = old_sr;
+		return 0;
+	}
+	close(old);
+	pd->reconnects++;
 	return ask_again(pd);
 }
 
@@ -479,14 +519,16 @@ static void report(struct postcopy_dest *pd)
 /* One wait: faults first (a vCPU is blocked on them), then one section. */
 static int serve_once(struct postcopy_dest *pd)
 {
-	struct pollfd pfd[3] = { { pd->uffd, POLLIN, 0 }, { pd->fd, POLLIN, 0 },
-				 { pd->stop_efd, POLLIN, 0 } };
+	struct pollfd pfd[4] = { { pd->uffd, POLLIN, 0 }, { pd->fd, POLLIN, 0 },
+				 { pd->stop_efd, POLLIN, 0 }, { pd->lfd, POLLIN, 0 } };
 	int ret;
 
-	if (poll(pfd, 3, 1000) < 0)
+	if (poll(pfd, 4, 1000) < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (pfd[2].revents)
 		return -ECANCELED;
+	if (pfd[3].revents)
+		return replace_channel(pd);
 	if (pfd[0].revents) {
 		ret = read_faults(pd);
 		if (ret)
@@ -534,6 +576,7 @@ static void *serve_thread(void *arg)
 	struct postcopy_dest *pd = arg;
 
 	pd->result = serve(pd);
+	atomic_store(&pd->serving, false);
 	if (pd->result && pd->result != -ECANCELED) {
 		pr_err("post-copy failed: %s", strerror(-pd->result));
 		/* The stop first: it kicks every vCPU, so a vCPU that a
@@ -567,11 +610,35 @@ static int refuse_backend(struct postcopy_dest *pd)
 	return -ENOTSUP;
 }
 
+static int hook_params(void *opaque, const uint8_t *payload)
+{
+	struct postcopy_dest *pd = opaque;
+	char why[STREAM_ERR_MAX];
+	struct pc_params p;
+	int ret = pc_params_decode(payload, &p, why, sizeof(why));
+
+	if (ret) {
+		pr_err("post-copy: %s", why);
+		return ret;
+	}
+	if (pd->params_seen) {
+		pr_err("post-copy: a second postcopy section");
+		return -EBADMSG;
+	}
+	pd->params_seen = true;
+	pd->recovery_s = p.recovery_s;
+	return 0;
+}
+
 static int hook_missing(void *opaque, uint64_t off, uint64_t npages)
 {
 	struct postcopy_dest *pd = opaque;
 	int ret;
 
+	if (!pd->params_seen) {
+		pr_err("post-copy: ram-missing section before the postcopy section");
+		return -EBADMSG;
+	}
 	if (!pd->pm_ready) {
 		ret = refuse_backend(pd);
 		if (!ret)
@@ -622,13 +689,19 @@ static int hook_before_state(void *opaque)
 			pr_err("post-copy: the source did not open the page channel on %s: %s",
 			       pd->uri, strerror(-ret));
 	}
-	if (!ret)
-		ret = -pthread_create(&pd->thread, NULL, serve_thread, pd);
 	if (ret)
 		return ret;
+	/* Set before the thread starts: it clears it when it ends. */
+	atomic_store(&pd->serving, true);
+	ret = -pthread_create(&pd->thread, NULL, serve_thread, pd);
+	if (ret) {
+		atomic_store(&pd->serving, false);
+		return ret;
+	}
 	pd->active = true;
 	pr_info("post-copy: %" PRIu64 " pages missing; RAM registered with userfaultfd, "
-		"serving faults", pd->pm.total);
+		"serving faults (a lost channel is waited on for %u s)", pd->pm.total,
+		pd->recovery_s);
 	return 0;
 }
 
@@ -650,6 +723,7 @@ struct postcopy_dest *postcopy_dest_new(struct vm *vm, const char *uri, int list
 
 void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld)
 {
+	ld->params = hook_params;
 	ld->missing = hook_missing;
 	ld->before_state = hook_before_state;
 	ld->hook_opaque = pd;
@@ -663,6 +737,11 @@ const char *postcopy_dest_refusal(const struct postcopy_dest *pd)
 bool postcopy_dest_active(const struct postcopy_dest *pd)
 {
 	return pd->active;
+}
+
+bool postcopy_incoming_serving(struct vm *vm)
+{
+	return vm->postcopy_in && atomic_load(&vm->postcopy_in->serving);
 }
 
 static void dest_free(struct postcopy_dest *pd)

@@ -30,6 +30,9 @@ void postcopy_dest_abort(struct postcopy_dest *pd);
 /* Just before the ack: vm->postcopy_in now owns @pd, freed by
  * postcopy_incoming_finish(). */
 void postcopy_dest_adopt(struct postcopy_dest *pd);
+/* True while an adopted post-copy still brings pages (the control socket
+ * then refuses pause, snapshot and migrate). Main thread. */
+bool postcopy_incoming_serving(struct vm *vm);
 /* tern is exiting: stops a post-copy still running, joins, frees. */
 void postcopy_incoming_finish(struct vm *vm);
 

@@ -53,6 +53,31 @@ int pc_msg_decode(const uint8_t in[PC_MSG_BYTES], uint64_t ram_size, uint32_t pa
 	return refuse(err, errlen, "unknown type", msg);
 }
 
+void pc_params_encode(uint8_t out[PC_PARAMS_BYTES], const struct pc_params *p)
+{
+	put_le(out, p->recovery_s, 4);
+	put_le(out + 4, 0, 4);
+}
+
+int pc_params_decode(const uint8_t in[PC_PARAMS_BYTES], struct pc_params *p, char *err,
+		     size_t errlen)
+{
+	uint32_t reserved = (uint32_t)get_le(in + 4, 4);
+
+	p->recovery_s = (uint32_t)get_le(in, 4);
+	if (!p->recovery_s || p->recovery_s > POSTCOPY_MAX_RECOVERY_S) {
+		snprintf(err, errlen, "post-copy recovery timeout of %" PRIu32 " s; it must be "
+			 "from 1 to %u s", p->recovery_s, POSTCOPY_MAX_RECOVERY_S);
+		return -EBADMSG;
+	}
+	if (reserved) {
+		snprintf(err, errlen, "post-copy parameters with reserved word %#" PRIx32
+			 ", not 0: a newer source?", reserved);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int pc_missing_init(struct pc_missing *pm, uint64_t nr_pages)
 {
 	memset(pm, 0, sizeof(*pm));

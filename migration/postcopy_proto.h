@@ -13,10 +13,30 @@
 #include <stdint.h>
 
 #include "migration/dirty_ring.h"
+#include "migration/stream.h"
 
 /* Source -> destination: RAM and RAM_ZERO sections of at most this many
  * pages (the destination refuses larger ones). */
 #define POSTCOPY_SECTION_PAGES	256
+
+/*
+ * The POSTCOPY section of the main stream, sent once before the first
+ * RAM_MISSING: how the source runs this post-copy, so that both sides wait
+ * equally long for a lost page channel (docs/stream-format.md).
+ */
+#define PC_PARAMS_BYTES			STREAM_POSTCOPY_BYTES
+#define POSTCOPY_DEFAULT_RECOVERY_S	60
+#define POSTCOPY_MAX_RECOVERY_S		3600
+
+struct pc_params {
+	uint32_t recovery_s;	/* wait for a lost page channel, 1..POSTCOPY_MAX_RECOVERY_S */
+};
+
+void pc_params_encode(uint8_t out[PC_PARAMS_BYTES], const struct pc_params *p);
+/* Decodes and checks (the timeout in range, the reserved word 0);
+ * -EBADMSG with a message in @err. */
+int pc_params_decode(const uint8_t in[PC_PARAMS_BYTES], struct pc_params *p, char *err,
+		     size_t errlen);
 
 /* Destination -> source on the page channel: fixed 16-byte messages. */
 #define PC_MSG_BYTES	16

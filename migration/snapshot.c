@@ -532,10 +532,33 @@ static int load_ram_missing(struct machine_loader *rs)
 	return ret ? ret : next_section(rs);
 }
 
+/* Post-copy: the source's parameters, before its RAM_MISSING runs. */
+static int load_postcopy_params(struct machine_loader *rs)
+{
+	uint8_t payload[STREAM_POSTCOPY_BYTES];
+	int ret;
+
+	if (rs->sec.length != sizeof(payload)) {
+		pr_err("snapshot: postcopy section of %" PRIu64 " bytes, not %zu", rs->sec.length,
+		       sizeof(payload));
+		return -EBADMSG;
+	}
+	ret = stream_read_payload(&rs->sr, payload, sizeof(payload));
+	if (ret) {
+		pr_err("snapshot: %s", rs->sr.err);
+		return ret;
+	}
+	ret = rs->params(rs->hook_opaque, payload);
+	return ret ? ret : next_section(rs);
+}
+
 static bool is_ram_section(const struct machine_loader *rs)
 {
+	bool postcopy = rs->sec.type == STREAM_SEC_RAM_MISSING ||
+			rs->sec.type == STREAM_SEC_POSTCOPY;
+
 	return rs->sec.type == STREAM_SEC_RAM || rs->sec.type == STREAM_SEC_RAM_ZERO ||
-	       (rs->sec.type == STREAM_SEC_RAM_MISSING && rs->missing);
+	       (postcopy && rs->missing);
 }
 
 static int load_ram_zero(struct machine_loader *rs)
@@ -555,6 +578,7 @@ static int load_ram(struct machine_loader *rs)
 	while (rs->have == 1 && is_ram_section(rs)) {
 		int ret = rs->sec.type == STREAM_SEC_RAM ? load_ram_chunk(rs) :
 			  rs->sec.type == STREAM_SEC_RAM_ZERO ? load_ram_zero(rs) :
+			  rs->sec.type == STREAM_SEC_POSTCOPY ? load_postcopy_params(rs) :
 			  load_ram_missing(rs);
 
 		if (ret)

@@ -41,6 +41,7 @@ enum stream_section_type {
 	STREAM_SEC_CLOCK  = 7,	/* guest counter and wall time at save */
 	STREAM_SEC_RAM_ZERO = 8,	/* u64 offset into RAM, u64 pages: all zero */
 	STREAM_SEC_RAM_MISSING = 9,	/* post-copy: u64 offset, u64 pages the source still has */
+	STREAM_SEC_POSTCOPY = 10,	/* post-copy's parameters (migration/postcopy_proto.h) */
 	STREAM_SEC_END	  = 0xffff,
 };
 
@@ -86,6 +87,9 @@ void stream_ram_zero_encode(uint8_t out[STREAM_RAM_ZERO_BYTES], uint64_t offset,
 int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram_size,
 			   uint32_t page_size, uint64_t *offset, uint64_t *npages, char *err,
 			   size_t errlen);
+
+/* A POSTCOPY payload: migration/postcopy_proto.h (pc_params). */
+#define STREAM_POSTCOPY_BYTES	8
 
 /* A RAM_MISSING payload has RAM_ZERO's layout and checks (the same
  * functions encode and decode it). */

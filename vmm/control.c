@@ -25,6 +25,7 @@
 #include "log.h"
 #include "memfault_service.h"
 #include "migration/migrate.h"
+#include "migration/postcopy_incoming.h"
 #include "migration/snapshot.h"
 #include "vm.h"
 
@@ -102,9 +103,16 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 	return 0;
 }
 
-/* While a migration runs, its thread alone pauses and resumes the VM. */
+/* While a migration runs, its thread alone pauses and resumes the VM. An
+ * incoming post-copy still fetching pages holds and releases the vCPUs
+ * itself, and RAM is not whole yet. */
 static int refuse_while_migrating(struct vm *vm, const char *what, char *err, size_t errlen)
 {
+	if (postcopy_incoming_serving(vm)) {
+		snprintf(err, errlen, "cannot %s while an incoming post-copy migration still "
+			 "fetches pages from its source; wait until it completes", what);
+		return -EBUSY;
+	}
 	if (!migrate_active(vm))
 		return 0;
 	snprintf(err, errlen, "cannot %s while a migration runs ('migrate-cancel' first)", what);
@@ -119,8 +127,14 @@ static int do_migrate(struct vm *vm, const struct control_args *args, json_t *re
 		.max_bandwidth_mib = args->max_bandwidth, .auto_converge = args->auto_converge,
 		.max_rounds = (unsigned int)args->max_rounds,	/* checked: <= 1000 */
 		.postcopy = args->postcopy,
+		.recovery_s = (unsigned int)args->recovery_timeout_s,	/* checked: <= 3600 */
+		.postcopy_bandwidth_mib = args->max_postcopy_bandwidth,
 	};
-	int ret = migrate_start(vm, &p, err, errlen);
+	int ret = refuse_while_migrating(vm, "migrate", err, errlen);
+
+	if (ret < 0)
+		return ret;
+	ret = migrate_start(vm, &p, err, errlen);
 
 	if (ret < 0)
 		return ret;
@@ -131,6 +145,12 @@ static int do_migrate_cancel(struct vm *vm, const struct control_args *args, jso
 			     char *err, size_t errlen)
 {
 	return migrate_cancel(vm, err, errlen);
+}
+
+static int do_migrate_reconnect(struct vm *vm, const struct control_args *args, json_t *reply,
+				char *err, size_t errlen)
+{
+	return migrate_reconnect(vm, err, errlen);
 }
 
 static int do_pause(struct vm *vm, const struct control_args *args, json_t *reply,
@@ -232,6 +252,7 @@ static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
 	[CONTROL_INJECT_MEMORY_ERROR] = do_inject_memory_error,
 	[CONTROL_MIGRATE]	= do_migrate,
 	[CONTROL_MIGRATE_CANCEL] = do_migrate_cancel,
+	[CONTROL_MIGRATE_RECONNECT] = do_migrate_reconnect,
 };
 
 /* The reply line to one request line; NULL if out of memory. */

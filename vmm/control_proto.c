@@ -12,6 +12,7 @@
 
 #include "control_proto.h"
 #include "migration/migrate.h"	/* the migrate arguments' limits */
+#include "migration/postcopy_proto.h"
 
 /* A new command: a row here, a handler in control.c, a section in docs/control.md. */
 const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
@@ -35,8 +36,13 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 		CONTROL_OPT_U64_RANGE_ARG("max_rounds", struct control_args, max_rounds,
 					  1, MIGRATE_ROUNDS_LIMIT),
 		CONTROL_OPT_BOOL_ARG("postcopy", struct control_args, postcopy),
+		CONTROL_OPT_U64_RANGE_ARG("recovery_timeout_s", struct control_args,
+					  recovery_timeout_s, 1, POSTCOPY_MAX_RECOVERY_S),
+		CONTROL_OPT_U64_RANGE_ARG("max_postcopy_bandwidth", struct control_args,
+					  max_postcopy_bandwidth, 0, MIGRATE_MAX_BANDWIDTH_MIB),
 	} },
 	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
+	[CONTROL_MIGRATE_RECONNECT] = { .name = "migrate-reconnect" },
 };
 
 /* Requests are parsed strictly: no duplicate keys, any value at the top so

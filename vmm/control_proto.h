@@ -28,6 +28,7 @@ enum control_command {
 	CONTROL_INJECT_MEMORY_ERROR,
 	CONTROL_MIGRATE,
 	CONTROL_MIGRATE_CANCEL,
+	CONTROL_MIGRATE_RECONNECT,
 	CONTROL_NR_COMMANDS,
 };
 
@@ -46,6 +47,9 @@ struct control_args {
 	bool auto_converge;		/* migrate: preset true */
 	uint64_t max_rounds;		/* migrate: give-up limit; 0 (absent): the default */
 	bool postcopy;			/* migrate: switch to post-copy (docs/postcopy.md) */
+	uint64_t recovery_timeout_s;	/* migrate: post-copy's wait for a lost channel;
+					 * 0 (absent): the default */
+	uint64_t max_postcopy_bandwidth; /* migrate: MiB/s for post-copy's push; 0: unlimited */
 };
 
 enum control_arg_type {

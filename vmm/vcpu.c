@@ -164,8 +164,14 @@ int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb)
 	return 0;
 }
 
+/* A pause or a hold asks the vCPU to stay out of KVM_RUN. */
+static bool vcpu_should_park(struct vm *vm)
+{
+	return atomic_load(&vm->pause_requested) || atomic_load(&vm->hold_requested);
+}
+
 /*
- * Parks the vCPU while a pause is requested. Only called right after a
+ * Parks the vCPU while a pause or a hold is requested. Only called right after a
  * KVM_RUN that returned EINTR: that KVM_RUN has completed any MMIO exit the
  * vCPU had taken, so its registers are final for a snapshot.
  */
@@ -176,7 +182,7 @@ static void vcpu_park(struct vcpu *vcpu)
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->vcpus_parked++;
 	pthread_cond_broadcast(&vm->pause_cond);
-	while (atomic_load(&vm->pause_requested) && vm_stop_reason(vm) == VM_RUNNING)
+	while (vcpu_should_park(vm) && vm_stop_reason(vm) == VM_RUNNING)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->vcpus_parked--;
 	pthread_mutex_unlock(&vm->pause_lock);
@@ -215,7 +221,7 @@ static void vcpu_throttle_sleep(struct vcpu *vcpu)
 	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	until = monotonic_after_ns((uint64_t)us * 1000);
 	pthread_mutex_lock(&vm->pause_lock);
-	while (!atomic_load(&vm->pause_requested) && vm_stop_reason(vm) == VM_RUNNING &&
+	while (!vcpu_should_park(vm) && vm_stop_reason(vm) == VM_RUNNING &&
 	       pthread_cond_clockwait(&vm->pause_cond, &vm->pause_lock, CLOCK_MONOTONIC,
 				      &until) != ETIMEDOUT)
 		;
@@ -257,7 +263,7 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			/* A kick: a throttle's, for a pause, or the loop
 			 * condition decides. */
 			vcpu_throttle_sleep(vcpu);
-			if (atomic_load(&vm->pause_requested))
+			if (vcpu_should_park(vm))
 				vcpu_park(vcpu);
 			continue;
 		}
@@ -322,7 +328,7 @@ int vcpus_start(struct vm *vm)
 
 		/* A VM started paused parks each vCPU after one KVM_RUN that
 		 * returns at once: the guest runs no instruction. */
-		vcpu->run->immediate_exit = atomic_load(&vm->pause_requested);
+		vcpu->run->immediate_exit = vcpu_should_park(vm);
 		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 		if (ret) {
 			pr_err("cannot start the thread of %s: %s", vcpu->name, strerror(ret));
@@ -349,16 +355,24 @@ void vcpus_join(struct vm *vm)
 	}
 }
 
-/* Lets parked vCPUs go: immediate_exit cleared first, so that their next
- * KVM_RUN enters the guest. */
+/* Lets parked vCPUs go once neither a pause nor a hold wants them:
+ * immediate_exit cleared first, so that their next KVM_RUN enters the
+ * guest. Under pause_lock. */
+static void vcpus_let_go(struct vm *vm)
+{
+	if (!vcpu_should_park(vm))
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			if (vm->vcpus[i].run)
+				__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0,
+						 __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vm->pause_cond);
+}
+
 static void vm_resume_vcpus(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);
 	atomic_store(&vm->pause_requested, false);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].run)
-			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	pthread_cond_broadcast(&vm->pause_cond);
+	vcpus_let_go(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
@@ -385,6 +399,30 @@ void vcpus_kick(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+}
+
+void vcpus_hold(struct vm *vm)
+{
+	atomic_store(&vm->hold_requested, true);
+	vcpus_kick(vm);
+}
+
+void vcpus_release(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->hold_requested, false);
+	vcpus_let_go(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+unsigned int vcpus_held(struct vm *vm)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	n = vm->vcpus_parked;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return n;
 }
 
 int vm_pause(struct vm *vm)

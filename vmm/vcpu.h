@@ -83,6 +83,17 @@ int vcpus_start(struct vm *vm);
 void vcpus_join(struct vm *vm);
 /* Forces every vCPU out of KVM_RUN (immediate_exit + a signal). */
 void vcpus_kick(struct vm *vm);
+/*
+ * Hold: every vCPU is asked to park at its next exit, without waiting for
+ * it and without pausing devices (post-copy's lost channel: a vCPU that a
+ * missing page holds in KVM's fault path parks only once the page came).
+ * Independent of vm_pause: releasing a hold does not resume a paused VM.
+ * Any thread.
+ */
+void vcpus_hold(struct vm *vm);
+void vcpus_release(struct vm *vm);
+/* vCPUs parked now (by a pause or a hold). */
+unsigned int vcpus_held(struct vm *vm);
 void vcpus_destroy(struct vm *vm);
 
 /* Throttle off, no thread yet. -errno. */

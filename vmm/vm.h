@@ -85,6 +85,7 @@ struct vm {
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;		/* parked/alive changes, resume, stop */
 	_Atomic bool pause_requested;
+	_Atomic bool hold_requested;		/* vcpus_hold: park, devices run on */
 	unsigned int vcpus_parked;		/* under pause_lock */
 	unsigned int vcpus_alive;		/* threads in their run loop */
 	bool paused;				/* main thread only */

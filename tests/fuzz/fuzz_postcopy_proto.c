@@ -5,7 +5,8 @@
  * against a RAM size taken from the input's first bytes. Besides the
  * sanitizers it checks that an accepted request lies inside RAM in whole
  * pages, that an accepted DONE is empty, and that every refusal has a
- * message.
+ * message. The first 8 bytes of each message are also decoded as the main
+ * stream's POSTCOPY payload: accepted only with a timeout in range.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -20,12 +21,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PAGE	4096u
 #define check(cond) do { if (!(cond)) abort(); } while (0)
 
+static void check_params(const uint8_t *in)
+{
+	struct pc_params p;
+	char err[256] = "";
+	int ret = pc_params_decode(in, &p, err, sizeof(err));
+
+	if (ret)
+		check(ret == -EBADMSG && err[0]);
+	else
+		check(p.recovery_s >= 1 && p.recovery_s <= POSTCOPY_MAX_RECOVERY_S);
+}
+
 static void check_one(const uint8_t *in, uint64_t ram_size)
 {
 	struct pc_msg m;
 	char err[256] = "";
 	int ret = pc_msg_decode(in, ram_size, PAGE, &m, err, sizeof(err));
 
+	check_params(in);
 	if (ret) {
 		check(ret == -EBADMSG && err[0]);
 		return;

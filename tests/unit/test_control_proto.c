@@ -125,6 +125,31 @@ static void test_migrate_postcopy(void **state)
 		       "'postcopy' must be true or false, not 'yes'");
 }
 
+/* recovery_timeout_s: 1 to 3600 s; max_postcopy_bandwidth: 0 to 1 TiB/s;
+ * absent, both are 0: the defaults. */
+static void test_migrate_postcopy_settings(void **state)
+{
+	struct control_request req;
+
+	assert_parses("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", "
+		      "\"postcopy\": true, \"recovery_timeout_s\": \"3600\", "
+		      "\"max_postcopy_bandwidth\": 7}}", CONTROL_MIGRATE, &req);
+	assert_int_equal(req.args.recovery_timeout_s, 3600);
+	assert_int_equal(req.args.max_postcopy_bandwidth, 7);
+	control_request_release(&req);
+	assert_parses("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\"}}",
+		      CONTROL_MIGRATE, &req);
+	assert_int_equal(req.args.recovery_timeout_s, 0);
+	assert_int_equal(req.args.max_postcopy_bandwidth, 0);
+	control_request_release(&req);
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"max_postcopy_bandwidth\": 1048577}}",
+		       "'max_postcopy_bandwidth' is 1048577; it must be from 0 to 1048576");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"recovery_timeout_s\": 0}}",
+		       "'recovery_timeout_s' is 0; it must be from 1 to 3600");
+	assert_refused("{\"command\": \"migrate\", \"args\": {\"uri\": \"unix:/m\", \"recovery_timeout_s\": 3601}}",
+		       "'recovery_timeout_s' is 3601; it must be from 1 to 3600");
+}
+
 /* The line need not be NUL-terminated: only @len bytes are read. */
 static void test_inject_memory_error(void **state)
 {
@@ -449,7 +474,7 @@ static void test_command_table(void **state)
 	char list[256];
 
 	control_command_list(list, sizeof(list));
-	assert_string_equal(list, "status, pause, resume, snapshot, quit, inject-memory-error, migrate, migrate-cancel");
+	assert_string_equal(list, "status, pause, resume, snapshot, quit, inject-memory-error, migrate, migrate-cancel, migrate-reconnect");
 	for (unsigned int i = 0; i < CONTROL_NR_COMMANDS; i++) {
 		assert_non_null(control_commands[i].name);
 		for (unsigned int j = 0; j < i; j++)
@@ -775,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_build_request),
 		cmocka_unit_test(test_build_request_errors),
 		cmocka_unit_test(test_migrate_postcopy),
+		cmocka_unit_test(test_migrate_postcopy_settings),
 		cmocka_unit_test(test_build_then_parse),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_lines_limit),

@@ -52,6 +52,35 @@ static void test_done_bytes(void **state)
 	assert_int_equal(back.type, PC_MSG_DONE);
 }
 
+/* The POSTCOPY section's payload: the bytes, the range, the reserved word. */
+static void test_params(void **state)
+{
+	const struct pc_params p = { 3600 };
+	const uint8_t want[PC_PARAMS_BYTES] = { 0x10, 0x0e, 0, 0, 0, 0, 0, 0 };
+	uint8_t out[PC_PARAMS_BYTES];
+	struct pc_params back;
+	char err[200] = "";
+
+	pc_params_encode(out, &p);
+	assert_memory_equal(out, want, sizeof(want));
+	assert_int_equal(pc_params_decode(out, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.recovery_s, 3600);
+
+	out[0] = 0x11;		/* 3601 s */
+	assert_int_equal(pc_params_decode(out, &back, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "3601 s; it must be from 1 to 3600"));
+	memset(out, 0, sizeof(out));
+	assert_int_equal(pc_params_decode(out, &back, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "of 0 s"));
+	out[0] = 1;
+	out[7] = 0x80;
+	assert_int_equal(pc_params_decode(out, &back, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "reserved word 0x80000000"));
+	out[7] = 0;
+	assert_int_equal(pc_params_decode(out, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.recovery_s, 1);
+}
+
 static void assert_refused(struct pc_msg msg, const char *want)
 {
 	uint8_t buf[PC_MSG_BYTES];
@@ -185,6 +214,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_bytes),
 		cmocka_unit_test(test_done_bytes),
+		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_request_last_page),
 		cmocka_unit_test(test_missing_fault_and_arrival),

@@ -1,20 +1,29 @@
 #!/bin/sh
-# Post-copy migrations that cannot finish (docs/postcopy.md). First a
-# destination whose RAM is guest_memfd, which userfaultfd cannot serve: it
-# refuses at the switch-over, before its 'ack', so the source says why and
-# resumes its guest (whose memory verifier still passes). Then the
-# destination is killed while post-copy runs, after its 'ack': the source
-# must not resume the guest (its newer state died with the destination); it
-# keeps the VM paused, refuses migrate-cancel, tries to reconnect for 60 s,
-# then says the VM is lost and exits non-zero. Last, on a new guest, the
-# source is killed during post-copy: the destination waits 60 s for it to
-# reconnect, then says the VM is lost and exits non-zero.
+# Post-copy migrations whose page channel breaks, or that cannot start
+# (docs/postcopy.md, "Losing the connection"). The recovery timeout is cut
+# to 10 s (recovery_timeout_s), which the source hands the destination.
+# 1. A destination whose RAM is guest_memfd, which userfaultfd cannot serve,
+#    refuses at the switch-over, before its 'ack': the source says why and
+#    resumes its guest (whose memory verifier still passes).
+# 2. The channel breaks while both live (migrate-reconnect drops it; the
+#    push is capped at 2 MiB/s so that post-copy lasts long enough): the
+#    source reconnects, the destination takes the new channel and asks
+#    again for what it waited on; post-copy completes with a reconnect
+#    counted, and the verifier finds no stale page at the destination.
+# 3. That destination, now a source, loses its destination (killed after
+#    the 'ack'): it must not resume the guest (its newer state died there);
+#    it stays paused, refuses migrate-cancel, tries to reconnect for 10 s,
+#    then says the VM is lost and exits non-zero.
+# 4. On a new guest the source is killed during post-copy: the destination
+#    holds its vCPUs, waits 10 s for the source, says the VM is lost and
+#    exits non-zero.
 # timeout: 900
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 . "$LAB/migrate.sh"
 need_tern
 MACHINE="--cpus 2"
+RECOVERY="recovery_timeout_s=10"
 trap 'guest_dump_logs' EXIT
 
 # shellcheck disable=SC2086
@@ -47,11 +56,39 @@ grep -q "never ran here" gm-stderr.log || fail "the destination does not say the
 guest_run "memverify check" 60
 expect_status "$run_rc" 0 "the source's verifier failed after the refused post-copy"
 
-# 2. The destination dies during post-copy.
+# 2. The page channel breaks and comes back.
+# shellcheck disable=SC2086
+dest_start rc "unix:$PWD/rc.mig" $MACHINE --memory 256M --control rc.sock
+dest_wait_listening "unix:$PWD/rc.mig"
+migrate "unix:$PWD/rc.mig" postcopy=true "$RECOVERY" max_postcopy_bandwidth=2
+wait_for rc-stderr.log "migration received" 300
+"$TERN" ctl ctl.sock migrate-reconnect >reconnect.out 2>&1 ||
+	fail "migrate-reconnect was refused in post-copy: $(cat reconnect.out)"
+wait_source_exit 300
+expect_status "$status" 0 "the source did not exit 0 after post-copy with a reconnection"
+grep "post-copy: reconnected to" tern-stderr.log || fail "the source never reconnected"
+report=$(migration_report tern-stderr.log)
+echo "REPORT: reconnected: $report; $(grep "post-copy: .* sent on demand" tern-stderr.log | tail -n 1)"
+switch_to_dest rc
+rm -f ctl.sock
+ln -s rc.sock ctl.sock
+wait_for tern-stderr.log "post-copy completed" 120
+line=$(grep "post-copy completed" tern-stderr.log | tail -n 1)
+echo "REPORT: destination after a reconnection: $line"
+echo "$line" | grep -q " [1-9][0-9]* reconnects" || fail "the destination counted no reconnection: $line"
+how=$(grep -E "the source reconnected|opened a new page channel" tern-stderr.log | tail -n 1)
+[ -n "$how" ] || fail "the destination does not say how the source came back"
+echo "REPORT: destination recovery: $how"
+guest_run "memverify check" 60
+expect_status "$run_rc" 0 "the verifier found a stale page after post-copy with a reconnection"
+guest_run "echo answered-rc" 60
+guest_log | grep -q "^answered-rc" || fail "the guest does not answer after the reconnection"
+
+# 3. The destination dies during post-copy.
 # shellcheck disable=SC2086
 dest_start dst "unix:$PWD/dst.mig" $MACHINE --memory 256M
 dest_wait_listening "unix:$PWD/dst.mig"
-migrate "unix:$PWD/dst.mig" postcopy=true
+migrate "unix:$PWD/dst.mig" postcopy=true "$RECOVERY"
 wait_for dst-stderr.log "RAM registered with userfaultfd" 300
 # Its 'ack' has gone: the guest runs there from now on.
 wait_for dst-stderr.log "migration received" 120
@@ -61,7 +98,7 @@ if grep -q "post-copy completed" dst-stderr.log; then
 fi
 kill -KILL "$dest_pid"
 wait "$dest_pid" 2>/dev/null
-wait_for tern-stderr.log "reconnecting for up to 60 s" 60
+wait_for tern-stderr.log "reconnecting for up to 10 s" 60
 migration_status ctl.sock
 cat status.out
 grep -q '"state": "paused"' status.out || fail "the source VM is not paused while the destination is gone"
@@ -70,13 +107,13 @@ grep -q '"state": "active"' status.out || fail "the source gave up at once inste
 grep -q "cannot be cancelled" cancel.out || fail "migrate-cancel's refusal does not say why: $(cat cancel.out)"
 t0=$(date +%s)
 guest_wait_exit 150
-echo "the source exited with status $status $(($(date +%s) - t0)) s after the reconnect attempts began"
+echo "REPORT: destination killed: the source exited with status $status $(($(date +%s) - t0)) s after the reconnect attempts began"
 [ "$status" != 0 ] || fail "the source exited 0 although the destination died in post-copy"
 grep "the VM is lost" tern-stderr.log || fail "the source does not say the VM is lost"
 grep -q "the guest cannot resume here" tern-stderr.log || fail "the source does not say why it does not resume"
 
-# 3. The source dies during post-copy.
-for f in tern.log tern-stderr.log; do mv "$f" "part2-$f"; done
+# 4. The source dies during post-copy.
+for f in tern.log tern-stderr.log; do mv "$f" "part3-$f"; done
 # shellcheck disable=SC2086
 guest_serve $MACHINE --memory 256M --control ctl3.sock
 guest_run "memverify run 16 8 >/dev/null 2>&1 &" 30
@@ -84,7 +121,7 @@ sleep 2
 # shellcheck disable=SC2086
 dest_start dst3 "unix:$PWD/dst3.mig" $MACHINE --memory 256M
 dest_wait_listening "unix:$PWD/dst3.mig"
-"$TERN" ctl ctl3.sock migrate "uri=unix:$PWD/dst3.mig" postcopy=true ||
+"$TERN" ctl ctl3.sock migrate "uri=unix:$PWD/dst3.mig" postcopy=true "$RECOVERY" ||
 	fail "migrate was not accepted"
 wait_for dst3-stderr.log "migration received" 300
 if grep -q "post-copy completed" dst3-stderr.log; then
@@ -93,16 +130,16 @@ if grep -q "post-copy completed" dst3-stderr.log; then
 fi
 kill -KILL "$tern_pid"
 wait "$tern_pid" 2>/dev/null
-wait_for dst3-stderr.log "Waiting up to 60 s for the source to reconnect" 60
+wait_for dst3-stderr.log "holding the guest's vCPUs and waiting up to 10 s for the source" 60
 t0=$(date +%s)
 for _ in $(seq 750); do
 	kill -0 "$dest_pid" 2>/dev/null || break
 	sleep 0.2
 done
-kill -0 "$dest_pid" 2>/dev/null && { kill -KILL "$dest_pid"; fail "the destination is still running 150 s after losing its source"; }
+kill -0 "$dest_pid" 2>/dev/null && { kill -KILL "$dest_pid"; fail "the destination is still running 150 s after losing its source (10 s timeout)"; }
 wait "$dest_pid"
 d_status=$?
-echo "the destination exited with status $d_status $(($(date +%s) - t0)) s after losing its source"
+echo "REPORT: source killed: the destination exited with status $d_status $(($(date +%s) - t0)) s after losing its source"
 [ "$d_status" != 0 ] || fail "the destination exited 0 although its source died in post-copy"
 grep "the VM is lost" dst3-stderr.log || fail "the destination does not say the VM is lost"
 echo "migrate-postcopy-lost scenario passed"
