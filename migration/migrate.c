@@ -70,6 +70,7 @@ struct migration {
 	uint64_t harvested, harvest_ns;	/* dirty log entries taken, time it took */
 	int fd;
 	_Atomic bool cancel;
+	_Atomic bool postcopy_asked;	/* migrate-start-postcopy */
 	const struct stream_writer *sw;	/* for progress while a round runs */
 	uint8_t *bounce;
 	struct dirty_bitmap round;	/* the pages this round sends */
@@ -359,6 +360,22 @@ static void plan_fixed_cost(struct migration *m)
 		FINAL_WORK_DEFAULT_MS);
 }
 
+/* After a round: whether the rest goes post-copy now, after
+ * POSTCOPY_PRECOPY_ROUNDS rounds of a postcopy migration, or because
+ * migrate-start-postcopy asked (the round that was running finished). */
+static bool postcopy_due(struct migration *m)
+{
+	if (!m->params.postcopy && atomic_load(&m->postcopy_asked)) {
+		pthread_mutex_lock(&m->lock);
+		m->params.postcopy = true;
+		pthread_mutex_unlock(&m->lock);
+		pr_info("migration to %s: switching to post-copy after round %u, as asked",
+			m->uri, m->rounds);
+		return true;
+	}
+	return m->params.postcopy && m->rounds >= POSTCOPY_PRECOPY_ROUNDS;
+}
+
 /* Round 0 and the rounds after it, while the guest runs; returns once the
  * rest fits the downtime target, with it in m->round. */
 static int precopy(struct migration *m, struct stream_writer *sw)
@@ -372,7 +389,7 @@ static int precopy(struct migration *m, struct stream_writer *sw)
 		ret = decide(m, &r);
 		if (ret == 1)
 			return 0;
-		if (m->params.postcopy && m->rounds >= POSTCOPY_PRECOPY_ROUNDS)
+		if (!ret && postcopy_due(m))
 			return 0;	/* the rest goes post-copy */
 		if (!ret)
 			ret = live_round(m, sw, &m->round, &r);
@@ -886,6 +903,27 @@ int migrate_cancel(struct vm *vm, char *err, size_t errlen)
 	if (m->fd >= 0)
 		shutdown(m->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int migrate_start_postcopy(struct vm *vm, char *err, size_t errlen)
+{
+	struct migration *m = vm->migration;
+	bool already;
+
+	if (!migrate_active(vm)) {
+		snprintf(err, errlen, "no migration is running");
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&m->lock);
+	already = m->params.postcopy;
+	pthread_mutex_unlock(&m->lock);
+	if (already || atomic_exchange(&m->postcopy_asked, true)) {
+		snprintf(err, errlen, "the migration is already set to switch to post-copy");
+		return -EALREADY;
+	}
+	pr_info("migration to %s: post-copy asked for; it starts when the current round ends",
+		m->uri);
 	return 0;
 }
 

@@ -46,6 +46,10 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		  size_t errlen);
 /* Asks the active migration to stop; the VM keeps running here. -ENOENT. */
 int migrate_cancel(struct vm *vm, char *err, size_t errlen);
+/* Switches a running pre-copy migration to post-copy when its current
+ * round ends (docs/postcopy.md). -ENOENT with no migration, -EALREADY if
+ * it is post-copy already. */
+int migrate_start_postcopy(struct vm *vm, char *err, size_t errlen);
 /* Post-copy: drops the page channel, which is then reopened (a connection
  * stuck on a dead path; tests of the recovery). -ENOENT with no migration,
  * -EINVAL before post-copy. */

@@ -235,6 +235,8 @@ void cli_usage(FILE *out)
 "                      background push (pages the guest waits for are never\n"
 "                      held back; default 0: none).\n"
 "  migrate-cancel      stop a migration; the VM keeps running here.\n"
+"  migrate-start-postcopy  switch a running migration to post-copy when\n"
+"                      its current round ends (one that does not converge).\n"
 "  migrate-reconnect   post-copy: drop the page connection and open a new one\n"
 "                      (one stuck on a dead network path).\n"
 "For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"

@@ -147,6 +147,12 @@ static int do_migrate_cancel(struct vm *vm, const struct control_args *args, jso
 	return migrate_cancel(vm, err, errlen);
 }
 
+static int do_migrate_start_postcopy(struct vm *vm, const struct control_args *args,
+				     json_t *reply, char *err, size_t errlen)
+{
+	return migrate_start_postcopy(vm, err, errlen);
+}
+
 static int do_migrate_reconnect(struct vm *vm, const struct control_args *args, json_t *reply,
 				char *err, size_t errlen)
 {
@@ -252,6 +258,7 @@ static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
 	[CONTROL_INJECT_MEMORY_ERROR] = do_inject_memory_error,
 	[CONTROL_MIGRATE]	= do_migrate,
 	[CONTROL_MIGRATE_CANCEL] = do_migrate_cancel,
+	[CONTROL_MIGRATE_START_POSTCOPY] = do_migrate_start_postcopy,
 	[CONTROL_MIGRATE_RECONNECT] = do_migrate_reconnect,
 };
 

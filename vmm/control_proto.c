@@ -42,6 +42,7 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 					  max_postcopy_bandwidth, 0, MIGRATE_MAX_BANDWIDTH_MIB),
 	} },
 	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
+	[CONTROL_MIGRATE_START_POSTCOPY] = { .name = "migrate-start-postcopy" },
 	[CONTROL_MIGRATE_RECONNECT] = { .name = "migrate-reconnect" },
 };
 

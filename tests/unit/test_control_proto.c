@@ -474,7 +474,7 @@ static void test_command_table(void **state)
 	char list[256];
 
 	control_command_list(list, sizeof(list));
-	assert_string_equal(list, "status, pause, resume, snapshot, quit, inject-memory-error, migrate, migrate-cancel, migrate-reconnect");
+	assert_string_equal(list, "status, pause, resume, snapshot, quit, inject-memory-error, migrate, migrate-cancel, migrate-start-postcopy, migrate-reconnect");
 	for (unsigned int i = 0; i < CONTROL_NR_COMMANDS; i++) {
 		assert_non_null(control_commands[i].name);
 		for (unsigned int j = 0; j < i; j++)

@@ -5,8 +5,10 @@
 # 1. A destination whose RAM is guest_memfd, which userfaultfd cannot serve,
 #    refuses at the switch-over, before its 'ack': the source says why and
 #    resumes its guest (whose memory verifier still passes).
-# 2. The channel breaks while both live (migrate-reconnect drops it; the
-#    push is capped at 2 MiB/s so that post-copy lasts long enough): the
+# 2. A pre-copy migration is switched to post-copy on command
+#    (migrate-start-postcopy), then its channel breaks while both live
+#    (migrate-reconnect drops it; the push is capped at 2 MiB/s so that
+#    post-copy lasts long enough): the
 #    source reconnects, the destination takes the new channel and asks
 #    again for what it waited on; post-copy completes with a reconnect
 #    counted, and the verifier finds no stale page at the destination.
@@ -60,8 +62,16 @@ expect_status "$run_rc" 0 "the source's verifier failed after the refused post-c
 # shellcheck disable=SC2086
 dest_start rc "unix:$PWD/rc.mig" $MACHINE --memory 256M --control rc.sock
 dest_wait_listening "unix:$PWD/rc.mig"
-migrate "unix:$PWD/rc.mig" postcopy=true "$RECOVERY" max_postcopy_bandwidth=2
+migrate "unix:$PWD/rc.mig" "$RECOVERY" max_postcopy_bandwidth=2
+"$TERN" ctl ctl.sock migrate-start-postcopy >start-pc.out 2>&1 ||
+	fail "migrate-start-postcopy was refused: $(cat start-pc.out)"
+"$TERN" ctl ctl.sock migrate-start-postcopy >start-pc2.out 2>&1 &&
+	fail "a second migrate-start-postcopy was accepted"
+grep -q "already set to switch to post-copy" start-pc2.out ||
+	fail "the second migrate-start-postcopy's refusal does not say why: $(cat start-pc2.out)"
 wait_for rc-stderr.log "migration received" 300
+grep -q "switching to post-copy after round [0-9]*, as asked" tern-stderr.log ||
+	fail "the source did not switch to post-copy on migrate-start-postcopy"
 "$TERN" ctl ctl.sock migrate-reconnect >reconnect.out 2>&1 ||
 	fail "migrate-reconnect was refused in post-copy: $(cat reconnect.out)"
 wait_source_exit 300
