@@ -8,10 +8,13 @@
 # 2. A pre-copy migration is switched to post-copy on command
 #    (migrate-start-postcopy), then its channel breaks while both live
 #    (migrate-reconnect drops it; the push is capped at 2 MiB/s so that
-#    post-copy lasts long enough): the
-#    source reconnects, the destination takes the new channel and asks
-#    again for what it waited on; post-copy completes with a reconnect
-#    counted, and the verifier finds no stale page at the destination.
+#    post-copy lasts long enough), twice: once plainly (the destination
+#    sees the break first, holds its vCPUs, then takes the new channel),
+#    once with the destination stopped (SIGSTOP) across the break, so that
+#    when it runs again the new connection is already there beside the dead
+#    one. Each time the source reconnects and the destination asks again
+#    for what it waited on; post-copy completes with 2 reconnects counted,
+#    and the verifier finds no stale page at the destination.
 # 3. That destination, now a source, loses its destination (killed after
 #    the 'ack'): it must not resume the guest (its newer state died there);
 #    it stays paused, refuses migrate-cancel, tries to reconnect for 10 s,
@@ -74,6 +77,13 @@ grep -q "switching to post-copy after round [0-9]*, as asked" tern-stderr.log ||
 	fail "the source did not switch to post-copy on migrate-start-postcopy"
 "$TERN" ctl ctl.sock migrate-reconnect >reconnect.out 2>&1 ||
 	fail "migrate-reconnect was refused in post-copy: $(cat reconnect.out)"
+wait_for tern-stderr.log "post-copy: reconnected to" 60
+kill -STOP "$dest_pid"
+"$TERN" ctl ctl.sock migrate-reconnect >reconnect2.out 2>&1
+rc2=$?
+sleep 1
+kill -CONT "$dest_pid"
+[ "$rc2" = 0 ] || fail "the second migrate-reconnect was refused: $(cat reconnect2.out)"
 wait_source_exit 300
 expect_status "$status" 0 "the source did not exit 0 after post-copy with a reconnection"
 grep "post-copy: reconnected to" tern-stderr.log || fail "the source never reconnected"
@@ -85,10 +95,10 @@ ln -s rc.sock ctl.sock
 wait_for tern-stderr.log "post-copy completed" 120
 line=$(grep "post-copy completed" tern-stderr.log | tail -n 1)
 echo "REPORT: destination after a reconnection: $line"
-echo "$line" | grep -q " [1-9][0-9]* reconnects" || fail "the destination counted no reconnection: $line"
-how=$(grep -E "the source reconnected|opened a new page channel" tern-stderr.log | tail -n 1)
-[ -n "$how" ] || fail "the destination does not say how the source came back"
-echo "REPORT: destination recovery: $how"
+echo "$line" | grep -q " 2 reconnects" || fail "the destination did not count 2 reconnections: $line"
+[ "$(grep -cE "the source reconnected|opened a new page channel" tern-stderr.log)" = 2 ] ||
+	fail "the destination does not say twice how the source came back"
+grep -E "the source reconnected|opened a new page channel" tern-stderr.log | sed 's/^/REPORT: destination recovery: /'
 guest_run "memverify check" 60
 expect_status "$run_rc" 0 "the verifier found a stale page after post-copy with a reconnection"
 guest_run "echo answered-rc" 60
