@@ -43,6 +43,13 @@ enough_missing() {
 		fail "only ${1:-no} pages missing at the switch-over ($2; at least $MIN_MISSING wanted): the guest ran on host b with nearly all its memory, post-copy was hardly exercised"
 }
 
+# "OUTSEGS RETRANSSEGS": this host's TCP segments sent and retransmitted so
+# far (/proc/net/snmp). A page fetched on demand that waits out a
+# retransmission timeout shows in the destination's p99 fault latency.
+tcp_segments() {
+	awk '$1 == "Tcp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 } else print $c["OutSegs"], $c["RetransSegs"] }' /proc/net/snmp
+}
+
 source_side() {
 	uri=tcp:$LAB_PEER:$PORT
 	# shellcheck disable=SC2086
@@ -52,8 +59,10 @@ source_side() {
 	guest_run "blkpattern verify /dev/vda $SEED $BYTES" 120
 	expect_status "$run_rc" 0 "the guest does not read the pattern from the source's disk"
 	t0=$(date +%s)
+	tcp0=$(tcp_segments)
 	migrate_when_listening "$uri" 240 postcopy=true
 	source_migrated 300 "post-copy to $uri"
+	tcp1=$(tcp_segments)
 	pc=$(grep "migration to .*: post-copy: .* sent on demand" tern-stderr.log | tail -n 1)
 	[ -n "$pc" ] || fail "the source's report has no post-copy counts: the migration did not switch to post-copy"
 	missing=$(echo "$pc" | sed -n 's/.*post-copy: \([0-9]*\) pages missing.*/\1/p')
@@ -68,6 +77,7 @@ source_side() {
 	echo "REPORT: ${pc#tern: }"
 	echo "REPORT: ${report#tern: }"
 	echo "REPORT: $rate over the emulated network; wall $(($(date +%s) - t0)) s from the first try"
+	echo "$tcp0 $tcp1" | awk '{ printf "REPORT: TCP segments sent during the migration: %d, retransmitted: %d\n", $3 - $1, $4 - $2 }'
 }
 
 dest_side() {
