@@ -16,49 +16,33 @@ dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot creat
 
 # Waits until the running migration has sent a MiB.
 wait_first_mib() {
-	for _ in $(seq 600); do
-		migration_status ctl.sock
-		grep -q '"mib_sent": [1-9]' status.out && break
-		grep -q '"state": "active"' status.out || fail "the migration ended early: $(cat status.out)"
-		sleep 0.1
-	done
-	grep -q '"mib_sent": [1-9]' status.out || fail "the migration never sent a MiB: $(cat status.out)"
+	wait_mib_sent 1 60
 	cat status.out
 }
 
 # Waits until 'status' shows the migration in state $1, the VM running.
-wait_migration_state() {
-	for _ in $(seq 300); do
-		migration_status ctl.sock
-		grep -q "\"state\": \"$1\"" status.out && break
-		sleep 0.2
-	done
-	cat status.out
+source_runs_after() {
+	wait_migration_state "$1" 60
 	grep -q "\"state\": \"$1\"" status.out || fail "the source does not report the migration $1"
 	grep -q '"error": ' status.out || fail "no error message in the source's status"
 	grep -q '"state": "running"' status.out || fail "the source VM is not running after it"
 }
 
 verify_source() {
-	guest_run "memverify check" 60
-	expect_status "$run_rc" 0 "the source's verifier failed after the $1 migration"
-	grep -a "memverify: " tern.log | tr -d '\r' | tail -n 1
-	guest_run "echo still-here-$1" 60
-	guest_log | grep -q "^still-here-$1" || fail "the source guest does not answer after the $1 migration"
+	verifier_passes "on the source after the $1 migration"
+	guest_answers "source-after-$1"
 }
 
 # shellcheck disable=SC2086
 guest_serve $MACHINE --control ctl.sock
-guest_run "memverify run 64 16 >/dev/null 2>&1 &" 30
-sleep 2
+memverify_start 64 16
 
 # shellcheck disable=SC2086
-dest_start dst0 "unix:$PWD/mig0.sock" $MACHINE
-dest_wait_listening "unix:$PWD/mig0.sock"
+dest_listen dst0 "unix:$PWD/mig0.sock" $MACHINE
 migrate "unix:$PWD/mig0.sock" downtime_ms=1
 wait_first_mib
 "$TERN" ctl ctl.sock migrate-cancel || fail "migrate-cancel failed"
-wait_migration_state cancelled
+source_runs_after cancelled
 wait "$dest_pid"
 dst_status=$?
 cat dst0-stderr.log
@@ -67,13 +51,12 @@ grep -q "never ran here" dst0-stderr.log || fail "the destination does not say t
 verify_source cancelled
 
 # shellcheck disable=SC2086
-dest_start dst "unix:$PWD/mig.sock" $MACHINE
-dest_wait_listening "unix:$PWD/mig.sock"
+dest_listen dst "unix:$PWD/mig.sock" $MACHINE
 migrate "unix:$PWD/mig.sock" downtime_ms=1
 wait_first_mib
 kill -KILL "$dest_pid"
 wait "$dest_pid" 2>/dev/null
-wait_migration_state failed
+source_runs_after failed
 verify_source failed
 guest_poweroff 120
 echo "migrate-kill-dest scenario passed"

@@ -17,14 +17,11 @@ trap 'guest_dump_logs' EXIT
 # The emulated host's init leaves loopback down; the TCP move needs it.
 ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || fail "cannot bring up lo"
 dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot create disk.img"
-COUNT='awk '"'"'NR == 1 { n = NF } /ITS/ && /MSI/ && /virtio/ { for (i = 2; i <= n + 1; i++) s += $i } END { printf "MSI-COUNT=%d\n", s }'"'"' /proc/interrupts'
 
 # shellcheck disable=SC2086
 guest_serve $MACHINE --control ctl.sock
-guest_run "memverify run 32 4 >/dev/null 2>&1 &" 30
-sleep 2
-guest_run "memverify check" 60
-expect_status "$run_rc" 0 "the verifier fails before any migration"
+memverify_start 32 4
+verifier_passes "before any migration"
 guest_run "blkpattern write /dev/vda 5 2097152" 300
 expect_status "$run_rc" 0 "disk write failed"
 # The pattern the disk holds now: each move checks it, then writes the next.
@@ -47,37 +44,22 @@ check_timer() {
 # One move: $1 a name, $2 the URI. The guest helpers then drive the destination.
 move() {
 	# shellcheck disable=SC2086
-	dest_start "$1" "$2" $MACHINE --control "$1.sock"
-	dest_wait_listening "$2"
+	dest_listen "$1" "$2" $MACHINE --control "$1.sock"
 	guest_run "$UPTIME" 30
 	g0=$(guest_value GUEST-UPTIME) h0=$(lab_uptime)
 	t0=$(date +%s)
 	migrate "$2"
-	wait_source_exit 600
-	expect_status "$status" 0 "the source did not exit 0 after migrating ($1)"
-	report=$(migration_report tern-stderr.log)
-	[ -n "$report" ] || fail "no final report from the source ($1): $(tail -n 5 tern-stderr.log)"
+	source_migrated 600 "$1"
 	echo "REPORT: $1 ($2): $report; wall $(($(date +%s) - t0)) s"
 	switch_to_dest "$1"
-	mv ctl.sock "ctl-before-$1.sock" 2>/dev/null
-	ln -s "$1.sock" ctl.sock
-	guest_run "memverify check" 60
-	expect_status "$run_rc" 0 "the verifier failed after migration $1"
-	grep -a "memverify: " tern.log | tr -d '\r' | tail -n 1
-	guest_run "echo answered-$1" 60
-	guest_log | grep -q "^answered-$1" || fail "the guest does not answer after migration $1"
+	verifier_passes "after migration $1"
+	guest_answers "$1"
 	check_timer "$1"
 	guest_run "blkpattern verify /dev/vda $seed $bytes" 300
 	expect_status "$run_rc" 0 "the disk does not hold what was written before migration $1"
-	guest_run "$COUNT" 30
-	m1=$(guest_value MSI-COUNT)
 	seed=$((seed + 1)) bytes=1048576
-	guest_run "blkpattern write /dev/vda $seed $bytes && blkpattern verify /dev/vda $seed $bytes" 300
-	expect_status "$run_rc" 0 "disk I/O after migration $1 failed"
-	guest_run "$COUNT" 30
-	m2=$(guest_value MSI-COUNT)
-	echo "virtio MSIs after migration $1: $m1 -> $m2"
-	[ "${m2:-0}" -gt "${m1:-0}" ] || fail "MSI counts did not grow after migration $1 ($m1 -> $m2)"
+	msis_grow "blkpattern write /dev/vda $seed $bytes && blkpattern verify /dev/vda $seed $bytes" 300 \
+		"after migration $1 (disk I/O)"
 }
 
 move dst1 "unix:$PWD/mig.sock"

@@ -11,20 +11,14 @@ need_tern
 trap 'guest_dump_logs' EXIT
 
 guest_serve --cpus 1 --memory 256M --control ctl.sock
-dest_start dst "unix:$PWD/mig.sock" --cpus 1 --memory 512M
-dest_wait_listening "unix:$PWD/mig.sock"
+dest_listen dst "unix:$PWD/mig.sock" --cpus 1 --memory 512M
 migrate "unix:$PWD/mig.sock"
 wait "$dest_pid"
 dst_status=$?
 cat dst-stderr.log
 expect_status "$dst_status" 2 "the refusing destination did not exit 2"
 grep -q "refused.*RAM" dst-stderr.log || fail "the destination's message does not name the RAM size"
-for _ in $(seq 100); do
-	migration_status ctl.sock
-	grep -q '"state": "failed"' status.out && break
-	sleep 0.2
-done
-cat status.out
+wait_migration_state failed 20
 grep -q '"error": "the destination refused the VM: .*RAM' status.out ||
 	fail "the source does not report the destination's refusal"
 grep -q '"pages_sent": 0' status.out || fail "pages were sent before the refusal"
