@@ -135,12 +135,13 @@ static int send_range(struct postcopy_source *ps, uint64_t first, uint64_t n, bo
  * never held back. */
 static int push_delay_ms(const struct postcopy_source *ps)
 {
-	uint64_t due_ns, now = monotonic_ns();
+	uint64_t due_ns = pc_push_due_ns(ps->push_t0, ps->push_bytes, ps->push_cap);
+	uint64_t now = monotonic_ns();
 
-	if (!ps->push_cap)
+	if (due_ns <= now)
 		return 0;
-	due_ns = ps->push_t0 + ps->push_bytes * 1000000000 / ps->push_cap;
-	return due_ns > now ? (int)((due_ns - now) / 1000000) + 1 : 0;
+	/* poll() takes an int; a piece is due within seconds at any cap. */
+	return (due_ns - now) / 1000000 >= 1000 ? 1000 : (int)((due_ns - now) / 1000000) + 1;
 }
 
 /* The next run of at most PUSH_PAGES missing pages; 1 when none is left. */

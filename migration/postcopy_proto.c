@@ -78,6 +78,16 @@ int pc_params_decode(const uint8_t in[PC_PARAMS_BYTES], struct pc_params *p, cha
 	return 0;
 }
 
+uint64_t pc_push_due_ns(uint64_t t0_ns, uint64_t bytes, uint64_t cap)
+{
+	unsigned __int128 due;
+
+	if (!cap)
+		return t0_ns;
+	due = (unsigned __int128)bytes * 1000000000u / cap + t0_ns;
+	return due > UINT64_MAX ? UINT64_MAX : (uint64_t)due;
+}
+
 int pc_missing_init(struct pc_missing *pm, uint64_t nr_pages)
 {
 	memset(pm, 0, sizeof(*pm));

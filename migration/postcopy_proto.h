@@ -38,6 +38,11 @@ void pc_params_encode(uint8_t out[PC_PARAMS_BYTES], const struct pc_params *p);
 int pc_params_decode(const uint8_t in[PC_PARAMS_BYTES], struct pc_params *p, char *err,
 		     size_t errlen);
 
+/* When the background push may send more (monotonic ns): @bytes pushed
+ * since @t0_ns at @cap bytes/s; @t0_ns itself without a cap (0). No
+ * overflow for any input. */
+uint64_t pc_push_due_ns(uint64_t t0_ns, uint64_t bytes, uint64_t cap);
+
 /* Destination -> source on the page channel: fixed 16-byte messages. */
 #define PC_MSG_BYTES	16
 

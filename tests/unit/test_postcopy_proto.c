@@ -81,6 +81,20 @@ static void test_params(void **state)
 	assert_int_equal(back.recovery_s, 1);
 }
 
+/* The push's pacing: bytes at a cap, from the connection's start. */
+static void test_push_due(void **state)
+{
+	assert_int_equal(pc_push_due_ns(5, 1ULL << 40, 0), 5);
+	/* 2 MiB at 2 MiB/s: due 1 s after the start. */
+	assert_int_equal(pc_push_due_ns(1000, 2ULL << 20, 2ULL << 20), 1000 + 1000000000ULL);
+	/* 64 KiB at 1 MiB/s: 1/16 s. */
+	assert_int_equal(pc_push_due_ns(0, 64 << 10, 1 << 20), 62500000);
+	/* 2^40 bytes at 1 byte/s: about 1.1e21 ns, past 64 bits: saturates. */
+	assert_int_equal(pc_push_due_ns(0, 1ULL << 40, 1), UINT64_MAX);
+	assert_int_equal(pc_push_due_ns(7, 1ULL << 40, 1ULL << 40), 7 + 1000000000ULL);
+	assert_int_equal(pc_push_due_ns(UINT64_MAX - 1, 1, 1), UINT64_MAX);
+}
+
 static void assert_refused(struct pc_msg msg, const char *want)
 {
 	uint8_t buf[PC_MSG_BYTES];
@@ -215,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_request_bytes),
 		cmocka_unit_test(test_done_bytes),
 		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_push_due),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_request_last_page),
 		cmocka_unit_test(test_missing_fault_and_arrival),
