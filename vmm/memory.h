@@ -21,8 +21,10 @@ enum mem_fault_verdict {
 
 /*
  * The owner of a range of guest memory decides what a memory fault in it
- * means. One function per backend today; post-copy (userfaultfd) and KVM's
- * userfault exits plug in here too, by installing their own resolver.
+ * means. One function per backend today. KVM's userfault exits (missing
+ * pages reported as memory faults) would plug in here by installing their
+ * own resolver; post-copy over userfaultfd needs none, since a missing page
+ * waits inside KVM's fault path and never becomes an exit.
  */
 typedef enum mem_fault_verdict mem_fault_resolver(void *owner, const struct mem_fault *fault);
 
