@@ -9,7 +9,9 @@
  * physical page), prints
  *   memvictim: pa=0x<physical address of the page>
  * and waits until the file GOFILE exists (the test meanwhile poisons that
- * page on the host). Then it prints "memvictim: touching" and reads the page.
+ * page on the host). If the guest moved the page meanwhile, it says so
+ * ("memvictim: the guest moved the page ...") and exits 3. Then it prints
+ * "memvictim: touching" and reads the page.
  * If the host injected an abort for the poisoned page, the guest kernel sends
  * it SIGBUS there: it prints
  *   memvictim: SIGBUS after <microseconds from the read> us, si_code N, si_addr 0x...
@@ -83,12 +85,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 }
 
 #define REUSE_MAX_MIB	96
-#define REUSE_CHUNK	(1UL << 20)
-
-/*
- * Takes pages until @pa is among them, writes a pattern into it and reads
- * it back. The chunks stay mapped (so no page is taken twice) until exit.
- */
 #define PATTERN(i)	(0x6e72657400000000ULL | (i))
 
 /* Whether the page at @w holds PATTERN. */
@@ -100,38 +96,90 @@ static bool pattern_ok(volatile uint64_t *w, long page)
 	return true;
 }
 
+/* The guest kernel's flags of page @pa (/proc/kpageflags), as hex. */
+static const char *page_flags(uint64_t pa, long page)
+{
+	static char buf[32];
+	uint64_t flags;
+	int fd = open("/proc/kpageflags", O_RDONLY);
+
+	snprintf(buf, sizeof(buf), "unknown");
+	if (fd >= 0 && pread(fd, &flags, sizeof(flags), (off_t)(pa / (uint64_t)page * sizeof(flags))) ==
+	    (ssize_t)sizeof(flags))
+		snprintf(buf, sizeof(buf), "%#llx", (unsigned long long)flags);
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
 /*
  * Takes pages until @pa is among them, writes PATTERN into it and reads it
- * back; returns that page, or NULL. The chunks stay mapped (so no page is
- * taken twice) until exit.
+ * back; returns that page, or NULL. Base pages only (no transparent huge
+ * page would take a freed base page), and nothing is given back (so no
+ * page is taken twice) until exit.
  */
 static volatile uint64_t *reuse(uint64_t pa, long page)
 {
 	uint64_t want = pa & ~(uint64_t)(page - 1), got;
+	size_t len = (size_t)REUSE_MAX_MIB << 20;
+	volatile uint8_t *c = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-	for (unsigned long n = 0; n < (REUSE_MAX_MIB << 20) / REUSE_CHUNK; n++) {
-		volatile uint64_t *c = mmap(NULL, REUSE_CHUNK, PROT_READ | PROT_WRITE,
-					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (c == MAP_FAILED)
-			break;
-		for (size_t off = 0; off < REUSE_CHUNK; off += (size_t)page) {
-			volatile uint64_t *w = c + off / sizeof(*c);
-
-			*w = 1;		/* the kernel zeroes a page for it here */
-			if (physical_address((const void *)w, page, &got) < 0 || got != want)
-				continue;
-			for (size_t i = 0; i < (size_t)page / sizeof(*w); i++)
-				w[i] = PATTERN(i);
-			printf("memvictim: reused pa=%#llx after %lu pages, pattern %s\n",
-			       (unsigned long long)want,
-			       (unsigned long)(n * (REUSE_CHUNK / (size_t)page) + off / (size_t)page + 1),
-			       pattern_ok(w, page) ? "ok" : "BAD");
-			return w;
-		}
+	if (c == MAP_FAILED) {
+		perror("memvictim: mmap");
+		return NULL;
 	}
-	printf("memvictim: page not reused within %d MiB\n", REUSE_MAX_MIB);
+	madvise((void *)c, len, MADV_NOHUGEPAGE);
+	for (size_t off = 0; off < len; off += (size_t)page) {
+		volatile uint64_t *w = (volatile uint64_t *)(c + off);
+
+		*w = 1;		/* the kernel zeroes a page for it here */
+		if (physical_address((const void *)w, page, &got) < 0 || got != want)
+			continue;
+		for (size_t i = 0; i < (size_t)page / sizeof(*w); i++)
+			w[i] = PATTERN(i);
+		printf("memvictim: reused pa=%#llx after %zu pages, pattern %s\n",
+		       (unsigned long long)want, off / (size_t)page + 1,
+		       pattern_ok(w, page) ? "ok" : "BAD");
+		return w;
+	}
+	printf("memvictim: page not reused within %d MiB; its page flags: %s\n", REUSE_MAX_MIB,
+	       page_flags(want, page));
 	return NULL;
+}
+
+/* Compaction may move locked pages too, unless told not to; best effort. */
+static void keep_unevictable_in_place(void)
+{
+	int fd = open("/proc/sys/vm/compact_unevictable_allowed", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "0", 1) != 1)
+			perror("memvictim: compact_unevictable_allowed");
+		close(fd);
+	}
+}
+
+/*
+ * A munlocked page is only given back to the allocator when the kernel's
+ * per-CPU munlock batch is drained (mm/mlock.c: mlock_folio_batch), which
+ * holds a reference until it fills: locking and unlocking a batch's worth
+ * of other pages fills it. They stay mapped, so the victim's page is the
+ * one freed last.
+ */
+static void flush_munlock_batch(long page)
+{
+	size_t len = 64 * (size_t)page;
+	void *q = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (q == MAP_FAILED)
+		return;
+	for (size_t off = 0; off < len; off += (size_t)page) {
+		if (mlock((char *)q + off, (size_t)page) < 0 ||
+		    munlock((char *)q + off, (size_t)page) < 0)
+			break;
+	}
 }
 
 static void wait_for_file(const char *path)
@@ -149,6 +197,8 @@ static int after_sigbus(volatile uint64_t *p, uint64_t pa, long page, const char
 
 	fflush(stdout);
 	munmap((void *)p, (size_t)page);
+	flush_munlock_batch(page);
+	printf("memvictim: unmapped; page flags %s\n", page_flags(pa, page));
 	w = reuse(pa, page);
 	fflush(stdout);
 	if (w && checkfile) {
@@ -194,7 +244,7 @@ int main(int argc, char *argv[])
 	struct timespec t0;
 	long page = sysconf(_SC_PAGESIZE);
 	volatile uint64_t *p;
-	uint64_t pa, value;
+	uint64_t pa, moved, value;
 
 	const char *dev = NULL, *gofile, *checkfile;
 
@@ -216,6 +266,7 @@ int main(int argc, char *argv[])
 	}
 	for (size_t i = 0; i < (size_t)page / sizeof(*p); i++)
 		p[i] = 0x7465726e00000000ULL | i;	/* not PATTERN */
+	keep_unevictable_in_place();
 	if (mlock((const void *)p, (size_t)page) < 0) {
 		perror("memvictim: mlock");
 		return 2;
@@ -225,6 +276,13 @@ int main(int argc, char *argv[])
 	printf("memvictim: pa=%#llx\n", (unsigned long long)pa);
 	fflush(stdout);
 	wait_for_file(gofile);
+	/* pagemap reads the page table, not the page. */
+	if (physical_address((const void *)p, page, &moved) < 0)
+		return 2;
+	if (moved != pa) {
+		printf("memvictim: the guest moved the page to pa=%#llx\n", (unsigned long long)moved);
+		return 3;
+	}
 	if (dev)
 		return dio_read(dev, p, page);
 	printf("memvictim: touching\n");
