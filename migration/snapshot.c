@@ -39,11 +39,6 @@
 
 #define DEVICE_NAME_MAX		64
 
-static uint32_t page_size(void)
-{
-	return (uint32_t)sysconf(_SC_PAGESIZE);
-}
-
 static uint64_t stream_features(const struct vm *vm)
 {
 	return STREAM_F_ITS | (vm->pmu ? STREAM_F_PMU : 0) | STREAM_F_COUNTER_OFFSET;
@@ -157,7 +152,7 @@ static int put_page_run(struct vm *vm, struct stream_writer *sw, uint64_t off, s
 int machine_put_pages(struct vm *vm, struct stream_writer *sw, const struct dirty_bitmap *pages,
 		      struct page_writer *pw)
 {
-	const size_t page = page_size();
+	const size_t page = host_page_size();
 	const uint64_t npages = vm->ram.size / page;
 	const uint64_t max_run = (pw->bounce ? pw->bounce_len : STREAM_RAM_CHUNK_MAX) / page;
 	struct page_stats *stats = &pw->stats;
@@ -226,7 +221,7 @@ static int put_devices(struct vm *vm, struct stream_writer *sw)
 
 int machine_put_prelude(struct vm *vm, struct stream_writer *sw)
 {
-	struct stream_header h = { STREAM_VERSION, STREAM_ARCH_AARCH64, page_size(),
+	struct stream_header h = { STREAM_VERSION, STREAM_ARCH_AARCH64, (uint32_t)host_page_size(),
 				   stream_features(vm) };
 	struct state_writer cfg;
 	int ret;
@@ -472,7 +467,7 @@ static int load_ram_chunk(struct machine_loader *rs)
 	if (ret)
 		goto stream_err;
 	off = le64toh(le_off);
-	if (off % page_size() || len % page_size() || off > vm->ram.size ||
+	if (off % host_page_size() || len % host_page_size() || off > vm->ram.size ||
 	    len > vm->ram.size - off) {
 		pr_err("snapshot: RAM section at offset %#" PRIx64 " with %#" PRIx64 " bytes does "
 		       "not fit %" PRIu64 " MiB of RAM in whole pages", off, len, vm->ram.size >> 20);
@@ -514,7 +509,7 @@ static int load_ram_run(struct machine_loader *rs, uint64_t *off, uint64_t *npag
 		pr_err("snapshot: %s", rs->sr.err);
 		return ret;
 	}
-	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, page_size(), off, npages, why,
+	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, host_page_size(), off, npages, why,
 				     sizeof(why));
 	if (ret)
 		pr_err("snapshot: %s: %s", section_name(rs->sec.type), why);
@@ -568,7 +563,7 @@ static int load_ram_zero(struct machine_loader *rs)
 
 	if (ret)
 		return ret;
-	zero_pages(rs->vm->ram.hva + off, npages, page_size());
+	zero_pages(rs->vm->ram.hva + off, npages, host_page_size());
 	return next_section(rs);
 }
 
@@ -631,7 +626,7 @@ static int load_header(struct machine_loader *rs)
 {
 	struct stream_header h;
 	uint64_t want = stream_features(rs->vm) & ~STREAM_F_COUNTER_OFFSET;
-	int ret = stream_read_header(&rs->sr, &h, page_size());
+	int ret = stream_read_header(&rs->sr, &h, host_page_size());
 
 	if (ret) {
 		pr_err("snapshot: %s", rs->sr.err);

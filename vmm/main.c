@@ -54,10 +54,12 @@ static bool boots_kernel(const struct vm_config *cfg)
 }
 
 /*
- * Builds the VM in the order arm64 KVM requires (shared/notes/kvm-arm64.md,
- * Documentation/virt/kvm/devices/arm-vgic-v3.rst): every vCPU exists and is
- * initialised before the vGIC is created and finalised; the PMU needs the
- * finalised vGIC; nothing runs until all of it is done.
+ * Builds the VM in the order arm64 KVM requires (Documentation/virt/kvm/api.rst,
+ * KVM_ARM_VCPU_INIT; Documentation/virt/kvm/devices/arm-vgic-v3.rst,
+ * KVM_DEV_ARM_VGIC_CTRL_INIT; Documentation/virt/kvm/devices/vcpu.rst,
+ * KVM_ARM_VCPU_PMU_V3_INIT): every vCPU exists and is initialised before the
+ * vGIC is created and finalised; the PMU needs the finalised vGIC; nothing
+ * runs until all of it is done.
  */
 static int vm_build(struct vm *vm)
 {
