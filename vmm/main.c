@@ -31,7 +31,7 @@
 
 enum exit_status {
 	EXIT_POWEROFF	= 0,
-	EXIT_ERROR	= 1,
+	EXIT_ERROR	= 1,	/* the host: no /dev/kvm, a KVM capability missing, ... */
 	EXIT_USAGE	= 2,	/* bad options, a kernel/initrd that cannot boot, a bad snapshot */
 	EXIT_RESET	= 3,	/* the guest asked for a reset under --no-reboot */
 	EXIT_CRASH	= 4,
@@ -150,13 +150,6 @@ static int vm_reset(struct vm *vm)
 		return ret;
 	devices_reset(vm);
 	return boot_load_into_ram(vm);
-}
-
-/* A snapshot that is not one, or not of this machine, is the user's input,
- * like an unbootable kernel. */
-static bool unusable_input(int err)
-{
-	return err == -EBADMSG || err == -EPROTO || err == -ENOTSUP || err == -ENOENT;
 }
 
 static int status_for(const struct vm *vm, enum vm_stop_reason reason)
@@ -329,8 +322,10 @@ int main(int argc, char *argv[])
 		return EXIT_ERROR;
 	}
 	ret = vm_build(&vm);
+	/* Not guessed from the errno: a missing /dev/kvm (ENOENT) or KVM
+	 * capability (ENOTSUP) is the host's, only a loader says "bad input". */
 	if (ret < 0)
-		status = unusable_input(ret) ? EXIT_USAGE : EXIT_ERROR;
+		status = vm.failure == VM_FAILED_INPUT ? EXIT_USAGE : EXIT_ERROR;
 	else
 		status = vm_run(&vm, sig_fd);
 
