@@ -15,6 +15,7 @@
 #include <linux/virtio_ring.h>
 
 #include "migration/state.h"
+#include "vmm/memfault.h"
 #include "device_state.h"
 #include "virtqueue.h"
 
@@ -207,7 +208,7 @@ static int walk_chain(const struct virtqueue *vq, uint16_t head, struct vq_elem 
 	}
 }
 
-int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
+static int pop_chain(struct virtqueue *vq, struct vq_elem *elem)
 {
 	struct vring_avail *avail;
 	uint16_t avail_idx, pending, head;
@@ -238,6 +239,24 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
 }
 
 /*
+ * A ring page that was poisoned reads as zeros once the SIGBUS handler has
+ * replaced it: the chain read is not the driver's, and the queue is broken
+ * (the device reports NEEDS_RESET, as for any invalid ring).
+ */
+static int ring_lost(unsigned int losses_before)
+{
+	return memfault_thread_losses() != losses_before ? -EHWPOISON : 0;
+}
+
+int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
+{
+	unsigned int losses = memfault_thread_losses();
+	int ret = pop_chain(vq, elem);
+
+	return ring_lost(losses) ?: ret;
+}
+
+/*
  * The device wrote the first @len bytes of the chain's writable segments
  * (what the used element's len says): a migration must send those pages
  * again, since KVM only logs the guest's own writes.
@@ -258,6 +277,7 @@ int vq_fill(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len, unsi
 {
 	struct vring_used *used;
 	struct vring_used_elem *ue;
+	unsigned int losses;
 
 	/* Not armed, or the size changed under an armed queue (a transport bug). */
 	if (!vq->ready || !size_valid(vq->size) || nth >= vq->size)
@@ -266,27 +286,30 @@ int vq_fill(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len, unsi
 	if (!used)
 		return -EFAULT;
 	ue = &used->ring[(uint16_t)(vq->used_idx + nth) & (vq->size - 1)];
+	losses = memfault_thread_losses();
 	__atomic_store_n(&ue->id, elem->head, __ATOMIC_RELAXED);
 	__atomic_store_n(&ue->len, len, __ATOMIC_RELAXED);
 	note_written(vq, elem, len);
 	guest_memory_note_write(vq->mem, ue, sizeof(*ue));
-	return 0;
+	return ring_lost(losses);
 }
 
 int vq_flush(struct virtqueue *vq, unsigned int count)
 {
 	struct vring_used *used;
+	unsigned int losses;
 
 	if (!vq->ready || !size_valid(vq->size) || count > vq->size)
 		return -EINVAL;
 	used = used_ring(vq);
 	if (!used)
 		return -EFAULT;
+	losses = memfault_thread_losses();
 	vq->used_idx += (uint16_t)count;
 	/* Release: the elements are visible before the index that covers them. */
 	__atomic_store_n(&used->idx, vq->used_idx, __ATOMIC_RELEASE);
 	guest_memory_note_write(vq->mem, &used->idx, sizeof(used->idx));
-	return 0;
+	return ring_lost(losses);
 }
 
 int vq_push(struct virtqueue *vq, const struct vq_elem *elem, uint32_t len)

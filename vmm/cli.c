@@ -45,6 +45,7 @@ enum run_option {
 	OPT_RESTORE_CLOCK,
 	OPT_MEMORY_ERRORS,
 	OPT_MEMORY_FAULT_RETRIES,
+	OPT_ALLOW_FAULT_INJECTION,
 	OPT_INCOMING,
 	OPT_DIRTY_RING,
 	OPT_DIRTY_TRACKING,
@@ -75,6 +76,7 @@ static const struct option run_options[] = {
 	{ "restore-clock", required_argument, NULL, OPT_RESTORE_CLOCK },
 	{ "memory-errors", required_argument, NULL, OPT_MEMORY_ERRORS },
 	{ "memory-fault-retries", required_argument, NULL, OPT_MEMORY_FAULT_RETRIES },
+	{ "allow-fault-injection", no_argument, NULL, OPT_ALLOW_FAULT_INJECTION },
 	{ "incoming",	 required_argument, NULL, OPT_INCOMING },
 	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
 	{ "dirty-tracking", required_argument, NULL, OPT_DIRTY_TRACKING },
@@ -118,7 +120,12 @@ void cli_usage(FILE *out)
 "                    abort, and the guest decides (Linux kills the process\n"
 "                    that touched it). stop: nothing is injected; the vCPU\n"
 "                    retries, and the repeat guard below stops the VM.\n"
-"                    Default: inject.\n"
+"                    Default: inject. Either way a poisoned page is replaced\n"
+"                    by a zeroed one once the guest was told (inject), or when\n"
+"                    tern itself touched it (a device, a migration).\n"
+"  --allow-fault-injection\n"
+"                    accept the control command inject-memory-error (testing:\n"
+"                    it destroys a host page). Default: refused.\n"
 "  --memory-fault-retries N\n"
 "                    the same memory fault (vCPU, address, flags) coming back\n"
 "                    N more times in a row without progress stops the VM with\n"
@@ -215,8 +222,9 @@ void cli_usage(FILE *out)
 "  inject-memory-error gpa=ADDR\n"
 "                      poison the host page behind guest address ADDR\n"
 "                      (MADV_HWPOISON), as a hardware memory error would; for\n"
-"                      testing. Needs root (CAP_SYS_ADMIN) and a host kernel\n"
-"                      with CONFIG_MEMORY_FAILURE.\n"
+"                      testing. Refused unless tern runs with\n"
+"                      --allow-fault-injection. Needs root (CAP_SYS_ADMIN) and\n"
+"                      a host kernel with CONFIG_MEMORY_FAILURE.\n"
 "  migrate uri=unix:PATH|tcp:HOST:PORT [downtime_ms=N] [max_bandwidth=MIB]\n"
 "          [auto_converge=true|false] [max_rounds=N] [postcopy=true]\n"
 "          [recovery_timeout_s=N] [max_postcopy_bandwidth=MIB]\n"
@@ -802,6 +810,9 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return 0;
 	case OPT_STRICT_MMIO:
 		cfg->strict_mmio = true;
+		return 0;
+	case OPT_ALLOW_FAULT_INJECTION:
+		cfg->allow_fault_injection = true;
 		return 0;
 	case OPT_PMU:
 		return parse_pmu(arg, cfg);

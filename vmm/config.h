@@ -61,6 +61,7 @@ struct vm_config {
 	enum mem_backend mem_backend;
 	enum mem_error_policy mem_errors;
 	unsigned int mem_fault_retries;	/* --memory-fault-retries: the repeat guard */
+	bool allow_fault_injection;	/* --allow-fault-injection: inject-memory-error */
 	bool no_reboot;
 	bool strict_mmio;
 	enum { PMU_AUTO, PMU_ON, PMU_OFF } pmu;	/* --pmu; AUTO: if the host has PMUv3 */

@@ -84,12 +84,13 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 	json_t *mig = migrate_status(vm);
 	int ret;
 
-	ret = add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I}",
+	ret = add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
 					  "state", state_name(vm),
 					  "vcpus", (json_int_t)vm->nr_vcpus,
 					  "memory_mib", (json_int_t)(vm->ram.size >> 20),
 					  "memory_backend", mem_backend_name(vm->ram.backend),
 					  "memory_errors", (json_int_t)atomic_load(&vm->memory_errors),
+					  "pages_replaced", (json_int_t)atomic_load(&vm->pages_replaced),
 					  "uptime_ms", uptime_ms,
 					  "dirty_ring_full_exits",
 					  (json_int_t)atomic_load(&vm->dirty.ring_full_exits)),
@@ -238,6 +239,10 @@ static int do_inject_memory_error(struct vm *vm, const struct control_args *args
 	char addr[32];
 	int ret;
 
+	if (!vm->cfg->allow_fault_injection) {
+		snprintf(err, errlen, "inject-memory-error destroys a host page: refused unless tern runs with --allow-fault-injection");
+		return -EPERM;
+	}
 	ret = memfault_poison_page(vm, args->gpa, &page_gpa, err, errlen);
 	if (ret < 0)
 		return ret;

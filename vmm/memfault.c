@@ -1,9 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "memfault.h"
+
+/* Written by this thread's SIGBUS handler, read by the thread itself. */
+static __thread volatile sig_atomic_t thread_losses;
+
+unsigned int memfault_thread_losses(void)
+{
+	return (unsigned int)thread_losses;
+}
+
+void memfault_thread_note_loss(void)
+{
+	thread_losses = thread_losses + 1;
+}
 
 static const char *errno_name(int err)
 {

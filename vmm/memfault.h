@@ -65,6 +65,16 @@ unsigned int memfault_guard_note(struct mem_fault_guard *g, const struct mem_fau
 void memfault_guard_progress(struct mem_fault_guard *g);
 
 /*
+ * Pages of guest RAM that this thread touched while they were poisoned,
+ * and that the SIGBUS handler (memfault_service.c) replaced under it with
+ * zeroed ones. A device compares the count around its reads of a ring: a
+ * change means what it read is not what the driver wrote.
+ */
+unsigned int memfault_thread_losses(void);
+/* The SIGBUS handler replaced a page this thread touched. */
+void memfault_thread_note_loss(void);
+
+/*
  * The resolver of every backend tern has today (anon, memfd, hugetlb,
  * guest_memfd): a poisoned page cannot be brought back, so EHWPOISON is
  * MEM_FAULT_POISONED; a plain EFAULT is not something it can fix.

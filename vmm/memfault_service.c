@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,6 +41,14 @@
  */
 static __thread struct sigbus_slot *volatile thread_slot;
 
+/*
+ * What the SIGBUS handler needs, set once before any thread that touches
+ * guest RAM starts: a handler can reach nothing else. The action it
+ * replaced (the console's crash handler) takes a SIGBUS that is tern's own.
+ */
+static struct vm *sigbus_vm;
+static struct sigaction sigbus_previous;
+
 static void write_msg(const char *s)
 {
 	ssize_t n = write(STDERR_FILENO, s, strlen(s));
@@ -47,17 +56,63 @@ static void write_msg(const char *s)
 	(void)n;	/* nothing better to do in a signal handler */
 }
 
+/* "0x" and @v in hex into @buf (at least 19 bytes), async-signal-safe. */
+static const char *hex(char *buf, uint64_t v)
+{
+	char *p = buf + 18;
+
+	*p = 0;
+	do {
+		*--p = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	*--p = 'x';
+	*--p = '0';
+	return p;
+}
+
+/*
+ * A tern thread other than a vCPU in KVM_RUN (a device, a migration, a
+ * snapshot) touched a poisoned page of guest RAM: the page is replaced by
+ * a zeroed one and the access, retried when the handler returns, reads
+ * zeros. Counted, and noted on the thread (memfault_thread_losses()) so a
+ * device can tell its ring was lost. false: not guest RAM, or the page
+ * could not be replaced.
+ */
+static bool replace_touched_page(void *addr)
+{
+	struct vm *vm = sigbus_vm;
+	uint64_t gpa, start, len;
+	char b1[19], b2[19];
+
+	if (!vm || hva_to_gpa(&vm->ram, addr, &gpa) < 0 ||
+	    guest_memory_replace(&vm->ram, gpa, &start, &len) < 0)
+		return false;
+	guest_memory_note_write(&vm->ram, gpa_to_hva(&vm->ram, start, len), len);
+	atomic_fetch_add(&vm->memory_errors, 1);
+	atomic_fetch_add(&vm->pages_replaced, 1);
+	memfault_thread_note_loss();
+	write_msg("tern: warning: memory error: tern itself (a device or a migration) read the poisoned page at gpa ");
+	write_msg(hex(b1, start));
+	write_msg(" (");
+	write_msg(hex(b2, len));
+	write_msg(" bytes): replaced by a zeroed page, its content is lost\n");
+	return true;
+}
+
 /* Async-signal-safe only: no stdio, no locks. */
 static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
 {
 	struct sigbus_slot *slot = thread_slot;
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	int saved_errno = errno;
 
 	(void)uctx;
+	if (si->si_code == BUS_MCEERR_AR && slot && slot->recover)
+		siglongjmp(*slot->recover, 1);
 	if (si->si_code == BUS_MCEERR_AR && slot && slot->armed) {
 		slot->addr = si->si_addr;
 		slot->hit = 1;
-		return;		/* KVM_RUN (or madvise) returns; the thread takes it from there */
+		return;		/* KVM_RUN returns; the vCPU takes it from there */
 	}
 	if (si->si_code == BUS_MCEERR_AO) {
 		/* Advisory: a page went bad but nobody touched it yet. A later
@@ -65,20 +120,28 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
 		write_msg("tern: warning: SIGBUS BUS_MCEERR_AO: the host reports a memory error in tern's memory; going on\n");
 		return;
 	}
+	if (si->si_code == BUS_MCEERR_AR && replace_touched_page(si->si_addr)) {
+		errno = saved_errno;
+		return;		/* the access is retried, on the new page */
+	}
 	write_msg(si->si_code == BUS_MCEERR_AR ?
-		  "tern: error: SIGBUS: tern itself read a poisoned page (not a guest access): crashing\n" :
+		  "tern: error: SIGBUS: tern read a poisoned page outside guest RAM, or one it could not replace: crashing\n" :
 		  "tern: error: SIGBUS: a bad memory access in tern (e.g. a truncated file or too few huge pages): crashing\n");
-	sigemptyset(&dfl.sa_mask);
-	sigaction(sig, &dfl, NULL);
-	raise(sig);	/* delivered, with the default action, when we return */
+	/* The previous action (the console's crash handler, which restores
+	 * the terminal, or the default) takes the signal when we return. */
+	sigaction(sig, &sigbus_previous, NULL);
+	raise(sig);
 }
 
-int memfault_install_sigbus_handler(void)
+int memfault_install_sigbus_handler(struct vm *vm)
 {
 	struct sigaction sa = { .sa_sigaction = sigbus_handler, .sa_flags = SA_SIGINFO };
 
+	if (sigbus_vm == vm)
+		return 0;	/* a guest reset starts the vCPUs again */
+	sigbus_vm = vm;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, NULL) < 0) {
+	if (sigaction(SIGBUS, &sa, &sigbus_previous) < 0) {
 		int err = errno;
 
 		pr_err("cannot install the SIGBUS handler: %s", strerror(err));
@@ -110,7 +173,37 @@ static enum exit_action stop_vm(struct vcpu *vcpu)
 	return EXIT_STOP;
 }
 
-static enum exit_action inject_abort(struct vcpu *vcpu, const char *what)
+/*
+ * The guest was told the page is gone (the abort): its next use of that
+ * guest-physical page gets healthy, zeroed memory. A guest booted from a
+ * device tree has no ACPI GHES to learn that the page is bad: Linux kills
+ * the task that touched it and frees the page, and the next user of the
+ * page (often the kernel, zeroing it) would take a second abort.
+ */
+static void replace_poisoned(struct vcpu *vcpu, const struct mem_fault *f, const char *what)
+{
+	struct guest_memory *ram = &vcpu->vm->ram;
+	uint64_t gpa = f->gpa & ~(ram->page_size - 1), start, len, n;
+	int ret;
+
+	for (; gpa < f->gpa + f->size; gpa += len) {
+		ret = guest_memory_replace(ram, gpa, &start, &len);
+		if (ret < 0) {
+			pr_err("%s: cannot replace the poisoned page at gpa %#" PRIx64 ": %s; the guest's next use of it faults again",
+			       what, gpa, strerror(-ret));
+			return;
+		}
+		/* A migration must send the new page: KVM did not see this. */
+		guest_memory_note_write(ram, gpa_to_hva(ram, start, len), len);
+		n = atomic_fetch_add(&vcpu->vm->pages_replaced, 1) + 1;
+		pr_warn("%s: the poisoned page [%#" PRIx64 ", +%#" PRIx64 ") is replaced by a zeroed one (%" PRIu64 " so far)%s",
+			what, start, len, n, len > f->size ?
+			"; it is a whole huge page: the guest's other pages in it read as zeros too" : "");
+	}
+}
+
+static enum exit_action inject_abort(struct vcpu *vcpu, const struct mem_fault *f,
+				     const char *what)
 {
 	struct vm *vm = vcpu->vm;
 	uint64_t n;
@@ -122,6 +215,7 @@ static enum exit_action inject_abort(struct vcpu *vcpu, const char *what)
 	n = atomic_fetch_add(&vm->memory_errors, 1) + 1;
 	pr_warn("%s backend=%s: memory error: external data abort injected (%" PRIu64 " so far)",
 		what, mem_backend_name(vm->ram.backend), n);
+	replace_poisoned(vcpu, f, what);
 	return EXIT_CONTINUE;
 }
 
@@ -153,7 +247,7 @@ static enum exit_action serve_fault(struct vcpu *vcpu, const struct mem_fault *f
 		return EXIT_CONTINUE;
 	case MEM_FAULT_POISONED:
 		if (vm->cfg->mem_errors == MEM_ERRORS_INJECT)
-			return inject_abort(vcpu, what);
+			return inject_abort(vcpu, f, what);
 		if (count == 1)
 			pr_warn("%s backend=%s: memory error, not injected (--memory-errors stop): the vCPU retries it",
 				what, mem_backend_name(vm->ram.backend));
@@ -218,6 +312,8 @@ static int poison_failed(int err, char *why, size_t whylen)
 	if (err == EPERM)
 		snprintf(why, whylen, "madvise(MADV_HWPOISON) failed: %s: it needs root (CAP_SYS_ADMIN)",
 			 strerror(err));
+	else if (err == EALREADY)
+		snprintf(why, whylen, "the page is poisoned already (injected before, and not touched since)");
 	else if (err == EINVAL)
 		snprintf(why, whylen, "madvise(MADV_HWPOISON) failed: %s: the host kernel needs CONFIG_MEMORY_FAILURE, and the page must be one it can poison",
 			 strerror(err));
@@ -270,20 +366,44 @@ static bool pfn_poisoned(uint64_t pfn)
  * kernel could not take it out of use: guest_memfd keeps its poisoned pages
  * (KVM answers EHWPOISON for them); /proc/kpageflags tells.
  */
+/*
+ * Reads a byte of @hva, which makes the page present for host_pfn(). A read
+ * only: the guest may be writing it. A page poisoned before and not touched
+ * since faults here: the handler jumps back instead of replacing it, and
+ * this says so. Leaves @slot installed as the thread's.
+ */
+static bool read_faults(struct sigbus_slot *slot, const uint8_t *hva)
+{
+	sigjmp_buf recover;
+
+	slot->recover = &recover;
+	thread_slot = slot;
+	if (sigsetjmp(recover, 1)) {
+		slot->recover = NULL;
+		return true;
+	}
+	atomic_signal_fence(memory_order_seq_cst);
+	(void)*(const volatile uint8_t *)hva;
+	atomic_signal_fence(memory_order_seq_cst);
+	slot->recover = NULL;
+	return false;
+}
+
 static int poison(uint8_t *hva, uint64_t page, bool *kept_in_use)
 {
-	struct sigbus_slot slot = { .armed = 1 };
+	struct sigbus_slot slot = { 0 };
 	uint64_t pfn = 0;
 	bool know_pfn;
 	int ret;
 
-	/* Read it first, so that host_pfn() finds the page (the guest's page
-	 * is there: it used it). A read only: the guest may be writing it. */
-	(void)*(volatile uint8_t *)hva;
+	if (read_faults(&slot, hva)) {
+		thread_slot = NULL;
+		return -EALREADY;
+	}
 	know_pfn = !host_pfn(hva, page, &pfn);
 	/* The kernel may send this thread SIGBUS BUS_MCEERR_AR for the page
 	 * it just poisoned (it is mapped here): expected, not a crash. */
-	thread_slot = &slot;
+	slot.armed = 1;
 	atomic_signal_fence(memory_order_seq_cst);
 	ret = madvise(hva, page, MADV_HWPOISON);
 	ret = ret < 0 ? -errno : 0;

@@ -10,8 +10,13 @@
 struct vcpu;
 struct vm;
 
-/* The process-wide SIGBUS handler (memory errors on vCPU threads). -errno. */
-int memfault_install_sigbus_handler(void);
+/*
+ * The process-wide SIGBUS handler, the only one: memory errors on vCPU
+ * threads, poisoned pages of guest RAM touched by any other thread (each
+ * replaced under it), and tern's own bad accesses (crash, through the
+ * action it replaced: the console restores the terminal). -errno.
+ */
+int memfault_install_sigbus_handler(struct vm *vm);
 /* On a vCPU thread, before its first KVM_RUN: its sigbus slot and guard. */
 void memfault_thread_init(struct vcpu *vcpu);
 

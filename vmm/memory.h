@@ -48,6 +48,7 @@ struct guest_memory {
 	enum mem_backend backend;
 	int fd;				/* memfd, hugetlb memfd or guest_memfd; -1: anon */
 	uint64_t fd_offset;		/* of gpa in fd */
+	uint64_t page_size;		/* the backing's page: the huge page for hugetlb */
 	mem_fault_resolver *resolve;
 	void *owner;			/* the resolver's state */
 	struct written_log *written;	/* what tern writes, for migration; or NULL */
@@ -66,6 +67,22 @@ int mem_backend_parse(const char *name, size_t len);
 int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
 		     uint64_t gpa, uint64_t size);
 void guest_memory_free(struct guest_memory *mem);
+
+/*
+ * Replaces the host page behind @gpa with a fresh, zeroed one: a new
+ * anonymous mapping over it (anon), or a hole punched in the file (memfd,
+ * hugetlb, guest_memfd), which the next access fills again. For a page the
+ * kernel poisoned: the guest's next use of that guest-physical page finds
+ * healthy memory. The whole backing page goes (a huge page for hugetlb): its
+ * start and length in @start and @len. Only system calls, no locks and no
+ * messages: safe in a signal handler. 0, or -errno (-ERANGE: not RAM).
+ */
+int guest_memory_replace(const struct guest_memory *mem, uint64_t gpa, uint64_t *start,
+			 uint64_t *len);
+
+/* Reads one byte of each page of [@p, @p + @len): a poisoned one among them
+ * raises SIGBUS now, on this thread (memfault_service.c replaces it). */
+void guest_memory_touch(const void *p, size_t len);
 
 /* Creates the memory, with KVM for guest_memfd (on @vm_fd). -errno. */
 int guest_memory_alloc(struct guest_memory *mem, int vm_fd, enum mem_backend backend,

@@ -4,10 +4,12 @@
  * itself comes from KVM: vmm/memory.c). Unit-tested natively.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -95,6 +97,16 @@ static int hugetlb_shortage(uint64_t size)
 	return -ENOMEM;
 }
 
+/* hugetlbfs reports its page size as the file's block size. */
+static uint64_t huge_page_size(int fd, uint64_t fallback)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || st.st_blksize <= 0 || (st.st_blksize & (st.st_blksize - 1)))
+		return fallback;
+	return (uint64_t)st.st_blksize;
+}
+
 /* MAP_SHARED over a memfd or guest_memfd: the VMM's view of the RAM. */
 static void *map_fd(enum mem_backend backend, int fd, uint64_t size)
 {
@@ -112,6 +124,7 @@ int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
 	int ret, err;
 
 	*mem = (struct guest_memory){ .gpa = gpa, .size = size, .backend = backend, .fd = -1,
+				      .page_size = (uint64_t)sysconf(_SC_PAGESIZE),
 				      .resolve = memfault_resolve_lost_page };
 	if (backend == MEM_BACKEND_ANON) {
 		p = map_anon(size);
@@ -136,7 +149,47 @@ int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
 	}
 	mem->hva = p;
 	mem->fd = fd;
+	if (backend == MEM_BACKEND_HUGETLB)
+		mem->page_size = huge_page_size(fd, mem->page_size);
 	return 0;
+}
+
+int guest_memory_replace(const struct guest_memory *mem, uint64_t gpa, uint64_t *start,
+			 uint64_t *len)
+{
+	uint64_t off;
+	void *p;
+
+	if (!mem->hva || !gpa_to_hva(mem, gpa, 1))
+		return -ERANGE;
+	off = (gpa - mem->gpa) & ~(mem->page_size - 1);
+	if (mem->backend == MEM_BACKEND_ANON) {
+		/* MAP_FIXED replaces the mapping of the page, poison and all;
+		 * KVM's MMU notifier drops its stage-2 entry with it. */
+		p = mmap(mem->hva + off, mem->page_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+	} else {
+		/* The punched page leaves the file's page cache, poisoned or
+		 * not (guest_memfd: kvm_gmem_punch_hole() also invalidates the
+		 * stage-2 entries); the next access allocates a new one. */
+		if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(mem->fd_offset + off), (off_t)mem->page_size) < 0)
+			return -errno;
+	}
+	*start = mem->gpa + off;
+	*len = mem->page_size;
+	return 0;
+}
+
+void guest_memory_touch(const void *p, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~(page - 1), end = (uintptr_t)p + len;
+
+	for (; len && a < end; a += page)
+		(void)*(const volatile uint8_t *)(a < (uintptr_t)p ? (uintptr_t)p : a);
 }
 
 void guest_memory_free(struct guest_memory *mem)

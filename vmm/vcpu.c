@@ -320,7 +320,7 @@ int vcpus_start(struct vm *vm)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
 		return -errno;
-	ret = memfault_install_sigbus_handler();
+	ret = memfault_install_sigbus_handler(vm);
 	if (ret < 0)
 		return ret;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {

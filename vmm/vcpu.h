@@ -3,6 +3,7 @@
 #define TERN_VCPU_H
 
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,12 +16,14 @@
  * Where the SIGBUS handler leaves a memory error the kernel reported to
  * this thread (BUS_MCEERR_AR). Written only by the handler, on the thread
  * that owns it; armed only while that thread expects one (inside KVM_RUN,
- * or while poisoning a page on purpose).
+ * or while poisoning a page on purpose). Any other thread that touches a
+ * poisoned page of guest RAM has it replaced (memfault_service.c).
  */
 struct sigbus_slot {
 	volatile sig_atomic_t armed;
 	volatile sig_atomic_t hit;
 	void *volatile addr;		/* si_addr: the host address */
+	sigjmp_buf *volatile recover;	/* set: the handler jumps there instead */
 };
 
 struct vm;

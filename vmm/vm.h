@@ -104,7 +104,8 @@ struct vm {
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
 	_Atomic unsigned int mmio_warnings;	/* for rate limiting */
-	_Atomic uint64_t memory_errors;		/* poisoned pages the guest ran into */
+	_Atomic uint64_t memory_errors;		/* poisoned pages the guest or tern ran into */
+	_Atomic uint64_t pages_replaced;	/* of those, replaced by zeroed pages */
 	uint64_t restore_count;			/* guest counter to restore */
 	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
 	uint64_t start_ns;

@@ -137,9 +137,12 @@ guest_dump_logs() {
 }
 
 # Memory errors (scenarios memory-error-*): a serving guest, with --control SOCK.
-#   memvictim_poison SOCK  start memvictim in the guest (guest-images/tools/memvictim.c),
-#                          poison its page through "tern ctl SOCK inject-memory-error";
-#                          sets $victim_pa. Skips when the host cannot poison pages.
+#   memvictim_poison SOCK [ARGS]
+#                          start memvictim ARGS (default /tmp/go) in the guest (guest-images/tools/memvictim.c),
+#                          poison its page through "tern ctl SOCK inject-memory-error"
+#                          (tern needs --allow-fault-injection), check a second
+#                          injection there is refused; sets $victim_pa. Skips when
+#                          the host cannot poison pages.
 #   memvictim_touch        let memvictim read its page; sets $victim_exit (its
 #                          exit status, 135 = SIGBUS) unless tern exits first
 #   lab_uptime             the host's uptime in seconds, with hundredths
@@ -147,7 +150,7 @@ lab_uptime() { cut -d' ' -f1 /proc/uptime; }
 
 memvictim_poison() {
 	rm -f go
-	guest_run '(memvictim /tmp/go; echo "memvictim-exit=$?") &' 30
+	guest_run "(memvictim ${2:-/tmp/go}; echo \"memvictim-exit=\$?\") &" 30
 	wait_for tern.log "memvictim: pa=" 30
 	victim_pa=$(guest_log | sed -n 's/^memvictim: pa=\(0x[0-9a-f]*\).*/\1/p' | tail -n 1)
 	[ -n "$victim_pa" ] || fail "memvictim printed no physical address"
@@ -161,6 +164,13 @@ memvictim_poison() {
 		skip "the host cannot poison pages: $(sed -n 's/.*"error": *"\([^"]*\)".*/\1/p' inject.out)"
 	fi
 	expect_status "$_mp_st" 0 "tern ctl inject-memory-error failed"
+	# Again, before the guest touched it: refused, and tern lives on.
+	"$TERN" ctl "$1" inject-memory-error gpa="$victim_pa" >inject2.out 2>&1
+	_mp_st=$?
+	cat inject2.out
+	expect_status "$_mp_st" 1 "a second inject-memory-error on the same page was not refused"
+	grep -q "poisoned already" inject2.out || fail "the second inject-memory-error does not say the page is poisoned already"
+	kill -0 "$tern_pid" 2>/dev/null || fail "tern died of the second inject-memory-error"
 }
 
 memvictim_touch() {
@@ -182,23 +192,40 @@ memvictim_touch() {
 # memory_error_survived BACKEND LOGGED: the memory-error-* check for one RAM
 # backend. A serving guest with --memory 256M,backend=BACKEND; memvictim's page
 # is poisoned and touched; memvictim must die of SIGBUS, tern must have logged
-# LOGGED (how the fault came in, the abort injected), the guest must go on,
-# and status must count one memory error. Kills tern at the end: the guest may
-# reuse the poisoned page later.
+# LOGGED (how the fault came in, the abort injected) and replaced the page;
+# memvictim then finds the freed page again and uses it (the guest's next user
+# of it); the guest powers off cleanly, and status counted one memory error
+# and one replaced page.
 memory_error_survived() {
-	guest_serve --cpus 1 --memory "256M,backend=$1" --control ctl.sock
+	guest_serve --cpus 1 --memory "256M,backend=$1" --control ctl.sock --allow-fault-injection
 	"$TERN" ctl ctl.sock status | grep -q "\"memory_backend\": \"$1\"" ||
 		fail "status does not report the $1 backend"
 	memvictim_poison ctl.sock
 	memvictim_touch
+	memory_error_contained "$1" "$2"
+	guest_poweroff 60
+}
+
+# memory_error_contained BACKEND LOGGED: after memvictim_touch, memvictim died of
+# SIGBUS, tern logged LOGGED and replaced the page, memvictim used the page
+# again, the guest answers, and status counts one error and one replaced page.
+memory_error_contained() {
 	expect_status "${victim_exit:-none}" 135 "memvictim did not die of SIGBUS"
 	guest_log | grep -q "^memvictim: SIGBUS after .* si_addr" || fail "memvictim did not report its SIGBUS"
 	grep -qF "$2" tern-stderr.log || fail "tern did not log: $2"
 	grep -q "bogus" tern-stderr.log && fail "tern found the annotation bogus"
+	# hugetlb: the huge page holding it.
+	_mc_start=$victim_pa
+	[ "$1" = hugetlb ] && _mc_start="0x[0-9a-f]*"
+	grep -q "the poisoned page \[$_mc_start, +0x[0-9a-f]*) is replaced by a zeroed one (1 so far)" tern-stderr.log ||
+		fail "backend=$1: tern did not replace the poisoned page at $victim_pa"
+	guest_log | grep "^memvictim: \(reused\|page not reused\)" || :
+	guest_log | grep -q "^memvictim: reused pa=$victim_pa after [0-9]* pages, pattern ok" ||
+		fail "backend=$1: the guest did not use the freed page again (or its pattern did not read back)"
 	guest_run "echo alive" 30
 	expect_status "$run_rc" 0 "the guest did not keep running after the memory error"
 	"$TERN" ctl ctl.sock status >status.out || fail "tern ctl status failed"
 	cat status.out
-	grep -q '"memory_errors": 1' status.out || fail "status does not count one memory error"
-	kill -KILL "$tern_pid"
+	grep -Eq '"memory_errors": 1[,} ]' status.out || fail "status does not count one memory error"
+	grep -Eq '"pages_replaced": 1[,} ]' status.out || fail "status does not count one replaced page"
 }

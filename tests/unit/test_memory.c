@@ -72,6 +72,43 @@ static uint64_t free_huge_bytes(void)
 	return (uint64_t)free_pages * page_kib * 1024;
 }
 
+/*
+ * Replacing a page (what tern does to a poisoned one): that page reads as
+ * zeros and takes writes again, its neighbours keep their bytes, also
+ * through the file for the shared backends; addresses outside RAM refused.
+ */
+static void check_replace(struct guest_memory *m)
+{
+	uint64_t pg = m->page_size, gpa = RAM_GPA + pg, start = 0, len = 0;
+	uint8_t *before = gpa_to_hva(m, RAM_GPA, pg), *victim = gpa_to_hva(m, gpa, pg);
+	/* No third page in RAM_SIZE for 2 MiB huge pages. */
+	uint8_t *after = gpa_to_hva(m, gpa + pg, pg), byte = 0xff;
+
+	assert_non_null(victim);
+	memset(before, 0x11, pg);
+	memset(victim, 0x22, pg);
+	if (after)
+		memset(after, 0x33, pg);
+	assert_int_equal(guest_memory_replace(m, gpa + 100, &start, &len), 0);
+	assert_int_equal(start, gpa);
+	assert_int_equal(len, pg);
+	for (uint64_t i = 0; i < pg; i += 511) {
+		assert_int_equal(before[i], 0x11);
+		assert_int_equal(victim[i], 0);
+		if (after)
+			assert_int_equal(after[i], 0x33);
+	}
+	if (m->fd >= 0) {
+		assert_int_equal(pread(m->fd, &byte, 1, (off_t)(m->fd_offset + pg)), 1);
+		assert_int_equal(byte, 0);
+	}
+	victim[7] = 0x44;
+	assert_int_equal(victim[7], 0x44);
+	guest_memory_touch(before, 2 * pg);
+	assert_int_equal(guest_memory_replace(m, RAM_GPA - 1, &start, &len), -ERANGE);
+	assert_int_equal(guest_memory_replace(m, RAM_GPA + RAM_SIZE, &start, &len), -ERANGE);
+}
+
 static void check_backend(enum mem_backend b, int fd)
 {
 	struct guest_memory m;
@@ -94,6 +131,7 @@ static void check_backend(enum mem_backend b, int fd)
 	check_translation(&m);
 	if (b != MEM_BACKEND_ANON)
 		check_shared(&m);
+	check_replace(&m);
 	guest_memory_free(&m);
 	assert_null(m.hva);
 	assert_int_equal(m.fd, -1);

@@ -15,7 +15,7 @@ trap 'guest_dump_logs' EXIT
 
 guard_fires() { # BACKEND HOW
 	guest_serve --cpus 1 --memory "256M,backend=$1" --memory-errors stop --memory-fault-retries 3 \
-		--control ctl.sock
+		--control ctl.sock --allow-fault-injection
 	memvictim_poison ctl.sock
 	memvictim_touch
 	[ -z "$victim_exit" ] || fail "backend=$1: memvictim ended (status $victim_exit): the VM should have stopped"
@@ -27,6 +27,8 @@ guard_fires() { # BACKEND HOW
 		fail "backend=$1: no repeat-guard diagnostic naming vCPU, gpa, size, flags and errno"
 	grep -q "external data abort injected" tern-stderr.log &&
 		fail "backend=$1: an abort was injected under --memory-errors stop"
+	grep -q "replaced by a zeroed one" tern-stderr.log &&
+		fail "backend=$1: the page was replaced under --memory-errors stop (the guest was told nothing)"
 	grep "came back" tern-stderr.log
 	for f in tern.log tern-stderr.log; do mv "$f" "$1-$f"; done
 }

@@ -1,0 +1,44 @@
+#!/bin/sh
+# A hardware memory error in shared RAM, memfd and hugetlb (issue 18): the guest
+# process that touched the poisoned page dies of SIGBUS; tern punches the page
+# out of the file (for hugetlb the whole huge page, counted as one); the guest
+# gives the freed page to its next user, which finds healthy memory; the guest
+# powers off cleanly. First: inject-memory-error is refused without
+# --allow-fault-injection (a paused VM: no boot needed).
+# timeout: 420
+# poisons-host-memory: runs after the other scenarios (tests/lab/run)
+. "$LAB/lib.sh"
+. "$LAB/guest.sh"
+need_tern
+need_root
+trap 'guest_dump_logs' EXIT
+
+"$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" --control refuse.sock --paused \
+	</dev/null >tern-refuse.log 2>&1 &
+refuse_pid=$!
+i=0
+until [ -S refuse.sock ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done
+"$TERN" ctl refuse.sock inject-memory-error gpa=0x80000000 >refused.out 2>&1
+st=$?
+cat refused.out
+expect_status "$st" 1 "inject-memory-error without --allow-fault-injection was not refused"
+grep -q "allow-fault-injection" refused.out || fail "the refusal does not name --allow-fault-injection"
+"$TERN" ctl refuse.sock quit >/dev/null || fail "tern ctl quit failed"
+wait "$refuse_pid"
+expect_status "$?" 0 "tern did not exit 0 after quit"
+
+memory_error_survived memfd "flags 0x0 (EHWPOISON, SIGBUS BUS_MCEERR_AR) backend=memfd: memory error: external data abort injected"
+for f in tern.log tern-stderr.log; do mv "$f" "memfd-$f"; done
+
+# 256 MiB of 2 MiB pages, and one to take the replaced one's place.
+echo 129 >/proc/sys/vm/nr_hugepages
+free=$(sed -n 's/^HugePages_Free: *//p' /proc/meminfo)
+if [ "${free:-0}" -lt 129 ]; then
+	echo 0 >/proc/sys/vm/nr_hugepages
+	echo "memory-error-memfd passed (memfd; hugetlb not run: only ${free:-0} huge pages could be reserved)"
+	exit 0
+fi
+memory_error_survived hugetlb "flags 0x0 (EHWPOISON, SIGBUS BUS_MCEERR_AR) backend=hugetlb: memory error: external data abort injected"
+grep -q "it is a whole huge page" tern-stderr.log || fail "hugetlb: tern did not say the whole huge page was replaced"
+echo 0 >/proc/sys/vm/nr_hugepages
+echo "memory-error-memfd passed"
