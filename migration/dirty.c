@@ -23,11 +23,6 @@
  * its MMU lock for one whole call. */
 #define CLEAR_CHUNK_PAGES	(1u << 18)
 
-static size_t host_page_size(void)
-{
-	return (size_t)sysconf(_SC_PAGESIZE);
-}
-
 void dirty_log_init(struct dirty_log *dl)
 {
 	memset(dl, 0, sizeof(*dl));

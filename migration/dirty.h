@@ -13,14 +13,12 @@
 struct vm;
 struct vcpu;
 
-#define DIRTY_RING_DEFAULT_ENTRIES	4096
-
 /*
  * Dirty page tracking of the VM's RAM slot, for live migration, in one of
  * two ways (--dirty-tracking):
  *
- * ring: KVM's per-vCPU dirty rings (shared/notes/kvm-arm64.md, "Dirty
- * ring"), with the ring's backup bitmap (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP)
+ * ring: KVM's per-vCPU dirty rings (Documentation/virt/kvm/api.rst,
+ * KVM_CAP_DIRTY_LOG_RING), with the ring's backup bitmap (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP)
  * for what KVM writes with no vCPU running. The rings are enabled when the
  * VM is built (KVM only allows it before the first vCPU). One thread, the
  * migration thread, harvests and resets (dirty_ring.h says why). A vCPU

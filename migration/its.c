@@ -2,7 +2,7 @@
 /*
  * ITS state for snapshots and migration. The order of the calls is the
  * whole point: Documentation/virt/kvm/devices/arm-vgic-its.rst, "ITS Restore
- * Sequence", and shared/notes/kvm-arm64.md. A write of CWRITER, or of CTLR
+ * Sequence". A write of CWRITER, or of CTLR
  * with Enabled, makes KVM process the commands between CREADR and CWRITER,
  * so a state with commands pending would have the destination replay them
  * on queue memory the guest may since have reused.

@@ -85,7 +85,9 @@ void machine_loader_init(struct machine_loader *ld, struct vm *vm, stream_read_f
 /* Header and CONFIG, reading nothing past CONFIG (a migration source
  * waits for the answer before it sends more). -EPROTO if the machine
  * differs, with the difference in ld->refusal; other -errno for a bad
- * stream (logged). */
+ * stream (logged). Both loaders mark what they refuse in the stream as bad
+ * input (vm_refuse_input: exit status 2); a failed read or KVM call is not.
+ * The post-copy hooks refuse a payload with -EBADMSG. */
 int machine_load_prelude(struct machine_loader *ld);
 /* Everything after CONFIG, in the documented order, up to END. The
  * devices must be paused. -errno (logged). */

@@ -98,11 +98,6 @@ struct migration {
 	uint64_t total_ms;
 };
 
-static size_t page_bytes(void)
-{
-	return (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static void fail(struct migration *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -337,7 +332,7 @@ static int live_round(struct migration *m, struct stream_writer *sw,
 		ret = take_dirty(m, &dirty);
 	*r = (struct converge_round){ .bytes = sw->offset - off0, .ns = monotonic_ns() - t0,
 				      .pages_sent = st.pages + st.zero_pages,
-				      .pages_dirty = dirty, .page_size = page_bytes() };
+				      .pages_dirty = dirty, .page_size = host_page_size() };
 	return ret;
 }
 

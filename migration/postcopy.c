@@ -370,8 +370,8 @@ static void bitmap_andnot(struct dirty_bitmap *dst, const struct dirty_bitmap *s
  * missing: fetched on demand) and the pages KVM wrote with no vCPU running
  * (in @eager: the GIC and ITS tables the destination's restore reads, so
  * they go before the state). KVM_GET_DIRTY_LOG sees only the latter with
- * dirty rings on (kvm-arm64.md, "Dirty ring"), and comes last, after the
- * table saves and the last ring harvest.
+ * dirty rings on (Documentation/virt/kvm/api.rst, KVM_CAP_DIRTY_LOG_RING), and
+ * comes last, after the table saves and the last ring harvest.
  */
 static int split_missing(struct postcopy_source *ps, const struct dirty_bitmap *unsent,
 			 struct state_writer *its, struct dirty_bitmap *eager, char *err,

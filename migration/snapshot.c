@@ -39,11 +39,6 @@
 
 #define DEVICE_NAME_MAX		64
 
-static uint32_t page_size(void)
-{
-	return (uint32_t)sysconf(_SC_PAGESIZE);
-}
-
 static uint64_t stream_features(const struct vm *vm)
 {
 	return STREAM_F_ITS | (vm->pmu ? STREAM_F_PMU : 0) | STREAM_F_COUNTER_OFFSET;
@@ -157,7 +152,7 @@ static int put_page_run(struct vm *vm, struct stream_writer *sw, uint64_t off, s
 int machine_put_pages(struct vm *vm, struct stream_writer *sw, const struct dirty_bitmap *pages,
 		      struct page_writer *pw)
 {
-	const size_t page = page_size();
+	const size_t page = host_page_size();
 	const uint64_t npages = vm->ram.size / page;
 	const uint64_t max_run = (pw->bounce ? pw->bounce_len : STREAM_RAM_CHUNK_MAX) / page;
 	struct page_stats *stats = &pw->stats;
@@ -226,7 +221,7 @@ static int put_devices(struct vm *vm, struct stream_writer *sw)
 
 int machine_put_prelude(struct vm *vm, struct stream_writer *sw)
 {
-	struct stream_header h = { STREAM_VERSION, STREAM_ARCH_AARCH64, page_size(),
+	struct stream_header h = { STREAM_VERSION, STREAM_ARCH_AARCH64, (uint32_t)host_page_size(),
 				   stream_features(vm) };
 	struct state_writer cfg;
 	int ret;
@@ -383,12 +378,27 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ restore */
 
+/*
+ * The stream's content is refused: a bad input, not a host failure (main
+ * exits 2). The stream layer reports a malformed or unsupported stream with
+ * -EBADMSG or -ENOTSUP (stream.h); anything else from it is the read
+ * callback's -errno (a lost connection, a timeout), which stays a host error.
+ */
+static int refused(struct machine_loader *rs, int err)
+{
+	return vm_refuse_input(rs->vm, err);
+}
+
+static int stream_failed(struct machine_loader *rs, int err)
+{
+	pr_err("snapshot: %s", rs->sr.err);
+	return err == -EBADMSG || err == -ENOTSUP ? refused(rs, err) : err;
+}
+
 static int next_section(struct machine_loader *rs)
 {
 	rs->have = stream_next_section(&rs->sr, &rs->sec);
-	if (rs->have < 0)
-		pr_err("snapshot: %s", rs->sr.err);
-	return rs->have < 0 ? rs->have : 0;
+	return rs->have < 0 ? stream_failed(rs, rs->have) : 0;
 }
 
 static const char *section_name(uint16_t type)
@@ -412,12 +422,10 @@ static int take_payload(struct machine_loader *rs, uint16_t type, uint32_t insta
 		pr_err("snapshot: expected section '%s' %u at offset %" PRIu64 ", found %s",
 		       section_name(type), instance, rs->sr.offset,
 		       rs->have == 1 ? section_name(rs->sec.type) : "the end");
-		return -EBADMSG;
+		return refused(rs, -EBADMSG);
 	}
 	ret = stream_read_payload_alloc(&rs->sr, buf, len);
-	if (ret)
-		pr_err("snapshot: %s", rs->sr.err);
-	return ret;
+	return ret ? stream_failed(rs, ret) : 0;
 }
 
 typedef int (*state_load_fn)(struct machine_loader *rs, uint32_t instance, struct state_reader *r);
@@ -436,7 +444,8 @@ static int load_current(struct machine_loader *rs, uint16_t type, uint32_t insta
 	sr_init(&r, buf, len);
 	ret = fn(rs, instance, &r);
 	free(buf);
-	return ret;
+	/* The state reader failed: the payload was refused, not the host. */
+	return ret && r.err ? refused(rs, ret) : ret;
 }
 
 /* The current section, then the next one's header. */
@@ -455,7 +464,7 @@ static int load_config(struct machine_loader *rs, uint32_t instance, struct stat
 	if (!ret)
 		return 0;
 	snprintf(rs->refusal, sizeof(rs->refusal), "%s", r->msg);
-	return -EPROTO;
+	return refused(rs, -EPROTO);
 }
 
 static int load_ram_chunk(struct machine_loader *rs)
@@ -466,26 +475,21 @@ static int load_ram_chunk(struct machine_loader *rs)
 
 	if (rs->sec.length < sizeof(le_off)) {
 		pr_err("snapshot: RAM section of %" PRIu64 " bytes has no offset", rs->sec.length);
-		return -EBADMSG;
+		return refused(rs, -EBADMSG);
 	}
 	ret = stream_read_payload(&rs->sr, &le_off, sizeof(le_off));
 	if (ret)
-		goto stream_err;
+		return stream_failed(rs, ret);
 	off = le64toh(le_off);
-	if (off % page_size() || len % page_size() || off > vm->ram.size ||
+	if (off % host_page_size() || len % host_page_size() || off > vm->ram.size ||
 	    len > vm->ram.size - off) {
 		pr_err("snapshot: RAM section at offset %#" PRIx64 " with %#" PRIx64 " bytes does "
 		       "not fit %" PRIu64 " MiB of RAM in whole pages", off, len, vm->ram.size >> 20);
-		return -EBADMSG;
+		return refused(rs, -EBADMSG);
 	}
 	/* Straight into guest memory, in one large read. */
 	ret = stream_read_payload(&rs->sr, vm->ram.hva + off, len);
-	if (ret)
-		goto stream_err;
-	return next_section(rs);
-stream_err:
-	pr_err("snapshot: %s", rs->sr.err);
-	return ret;
+	return ret ? stream_failed(rs, ret) : next_section(rs);
 }
 
 /* Only pages that are not zero already are cleared: a destination's
@@ -507,18 +511,24 @@ static int load_ram_run(struct machine_loader *rs, uint64_t *off, uint64_t *npag
 	if (rs->sec.length != sizeof(payload)) {
 		pr_err("snapshot: %s section of %" PRIu64 " bytes, not %zu",
 		       section_name(rs->sec.type), rs->sec.length, sizeof(payload));
-		return -EBADMSG;
+		return refused(rs, -EBADMSG);
 	}
 	ret = stream_read_payload(&rs->sr, payload, sizeof(payload));
-	if (ret) {
-		pr_err("snapshot: %s", rs->sr.err);
-		return ret;
-	}
-	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, page_size(), off, npages, why,
-				     sizeof(why));
 	if (ret)
+		return stream_failed(rs, ret);
+	ret = stream_ram_zero_decode(payload, rs->vm->ram.size, host_page_size(), off, npages, why,
+				     sizeof(why));
+	if (ret) {
 		pr_err("snapshot: %s: %s", section_name(rs->sec.type), why);
-	return ret;
+		return refused(rs, ret);
+	}
+	return 0;
+}
+
+/* The post-copy hooks refuse a payload with -EBADMSG (machine.h). */
+static int hook_result(struct machine_loader *rs, int ret)
+{
+	return ret == -EBADMSG ? refused(rs, ret) : ret;
 }
 
 /* Post-copy: pages the source keeps until the destination asks. */
@@ -528,7 +538,7 @@ static int load_ram_missing(struct machine_loader *rs)
 	int ret = load_ram_run(rs, &off, &npages);
 
 	if (!ret)
-		ret = rs->missing(rs->hook_opaque, off, npages);
+		ret = hook_result(rs, rs->missing(rs->hook_opaque, off, npages));
 	return ret ? ret : next_section(rs);
 }
 
@@ -541,14 +551,12 @@ static int load_postcopy_params(struct machine_loader *rs)
 	if (rs->sec.length != sizeof(payload)) {
 		pr_err("snapshot: postcopy section of %" PRIu64 " bytes, not %zu", rs->sec.length,
 		       sizeof(payload));
-		return -EBADMSG;
+		return refused(rs, -EBADMSG);
 	}
 	ret = stream_read_payload(&rs->sr, payload, sizeof(payload));
-	if (ret) {
-		pr_err("snapshot: %s", rs->sr.err);
-		return ret;
-	}
-	ret = rs->params(rs->hook_opaque, payload);
+	if (ret)
+		return stream_failed(rs, ret);
+	ret = hook_result(rs, rs->params(rs->hook_opaque, payload));
 	return ret ? ret : next_section(rs);
 }
 
@@ -568,7 +576,7 @@ static int load_ram_zero(struct machine_loader *rs)
 
 	if (ret)
 		return ret;
-	zero_pages(rs->vm->ram.hva + off, npages, page_size());
+	zero_pages(rs->vm->ram.hva + off, npages, host_page_size());
 	return next_section(rs);
 }
 
@@ -631,16 +639,14 @@ static int load_header(struct machine_loader *rs)
 {
 	struct stream_header h;
 	uint64_t want = stream_features(rs->vm) & ~STREAM_F_COUNTER_OFFSET;
-	int ret = stream_read_header(&rs->sr, &h, page_size());
+	int ret = stream_read_header(&rs->sr, &h, host_page_size());
 
-	if (ret) {
-		pr_err("snapshot: %s", rs->sr.err);
-		return ret;
-	}
+	if (ret)
+		return stream_failed(rs, ret);
 	if ((h.features & ~STREAM_F_COUNTER_OFFSET) != want) {
 		pr_err("snapshot: its features %#" PRIx64 " do not match this VM's %#" PRIx64
 		       " (ITS, PMU)", h.features, want);
-		return -EBADMSG;
+		return refused(rs, -EBADMSG);
 	}
 	return next_section(rs);
 }
@@ -689,7 +695,7 @@ int machine_load_rest(struct machine_loader *rs)
 	if (!ret && rs->have != 0) {
 		pr_err("snapshot: section '%s' where the end was expected",
 		       section_name(rs->sec.type));
-		ret = -EBADMSG;
+		ret = refused(rs, -EBADMSG);
 	}
 	return ret;
 }
@@ -704,7 +710,7 @@ int snapshot_restore(struct vm *vm, const char *path)
 	if (fd < 0) {
 		ret = -errno;
 		pr_err("cannot open the snapshot %s: %s", path, strerror(errno));
-		return ret;
+		return vm_refuse_input(vm, ret);	/* the path the user gave */
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	machine_loader_init(&rs, vm, stream_fd_read, (void *)(intptr_t)fd,

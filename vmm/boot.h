@@ -5,8 +5,8 @@
 struct vm;
 
 /* Reads the kernel (and initrd), checks the kernel is an arm64 Image and
- * plans where everything goes in RAM. Needs no KVM. -errno after a message;
- * -ENOEXEC/-E2BIG/-ENOENT mean the user passed something unbootable. */
+ * plans where everything goes in RAM. Needs no KVM. -errno after a message:
+ * whatever the cause, the user passed something unbootable (main exits 2). */
 int boot_images_load(struct vm *vm);
 
 /* Builds the device tree (and writes --dtb-out). Needs the vCPUs' MPIDRs. */

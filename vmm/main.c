@@ -31,7 +31,7 @@
 
 enum exit_status {
 	EXIT_POWEROFF	= 0,
-	EXIT_ERROR	= 1,
+	EXIT_ERROR	= 1,	/* the host: no /dev/kvm, a KVM capability missing, ... */
 	EXIT_USAGE	= 2,	/* bad options, a kernel/initrd that cannot boot, a bad snapshot */
 	EXIT_RESET	= 3,	/* the guest asked for a reset under --no-reboot */
 	EXIT_CRASH	= 4,
@@ -54,10 +54,12 @@ static bool boots_kernel(const struct vm_config *cfg)
 }
 
 /*
- * Builds the VM in the order arm64 KVM requires (shared/notes/kvm-arm64.md,
- * Documentation/virt/kvm/devices/arm-vgic-v3.rst): every vCPU exists and is
- * initialised before the vGIC is created and finalised; the PMU needs the
- * finalised vGIC; nothing runs until all of it is done.
+ * Builds the VM in the order arm64 KVM requires (Documentation/virt/kvm/api.rst,
+ * KVM_ARM_VCPU_INIT; Documentation/virt/kvm/devices/arm-vgic-v3.rst,
+ * KVM_DEV_ARM_VGIC_CTRL_INIT; Documentation/virt/kvm/devices/vcpu.rst,
+ * KVM_ARM_VCPU_PMU_V3_INIT): every vCPU exists and is initialised before the
+ * vGIC is created and finalised; the PMU needs the finalised vGIC; nothing
+ * runs until all of it is done.
  */
 static int vm_build(struct vm *vm)
 {
@@ -148,13 +150,6 @@ static int vm_reset(struct vm *vm)
 		return ret;
 	devices_reset(vm);
 	return boot_load_into_ram(vm);
-}
-
-/* A snapshot that is not one, or not of this machine, is the user's input,
- * like an unbootable kernel. */
-static bool unusable_input(int err)
-{
-	return err == -EBADMSG || err == -EPROTO || err == -ENOTSUP || err == -ENOENT;
 }
 
 static int status_for(const struct vm *vm, enum vm_stop_reason reason)
@@ -327,8 +322,10 @@ int main(int argc, char *argv[])
 		return EXIT_ERROR;
 	}
 	ret = vm_build(&vm);
+	/* Not guessed from the errno: a missing /dev/kvm (ENOENT) or KVM
+	 * capability (ENOTSUP) is the host's, only a loader says "bad input". */
 	if (ret < 0)
-		status = unusable_input(ret) ? EXIT_USAGE : EXIT_ERROR;
+		status = vm.failure == VM_FAILED_INPUT ? EXIT_USAGE : EXIT_ERROR;
 	else
 		status = vm_run(&vm, sig_fd);
 

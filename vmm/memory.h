@@ -6,11 +6,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "written_log.h"
 
 struct mem_fault;
+
+/* The host's page size: the unit of KVM's dirty log, of guest_memory's
+ * mappings and of a stream's RAM sections. */
+static inline size_t host_page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
 
 /* What a memory owner says about a fault in its memory (memfault.h). */
 enum mem_fault_verdict {

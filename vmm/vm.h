@@ -53,6 +53,16 @@ struct boot_images {
 #define VM_MAX_DEVICES 16
 
 /* One VM: owns every piece of state; nothing lives in globals. */
+/*
+ * Why building the VM, or loading it from a snapshot or a migration, failed:
+ * main() turns it into the exit status. Host problems are the default; a
+ * loader says explicitly when it refused its input (vm_refuse_input).
+ */
+enum vm_failure {
+	VM_FAILED_HOST,		/* no /dev/kvm, a KVM capability missing, a system call failed */
+	VM_FAILED_INPUT,	/* a snapshot or incoming stream that is not one, or not of this VM */
+};
+
 struct vm {
 	const struct vm_config *cfg;
 	struct kvm_host host;
@@ -99,6 +109,7 @@ struct vm {
 	uint64_t restore_count;			/* guest counter to restore */
 	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
 	uint64_t start_ns;
+	enum vm_failure failure;		/* why building/loading failed; main thread */
 };
 
 void vm_trace(const struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -128,5 +139,13 @@ int vm_add_device(struct vm *vm, struct device *dev);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(const struct vm *vm);
+
+/* A loader refused its input (main thread, while the VM is built): records
+ * it for main()'s exit status and returns @err. */
+static inline int vm_refuse_input(struct vm *vm, int err)
+{
+	vm->failure = VM_FAILED_INPUT;
+	return err;
+}
 
 #endif

@@ -14,6 +14,8 @@
 #   BENCH: ...                                       (LAB_BENCH=1, before the verdict)
 #   LAB: REPORT name text                            (the scenario's "REPORT: text"
 #                                                    lines, before the verdict)
+#   LAB: TIME name seconds                           (its wall time, whatever the
+#                                                    verdict, before it; not in demo mode)
 # In the two-host phase (LAB_ROLE=source|dest, see lib.sh) each of the two
 # hosts runs the same names with this same loop; tests/lab/run combines them.
 
@@ -71,6 +73,7 @@ lab_run_one() {
 	# Numbers worth seeing when a scenario passes (migration times, rates).
 	if [ "${LAB_DEMO:-0}" != 1 ]; then
 		sed -n "s/^REPORT: /LAB: REPORT $name /p" "$log"
+		echo "LAB: TIME $name $took"
 	fi
 
 	if [ "${LAB_DEMO:-0}" = 1 ]; then

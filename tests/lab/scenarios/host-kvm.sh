@@ -2,6 +2,7 @@
 # The lab's host is fit for tern: /dev/kvm is a character device and the
 # kernel is at least 6.18 (guest_memfd on arm64). Needs no tern binary.
 # timeout: 30
+# by-name-only: tests the lab's host, not tern (run it when a lab misbehaves)
 . "$LAB/lib.sh"
 
 [ -e /dev/kvm ] || fail "/dev/kvm does not exist (host kernel without KVM, or not booted at EL2)"
