@@ -177,6 +177,13 @@ int guest_memory_replace(const struct guest_memory *mem, uint64_t gpa, uint64_t 
 		if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(mem->fd_offset + off), (off_t)mem->page_size) < 0)
 			return -errno;
+		/* A truncation leaves the hwpoison entries of the file's
+		 * mappings in place (mm/memory.c: zap_nonpresent_ptes() drops
+		 * them only when told to zap COW pages too, as MADV_DONTNEED
+		 * does): tern's own, which KVM faults through, must go. */
+		if (mem->backend != MEM_BACKEND_GUEST_MEMFD &&
+		    madvise(mem->hva + off, mem->page_size, MADV_DONTNEED) < 0)
+			return -errno;
 	}
 	*start = mem->gpa + off;
 	*len = mem->page_size;
