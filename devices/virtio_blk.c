@@ -152,7 +152,8 @@ static void blk_submit(struct virtio_blk *b)
 	ret = io_uring_submit(&b->ring);
 	if (ret < 0) {
 		/* The SQEs stay queued; the next completion or kick retries. */
-		pr_warn("disk %s: io_uring_submit: %s", b->path, strerror(-ret));
+		pr_warn_ratelimited(&b->vdev.io_error_log, "disk %s: io_uring_submit: %s", b->path,
+				    strerror(-ret));
 		return;
 	}
 	b->in_kernel += (unsigned int)ret;
@@ -467,7 +468,7 @@ static void blk_ring_event(void *opaque, uint32_t events)
 
 	/* Read first: a completion posted after this read signals again. */
 	if (read(b->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		pr_warn("disk %s: completion eventfd: %m", b->path);
+		pr_warn_ratelimited(&b->vdev.io_error_log, "disk %s: completion eventfd: %m", b->path);
 	pthread_mutex_lock(&b->vdev.lock);
 	blk_drain_cq(b, false);
 	if (b->stalled)
@@ -525,8 +526,9 @@ static int blk_wait_idle(struct virtio_blk *b, bool drop)
 					  (unsigned int)ret : b->unsubmitted;
 		}
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			pr_err("disk %s: cannot wait for in-flight I/O: %s", b->path,
-			       strerror(-ret));
+			pr_err_ratelimited(&b->vdev.io_error_log,
+					   "disk %s: cannot wait for in-flight I/O: %s", b->path,
+					   strerror(-ret));
 			return ret;
 		}
 		blk_drain_cq(b, drop);

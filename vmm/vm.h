@@ -13,6 +13,7 @@
 #include "image.h"
 #include "kvm.h"
 #include "layout.h"
+#include "log.h"
 #include "memory.h"
 #include "msi.h"
 #include "devices/pci.h"
@@ -93,7 +94,9 @@ struct vm {
 	_Atomic int stop_reason;		/* enum vm_stop_reason */
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
-	_Atomic unsigned int mmio_warnings;	/* for rate limiting */
+	/* Guest-triggered messages (vmm/log.h): stray MMIO, --strict-mmio aborts. */
+	struct ratelimit unclaimed_mmio_log;
+	struct ratelimit strict_mmio_log;
 	_Atomic uint64_t memory_errors;		/* poisoned pages the guest ran into */
 	uint64_t restore_count;			/* guest counter to restore */
 	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
