@@ -399,7 +399,9 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 	}
 	ret = vm_pause(vm);
 	if (ret) {
-		snprintf(err, errlen, "cannot pause the VM: %s", strerror(-ret));
+		snprintf(err, errlen, "cannot pause the VM: %s; no snapshot taken, the VM runs on",
+			 ret == -ETIMEDOUT ? "a vCPU or the I/O thread did not stop in time (tern's log names it)" :
+			 strerror(-ret));
 		return ret;
 	}
 	ret = save_to_file(vm, path, tmp, &created, err, errlen);

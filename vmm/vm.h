@@ -126,7 +126,13 @@ int vm_add_device(struct vm *vm, struct device *dev);
  * in flight. Returns when all of that holds. Called from the main thread,
  * or from the migration thread while a migration runs (the control socket
  * then refuses pause, resume and snapshot). Resume undoes it. Both -errno; pausing a paused VM is a no-op.
+ * vCPUs that do not park within VM_PAUSE_TIMEOUT_MS (or an I/O thread
+ * handler that does not return within IOTHREAD_PAUSE_TIMEOUT_MS) fail the
+ * pause with -ETIMEDOUT, reported by name, and the VM runs on as before.
  */
+/* A kicked vCPU leaves KVM_RUN in microseconds; 10 s also covers an emulated
+ * host (QEMU TCG) and a slow MMIO handler. */
+#define VM_PAUSE_TIMEOUT_MS	10000
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(const struct vm *vm);
