@@ -122,7 +122,7 @@ static int open_output(struct console *con)
 	 * whoever started tern (a shell's terminal) and keeps its flags. */
 	if (fcntl(con->out_fd, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
-	/* A bigger buffer than the default 64 KiB rides out a slow terminal;
+	/* Twice the default 64 KiB rides out a slow terminal;
 	 * an unprivileged user past /proc/sys/fs/pipe-max-size keeps 64 KiB. */
 	fcntl(con->out_fd, F_SETPIPE_SZ, CONSOLE_OUT_BUFFER);
 	ret = pthread_create(&con->writer, NULL, console_writer, con);

@@ -23,7 +23,7 @@ struct device;
  * the guest's further bytes are dropped by the UART (counted, with a
  * rate-limited notice), and pause, snapshot and quit go on.
  */
-#define CONSOLE_OUT_BUFFER	(256 * 1024)
+#define CONSOLE_OUT_BUFFER	(128 * 1024)
 /* How long console_close lets the writer flush before giving up on it. */
 #define CONSOLE_FLUSH_MS	2000
 
