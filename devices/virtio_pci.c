@@ -700,6 +700,25 @@ static int vpci_setup_kicks(struct virtio_pci *vp)
 	return 0;
 }
 
+void virtio_pci_destroy(struct pci_device *pdev)
+{
+	struct virtio_pci *vp = pdev->priv;
+
+	for (unsigned int q = 0; q < VPCI_MAX_QUEUES; q++) {
+		if (vp->kick[q].fd < 0)
+			continue;
+		iothread_del(vp->vm->io, vp->kick[q].fd);
+		close(vp->kick[q].fd);
+	}
+	msix_destroy(&vp->msix);
+	if (vp->vdev->ops->destroy)
+		vp->vdev->ops->destroy(vp->vdev);
+	ratelimit_destroy(&vp->ring_addr_log);
+	ratelimit_destroy(&vp->kick_log);
+	ratelimit_destroy(&vp->ioeventfd_log);
+	free(vp);
+}
+
 int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_code)
 {
 	struct virtio_pci *vp;
