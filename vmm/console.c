@@ -109,7 +109,7 @@ static void *console_writer(void *opaque)
 	}
 }
 
-static int open_output(struct console *con)
+static int open_output(struct console *con, unsigned int size)
 {
 	int fds[2], ret;
 
@@ -122,9 +122,11 @@ static int open_output(struct console *con)
 	 * whoever started tern (a shell's terminal) and keeps its flags. */
 	if (fcntl(con->out_fd, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
-	/* Twice the default 64 KiB rides out a slow terminal;
-	 * an unprivileged user past /proc/sys/fs/pipe-max-size keeps 64 KiB. */
-	fcntl(con->out_fd, F_SETPIPE_SZ, CONSOLE_OUT_BUFFER);
+	/* An unprivileged user asking past /proc/sys/fs/pipe-max-size keeps
+	 * the default 64 KiB. */
+	if (fcntl(con->out_fd, F_SETPIPE_SZ, size) < 0)
+		pr_warn("console: cannot make the output buffer %u bytes: %m; it stays at the default",
+			size);
 	ret = pthread_create(&con->writer, NULL, console_writer, con);
 	if (ret)
 		return -ret;
@@ -162,12 +164,12 @@ static void close_output(struct console *con)
 	con->out_rd = -1;
 }
 
-int console_open(struct console *con)
+int console_open(struct console *con, unsigned int out_buffer)
 {
 	int ret;
 
 	ratelimit_init(&con->rx_signal_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
-	ret = open_output(con);
+	ret = open_output(con, out_buffer);
 	if (ret < 0) {
 		pr_err("console: cannot set up the output buffer and its writer thread: %s",
 		       strerror(-ret));

@@ -18,12 +18,11 @@ struct device;
  * On a tty, Ctrl-A x quits and Ctrl-A Ctrl-A sends a Ctrl-A.
  *
  * Output: the UART writes into a non-blocking pipe (out_fd), a bounded
- * buffer of CONSOLE_OUT_BUFFER bytes; a writer thread copies it to stdout
+ * buffer (--console-buffer, 128 KiB by default); a writer thread copies it to stdout
  * with blocking writes. A stdout nobody reads then stops only that thread:
  * the guest's further bytes are dropped by the UART (counted, with a
  * rate-limited notice), and pause, snapshot and quit go on.
  */
-#define CONSOLE_OUT_BUFFER	(128 * 1024)
 /* How long console_close lets the writer flush before giving up on it. */
 #define CONSOLE_FLUSH_MS	2000
 
@@ -46,7 +45,7 @@ struct console {
 
 /* Opens the console on stdin/stdout: raw mode on a tty, the output buffer
  * and its writer thread. -errno. */
-int console_open(struct console *con);
+int console_open(struct console *con, unsigned int out_buffer);
 /* Flushes what the buffer holds (at most CONSOLE_FLUSH_MS), restores the
  * terminal. Call once the vCPUs no longer run. */
 void console_close(struct console *con);

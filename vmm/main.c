@@ -325,7 +325,7 @@ int main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	sig_fd = block_signals();
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console) < 0 ||
+	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||
 	    (cfg.control_path && control_open(&vm, cfg.control_path) < 0)) {
 		vm_destroy(&vm);
 		return EXIT_ERROR;
