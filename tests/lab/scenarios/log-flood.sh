@@ -68,7 +68,11 @@ check_kind "unclaimed MMIO"
 check_kind "bad ring addresses"
 check_kind "the driver's ring is invalid"
 check_kind "kick ioeventfd"
-[ "$(events mmio)" -gt 1000 ] && [ "$(events bad_addr)" -gt 20 ] && [ "$(events bar_moves)" -gt 20 ] ||
+# Each kind must have come more often than the limiter lets through in one
+# period (10), or the bound would prove nothing (the emulated host is slow:
+# a loaded machine gives ~1 bad ring per second).
+[ "$(events mmio)" -gt 100 ] && [ "$(events bad_addr)" -gt 10 ] &&
+	[ "$(events bad_ring)" -gt 10 ] && [ "$(events bar_moves)" -gt 10 ] ||
 	fail "the guest made too few events for the bound to mean anything"
 since tern-stderr.log "$flood_before" "similar messages suppressed" | grep -qv '^0$' ||
 	fail "no message says how many were suppressed"
@@ -82,7 +86,7 @@ mv tern-stderr.log tern-stderr-1.log
 guest_serve --cpus 1 --memory 256M --strict-mmio --control vm.sock
 flood strict
 check_kind "external data abort injected"
-[ "$(events strict)" -gt 20 ] || fail "the guest made too few aborts for the bound to mean anything"
+[ "$(events strict)" -gt 10 ] || fail "the guest made too few aborts for the bound to mean anything"
 guest_send "echo alive"
 wait_for tern.log "TERN-GUEST: echo alive" 60
 guest_poweroff 60
