@@ -81,7 +81,7 @@ int devices_create(struct vm *vm)
 	vm->io = iothread_create();
 	if (!vm->io)
 		return -ENOMEM;
-	con->uart = uart16550_create(LAYOUT_UART_BASE, LAYOUT_UART_SPI, STDOUT_FILENO,
+	con->uart = uart16550_create(LAYOUT_UART_BASE, LAYOUT_UART_SPI, con->out_fd,
 				     console_rx_ready, con);
 	ret = attach(vm, con->uart, "console UART");
 	if (!ret)

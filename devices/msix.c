@@ -108,8 +108,8 @@ static int route_if_changed(struct msix *m, unsigned int vec)
 		return 0;
 	err = m->sink->route(m->sink_opaque, vec, v->addr, v->data);
 	if (err) {
-		pr_warn("msix: routing vector %u (address %#llx, data %#x): %s", vec,
-			(unsigned long long)v->addr, v->data, strerror(-err));
+		pr_warn_ratelimited(&m->route_log, "msix: %s: routing vector %u (address %#llx, data %#x) refused (KVM_SET_GSI_ROUTING): %s",
+				    m->pdev->name, vec, (unsigned long long)v->addr, v->data, strerror(-err));
 		v->routed = false;
 		return err;
 	}
@@ -174,6 +174,7 @@ int msix_init(struct msix *m, struct pci_device *pdev, unsigned int nr_vectors, 
 	err = -pthread_mutex_init(&m->lock, NULL);
 	if (err)
 		goto fail;
+	ratelimit_init(&m->route_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 
 	/* Body: Message Control, Table Offset/BIR, PBA Offset/BIR. */
 	body[0] = (nr_vectors - 1) & 0xff;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/log.h"
+
 struct pci_device;
 struct state_writer;
 struct state_reader;
@@ -46,6 +48,7 @@ struct msix {
 	bool enabled;			/* Message Control as of msix_config_written */
 	bool masked;			/* function mask */
 	pthread_mutex_t lock;		/* vCPU threads (table) vs I/O thread (notify) */
+	struct ratelimit route_log;	/* the guest's message refused by the sink */
 };
 
 /* Adds the MSI-X capability to @pdev: @nr_vectors (1..2048) with the table

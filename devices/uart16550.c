@@ -90,10 +90,8 @@
 
 #define UART_FIFO_SIZE	16
 #define UART_CLOCK_HZ	1843200
-/* How long a transmitted byte may wait for a full non-blocking out_fd. */
-#define UART_TX_WAIT_MS	1000
-/* Bound on retries of a write that neither fails nor makes progress. */
-#define UART_TX_TRIES	16
+/* Bound on retries of a write interrupted or making no progress. */
+#define UART_TX_TRIES	4
 
 struct uart16550 {
 	struct device dev;
@@ -105,7 +103,8 @@ struct uart16550 {
 	bool fifo_enabled;		/* FCR bit 0; off: a 1-byte holding register */
 	bool thr_ipending;		/* THR-empty interrupt not yet acknowledged */
 	bool irq_level;			/* what device_set_irq() was last told */
-	bool tx_error_reported;
+	uint64_t tx_dropped;		/* bytes out_fd did not take */
+	struct ratelimit tx_drop_log;
 
 	uint8_t ier;
 	uint8_t lcr;
@@ -226,21 +225,12 @@ static void update_irq(struct uart16550 *u)
 
 /* ---------------------------------------------------------------- transmit */
 
-static bool wait_writable(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	int ret;
-
-	do
-		ret = poll(&pfd, 1, UART_TX_WAIT_MS);
-	while (ret < 0 && errno == EINTR);
-	return ret > 0 && (pfd.revents & POLLOUT);
-}
-
 /*
- * Returns 0, or a positive errno once the byte is dropped. A guest must not be
- * able to stall a vCPU forever nor crash tern through its console, so a stuck
- * or broken out_fd loses bytes rather than blocking.
+ * Returns 0, or a positive errno once the byte is dropped. This runs on a
+ * vCPU thread under the UART's lock, so it never waits: out_fd is
+ * non-blocking (the console's buffer, drained by its writer thread), and
+ * a full or broken one loses the byte. A console reader that stops reading
+ * then costs bytes, never a stuck vCPU, pause or quit.
  */
 static int write_byte(int fd, uint8_t byte)
 {
@@ -249,11 +239,8 @@ static int write_byte(int fd, uint8_t byte)
 
 		if (n == 1)
 			return 0;
-		if (n == 0 || errno == EINTR)
-			continue;
-		if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(fd))
-			continue;
-		return errno;
+		if (n < 0 && errno != EINTR)
+			return errno;
 	}
 	return EAGAIN;
 }
@@ -262,11 +249,13 @@ static void transmit(struct uart16550 *u, uint8_t byte)
 {
 	int err = write_byte(u->out_fd, byte);
 
-	/* Once per UART: a guest printing into a broken fd must not flood stderr. */
-	if (err && !u->tx_error_reported) {
-		u->tx_error_reported = true;
-		pr_warn("uart: console output lost: %s", strerror(err));
-	}
+	if (!err)
+		return;
+	u->tx_dropped++;
+	pr_warn_ratelimited(&u->tx_drop_log,
+			    "uart: console output dropped: %s (%" PRIu64 " bytes so far; %s)",
+			    strerror(err), u->tx_dropped,
+			    err == EAGAIN ? "its reader is not keeping up" : "the output is broken");
 }
 
 static void write_thr(struct uart16550 *u, uint8_t byte)
@@ -631,6 +620,7 @@ static void uart_destroy(struct device *dev)
 	struct uart16550 *u = to_uart(dev);
 
 	pthread_mutex_destroy(&u->lock);
+	ratelimit_destroy(&u->tx_drop_log);
 	free(u);
 }
 
@@ -666,8 +656,20 @@ struct device *uart16550_create(uint64_t base, unsigned int spi, int out_fd,
 	u->out_fd = out_fd;
 	u->rx_ready = rx_ready;
 	u->rx_opaque = rx_opaque;
+	ratelimit_init(&u->tx_drop_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	reset_registers(u);
 	return &u->dev;
+}
+
+uint64_t uart16550_tx_dropped(struct device *dev)
+{
+	struct uart16550 *u = to_uart(dev);
+	uint64_t n;
+
+	pthread_mutex_lock(&u->lock);
+	n = u->tx_dropped;
+	pthread_mutex_unlock(&u->lock);
+	return n;
 }
 
 size_t uart16550_receive(struct device *dev, const uint8_t *buf, size_t len)

@@ -10,7 +10,9 @@
 /*
  * An NS16550A-compatible UART (8 registers, byte-wide, reg-shift 0), the
  * guest's console: "ns16550a" in the device tree, ttyS0 in Linux.
- * Transmitted bytes are written to @out_fd. Received bytes come from the
+ * Transmitted bytes are written to @out_fd, which should be non-blocking:
+ * the UART never waits for it (vCPU thread, under its lock), a byte it does
+ * not take is dropped and counted, with a rate-limited notice. Received bytes come from the
  * console (uart16550_receive). The interrupt is level-triggered and follows
  * IER/IIR semantics (RX data available, THR empty, line status).
  */
@@ -27,5 +29,8 @@ struct device *uart16550_create(uint64_t base, unsigned int spi, int out_fd,
  * interrupt if the guest enabled it. Returns how many bytes were accepted
  * (0 when the FIFO is full: retry after rx_ready). */
 size_t uart16550_receive(struct device *dev, const uint8_t *buf, size_t len);
+
+/* Transmitted bytes out_fd did not take, since creation. */
+uint64_t uart16550_tx_dropped(struct device *dev);
 
 #endif

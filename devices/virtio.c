@@ -30,6 +30,8 @@ int virtio_device_init(struct virtio_device *vdev, const struct virtio_device_op
 		memset(&vqs[i], 0, sizeof(vqs[i]));
 		vqs[i].size = queue_max_size;
 	}
+	ratelimit_init(&vdev->queue_error_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	ratelimit_init(&vdev->io_error_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	return -pthread_mutex_init(&vdev->lock, NULL);
 }
 
@@ -58,8 +60,9 @@ void virtio_complete(struct virtio_device *vdev, unsigned int q, const struct vq
 
 void virtio_queue_error(struct virtio_device *vdev, unsigned int q, int err)
 {
-	pr_warn("%s: queue %u: the driver's ring is invalid (%s); device needs reset",
-		vdev->ops->name, q, strerror(-err));
+	pr_warn_ratelimited(&vdev->queue_error_log,
+			    "%s: queue %u: the driver's ring is invalid (%s); device needs reset",
+			    vdev->ops->name, q, strerror(-err));
 	vdev->transport->needs_reset(vdev);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "virtqueue.h"
+#include "vmm/log.h"
 
 /*
  * A virtio device model, independent of its transport (devices/virtio_pci.c).
@@ -78,6 +79,10 @@ struct virtio_device {
 	unsigned int nr_queues;
 	uint16_t queue_max_size;
 	struct virtqueue *vqs;
+	/* Guest-triggered messages (vmm/log.h): a ring found invalid; the
+	 * backend's I/O failing (a disk's io_uring, a tap's writes). */
+	struct ratelimit queue_error_log;
+	struct ratelimit io_error_log;
 };
 
 /* Initialises the common part; @vqs is an array of @nr_queues. */

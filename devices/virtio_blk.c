@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -49,6 +50,13 @@
 #define BLK_MAX_DISCARD_SECTORS	(1U << 22)		/* 2 GiB per request */
 #define BLK_MAX_WZ_SECTORS	(1U << 22)
 #define BLK_ZERO_BUF		(1U << 20)		/* write-zeroes fallback chunk */
+/*
+ * How long a reset or a quiesce waits for requests in the kernel. A reset
+ * runs on a vCPU thread holding the device's lock: storage that hangs (a
+ * dead NFS server, a failing disk) must not hang it, nor a pause waiting
+ * for that vCPU (VM_PAUSE_TIMEOUT_MS, which this stays well under).
+ */
+#define BLK_IDLE_WAIT_MS	5000
 #define BLK_QUEUED		0xff			/* blk_parse(): on the ring, no status yet */
 
 enum blk_op {
@@ -72,6 +80,8 @@ struct blk_req {
 	uint64_t remaining;		/* bytes left (RW, ZERO_FILL) */
 	int falloc_mode;
 	uint32_t used_len;		/* reported in the used ring on success */
+	bool in_flight;			/* an SQE of it is queued or in the kernel */
+	bool orphan;			/* of a driver that reset us: drop its CQE */
 };
 
 struct virtio_blk {
@@ -104,6 +114,14 @@ struct virtio_blk {
 static struct virtio_blk *to_blk(struct virtio_device *vdev)
 {
 	return (struct virtio_blk *)vdev;
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- completion ---------------------------------------------------------- */
@@ -152,7 +170,8 @@ static void blk_submit(struct virtio_blk *b)
 	ret = io_uring_submit(&b->ring);
 	if (ret < 0) {
 		/* The SQEs stay queued; the next completion or kick retries. */
-		pr_warn("disk %s: io_uring_submit: %s", b->path, strerror(-ret));
+		pr_warn_ratelimited(&b->vdev.io_error_log, "disk %s: io_uring_submit: %s", b->path,
+				    strerror(-ret));
 		return;
 	}
 	b->in_kernel += (unsigned int)ret;
@@ -190,6 +209,7 @@ static bool blk_queue_sqe(struct virtio_blk *b, struct blk_req *req)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, req);
+	req->in_flight = true;
 	b->unsubmitted++;
 	return true;
 }
@@ -228,7 +248,9 @@ static void blk_touch_buffers(const struct blk_req *req)
 /* A CQE for @req: finish it or queue its next step. @reset: just drop it. */
 static void blk_cqe(struct virtio_blk *b, struct blk_req *req, int res, bool reset)
 {
-	if (reset) {
+	req->in_flight = false;
+	if (reset || req->orphan) {
+		req->orphan = false;
 		blk_req_free(b, req);
 		return;
 	}
@@ -481,7 +503,7 @@ static void blk_ring_event(void *opaque, uint32_t events)
 
 	/* Read first: a completion posted after this read signals again. */
 	if (read(b->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		pr_warn("disk %s: completion eventfd: %m", b->path);
+		pr_warn_ratelimited(&b->vdev.io_error_log, "disk %s: completion eventfd: %m", b->path);
 	pthread_mutex_lock(&b->vdev.lock);
 	blk_drain_cq(b, false);
 	if (b->stalled)
@@ -523,24 +545,31 @@ static int blk_activate(struct virtio_device *vdev)
  * in the kernel, until it finishes. @drop: forget requests as their CQEs
  * come (their buffers belong to a driver that reset us); else complete
  * them, following short transfers and fallbacks to the end. -errno if the
- * ring cannot be waited on.
+ * ring cannot be waited on; -ETIMEDOUT after BLK_IDLE_WAIT_MS.
  */
 static int blk_wait_idle(struct virtio_blk *b, bool drop)
 {
+	uint64_t deadline = monotonic_ms() + BLK_IDLE_WAIT_MS;
+
 	if (!b->ring_ok)
 		return 0;
-	blk_submit(b);
 	while (b->in_kernel || b->unsubmitted) {
-		int ret = io_uring_submit_and_wait(&b->ring, 1);
+		uint64_t now = monotonic_ms();
+		struct __kernel_timespec ts;
+		struct io_uring_cqe *cqe;
+		int ret;
 
-		if (ret >= 0 && b->unsubmitted) {
-			b->in_kernel += (unsigned int)ret;
-			b->unsubmitted -= (unsigned int)ret < b->unsubmitted ?
-					  (unsigned int)ret : b->unsubmitted;
-		}
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			pr_err("disk %s: cannot wait for in-flight I/O: %s", b->path,
-			       strerror(-ret));
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		blk_submit(b);
+		ts.tv_sec = (long long)((deadline - now) / 1000);
+		ts.tv_nsec = (long long)((deadline - now) % 1000) * 1000000;
+		/* Only waits: the SQ was just flushed (and counted) by blk_submit. */
+		ret = io_uring_wait_cqe_timeout(&b->ring, &cqe, &ts);
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			pr_err_ratelimited(&b->vdev.io_error_log,
+					   "disk %s: cannot wait for in-flight I/O: %s", b->path,
+					   strerror(-ret));
 			return ret;
 		}
 		blk_drain_cq(b, drop);
@@ -548,20 +577,53 @@ static int blk_wait_idle(struct virtio_blk *b, bool drop)
 	return 0;
 }
 
-/* In-flight requests belong to the old driver: wait for the kernel to be
- * done with their buffers, then drop them without touching the ring. */
+/* Requests the kernel still holds after the wait: asked to stop, and
+ * dropped when they complete, whenever that is. The rest of the pool
+ * serves the next driver meanwhile. */
+static unsigned int blk_orphan_in_flight(struct virtio_blk *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < BLK_QUEUE_SIZE; i++)
+		if (b->reqs[i].in_flight) {
+			b->reqs[i].orphan = true;
+			n++;
+		}
+	if (sqe) {
+		/* Linux 5.19+; older kernels just let them finish. */
+		io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data(sqe, NULL);
+		b->unsubmitted++;
+		blk_submit(b);
+	}
+	return n;
+}
+
+/* In-flight requests belong to the old driver: wait (a bounded time) for
+ * the kernel to be done with their buffers, then drop them without
+ * touching the ring. */
 static void blk_reset(struct virtio_device *vdev)
 {
 	struct virtio_blk *b = to_blk(vdev);
+	int ret;
 
 	b->active = false;
 	b->broken = false;
 	b->stalled = false;
-	blk_wait_idle(b, true);
+	ret = blk_wait_idle(b, true);
+	if (ret == -ETIMEDOUT) {
+		pr_warn_ratelimited(&b->vdev.io_error_log,
+				    "disk %s: reset: %u requests still in the kernel after %d ms; dropped when they complete (is the storage hung?)",
+				    b->path, blk_orphan_in_flight(b), BLK_IDLE_WAIT_MS);
+		return;
+	}
 	/* Every request is free again. */
 	b->free_reqs = NULL;
-	for (unsigned int i = BLK_QUEUE_SIZE; i-- > 0;)
+	for (unsigned int i = BLK_QUEUE_SIZE; i-- > 0;) {
+		b->reqs[i].in_flight = b->reqs[i].orphan = false;
 		blk_req_free(b, &b->reqs[i]);
+	}
 }
 
 /*

@@ -65,7 +65,6 @@ struct virtio_net {
 	bool active;
 	bool tap_offloads;		/* fd takes TUNSETOFFLOAD: offer csum/TSO */
 	bool broken[2];			/* vq_pop failed: wait for a reset */
-	bool warned_tx;
 
 	/* RX: one frame read from the tap and not yet delivered, and the
 	 * receive buffers popped for it so far. */
@@ -218,10 +217,10 @@ static void net_tx(struct virtio_net *n)
 		while ((ret = vq_pop(vq, e)) > 0) {
 			/* The guest's header goes through as the tap's vnet header. */
 			if (e->out_len > NET_HDR_LEN && writev(n->fd, e->out, (int)e->out_num) < 0 &&
-			    errno != EAGAIN && !n->warned_tx) {
-				pr_warn("virtio-net %s: cannot send: %m (dropping frames)", n->name);
-				n->warned_tx = true;
-			}
+			    errno != EAGAIN)
+				pr_warn_ratelimited(&n->vdev.io_error_log,
+						    "virtio-net %s: cannot send: %m (dropping frames)",
+						    n->name);
 			virtio_push(&n->vdev, NET_TXQ, e, 0);
 		}
 		if (ret < 0) {

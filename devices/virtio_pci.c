@@ -65,6 +65,10 @@ struct virtio_pci {
 	uint64_t notify_addr;		/* where ioeventfds are registered; 0: none */
 	struct vpci_kick kick[VPCI_MAX_QUEUES];
 	int route[VPCI_MAX_VECTORS];	/* MSI route per vector, -1 until first used */
+	/* Guest-triggered messages (vmm/log.h). */
+	struct ratelimit ring_addr_log;	/* queue_enable with bad ring addresses */
+	struct ratelimit kick_log;	/* a kick that could not be signalled */
+	struct ratelimit ioeventfd_log;	/* KVM_IOEVENTFD refused (e.g. overlapping BARs) */
 };
 
 static struct virtio_pci *to_vpci(struct virtio_device *vdev)
@@ -158,10 +162,28 @@ static void vpci_move_ioeventfds(struct virtio_pci *vp, uint64_t bar_addr)
 	for (unsigned int q = 0; q < vp->vdev->nr_queues; q++) {
 		uint64_t off = VPCI_NOTIFY_OFF + q * VPCI_NOTIFY_MULT;
 
-		if (vp->notify_addr)
-			vm_ioeventfd(vp->vm, vp->notify_addr + off, 2, vp->kick[q].fd, false);
-		if (bar_addr)
-			vm_ioeventfd(vp->vm, bar_addr + off, 2, vp->kick[q].fd, true);
+		int ret;
+
+		if (vp->notify_addr) {
+			ret = vm_ioeventfd(vp->vm, vp->notify_addr + off, 2, vp->kick[q].fd, false);
+			if (ret < 0)
+				pr_warn_ratelimited(&vp->ioeventfd_log,
+						    "%s: queue %u: cannot remove the kick ioeventfd at %#llx: %s",
+						    vp->pci.name, q,
+						    (unsigned long long)(vp->notify_addr + off),
+						    strerror(-ret));
+		}
+		if (!bar_addr)
+			continue;
+		/* KVM refuses one that overlaps another device's (EEXIST): the
+		 * guest placed two BARs on each other. Kicks then come as MMIO
+		 * exits, which vpci_bar_access forwards to the eventfd. */
+		ret = vm_ioeventfd(vp->vm, bar_addr + off, 2, vp->kick[q].fd, true);
+		if (ret < 0)
+			pr_warn_ratelimited(&vp->ioeventfd_log,
+					    "%s: queue %u: cannot place the kick ioeventfd at %#llx: %s (kicks go through MMIO exits)",
+					    vp->pci.name, q, (unsigned long long)(bar_addr + off),
+					    strerror(-ret));
 	}
 	vp->notify_addr = bar_addr;
 }
@@ -297,8 +319,12 @@ static void vpci_write_queue_reg(struct virtio_pci *vp, uint32_t off, uint32_t v
 		break;
 	case offsetof(struct virtio_pci_common_cfg, queue_enable):
 		if (val == 1 && vq_enable(vq) < 0)
-			pr_warn("%s: queue %u: bad ring addresses; not enabled",
-				vp->vdev->ops->name, vp->queue_select);
+			pr_warn_ratelimited(&vp->ring_addr_log,
+					    "%s: queue %u: bad ring addresses (desc %#llx, avail %#llx, used %#llx, size %u); not enabled",
+					    vp->vdev->ops->name, vp->queue_select,
+					    (unsigned long long)vq->desc_gpa,
+					    (unsigned long long)vq->avail_gpa,
+					    (unsigned long long)vq->used_gpa, vq->size);
 		break;
 	case offsetof(struct virtio_pci_common_cfg, queue_desc_lo):
 	case offsetof(struct virtio_pci_common_cfg, queue_desc_hi):
@@ -429,7 +455,8 @@ static void vpci_bar_access(struct pci_device *pdev, uint64_t off, void *data, u
 		uint64_t one = 1;
 
 		if (is_write && q < vdev->nr_queues && write(vp->kick[q].fd, &one, sizeof(one)) < 0)
-			pr_warn("%s: kick of queue %u lost: %m", vdev->ops->name, q);
+			pr_warn_ratelimited(&vp->kick_log, "%s: kick of queue %u lost: %m",
+					    vdev->ops->name, q);
 		break;
 	}
 	case VPCI_MSIX_TABLE_OFF:
@@ -573,7 +600,8 @@ static void vpci_replay_kicks(struct virtio_pci *vp)
 
 	for (unsigned int q = 0; q < vp->vdev->nr_queues; q++)
 		if (vp->vdev->vqs[q].ready && write(vp->kick[q].fd, &one, sizeof(one)) < 0)
-			pr_warn("%s: queue %u: cannot kick after restore: %m", vp->pci.name, q);
+			pr_warn_ratelimited(&vp->kick_log, "%s: queue %u: cannot kick after restore: %m",
+					    vp->pci.name, q);
 }
 
 /*
@@ -672,6 +700,25 @@ static int vpci_setup_kicks(struct virtio_pci *vp)
 	return 0;
 }
 
+void virtio_pci_destroy(struct pci_device *pdev)
+{
+	struct virtio_pci *vp = pdev->priv;
+
+	for (unsigned int q = 0; q < VPCI_MAX_QUEUES; q++) {
+		if (vp->kick[q].fd < 0)
+			continue;
+		iothread_del(vp->vm->io, vp->kick[q].fd);
+		close(vp->kick[q].fd);
+	}
+	msix_destroy(&vp->msix);
+	if (vp->vdev->ops->destroy)
+		vp->vdev->ops->destroy(vp->vdev);
+	ratelimit_destroy(&vp->ring_addr_log);
+	ratelimit_destroy(&vp->kick_log);
+	ratelimit_destroy(&vp->ioeventfd_log);
+	free(vp);
+}
+
 int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_code)
 {
 	struct virtio_pci *vp;
@@ -690,6 +737,9 @@ int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_cod
 		vp->route[i] = -1;
 	for (unsigned int q = 0; q < VPCI_MAX_QUEUES; q++)
 		vp->kick[q].fd = -1;
+	ratelimit_init(&vp->ring_addr_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	ratelimit_init(&vp->kick_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	ratelimit_init(&vp->ioeventfd_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 
 	pci_device_init(&vp->pci, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + vdev->ops->device_id,
 			class_code, 1, VIRTIO_PCI_VENDOR, vdev->ops->device_id);

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+struct pci_device;
 struct vm;
 struct virtio_device;
 
@@ -16,5 +17,10 @@ struct virtio_device;
  * Takes ownership of @vdev. -errno.
  */
 int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_code);
+
+/* Frees a function virtio_pci_add made (removed from its host first) and
+ * its model. The VM's I/O thread must still exist (the kicks leave it). For
+ * tests: a VM's functions otherwise live as long as tern. */
+void virtio_pci_destroy(struct pci_device *pdev);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,8 +304,37 @@ int machine_save_gic_tables(struct vm *vm, struct state_writer *its, char *err, 
 	return ret;
 }
 
-static int save_to_file(struct vm *vm, const char *path, const char *tmp, char *err,
-			size_t errlen)
+/*
+ * The file the snapshot is written to before its rename: always a new one
+ * (O_EXCL), never through a symlink (O_NOFOLLOW; with O_EXCL the kernel
+ * refuses a symlink in the last component even without it, open(2)), and
+ * readable by tern's user only, whatever the umask: guest memory is in it.
+ * Another snapshot's file, or whatever someone planted there, is left alone.
+ */
+static int create_part_file(const char *tmp, char *err, size_t errlen)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int e = errno;
+
+	if (fd >= 0 && fchmod(fd, 0600) < 0) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		fd = -1;
+	}
+	if (fd >= 0)
+		return fd;
+	if (e == EEXIST)
+		snprintf(err, errlen, "%s already exists (a snapshot in progress, one that crashed, or a symlink): remove it or choose another path",
+			 tmp);
+	else
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+	return -e;
+}
+
+/* @created: set once the .part file is ours, to be removed on failure. */
+static int save_to_file(struct vm *vm, const char *path, const char *tmp, bool *created,
+			char *err, size_t errlen)
 {
 	struct state_writer its;
 	struct stream_writer sw;
@@ -317,13 +347,12 @@ static int save_to_file(struct vm *vm, const char *path, const char *tmp, char *
 		sw_free(&its);
 		return ret;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = create_part_file(tmp, err, errlen);
 	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		sw_free(&its);
-		return ret;
+		return fd;
 	}
+	*created = true;
 	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)fd);
 	ret = put_machine(vm, &sw, &its, &ram_bytes);
 	sw_free(&its);
@@ -353,7 +382,7 @@ static int save_to_file(struct vm *vm, const char *path, const char *tmp, char *
 
 int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 {
-	bool was_paused = vm_is_paused(vm);
+	bool was_paused = vm_is_paused(vm), created = false;
 	char tmp[4096 + 8];
 	int ret;
 
@@ -365,11 +394,13 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 	}
 	ret = vm_pause(vm);
 	if (ret) {
-		snprintf(err, errlen, "cannot pause the VM: %s", strerror(-ret));
+		snprintf(err, errlen, "cannot pause the VM: %s; no snapshot taken, the VM runs on",
+			 ret == -ETIMEDOUT ? "a vCPU or the I/O thread did not stop in time (tern's log names it)" :
+			 strerror(-ret));
 		return ret;
 	}
-	ret = save_to_file(vm, path, tmp, err, errlen);
-	if (ret)
+	ret = save_to_file(vm, path, tmp, &created, err, errlen);
+	if (ret && created)
 		unlink(tmp);
 	if (!was_paused)
 		vm_resume(vm);

@@ -49,6 +49,7 @@ enum run_option {
 	OPT_INCOMING,
 	OPT_DIRTY_RING,
 	OPT_DIRTY_TRACKING,
+	OPT_CONSOLE_BUFFER,
 	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
@@ -80,6 +81,7 @@ static const struct option run_options[] = {
 	{ "incoming",	 required_argument, NULL, OPT_INCOMING },
 	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
 	{ "dirty-tracking", required_argument, NULL, OPT_DIRTY_TRACKING },
+	{ "console-buffer", required_argument, NULL, OPT_CONSOLE_BUFFER },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -137,6 +139,11 @@ void cli_usage(FILE *out)
 "  --strict-mmio     a guest access to an address no device claims gets an\n"
 "                    external data abort. Default: such reads return zero and\n"
 "                    writes are ignored.\n"
+"  --console-buffer SIZE\n"
+"                    how much console output tern holds for a stdout that is\n"
+"                    not keeping up; more is dropped, never waited for. 4K to\n"
+"                    1M (the kernel rounds it up to a power of two of pages).\n"
+"                    Default: 128K.\n"
 "  --pmu on|off      give the guest a PMUv3 (its performance counters).\n"
 "                    Default: on when the host's KVM offers one.\n"
 "  --trace           print tern's bring-up and vCPU lifecycle trace to stderr.\n"
@@ -189,7 +196,11 @@ void cli_usage(FILE *out)
 "  -h, --help        show this help and exit.\n"
 "\n"
 "Console: keystrokes go to the guest's serial console. Ctrl-A x quits tern;\n"
-"Ctrl-A Ctrl-A sends one Ctrl-A to the guest.\n"
+"Ctrl-A Ctrl-A sends one Ctrl-A to the guest. Its output goes to stdout\n"
+"through a buffer (--console-buffer): what a reader that does not keep up\n"
+"has no room for is dropped (counted, with a warning), and at exit tern waits at most\n"
+"2 s for stdout to take the rest. Messages a guest can trigger at will\n"
+"(stray MMIO, bad rings, ...) are rate-limited: 10 per 5 s of each kind.\n"
 "\n"
 "Every guest also gets a virtio-rng device, fed from the host's getrandom(2).\n"
 "\n"
@@ -214,10 +225,14 @@ void cli_usage(FILE *out)
 "false, else as a string) or one JSON object. Commands run one at a time:\n"
 "  status              the VM's state (running or paused), vCPUs, memory and\n"
 "                      uptime.\n"
-"  pause               stop the vCPUs and device work until 'resume'.\n"
+"  pause               stop the vCPUs and device work until 'resume'. Fails,\n"
+"                      the VM running on, if a vCPU or the device work does\n"
+"                      not stop within 10 s (tern's log says which).\n"
 "  resume              let a paused VM (or one started --paused) run.\n"
 "  snapshot path=FILE  save the whole VM to FILE, for 'run --restore FILE'. A\n"
-"                      running VM is paused while FILE is written.\n"
+"                      running VM is paused while FILE is written, as\n"
+"                      FILE.part (new, mode 0600; one already there, or a\n"
+"                      symlink, is refused), then renamed.\n"
 "  quit                stop the VM; tern exits with status 0.\n"
 "  inject-memory-error gpa=ADDR\n"
 "                      poison the host page behind guest address ADDR\n"
@@ -266,6 +281,7 @@ static void config_defaults(struct vm_config *cfg)
 		.ram_size = CONFIG_DEFAULT_RAM,
 		.mem_fault_retries = CONFIG_DEFAULT_FAULT_RETRIES,
 		.dirty_ring_entries = DIRTY_RING_DEFAULT,
+		.console_buffer = CONFIG_DEFAULT_CONSOLE_BUFFER,
 	};
 }
 
@@ -345,6 +361,19 @@ static int parse_cpus(const char *arg, unsigned int *n)
 		return -EINVAL;
 	}
 	*n = (unsigned int)v;
+	return 0;
+}
+
+static int parse_console_buffer(const char *arg, struct vm_config *cfg)
+{
+	uint64_t v;
+
+	if (parse_size(arg, &v) || v < CONFIG_MIN_CONSOLE_BUFFER || v > CONFIG_MAX_CONSOLE_BUFFER) {
+		pr_err("--console-buffer '%s': must be a size from %uK to %uK (e.g. 64K)", arg,
+		       CONFIG_MIN_CONSOLE_BUFFER >> 10, CONFIG_MAX_CONSOLE_BUFFER >> 10);
+		return -EINVAL;
+	}
+	cfg->console_buffer = (unsigned int)v;
 	return 0;
 }
 
@@ -814,6 +843,8 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 	case OPT_ALLOW_FAULT_INJECTION:
 		cfg->allow_fault_injection = true;
 		return 0;
+	case OPT_CONSOLE_BUFFER:
+		return parse_console_buffer(arg, cfg);
 	case OPT_PMU:
 		return parse_pmu(arg, cfg);
 	case OPT_TRACE:

@@ -51,6 +51,12 @@ enum dirty_tracking {
  * The strings point into argv, or into this structure's own storage for the
  * values cut out of "key=value,..." lists: don't copy a vm_config by value.
  */
+/* --console-buffer: the console's output buffer (vmm/console.h). The most
+ * an unprivileged user gets is /proc/sys/fs/pipe-max-size, 1 MiB by default. */
+#define CONFIG_DEFAULT_CONSOLE_BUFFER	(128u * 1024)
+#define CONFIG_MIN_CONSOLE_BUFFER	4096u
+#define CONFIG_MAX_CONSOLE_BUFFER	(1024u * 1024)
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path;	/* NULL: none */
@@ -64,6 +70,7 @@ struct vm_config {
 	bool allow_fault_injection;	/* --allow-fault-injection: inject-memory-error */
 	bool no_reboot;
 	bool strict_mmio;
+	unsigned int console_buffer;	/* --console-buffer, bytes */
 	enum { PMU_AUTO, PMU_ON, PMU_OFF } pmu;	/* --pmu; AUTO: if the host has PMUv3 */
 	bool trace;
 	struct disk_config disks[CONFIG_MAX_DISKS];

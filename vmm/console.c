@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -66,20 +69,127 @@ static int enter_raw_mode(void)
 	return 0;
 }
 
-int console_open(struct console *con)
+/* Whole writes to the sink; false once it fails (a reader that went away). */
+static bool write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * The console writer thread: the only one that may block on stdout. It ends
+ * when the buffer's other end is closed and everything in it was written;
+ * a sink that failed (EPIPE...) has the rest read and thrown away, so the
+ * UART's side still sees room.
+ */
+static void *console_writer(void *opaque)
+{
+	struct console *con = opaque;
+	uint8_t buf[4096];
+	bool sink_ok = true;
+
+	for (;;) {
+		ssize_t n = read(con->out_rd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		if (sink_ok)
+			sink_ok = write_all(con->sink_fd, buf, (size_t)n);
+	}
+}
+
+static int open_output(struct console *con, unsigned int size)
+{
+	int fds[2], ret;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	con->out_rd = fds[0];
+	con->out_fd = fds[1];
+	con->sink_fd = STDOUT_FILENO;
+	/* Only the UART's end is non-blocking: stdout itself is shared with
+	 * whoever started tern (a shell's terminal) and keeps its flags. */
+	if (fcntl(con->out_fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	/* An unprivileged user asking past /proc/sys/fs/pipe-max-size keeps
+	 * the default 64 KiB. */
+	if (fcntl(con->out_fd, F_SETPIPE_SZ, size) < 0)
+		pr_warn("console: cannot make the output buffer %u bytes: %m; it stays at the default",
+			size);
+	ret = pthread_create(&con->writer, NULL, console_writer, con);
+	if (ret)
+		return -ret;
+	con->writer_started = true;
+	return 0;
+}
+
+static void close_output(struct console *con)
+{
+	struct timespec deadline;
+
+	if (con->out_fd >= 0)
+		close(con->out_fd);	/* the writer sees EOF after the rest */
+	con->out_fd = -1;
+	if (con->writer_started) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += CONSOLE_FLUSH_MS / 1000;
+		deadline.tv_nsec += (CONSOLE_FLUSH_MS % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(con->writer, NULL, &deadline)) {
+			/* Blocked on a stdout nobody reads: it ends with the process. */
+			pr_warn("console: output not flushed within %d ms (stdout is not being read); the rest is lost",
+				CONSOLE_FLUSH_MS);
+			pthread_detach(con->writer);
+			con->writer_started = false;
+			return;		/* out_rd stays open for it */
+		}
+		con->writer_started = false;
+	}
+	if (con->out_rd >= 0)
+		close(con->out_rd);
+	con->out_rd = -1;
+}
+
+int console_open(struct console *con, unsigned int out_buffer)
 {
 	int ret;
 
+	ratelimit_init(&con->rx_signal_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	ret = open_output(con, out_buffer);
+	if (ret < 0) {
+		pr_err("console: cannot set up the output buffer and its writer thread: %s",
+		       strerror(-ret));
+		close_output(con);
+		return ret;
+	}
 	con->in_fd = STDIN_FILENO;
 	con->head = con->tail = 0;
 	con->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (con->rx_efd < 0)
-		return -errno;
+	if (con->rx_efd < 0) {
+		ret = -errno;
+		close_output(con);
+		return ret;
+	}
 	con->is_tty = isatty(STDIN_FILENO);
 	if (con->is_tty) {
 		ret = enter_raw_mode();
 		if (ret < 0) {
 			pr_err("cannot put the terminal in raw mode: %s", strerror(-ret));
+			close_output(con);
 			return ret;
 		}
 	}
@@ -88,6 +198,7 @@ int console_open(struct console *con)
 
 void console_close(struct console *con)
 {
+	close_output(con);
 	restore_terminal();
 	termios_saved = 0;
 	if (con->rx_efd >= 0)
@@ -101,7 +212,7 @@ void console_rx_ready(void *opaque)
 	uint64_t one = 1;
 
 	if (write(con->rx_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		pr_warn("console: cannot signal input room: %m");
+		pr_warn_ratelimited(&con->rx_signal_log, "console: cannot signal input room: %m");
 }
 
 bool console_wants_input(const struct console *con)

@@ -2,9 +2,12 @@
 #ifndef TERN_CONSOLE_H
 #define TERN_CONSOLE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "log.h"
 
 struct device;
 
@@ -13,7 +16,16 @@ struct device;
  * mode only when stdin is a tty, and restored on every way out: normal exit,
  * the stop signals, and crashes (SIGSEGV, SIGBUS, SIGABRT, ...).
  * On a tty, Ctrl-A x quits and Ctrl-A Ctrl-A sends a Ctrl-A.
+ *
+ * Output: the UART writes into a non-blocking pipe (out_fd), a bounded
+ * buffer (--console-buffer, 128 KiB by default); a writer thread copies it to stdout
+ * with blocking writes. A stdout nobody reads then stops only that thread:
+ * the guest's further bytes are dropped by the UART (counted, with a
+ * rate-limited notice), and pause, snapshot and quit go on.
  */
+/* How long console_close lets the writer flush before giving up on it. */
+#define CONSOLE_FLUSH_MS	2000
+
 struct console {
 	int in_fd;		/* -1 once stdin reached EOF */
 	bool is_tty;
@@ -23,9 +35,19 @@ struct console {
 	struct device *uart;
 	uint8_t buf[256];	/* read from stdin, not yet taken by the UART */
 	size_t head, tail;
+	int out_fd;		/* the UART's output: the buffer's non-blocking end */
+	int out_rd;		/* the writer thread's end */
+	int sink_fd;		/* where the writer copies to: stdout */
+	pthread_t writer;
+	bool writer_started;
+	struct ratelimit rx_signal_log;
 };
 
-int console_open(struct console *con);
+/* Opens the console on stdin/stdout: raw mode on a tty, the output buffer
+ * and its writer thread. -errno. */
+int console_open(struct console *con, unsigned int out_buffer);
+/* Flushes what the buffer holds (at most CONSOLE_FLUSH_MS), restores the
+ * terminal. Call once the vCPUs no longer run. */
 void console_close(struct console *con);
 
 /* The UART's rx_ready callback. */

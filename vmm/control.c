@@ -168,6 +168,10 @@ static int do_pause(struct vm *vm, const struct control_args *args, json_t *repl
 	if (ret < 0)
 		return ret;
 	ret = vm_pause(vm);
+	if (ret == -ETIMEDOUT) {
+		snprintf(err, errlen, "pausing the VM timed out: a vCPU or the I/O thread did not stop (tern's log names it); the VM runs on");
+		return ret;
+	}
 	if (ret < 0)
 		return failed(err, errlen, "pausing the VM", ret);
 	return add_fields(reply, json_pack("{s:s}", "state", state_name(vm)), err, errlen);

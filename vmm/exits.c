@@ -45,15 +45,14 @@ const char *exit_reason_name(unsigned int reason)
 	return "unknown";
 }
 
-/* Unclaimed-access warnings: the first few, then one in 4096. */
+/* A guest may touch unclaimed addresses in a loop: rate-limited. */
 static void warn_unclaimed(struct vcpu *vcpu, uint64_t addr, unsigned int len, bool write)
 {
-	unsigned int n = atomic_fetch_add(&vcpu->vm->mmio_warnings, 1);
+	struct ratelimit *rl = &vcpu->vm->unclaimed_mmio_log;
 
-	if (n < 8 || (n & 4095) == 0)
-		pr_warn("%s: unclaimed MMIO %s of %u bytes at %#" PRIx64 " (%s; %u so far)",
-			vcpu->name, write ? "write" : "read", len, addr,
-			write ? "ignored" : "reads as zero", n + 1);
+	pr_warn_ratelimited(rl, "%s: unclaimed MMIO %s of %u bytes at %#" PRIx64 " (%s; %" PRIu64 " so far)",
+			    vcpu->name, write ? "write" : "read", len, addr,
+			    write ? "ignored" : "reads as zero", ratelimit_total(rl) + 1);
 }
 
 int vcpu_inject_ext_dabt(struct vcpu *vcpu)
@@ -71,8 +70,9 @@ static enum exit_action inject_dabt(struct vcpu *vcpu, uint64_t addr)
 		vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
 	}
-	pr_warn("%s: unclaimed MMIO at %#" PRIx64 ": external data abort injected (--strict-mmio)",
-		vcpu->name, addr);
+	pr_warn_ratelimited(&vcpu->vm->strict_mmio_log,
+			    "%s: unclaimed MMIO at %#" PRIx64 ": external data abort injected (--strict-mmio)",
+			    vcpu->name, addr);
 	return EXIT_CONTINUE;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iothread.h"
@@ -211,21 +212,60 @@ void iothread_stop(struct iothread *io)
 	io->started = false;
 }
 
-int iothread_pause(struct iothread *io)
+static struct timespec deadline_after_ms(unsigned int ms)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+int iothread_pause_timeout(struct iothread *io, unsigned int timeout_ms)
+{
+	struct timespec deadline = deadline_after_ms(timeout_ms);
+	bool was_wanted;
+	int ret = 0;
+
 	if (io->started && pthread_equal(pthread_self(), io->thread))
 		return -EDEADLK;
 	pthread_mutex_lock(&io->ctl_lock);
+	was_wanted = io->pause_wanted;
 	if (!io->pause_wanted) {
 		io->pause_wanted = true;
 		if (io->started)
 			wake_loop(io);
 	}
 	/* A loop not started, or gone, runs no handler either. */
-	while (io->started && !io->parked && !io->exited && !io->stopping)
-		pthread_cond_wait(&io->ctl_cond, &io->ctl_lock);
+	while (!ret && io->started && !io->parked && !io->exited && !io->stopping)
+		ret = pthread_cond_clockwait(&io->ctl_cond, &io->ctl_lock, CLOCK_MONOTONIC,
+					     &deadline);
+	if (ret && !(io->started && !io->parked && !io->exited && !io->stopping))
+		ret = 0;	/* it parked just as the wait timed out */
+	if (ret) {
+		/* A handler is still running: the pause is off again, as if
+		 * never asked for (unless an earlier one still holds). */
+		if (!was_wanted)
+			io->pause_wanted = false;
+		pthread_cond_broadcast(&io->ctl_cond);
+	}
 	pthread_mutex_unlock(&io->ctl_lock);
+	if (ret) {
+		pr_err("I/O thread: a device handler still runs after %u ms; not paused",
+		       timeout_ms);
+		return -ETIMEDOUT;
+	}
 	return 0;
+}
+
+int iothread_pause(struct iothread *io)
+{
+	return iothread_pause_timeout(io, IOTHREAD_PAUSE_TIMEOUT_MS);
 }
 
 void iothread_resume(struct iothread *io)

@@ -11,6 +11,10 @@
  */
 struct iothread;
 
+/* Handlers take microseconds; 10 s also covers an emulated host (QEMU TCG,
+ * ~100 times slower) and a disk that is slow but working. */
+#define IOTHREAD_PAUSE_TIMEOUT_MS	10000
+
 typedef void (*io_handler_fn)(void *opaque, uint32_t events);
 
 struct iothread *iothread_create(void);
@@ -28,8 +32,12 @@ void iothread_stop(struct iothread *io);
  * is a no-op; one not started yet starts paused. Not nested: one resume
  * ends any number of pauses. What handlers had started stays started:
  * devices finish their own in-flight work afterwards (virtio_device_quiesce).
+ * A handler that does not return within the timeout (the default:
+ * IOTHREAD_PAUSE_TIMEOUT_MS) fails the pause with -ETIMEDOUT, reported,
+ * and leaves the thread running as before.
  */
 int iothread_pause(struct iothread *io);
+int iothread_pause_timeout(struct iothread *io, unsigned int timeout_ms);
 void iothread_resume(struct iothread *io);
 
 void iothread_destroy(struct iothread *io);

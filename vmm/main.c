@@ -281,10 +281,14 @@ int main(int argc, char *argv[])
 {
 	struct vm_config cfg;
 	enum cli_command cmd;
-	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1, .ram.fd = -1 };
+	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1,
+			 .console.out_fd = -1, .console.out_rd = -1, .ram.fd = -1 };
 	int status, sig_fd, ret;
 
 	pthread_mutex_init(&vm.msi.lock, NULL);
+	ratelimit_init(&vm.msi.lost_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	ratelimit_init(&vm.unclaimed_mmio_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	ratelimit_init(&vm.strict_mmio_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	dirty_log_init(&vm.dirty);
 	pthread_mutex_init(&vm.pause_lock, NULL);
 	pthread_cond_init(&vm.pause_cond, NULL);
@@ -311,12 +315,12 @@ int main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 
-	/* A console reader that went away must not kill the VM: writes fail
-	 * with EPIPE and the UART drops the bytes. */
+	/* A console reader that went away must not kill the VM: the console
+	 * writer's writes fail with EPIPE and it throws the output away. */
 	signal(SIGPIPE, SIG_IGN);
 	sig_fd = block_signals();
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console) < 0 ||
+	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||
 	    (cfg.control_path && control_open(&vm, cfg.control_path) < 0)) {
 		vm_destroy(&vm);
 		return EXIT_ERROR;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log.h"
+
 struct vm;
 
 /*
@@ -31,6 +33,7 @@ struct msi_routes {
 	pthread_mutex_t lock;
 	struct msi_route routes[MSI_MAX_ROUTES];
 	unsigned int nr;
+	struct ratelimit lost_log;	/* an irqfd write failed */
 };
 
 /* Reserves a GSI for DeviceID @devid with its irqfd (KVM_IRQFD). The route
@@ -47,7 +50,8 @@ void msi_route_fire(struct vm *vm, int route);
 void msi_routes_destroy(struct vm *vm);
 
 /* Makes guest writes of @len bytes at @addr signal @efd inside KVM
- * (KVM_IOEVENTFD), or undoes it. -errno. */
+ * (KVM_IOEVENTFD), or undoes it. -errno, not reported: the guest decides
+ * the address, so the caller reports it rate-limited. */
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign);
 
 #endif

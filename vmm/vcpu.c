@@ -181,9 +181,11 @@ static void vcpu_park(struct vcpu *vcpu)
 
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->vcpus_parked++;
+	vcpu->parked = true;
 	pthread_cond_broadcast(&vm->pause_cond);
 	while (vcpu_should_park(vm) && vm_stop_reason(vm) == VM_RUNNING)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vcpu->parked = false;
 	vm->vcpus_parked--;
 	pthread_mutex_unlock(&vm->pause_lock);
 }
@@ -425,6 +427,41 @@ unsigned int vcpus_held(struct vm *vm)
 	return n;
 }
 
+/* Names the vCPUs that are alive and not parked, for a pause that timed
+ * out. Under pause_lock. */
+static void report_unparked(struct vm *vm)
+{
+	char names[256] = "";
+	size_t len = 0;
+
+	for (unsigned int i = 0; i < vm->nr_vcpus && len < sizeof(names); i++)
+		if (vm->vcpus[i].thread_started && !vm->vcpus[i].parked)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						len ? ", " : "", vm->vcpus[i].name);
+	pr_err("pause: %u of %u vCPUs did not stop within %d ms (%s: in a device's MMIO handler or inside KVM); the VM runs on",
+	       vm->vcpus_alive - vm->vcpus_parked, vm->vcpus_alive, VM_PAUSE_TIMEOUT_MS,
+	       names[0] ? names : "?");
+}
+
+/* Waits for every live vCPU to park, at most VM_PAUSE_TIMEOUT_MS. -ETIMEDOUT. */
+static int wait_vcpus_parked(struct vm *vm)
+{
+	struct timespec deadline = monotonic_after_ns((uint64_t)VM_PAUSE_TIMEOUT_MS * 1000000);
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	/* One sleeping for a throttle goes at once. */
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (!ret && vm->vcpus_parked < vm->vcpus_alive)
+		ret = pthread_cond_clockwait(&vm->pause_cond, &vm->pause_lock, CLOCK_MONOTONIC,
+					     &deadline);
+	ret = vm->vcpus_parked < vm->vcpus_alive ? -ETIMEDOUT : 0;
+	if (ret)
+		report_unparked(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
 int vm_pause(struct vm *vm)
 {
 	int ret;
@@ -435,12 +472,12 @@ int vm_pause(struct vm *vm)
 	vcpus_kick(vm);
 	/* A vCPU waiting for a dirty ring harvest goes to park instead. */
 	dirty_log_wake(vm);
-	pthread_mutex_lock(&vm->pause_lock);
-	/* And one sleeping for a throttle at once. */
-	pthread_cond_broadcast(&vm->pause_cond);
-	while (vm->vcpus_parked < vm->vcpus_alive)
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
-	pthread_mutex_unlock(&vm->pause_lock);
+	ret = wait_vcpus_parked(vm);
+	if (ret < 0) {
+		/* Those that parked run again: the VM is as before the pause. */
+		vm_resume_vcpus(vm);
+		return ret;
+	}
 	ret = devices_pause(vm);
 	if (ret < 0) {
 		vm_resume_vcpus(vm);

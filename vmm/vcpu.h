@@ -39,6 +39,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool entered;			/* has done its first KVM_RUN */
+	bool parked;			/* in vcpu_park; under vm->pause_lock */
 	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
 	struct sigbus_slot sigbus;
 	struct mem_fault_guard fault_guard;

@@ -13,6 +13,7 @@
 #include "image.h"
 #include "kvm.h"
 #include "layout.h"
+#include "log.h"
 #include "memory.h"
 #include "msi.h"
 #include "devices/pci.h"
@@ -103,7 +104,9 @@ struct vm {
 	_Atomic int stop_reason;		/* enum vm_stop_reason */
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
-	_Atomic unsigned int mmio_warnings;	/* for rate limiting */
+	/* Guest-triggered messages (vmm/log.h): stray MMIO, --strict-mmio aborts. */
+	struct ratelimit unclaimed_mmio_log;
+	struct ratelimit strict_mmio_log;
 	_Atomic uint64_t memory_errors;		/* poisoned pages the guest or tern ran into */
 	_Atomic uint64_t pages_replaced;	/* of those, replaced by zeroed pages */
 	uint64_t restore_count;			/* guest counter to restore */
@@ -135,7 +138,13 @@ int vm_add_device(struct vm *vm, struct device *dev);
  * in flight. Returns when all of that holds. Called from the main thread,
  * or from the migration thread while a migration runs (the control socket
  * then refuses pause, resume and snapshot). Resume undoes it. Both -errno; pausing a paused VM is a no-op.
+ * vCPUs that do not park within VM_PAUSE_TIMEOUT_MS (or an I/O thread
+ * handler that does not return within IOTHREAD_PAUSE_TIMEOUT_MS) fail the
+ * pause with -ETIMEDOUT, reported by name, and the VM runs on as before.
  */
+/* A kicked vCPU leaves KVM_RUN in microseconds; 10 s also covers an emulated
+ * host (QEMU TCG) and a slow MMIO handler. */
+#define VM_PAUSE_TIMEOUT_MS	10000
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(const struct vm *vm);

@@ -690,6 +690,19 @@ static void test_dirty_ring(void **state)
 		"2147483648");
 }
 
+static void test_console_buffer(void **state)
+{
+	assert_int_equal(PARSE("run", "--kernel", "Image"), 0);
+	assert_int_equal(cfg.console_buffer, 128 * 1024);
+	assert_int_equal(RUN("--console-buffer", "4K"), 0);
+	assert_int_equal(cfg.console_buffer, 4096);
+	assert_int_equal(RUN("--console-buffer", "1MiB"), 0);
+	assert_int_equal(cfg.console_buffer, 1 << 20);
+	RUN_ERR("--console-buffer '4095': must be a size from 4K to 1024K", "--console-buffer", "4095");
+	RUN_ERR("--console-buffer '2M': must be a size from 4K to 1024K", "--console-buffer", "2M");
+	RUN_ERR("--console-buffer 'lots': must be a size from 4K to 1024K", "--console-buffer", "lots");
+}
+
 static void test_dirty_tracking(void **state)
 {
 	assert_int_equal(RUN("--dirty-tracking", "bitmap"), 0);
@@ -947,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_restore_clock),
 		cmocka_unit_test(test_incoming),
 		cmocka_unit_test(test_dirty_ring),
+		cmocka_unit_test(test_console_buffer),
 		cmocka_unit_test(test_dirty_tracking),
 		cmocka_unit_test(test_paused),
 		cmocka_unit_test(test_ctl),

@@ -9,6 +9,7 @@
  * test_virtio_state.c.
  */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -638,6 +639,72 @@ static void test_iothread_pause(void **state)
 	close(c.fd);
 }
 
+/* A handler that blocks until @release is written (a device stuck on storage). */
+struct stuck {
+	int fd, release;
+	_Atomic unsigned int entered, runs;
+};
+
+static void stuck_event(void *opaque, uint32_t events)
+{
+	struct stuck *s = opaque;
+	uint64_t n;
+
+	if (read(s->fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	s->entered++;
+	if (read(s->release, &n, sizeof(n)) == sizeof(n))	/* blocking */
+		s->runs++;
+}
+
+static void test_iothread_pause_timeout(void **state)
+{
+	struct iothread *io = iothread_create();
+	struct stuck s = { .fd = eventfd(0, EFD_NONBLOCK), .release = eventfd(0, 0) };
+	struct timespec t0, t1;
+	long ms;
+
+	assert_non_null(io);
+	assert_int_equal(iothread_add(io, s.fd, EPOLLIN, stuck_event, &s), 0);
+	assert_int_equal(iothread_start(io), 0);
+	signal_fd(s.fd);
+	for (int i = 0; i < 5000 && !s.entered; i++)
+		usleep(1000);
+	assert_int_equal(s.entered, 1);
+
+	/* The handler never returns: the pause gives up after its bound. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(iothread_pause_timeout(io, 200), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 190 && ms < 5000);
+
+	/* And left the loop running: once the handler returns, events are served. */
+	signal_fd(s.release);
+	for (int i = 0; i < 5000 && s.runs < 1; i++)
+		usleep(1000);
+	assert_int_equal(s.runs, 1);
+	signal_fd(s.release);		/* the next run returns at once */
+	signal_fd(s.fd);
+	for (int i = 0; i < 5000 && s.runs < 2; i++)
+		usleep(1000);
+	assert_int_equal(s.runs, 2);
+
+	/* A pause that can succeed does, within the same bound. */
+	assert_int_equal(iothread_pause_timeout(io, 200), 0);
+	signal_fd(s.release);
+	signal_fd(s.fd);
+	usleep(50 * 1000);
+	assert_int_equal(s.runs, 2);
+	iothread_resume(io);
+	for (int i = 0; i < 5000 && s.runs < 3; i++)
+		usleep(1000);
+	assert_int_equal(s.runs, 3);
+	iothread_destroy(io);
+	close(s.fd);
+	close(s.release);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_msix_round_trip),
 		cmocka_unit_test(test_msix_refusals),
 		cmocka_unit_test(test_iothread_pause),
+		cmocka_unit_test(test_iothread_pause_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -167,20 +168,34 @@ static void test_tx_error_drops_byte(void **state)
 	dev->ops->destroy(dev);
 }
 
-/* A full non-blocking out_fd makes the byte wait a bounded time, then drop. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A full non-blocking out_fd (a console reader that stopped) drops the byte
+ * at once, counted: a vCPU never waits for the console. */
 static void test_tx_full_pipe_drops_byte(void **state)
 {
 	struct ctx *c = *state;
 	char junk[4096] = { 0 };
 	char buf[16];
 	size_t total = 0;
+	uint64_t t0;
 
 	assert_int_equal(fcntl(c->out[1], F_SETFL, O_NONBLOCK), 0);
 	while (write(c->out[1], junk, sizeof(junk)) > 0)
 		total += sizeof(junk);
 	while (write(c->out[1], junk, 1) == 1)
 		total++;
-	wr(c, THR, 'A');	/* returns after the wait */
+	t0 = now_ms();
+	for (int i = 0; i < 1000; i++)
+		wr(c, THR, 'A');
+	assert_true(now_ms() - t0 < 500);
+	assert_int_equal(uart16550_tx_dropped(c->dev), 1000);
 
 	while (total) {
 		ssize_t n = read(c->out[0], junk, total < sizeof(junk) ? total : sizeof(junk));
@@ -192,6 +207,7 @@ static void test_tx_full_pipe_drops_byte(void **state)
 	wr(c, THR, 'B');
 	assert_int_equal(drain_output(c, buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "B");
+	assert_int_equal(uart16550_tx_dropped(c->dev), 1000);
 }
 
 static void test_rx_in_order_with_irq(void **state)
