@@ -70,11 +70,14 @@ struct blk_req {
 	struct vq_elem elem;		/* data iovecs point into it */
 	struct blk_req *next_free;
 	uint8_t *status;		/* the last writable byte of the chain */
+	struct iovec *status_seg;	/* the in[] segment it was cut from */
+	unsigned int in_num;		/* elem.in_num as the driver gave it */
 	uint32_t type;			/* VIRTIO_BLK_T_* */
 	enum blk_op op;
 	bool write;
 	struct iovec *iov;		/* what is left to transfer */
 	unsigned int iovcnt;
+	uint64_t front_skipped;		/* bytes cut off iov[0] for now (blk_advance) */
 	struct iovec ziov;		/* BLK_OP_ZERO_FILL */
 	uint64_t offset;		/* byte offset of the next transfer */
 	uint64_t remaining;		/* bytes left (RW, ZERO_FILL) */
@@ -109,6 +112,7 @@ struct virtio_blk {
 	bool active;			/* DRIVER_OK and not reset since */
 	bool broken;			/* vq_pop failed: wait for a reset */
 	bool stalled;			/* no free request: resume on a completion */
+	uint64_t finished;		/* requests given back, for blk_quiesce's count */
 };
 
 static struct virtio_blk *to_blk(struct virtio_device *vdev)
@@ -132,19 +136,52 @@ static void blk_req_free(struct virtio_blk *b, struct blk_req *req)
 	b->free_reqs = req;
 }
 
+/* Puts back what blk_advance cut off the front segment. */
+static void blk_undo_skip(struct blk_req *req)
+{
+	if (!req->front_skipped)
+		return;
+	req->iov->iov_base = (uint8_t *)req->iov->iov_base - req->front_skipped;
+	req->iov->iov_len += req->front_skipped;
+	req->front_skipped = 0;
+}
+
+/*
+ * The chain's writable segments as the driver gave them: the status byte
+ * back in its segment, the front of a short read's transfer uncut. The
+ * used element then covers what it says (vq_fill logs from in[]).
+ */
+static void blk_restore_in(struct blk_req *req)
+{
+	blk_undo_skip(req);
+	if (req->status_seg)
+		req->status_seg->iov_len++;
+	req->status_seg = NULL;
+	req->elem.in_num = req->in_num;
+}
+
+/*
+ * The status byte is not where the used length ends (GET_ID into a larger
+ * buffer, a failed read): log it here, after the store, so a migration
+ * under way sends its page again (vmm/written_log.h).
+ */
 static void blk_finish(struct virtio_blk *b, struct blk_req *req, uint8_t status)
 {
 	uint32_t len = 0;
 
+	blk_restore_in(req);
 	if (req->status) {
 		*req->status = status;
+		guest_memory_note_write(b->vdev.mem, req->status, 1);
 		len = (status == VIRTIO_BLK_S_OK ? req->used_len : 0) + 1;
 	}
 	virtio_complete(&b->vdev, 0, &req->elem, len);
 	blk_req_free(b, req);
+	b->finished++;
 }
 
-/* Drops @n bytes from the front of @iov[0..*cnt); returns the new front. */
+/* Drops @n bytes from the front of @iov[0..*cnt); returns the new front.
+ * For the request header only: transfers move on with blk_advance. */
 static struct iovec *iov_skip(struct iovec *iov, unsigned int *cnt, uint64_t n)
 {
 	while (*cnt && n >= iov->iov_len) {
@@ -157,6 +194,49 @@ static struct iovec *iov_skip(struct iovec *iov, unsigned int *cnt, uint64_t n)
 		iov->iov_len -= n;
 	}
 	return iov;
+}
+
+/*
+ * Moves @req's transfer on by @n bytes. Only the front segment is ever cut,
+ * by front_skipped bytes that are put back before moving on (and by
+ * blk_restore_in): the driver's segments behind it stay as they were.
+ */
+static void blk_advance(struct blk_req *req, uint64_t n)
+{
+	if (req->iovcnt) {
+		n += req->front_skipped;
+		blk_undo_skip(req);
+	}
+	while (req->iovcnt && n >= req->iov->iov_len) {
+		n -= req->iov->iov_len;
+		req->iov++;
+		req->iovcnt--;
+	}
+	if (req->iovcnt && n) {
+		req->iov->iov_base = (uint8_t *)req->iov->iov_base + n;
+		req->iov->iov_len -= n;
+		req->front_skipped = n;
+	}
+}
+
+/*
+ * A read's transfer came back (@res): log the guest RAM it filled, at once,
+ * even for a request that goes on (a short read) or that a reset drops.
+ * A failed transfer may have placed some of its data (a direct read's DMA)
+ * before failing: all of what it was given counts.
+ */
+static void blk_note_read(struct virtio_blk *b, const struct blk_req *req, int res)
+{
+	uint64_t left = res < 0 ? req->remaining : (uint64_t)res;
+
+	if (req->op != BLK_OP_RW || req->write)
+		return;
+	for (unsigned int i = 0; i < req->iovcnt && left; i++) {
+		uint64_t n = req->iov[i].iov_len < left ? req->iov[i].iov_len : left;
+
+		guest_memory_note_write(b->vdev.mem, req->iov[i].iov_base, n);
+		left -= n;
+	}
 }
 
 /* ---- submission ---------------------------------------------------------- */
@@ -249,6 +329,7 @@ static void blk_touch_buffers(const struct blk_req *req)
 static void blk_cqe(struct virtio_blk *b, struct blk_req *req, int res, bool reset)
 {
 	req->in_flight = false;
+	blk_note_read(b, req, res);
 	if (reset || req->orphan) {
 		req->orphan = false;
 		blk_req_free(b, req);
@@ -264,7 +345,7 @@ static void blk_cqe(struct virtio_blk *b, struct blk_req *req, int res, bool res
 		req->offset += (unsigned int)res;
 		req->remaining -= (unsigned int)res;
 		if (req->op == BLK_OP_RW)
-			req->iov = iov_skip(req->iov, &req->iovcnt, (unsigned int)res);
+			blk_advance(req, (unsigned int)res);
 		if (!req->remaining) {
 			blk_finish(b, req, VIRTIO_BLK_S_OK);
 			return;
@@ -338,6 +419,7 @@ static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *req, uint64_t sector
 	req->op = BLK_OP_RW;
 	req->iov = iov;
 	req->iovcnt = cnt;
+	req->front_skipped = 0;
 	req->offset = sector << SECTOR_SHIFT;
 	req->remaining = len;
 	req->used_len = req->write ? 0 : (uint32_t)len;
@@ -435,9 +517,14 @@ static void blk_handle(struct virtio_blk *b, struct blk_req *req)
 	uint8_t status;
 
 	req->status = NULL;
+	req->status_seg = NULL;
+	req->in_num = e->in_num;
+	req->iovcnt = 0;
+	req->front_skipped = 0;
 	req->used_len = 0;
 	/* The status byte is the chain's last writable byte; take it out of
-	 * the data segments (it may share a descriptor with data). */
+	 * the data segments (it may share a descriptor with data) until
+	 * blk_finish puts it back. */
 	while (e->in_num && !e->in[e->in_num - 1].iov_len)
 		e->in_num--;
 	if (!e->in_num) {
@@ -447,6 +534,7 @@ static void blk_handle(struct virtio_blk *b, struct blk_req *req)
 	}
 	last = &e->in[e->in_num - 1];
 	req->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	req->status_seg = last;
 	if (!--last->iov_len)
 		e->in_num--;
 
@@ -636,7 +724,16 @@ static void blk_reset(struct virtio_device *vdev)
  */
 static int blk_quiesce(struct virtio_device *vdev)
 {
-	return blk_wait_idle(to_blk(vdev), false);
+	struct virtio_blk *b = to_blk(vdev);
+	uint64_t before = b->finished;
+	int ret = blk_wait_idle(b, false);
+
+	/* What a migration's final stage must carry (status bytes, data, used
+	 * ring, all logged): said, so that a test can tell it happened. */
+	if (b->finished != before)
+		pr_info("disk %s: %llu requests in flight at the pause completed", b->path,
+			(unsigned long long)(b->finished - before));
+	return ret;
 }
 
 /* No request can be in flight (blk_quiesce); the configuration comes from

@@ -349,9 +349,12 @@ bool vq_enable_notify(struct virtqueue *vq)
 		return false;
 	if (vq->event_idx) {
 		/* avail_event sits right after the used ring: used->ring[size]. */
-		store16((__virtio16 *)((uint8_t *)used + offsetof(struct vring_used, ring) +
-				       vq->size * sizeof(struct vring_used_elem)),
-			vq->last_avail_idx);
+		__virtio16 *avail_event = (__virtio16 *)((uint8_t *)used +
+			offsetof(struct vring_used, ring) +
+			vq->size * sizeof(struct vring_used_elem));
+
+		store16(avail_event, vq->last_avail_idx);
+		guest_memory_note_write(vq->mem, avail_event, sizeof(*avail_event));
 	}
 	/* The avail_event store before the avail->idx load (pairs with the
 	 * driver's fence between its avail->idx store and avail_event load). */

@@ -15,7 +15,7 @@
 
 #include "migration/channel.h"
 
-static int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
@@ -31,8 +31,8 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t
  * "HOST:PORT", HOST an IPv4 or [IPv6] address, or empty (any address, when
  * listening). Numeric only: a static tern has no name service to ask.
  */
-static int tcp_addr(const char *hostport, struct sockaddr_storage *ss, socklen_t *len,
-		    char *err, size_t errlen)
+int tcp_addr(const char *hostport, struct sockaddr_storage *ss, socklen_t *len, char *err,
+	     size_t errlen)
 {
 	const char *colon = strrchr(hostport, ':');
 	struct sockaddr_in *in = (struct sockaddr_in *)ss;
@@ -204,6 +204,10 @@ int channel_send_line(int fd, const char *word, const char *msg)
 	size_t len, done = 0;
 
 	len = n < 0 ? 0 : (size_t)n >= sizeof(line) - 1 ? sizeof(line) - 2 : (size_t)n;
+	/* A message may quote the peer: it stays one line. */
+	for (size_t i = 0; i < len; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
 	line[len++] = '\n';
 	while (done < len) {
 		ssize_t w = send(fd, line + done, len - done, MSG_NOSIGNAL);

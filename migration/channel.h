@@ -3,6 +3,8 @@
 #define TERN_CHANNEL_H
 
 #include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 /*
  * The migration connection: unix:PATH or tcp:HOST:PORT. The stream goes
@@ -27,5 +29,13 @@ int channel_send_line(int fd, const char *word, const char *msg);
 /* Reads one line (without its newline) into @buf. -errno; -EPIPE at EOF,
  * -ETIMEDOUT after the socket's timeout. */
 int channel_read_line(int fd, char *buf, size_t len);
+
+/* The address parts of the URIs, pure (fuzzed: tests/fuzz/fuzz_channel.c):
+ * unix:PATH's PATH into @sa; tcp:HOST:PORT's "HOST:PORT" (HOST an IPv4 or
+ * [IPv6] address, or empty for any) into @ss and @len. -ENAMETOOLONG or
+ * -EINVAL with a message in @err. */
+int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t errlen);
+int tcp_addr(const char *hostport, struct sockaddr_storage *ss, socklen_t *len, char *err,
+	     size_t errlen);
 
 #endif

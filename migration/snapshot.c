@@ -502,6 +502,7 @@ static int load_ram_chunk(struct machine_loader *rs)
 {
 	struct vm *vm = rs->vm;
 	uint64_t le_off, off, len = rs->sec.length - sizeof(le_off);
+	char why[STREAM_ERR_MAX];
 	int ret;
 
 	if (rs->sec.length < sizeof(le_off)) {
@@ -512,11 +513,10 @@ static int load_ram_chunk(struct machine_loader *rs)
 	if (ret)
 		return stream_failed(rs, ret);
 	off = le64toh(le_off);
-	if (off % host_page_size() || len % host_page_size() || off > vm->ram.size ||
-	    len > vm->ram.size - off) {
-		pr_err("snapshot: RAM section at offset %#" PRIx64 " with %#" PRIx64 " bytes does "
-		       "not fit %" PRIu64 " MiB of RAM in whole pages", off, len, vm->ram.size >> 20);
-		return refused(rs, -EBADMSG);
+	ret = stream_ram_check(off, len, vm->ram.size, host_page_size(), why, sizeof(why));
+	if (ret) {
+		pr_err("snapshot: %s", why);
+		return refused(rs, ret);
 	}
 	/* Straight into guest memory, in one large read. */
 	ret = stream_read_payload(&rs->sr, vm->ram.hva + off, len);

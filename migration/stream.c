@@ -661,3 +661,16 @@ int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram
 	*npages = n;
 	return 0;
 }
+
+int stream_ram_check(uint64_t offset, uint64_t len, uint64_t ram_size, uint32_t page_size,
+		     char *err, size_t errlen)
+{
+	if (!page_size || offset % page_size || len % page_size || offset > ram_size ||
+	    len > ram_size - offset) {
+		snprintf(err, errlen, "RAM section at offset %#llx with %#llx bytes does not fit "
+			 "%llu MiB of RAM in whole pages", (unsigned long long)offset,
+			 (unsigned long long)len, (unsigned long long)(ram_size >> 20));
+		return -EBADMSG;
+	}
+	return 0;
+}

@@ -88,6 +88,13 @@ int stream_ram_zero_decode(const uint8_t in[STREAM_RAM_ZERO_BYTES], uint64_t ram
 			   uint32_t page_size, uint64_t *offset, uint64_t *npages, char *err,
 			   size_t errlen);
 
+/* Checks a RAM section's @offset (its first 8 bytes) and the @len bytes of
+ * pages after it against RAM of @ram_size bytes in @page_size pages: whole
+ * pages, page-aligned, inside RAM (no sum that could overflow). -EBADMSG
+ * with a message. */
+int stream_ram_check(uint64_t offset, uint64_t len, uint64_t ram_size, uint32_t page_size,
+		     char *err, size_t errlen);
+
 /* A POSTCOPY payload: migration/postcopy_proto.h (pc_params). */
 #define STREAM_POSTCOPY_BYTES	8
 

@@ -1035,6 +1035,29 @@ static void test_ram_zero(void **state)
 	assert_int_equal(zero_decode(PAGE, 0, ram, &off, &n), -EBADMSG);
 }
 
+/* A RAM section's offset and pages (what the snapshot loader checks). */
+static void test_ram_check(void **state)
+{
+	const uint64_t ram = 16 * PAGE;
+	char err[128] = "";
+
+	(void)state;
+	assert_int_equal(stream_ram_check(0, 16 * PAGE, ram, PAGE, err, sizeof(err)), 0);
+	assert_int_equal(stream_ram_check(15 * PAGE, PAGE, ram, PAGE, err, sizeof(err)), 0);
+	/* No pages after the offset: nothing to load, nothing wrong. */
+	assert_int_equal(stream_ram_check(16 * PAGE, 0, ram, PAGE, err, sizeof(err)), 0);
+	/* Past the end, by a page or by wrapping; not whole pages. */
+	assert_int_equal(stream_ram_check(15 * PAGE, 2 * PAGE, ram, PAGE, err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "does not fit"));
+	assert_int_equal(stream_ram_check(UINT64_MAX - PAGE + 1, PAGE, ram, PAGE, err,
+					  sizeof(err)), -EBADMSG);
+	assert_int_equal(stream_ram_check(PAGE, UINT64_MAX - PAGE + 1, ram, PAGE, err,
+					  sizeof(err)), -EBADMSG);
+	assert_int_equal(stream_ram_check(PAGE + 8, PAGE, ram, PAGE, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(stream_ram_check(PAGE, PAGE + 1, ram, PAGE, err, sizeof(err)), -EBADMSG);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1071,6 +1094,7 @@ int main(void)
 		T(test_read_past_section),
 		T(test_read_error),
 		T(test_ram_zero),
+		T(test_ram_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
