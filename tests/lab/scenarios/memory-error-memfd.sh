@@ -1,10 +1,12 @@
 #!/bin/sh
-# A hardware memory error in shared RAM, memfd and hugetlb (issue 18): the guest
-# process that touched the poisoned page dies of SIGBUS; tern punches the page
-# out of the file (for hugetlb the whole huge page, counted as one); the guest
-# gives the freed page to its next user, which finds healthy memory; the guest
-# powers off cleanly. First: inject-memory-error is refused without
-# --allow-fault-injection (a paused VM: no boot needed).
+# A hardware memory error in shared RAM, a memfd (issue 18): the guest process
+# that touched the poisoned page dies of SIGBUS; tern punches the page out of
+# the file and out of its own mapping; the guest gives the freed page to its
+# next user, which finds healthy memory; the guest powers off cleanly. First:
+# inject-memory-error is refused without --allow-fault-injection (a paused VM:
+# no boot needed). hugetlb is not run here: a poisoned huge page takes the
+# guest's 511 other pages in it along, and another user of those (seen: the
+# guest's own) hits it before memvictim does, so the scenario's steps race.
 # timeout: 420
 # poisons-host-memory: runs after the other scenarios (tests/lab/run)
 . "$LAB/lib.sh"
@@ -28,17 +30,4 @@ wait "$refuse_pid"
 expect_status "$?" 0 "tern did not exit 0 after quit"
 
 memory_error_survived memfd "flags 0x0 (EHWPOISON, SIGBUS BUS_MCEERR_AR) backend=memfd: memory error: external data abort injected"
-for f in tern.log tern-stderr.log; do mv "$f" "memfd-$f"; done
-
-# 256 MiB of 2 MiB pages, and one to take the replaced one's place.
-echo 129 >/proc/sys/vm/nr_hugepages
-free=$(sed -n 's/^HugePages_Free: *//p' /proc/meminfo)
-if [ "${free:-0}" -lt 129 ]; then
-	echo 0 >/proc/sys/vm/nr_hugepages
-	echo "memory-error-memfd passed (memfd; hugetlb not run: only ${free:-0} huge pages could be reserved)"
-	exit 0
-fi
-memory_error_survived hugetlb "flags 0x0 (EHWPOISON, SIGBUS BUS_MCEERR_AR) backend=hugetlb: memory error: external data abort injected"
-grep -q "it is a whole huge page" tern-stderr.log || fail "hugetlb: tern did not say the whole huge page was replaced"
-echo 0 >/proc/sys/vm/nr_hugepages
 echo "memory-error-memfd passed"
