@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "cli.h"
+#include "cli_sandbox.h"
 #include "control_proto.h"
 #include "layout.h"
 #include "log.h"
@@ -48,6 +49,11 @@ enum run_option {
 	OPT_INCOMING,
 	OPT_DIRTY_RING,
 	OPT_DIRTY_TRACKING,
+	OPT_SANDBOX,
+	OPT_SNAPSHOT_DIR,
+	OPT_MIGRATE_TO,
+	OPT_USER,
+	OPT_JAIL,
 	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
@@ -78,6 +84,11 @@ static const struct option run_options[] = {
 	{ "incoming",	 required_argument, NULL, OPT_INCOMING },
 	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
 	{ "dirty-tracking", required_argument, NULL, OPT_DIRTY_TRACKING },
+	{ "sandbox",	 required_argument, NULL, OPT_SANDBOX },
+	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
+	{ "migrate-to",	 required_argument, NULL, OPT_MIGRATE_TO },
+	{ "user",	 required_argument, NULL, OPT_USER },
+	{ "jail",	 required_argument, NULL, OPT_JAIL },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -198,6 +209,8 @@ void cli_usage(FILE *out)
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
 "  5        a guest memory fault tern could not resolve: the repeat guard\n"
 "           (--memory-fault-retries), or KVM could not reach guest memory\n"
+"  6        the sandbox stopped a system call the thread may not make\n"
+"           (--sandbox kill; the message names the thread and the call)\n"
 "  128+N    stopped by signal N (SIGINT, SIGTERM)\n"
 "\n"
 "Control: 'tern ctl SOCKET COMMAND [ARGS]' sends COMMAND to the tern running\n"
@@ -247,6 +260,7 @@ void cli_usage(FILE *out)
 		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB,
 		CONFIG_MAX_FAULT_RETRIES, CONFIG_DEFAULT_FAULT_RETRIES,
 		CONFIG_MAX_DISKS, CONFIG_MAX_NETS, SOCKET_PATH_MAX, CONTROL_REPLY_TIMEOUT_S);
+	cli_sandbox_usage(out);
 }
 
 static void config_defaults(struct vm_config *cfg)
@@ -835,6 +849,18 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return parse_memory_errors(arg, cfg);
 	case OPT_MEMORY_FAULT_RETRIES:
 		return parse_fault_retries(arg, cfg);
+	case OPT_SANDBOX:
+		return cli_parse_sandbox(arg, cfg);
+	case OPT_SNAPSHOT_DIR:
+		cfg->snapshot_dir = arg;
+		return check_path("snapshot-dir", arg);
+	case OPT_MIGRATE_TO:
+		return check_migration_uri("--migrate-to", arg) ?: cli_add_migrate_to(arg, cfg);
+	case OPT_USER:
+		return cli_parse_user(arg, cfg);
+	case OPT_JAIL:
+		cfg->jail_dir = arg;
+		return check_path("jail", arg);
 	case OPT_HELP:
 		*cmd = CLI_HELP;
 		return 0;
@@ -897,7 +923,7 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 		pr_err("run: --paused needs --control PATH: the vCPUs wait for a 'resume' command on that socket");
 		return -EINVAL;
 	}
-	return 0;
+	return cli_check_sandbox(cfg);
 }
 
 /* argv[0] is "run". */
