@@ -108,7 +108,7 @@ int cli_check_sandbox(const struct vm_config *cfg)
 
 void cli_sandbox_usage(FILE *out)
 {
-	fputs(
+	fprintf(out,
 "\n"
 "Confinement (README, \"Security model\"), options of 'run':\n"
 "  --sandbox kill|log|off\n"
@@ -125,13 +125,19 @@ void cli_sandbox_usage(FILE *out)
 "                    refused (Landlock keeps the rest of the file system out\n"
 "                    of reach once the VM is built).\n"
 "  --migrate-to unix:PATH|tcp:HOST:PORT\n"
-"                    a destination 'migrate' may use; repeatable. Default:\n"
-"                    none, 'migrate' is refused.\n"
+"                    a destination 'migrate' may use; repeatable (at most %d).\n"
+"                    Once one is given, 'migrate' to any other is refused and\n"
+"                    Landlock lets tern connect only to these (TCP by port,\n"
+"                    ABI 4+; unix sockets by directory, ABI 9+). Default: any\n"
+"                    destination (no connect rules).\n"
 "  --user UID:GID    started as root: become UID:GID (not 0) once the files\n"
 "                    and devices are open, with every capability dropped.\n"
 "  --jail DIR        after opening what it needs, move into new mount, IPC\n"
 "                    and UTS namespaces (and a network one, without --net,\n"
 "                    --incoming tcp: and --migrate-to tcp:) whose root is DIR,\n"
 "                    an empty directory. Needs root (with --user) or\n"
-"                    unprivileged user namespaces.\n", out);
+"                    unprivileged user namespaces. With --jail, --snapshot-dir,\n"
+"                    --restore, --incoming unix: and --migrate-to unix: paths\n"
+"                    must be absolute; they appear in the jail at that path.\n",
+		CONFIG_MAX_MIGRATE_TO);
 }

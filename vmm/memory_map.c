@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "memfault.h"
 #include "memory.h"
+#include "memory_guard.h"
 
 static const char *const backend_names[MEM_BACKEND_NR] = {
 	[MEM_BACKEND_ANON]		= "anon",
@@ -45,8 +47,7 @@ static void *map_anon(uint64_t size)
 {
 	/* NORESERVE: the guest touches what it uses; a 4 GiB guest that boots to
 	 * a shell should not need 4 GiB of commit charge. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = guarded_mmap(size, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
 
 	/* Transparent huge pages shorten stage-2 walks; advisory only. */
 	if (p != MAP_FAILED)
@@ -95,6 +96,14 @@ static int hugetlb_shortage(uint64_t size)
 	return -ENOMEM;
 }
 
+/* A hugetlb memfd's page size (st_blksize), for the mapping's alignment. */
+static uint64_t huge_page_size(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_blksize > 0 ? (uint64_t)st.st_blksize : 0;
+}
+
 /* MAP_SHARED over a memfd or guest_memfd: the VMM's view of the RAM. */
 static void *map_fd(enum mem_backend backend, int fd, uint64_t size)
 {
@@ -102,7 +111,7 @@ static void *map_fd(enum mem_backend backend, int fd, uint64_t size)
 	 * and fails here, rather than the guest getting SIGBUS later. */
 	int flags = MAP_SHARED | (backend == MEM_BACKEND_HUGETLB ? 0 : MAP_NORESERVE);
 
-	return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	return guarded_mmap(size, huge_page_size(fd), flags, fd);
 }
 
 int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
@@ -142,7 +151,7 @@ int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
 void guest_memory_free(struct guest_memory *mem)
 {
 	if (mem->hva)
-		munmap(mem->hva, mem->size);
+		guarded_munmap(mem->hva, mem->size);
 	mem->hva = NULL;
 	if (mem->fd >= 0)
 		close(mem->fd);

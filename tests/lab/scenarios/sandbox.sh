@@ -12,7 +12,8 @@ need_tern
 trap 'guest_dump_logs' EXIT
 mkdir -p snaps outside
 dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot create disk.img"
-lsm=$(cat /sys/kernel/security/lsm 2>/dev/null || echo "securityfs not mounted")
+[ -e /sys/kernel/security/lsm ] || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+lsm=$(cat /sys/kernel/security/lsm 2>/dev/null || echo "unknown (no securityfs)")
 echo "REPORT: host LSMs: $lsm"
 
 # seccomp_threads PID: "filtered total" over the process's threads.
