@@ -78,7 +78,8 @@ static int bind_in(const char *root, const char *path, bool dir, bool rw)
 	if (!ret && mount(path, target, NULL, MS_BIND, NULL) < 0)
 		ret = -errno;
 	if (!ret && !rw &&
-	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
+		  MS_NOEXEC, NULL) < 0)
 		ret = -errno;
 	if (ret)
 		pr_err("--jail: cannot make %s appear in the jail: %s", path, strerror(-ret));
@@ -185,17 +186,24 @@ int jail_enter(const struct vm_config *cfg)
 	return ret;
 }
 
-static int drop_capabilities(void)
+/* Needs CAP_SETPCAP: before the user changes. A process without it has an
+ * empty permitted set anyway (EPERM, ignored). */
+static int drop_bounding_set(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
-
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EPERM) {
 			pr_err("cannot drop capability %d from the bounding set: %m", cap);
 			return -errno;
 		}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return 0;
+}
+
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
 	if (syscall(SYS_capset, &hdr, data) < 0) {
 		pr_err("cannot drop capabilities: %m");
 		return -errno;
@@ -205,6 +213,11 @@ static int drop_capabilities(void)
 
 int privileges_drop(const struct vm_config *cfg)
 {
+	if (!cfg->user_set && !cfg->jail_dir)
+		return 0;	/* root keeps inject-memory-error's CAP_SYS_ADMIN and
+				 * a post-copy destination's CAP_SYS_PTRACE */
+	if (drop_bounding_set() < 0)
+		return -EPERM;
 	if (cfg->user_set && geteuid() == 0) {
 		if (setgroups(0, NULL) < 0 || setresgid(cfg->gid, cfg->gid, cfg->gid) < 0 ||
 		    setresuid(cfg->uid, cfg->uid, cfg->uid) < 0) {
@@ -215,10 +228,6 @@ int privileges_drop(const struct vm_config *cfg)
 		pr_err("--user %u:%u: tern runs as %u:%u and is not root: it cannot change user",
 		       cfg->uid, cfg->gid, geteuid(), getegid());
 		return -EPERM;
-	} else if (!cfg->jail_dir) {
-		/* Root keeps what inject-memory-error (CAP_SYS_ADMIN) and a
-		 * post-copy destination's userfaultfd (CAP_SYS_PTRACE) need. */
-		return 0;
 	}
 	return drop_capabilities();
 }
