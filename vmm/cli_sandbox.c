@@ -98,7 +98,8 @@ static int check_jail_paths(const struct vm_config *cfg)
 int cli_check_sandbox(const struct vm_config *cfg)
 {
 	if (cfg->sandbox == SANDBOX_OFF && cfg->jail_dir) {
-		pr_err("run: --jail DIR with --sandbox off: a jail without its seccomp filters is not one; drop one of them");
+		pr_err("run: --jail DIR with --sandbox off: a jail without its seccomp filters "
+		       "is not one; drop one of them");
 		return -EINVAL;
 	}
 	if (cfg->jail_dir)

@@ -10,8 +10,8 @@
  * The Landlock ruleset of a VM (README, "Security model"): once a thread is
  * confined, the file system is reachable only where the command line
  * pointed, and TCP only at the migration endpoints it names (kernel ABI 4+).
- * Built before the VM (the paths are opened then), enforced by each thread
- * in sandbox_enter().
+ * Built before the VM (the paths are opened then), enforced by the main
+ * thread in sandbox_enter(SANDBOX_MAIN) before it creates any other thread.
  *
  * Returns the ruleset's fd; 0 when the kernel has no Landlock (a notice
  * says so, the seccomp filters still apply); -errno after a message.

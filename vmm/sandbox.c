@@ -137,7 +137,10 @@ int sandbox_enter(enum sandbox_kind kind)
 
 	if (!st)
 		return 0;
-	if (st->landlock_fd >= 0 && landlock_enforce(st->landlock_fd) < 0)
+	/* Every other thread is created after the main thread is confined and
+	 * inherits its Landlock domain: one domain for the whole process, so
+	 * threads may still signal each other (LANDLOCK_SCOPE_SIGNAL). */
+	if (kind == SANDBOX_MAIN && st->landlock_fd >= 0 && landlock_enforce(st->landlock_fd) < 0)
 		return -EPERM;
 	ret = sandbox_filter_build(kind, st->mode, st->arch, &ctx);
 	if (ret < 0) {

@@ -47,9 +47,9 @@ const char *sandbox_mode_name(enum sandbox_mode mode);
 int sandbox_filter_build(enum sandbox_kind kind, enum sandbox_mode mode, uint32_t arch,
 			 scmp_filter_ctx *out);
 
-/* Rules in @kind's allowlist (a system call with several allowed argument
- * patterns, e.g. ioctl requests, counts once per pattern). */
-unsigned int sandbox_allowlist_size(enum sandbox_kind kind);
+/* Rules in @kind's allowlist on @arch (a system call with several allowed
+ * argument patterns, e.g. ioctl requests, counts once per pattern). */
+unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch);
 
 /*
  * Process-wide preparation, once, before any thread enters the sandbox: the
@@ -62,8 +62,9 @@ int sandbox_prepare(enum sandbox_mode mode);
  * affected). A no-op with SANDBOX_OFF or before sandbox_prepare(). -errno. */
 int sandbox_enter(enum sandbox_kind kind);
 
-/* Each thread's sandbox_enter() then also enforces the Landlock ruleset @fd
- * (vmm/landlock.h), which the sandbox now owns. -EINVAL before prepare. */
+/* sandbox_enter(SANDBOX_MAIN) then also enforces the Landlock ruleset @fd
+ * (vmm/landlock.h), which the sandbox now owns; the threads created after
+ * it inherit it. -EINVAL before prepare. */
 int sandbox_set_landlock(int fd);
 
 /* Releases what sandbox_prepare() allocated (at exit). */

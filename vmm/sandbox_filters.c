@@ -47,49 +47,52 @@ struct syscall_rule {
 	enum rule_check check;
 };
 
+#define A(name, kinds)		{ name, kinds, CHECK_NONE }
+#define C(name, kinds, check)	{ name, kinds, check }
+
 static const struct syscall_rule syscall_rules[] = {
 	/* Every thread: memory, time, locks, logging, its own end. */
-	{ "read", ALL, CHECK_NONE }, { "write", ALL, CHECK_NONE }, { "readv", ALL, CHECK_NONE }, { "writev", ALL, CHECK_NONE },
-	{ "close", ALL, CHECK_NONE }, { "futex", ALL, CHECK_NONE }, { "munmap", ALL, CHECK_NONE }, { "madvise", ALL, CHECK_NONE },
-	{ "brk", ALL, CHECK_NONE }, { "mremap", ALL, CHECK_NONE },
-	{ "mmap", ALL, CHECK_NO_EXEC }, { "mprotect", ALL, CHECK_NO_EXEC },
-	{ "clock_gettime", ALL, CHECK_NONE }, { "clock_getres", ALL, CHECK_NONE }, { "gettimeofday", ALL, CHECK_NONE },
-	{ "clock_nanosleep", ALL, CHECK_NONE }, { "nanosleep", ALL, CHECK_NONE },
-	{ "gettid", ALL, CHECK_NONE }, { "getpid", ALL, CHECK_NONE }, { "tgkill", ALL, CHECK_NONE }, { "sched_yield", ALL, CHECK_NONE },
-	{ "rt_sigprocmask", ALL, CHECK_NONE }, { "rt_sigreturn", ALL, CHECK_NONE }, { "restart_syscall", ALL, CHECK_NONE },
-	{ "exit", ALL, CHECK_NONE }, { "exit_group", ALL, CHECK_NONE }, { "getrandom", ALL, CHECK_NONE },
-	{ "fstat", ALL, CHECK_NONE }, { "newfstatat", ALL, CHECK_NONE }, { "lseek", ALL, CHECK_NONE }, { "fcntl", ALL, CHECK_NONE },
-	{ "ppoll", ALL, CHECK_NONE }, { "poll", ALL, CHECK_NONE },
+	A("read", ALL), A("write", ALL), A("readv", ALL), A("writev", ALL),
+	A("close", ALL), A("futex", ALL), A("munmap", ALL), A("madvise", ALL),
+	A("brk", ALL), A("mremap", ALL),
+	C("mmap", ALL, CHECK_NO_EXEC), C("mprotect", ALL, CHECK_NO_EXEC),
+	A("clock_gettime", ALL), A("clock_getres", ALL), A("gettimeofday", ALL),
+	A("clock_nanosleep", ALL), A("nanosleep", ALL),
+	A("gettid", ALL), A("getpid", ALL), A("tgkill", ALL), A("sched_yield", ALL),
+	A("rt_sigprocmask", ALL), A("rt_sigreturn", ALL), A("restart_syscall", ALL),
+	A("exit", ALL), A("exit_group", ALL), A("getrandom", ALL),
+	A("fstat", ALL), A("newfstatat", ALL), A("lseek", ALL), A("fcntl", ALL),
+	A("ppoll", ALL), A("poll", ALL),
 	/* Device queues and their eventfds (a vCPU enables queues and vectors). */
-	{ "epoll_pwait", K(MAIN) | K(IOTHREAD), CHECK_NONE }, { "epoll_wait", K(MAIN) | K(IOTHREAD), CHECK_NONE },
-	{ "epoll_ctl", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE), CHECK_NONE },
-	{ "eventfd2", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE), CHECK_NONE },
-	{ "io_uring_enter", K(MAIN) | K(VCPU) | K(IOTHREAD), CHECK_NONE },
-	{ "pread64", K(MAIN) | K(IOTHREAD), CHECK_NONE }, { "pwrite64", K(MAIN) | K(IOTHREAD), CHECK_NONE },
-	{ "preadv", K(MAIN) | K(IOTHREAD), CHECK_NONE }, { "pwritev", K(MAIN) | K(IOTHREAD), CHECK_NONE },
-	{ "fsync", K(MAIN) | K(IOTHREAD), CHECK_NONE }, { "fdatasync", K(MAIN) | K(IOTHREAD), CHECK_NONE },
-	{ "fallocate", K(MAIN) | K(IOTHREAD), CHECK_NONE },
+	A("epoll_pwait", K(MAIN) | K(IOTHREAD)), A("epoll_wait", K(MAIN) | K(IOTHREAD)),
+	A("epoll_ctl", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
+	A("eventfd2", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
+	A("io_uring_enter", K(MAIN) | K(VCPU) | K(IOTHREAD)),
+	A("pread64", K(MAIN) | K(IOTHREAD)), A("pwrite64", K(MAIN) | K(IOTHREAD)),
+	A("preadv", K(MAIN) | K(IOTHREAD)), A("pwritev", K(MAIN) | K(IOTHREAD)),
+	A("fsync", K(MAIN) | K(IOTHREAD)), A("fdatasync", K(MAIN) | K(IOTHREAD)),
+	A("fallocate", K(MAIN) | K(IOTHREAD)),
 	/* Files: snapshots, --restore, /dev/userfaultfd; the main thread only. */
-	{ "openat", K(MAIN), CHECK_NONE }, { "open", K(MAIN), CHECK_NONE }, { "unlinkat", K(MAIN), CHECK_NONE }, { "unlink", K(MAIN), CHECK_NONE },
-	{ "renameat", K(MAIN), CHECK_NONE }, { "renameat2", K(MAIN), CHECK_NONE }, { "rename", K(MAIN), CHECK_NONE },
-	{ "linkat", K(MAIN), CHECK_NONE }, { "ftruncate", K(MAIN), CHECK_NONE }, { "statx", K(MAIN), CHECK_NONE },
-	{ "faccessat", K(MAIN), CHECK_NONE }, { "faccessat2", K(MAIN), CHECK_NONE }, { "access", K(MAIN), CHECK_NONE },
-	{ "lstat", K(MAIN), CHECK_NONE }, { "stat", K(MAIN), CHECK_NONE }, { "fchmod", K(MAIN), CHECK_NONE },
-	{ "userfaultfd", K(MAIN), CHECK_NONE }, { "pipe2", K(MAIN), CHECK_NONE }, { "rt_sigaction", K(MAIN), CHECK_NONE },
-	{ "prlimit64", K(MAIN), CHECK_NONE }, { "readlinkat", K(MAIN), CHECK_NONE },
-	{ "readlink", K(MAIN), CHECK_NONE }, { "getcwd", K(MAIN), CHECK_NONE },
+	A("openat", K(MAIN)), A("open", K(MAIN)), A("unlinkat", K(MAIN)), A("unlink", K(MAIN)),
+	A("renameat", K(MAIN)), A("renameat2", K(MAIN)), A("rename", K(MAIN)),
+	A("linkat", K(MAIN)), A("ftruncate", K(MAIN)), A("statx", K(MAIN)),
+	A("faccessat", K(MAIN)), A("faccessat2", K(MAIN)), A("access", K(MAIN)),
+	A("lstat", K(MAIN)), A("stat", K(MAIN)), A("fchmod", K(MAIN)),
+	A("userfaultfd", K(MAIN)), A("pipe2", K(MAIN)), A("rt_sigaction", K(MAIN)),
+	A("prlimit64", K(MAIN)), A("readlinkat", K(MAIN)),
+	A("readlink", K(MAIN)), A("getcwd", K(MAIN)),
 	/* Sockets: the control socket, migration channels. */
-	{ "socket", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE), CHECK_FAMILY },
-	{ "connect", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE), CHECK_NONE },
-	{ "bind", K(MAIN), CHECK_NONE }, { "listen", K(MAIN), CHECK_NONE },
-	{ "accept4", K(MAIN) | K(POSTCOPY_DEST), CHECK_NONE }, { "accept", K(MAIN) | K(POSTCOPY_DEST), CHECK_NONE },
-	{ "sendmsg", NET, CHECK_NONE }, { "recvmsg", NET, CHECK_NONE }, { "sendto", NET, CHECK_NONE }, { "recvfrom", NET, CHECK_NONE },
-	{ "shutdown", NET, CHECK_NONE }, { "setsockopt", NET, CHECK_NONE }, { "getsockopt", NET, CHECK_NONE },
-	{ "getsockname", NET, CHECK_NONE }, { "getpeername", NET, CHECK_NONE },
+	C("socket", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE), CHECK_FAMILY),
+	A("connect", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE)),
+	A("bind", K(MAIN)), A("listen", K(MAIN)),
+	A("accept4", K(MAIN) | K(POSTCOPY_DEST)), A("accept", K(MAIN) | K(POSTCOPY_DEST)),
+	A("sendmsg", NET), A("recvmsg", NET), A("sendto", NET), A("recvfrom", NET),
+	A("shutdown", NET), A("setsockopt", NET), A("getsockopt", NET),
+	A("getsockname", NET), A("getpeername", NET),
 	/* Threads, which then install their own filter. */
-	{ "clone", SPAWNERS, CHECK_THREAD }, { "clone3", SPAWNERS, CHECK_ENOSYS },
-	{ "set_robust_list", SPAWNERS, CHECK_NONE }, { "rseq", SPAWNERS, CHECK_NONE }, { "sigaltstack", ALL, CHECK_NONE },
-	{ "seccomp", SPAWNERS, CHECK_NONE }, { "landlock_restrict_self", SPAWNERS, CHECK_NONE }, { "prctl", SPAWNERS, CHECK_PRCTL },
+	C("clone", SPAWNERS, CHECK_THREAD), C("clone3", SPAWNERS, CHECK_ENOSYS),
+	A("set_robust_list", SPAWNERS), A("rseq", SPAWNERS), A("sigaltstack", ALL),
+	A("seccomp", SPAWNERS), C("prctl", SPAWNERS, CHECK_PRCTL),
 };
 
 struct ioctl_rule {
@@ -189,12 +192,15 @@ static unsigned int check_patterns(enum rule_check check)
 	}
 }
 
-unsigned int sandbox_allowlist_size(enum sandbox_kind kind)
+unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch)
 {
 	unsigned int n = 0, i, mask = kinds_allowed_to(kind);
 
+	if (arch == SCMP_ARCH_NATIVE)
+		arch = seccomp_arch_native();
 	for (i = 0; i < sizeof(syscall_rules) / sizeof(syscall_rules[0]); i++)
-		if (syscall_rules[i].kinds & mask && syscall_rules[i].check != CHECK_ENOSYS)
+		if (syscall_rules[i].kinds & mask && syscall_rules[i].check != CHECK_ENOSYS &&
+		    seccomp_syscall_resolve_name_arch(arch, syscall_rules[i].name) >= 0)
 			n += check_patterns(syscall_rules[i].check);
 	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++)
 		n += !!(ioctl_rules[i].kinds & mask);
