@@ -124,6 +124,11 @@ static int add_file_rules(int rs, const struct vm_config *cfg, uint64_t h)
 			       FS(REFER), h);
 	if (!ret && cfg->trace)
 		ret = add_path(rs, "/proc/self/status", FS(READ_FILE), h);
+	/* inject-memory-error (root only) finds the host page frame there. */
+	if (!ret && geteuid() == 0)
+		ret = add_path(rs, "/proc/self/pagemap", FS(READ_FILE), h);
+	if (!ret && geteuid() == 0 && !access("/proc/kpageflags", F_OK))
+		ret = add_path(rs, "/proc/kpageflags", FS(READ_FILE), h);
 	for (unsigned int i = 0; !ret && i < cfg->nr_migrate_to; i++)
 		if (!strncmp(cfg->migrate_to[i], "unix:", 5))
 			ret = add_parent(rs, cfg->migrate_to[i] + 5, FS(RESOLVE_UNIX), h);

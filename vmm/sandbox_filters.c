@@ -63,6 +63,8 @@ static const struct syscall_rule syscall_rules[] = {
 	A("exit", ALL), A("exit_group", ALL), A("getrandom", ALL),
 	A("fstat", ALL), A("newfstatat", ALL), A("lseek", ALL), A("fcntl", ALL),
 	A("ppoll", ALL), A("poll", ALL),
+	/* A crash or SIGBUS handler restores the default action and re-raises. */
+	A("rt_sigaction", ALL),
 	/* Device queues and their eventfds (a vCPU enables queues and vectors). */
 	A("epoll_pwait", K(MAIN) | K(IOTHREAD)), A("epoll_wait", K(MAIN) | K(IOTHREAD)),
 	A("epoll_ctl", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
@@ -78,9 +80,9 @@ static const struct syscall_rule syscall_rules[] = {
 	A("linkat", K(MAIN)), A("ftruncate", K(MAIN)), A("statx", K(MAIN)),
 	A("faccessat", K(MAIN)), A("faccessat2", K(MAIN)), A("access", K(MAIN)),
 	A("lstat", K(MAIN)), A("stat", K(MAIN)), A("fchmod", K(MAIN)),
-	A("userfaultfd", K(MAIN)), A("pipe2", K(MAIN)), A("rt_sigaction", K(MAIN)),
+	A("userfaultfd", K(MAIN)), A("pipe2", K(MAIN)),
 	A("prlimit64", K(MAIN)), A("readlinkat", K(MAIN)),
-	A("readlink", K(MAIN)), A("getcwd", K(MAIN)),
+	A("readlink", K(MAIN)), A("getcwd", K(MAIN)), A("mincore", K(MAIN)),
 	/* Sockets: the control socket, migration channels. */
 	C("socket", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE), CHECK_FAMILY),
 	A("connect", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE)),
