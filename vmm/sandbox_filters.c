@@ -228,12 +228,12 @@ static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
 	case CHECK_FAMILY:
 		for (i = 0; !ret && i < check_patterns(check); i++)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_families[i]));
+					       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_families[i], 0));
 		return ret;
 	case CHECK_PRCTL:
 		for (i = 0; !ret && i < check_patterns(check); i++)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_options[i]));
+					       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_options[i], 0));
 		return ret;
 	}
 	return -EINVAL;
