@@ -124,12 +124,19 @@ static bool needs_host_network(const struct vm_config *cfg)
 static int map_user(uid_t uid, gid_t gid)
 {
 	char map[64];
-	int ret = write_proc("/proc/self/setgroups", "deny");
+	int ret;
 
+	/* A process that is not dumpable (confine_prepare) has its /proc/self
+	 * files owned by root: for these writes only, it is dumpable again
+	 * (proc(5), /proc/pid). */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	ret = write_proc("/proc/self/setgroups", "deny");
 	snprintf(map, sizeof(map), "%u %u 1", uid, uid);
 	ret = ret ?: write_proc("/proc/self/uid_map", map);
 	snprintf(map, sizeof(map), "%u %u 1", gid, gid);
-	return ret ?: write_proc("/proc/self/gid_map", map);
+	ret = ret ?: write_proc("/proc/self/gid_map", map);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return ret;
 }
 
 static int unshare_all(const struct vm_config *cfg)

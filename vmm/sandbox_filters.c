@@ -73,7 +73,7 @@ static const struct syscall_rule syscall_rules[] = {
 	A("pread64", K(MAIN) | K(IOTHREAD)), A("pwrite64", K(MAIN) | K(IOTHREAD)),
 	A("preadv", K(MAIN) | K(IOTHREAD)), A("pwritev", K(MAIN) | K(IOTHREAD)),
 	A("fsync", K(MAIN) | K(IOTHREAD)), A("fdatasync", K(MAIN) | K(IOTHREAD)),
-	A("fallocate", K(MAIN) | K(IOTHREAD)),
+	A("fallocate", K(MAIN) | K(IOTHREAD) | K(POSTCOPY_DEST)),
 	/* Files: snapshots, --restore, /dev/userfaultfd; the main thread only. */
 	A("openat", K(MAIN)), A("open", K(MAIN)), A("unlinkat", K(MAIN)), A("unlink", K(MAIN)),
 	A("renameat", K(MAIN)), A("renameat2", K(MAIN)), A("rename", K(MAIN)),
@@ -81,7 +81,7 @@ static const struct syscall_rule syscall_rules[] = {
 	A("faccessat", K(MAIN)), A("faccessat2", K(MAIN)), A("access", K(MAIN)),
 	A("lstat", K(MAIN)), A("stat", K(MAIN)), A("fchmod", K(MAIN)),
 	A("userfaultfd", K(MAIN)), A("pipe2", K(MAIN)),
-	A("prlimit64", K(MAIN)), A("readlinkat", K(MAIN)),
+	A("prlimit64", K(MAIN)), A("readlinkat", K(MAIN)), A("fadvise64", K(MAIN)),
 	A("readlink", K(MAIN)), A("getcwd", K(MAIN)), A("mincore", K(MAIN)),
 	/* Sockets: the control socket, migration channels. */
 	C("socket", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE), CHECK_FAMILY),
@@ -105,8 +105,8 @@ struct ioctl_rule {
 #define VM_IRQS		(K(MAIN) | K(VCPU) | K(IOTHREAD))
 #define VCPU_STATE	(K(MAIN) | K(VCPU) | K(MIGRATE))
 
-/* After set-up nothing creates a VM, a vCPU, a device or a memslot:
- * KVM_CREATE_*, KVM_SET_USER_MEMORY_REGION* are in no list. */
+/* After set-up nothing creates a VM, a vCPU or a device: KVM_CREATE_* are
+ * in no list. */
 static const struct ioctl_rule ioctl_rules[] = {
 	{ KVM_RUN, K(VCPU) },
 	{ KVM_GET_ONE_REG, VCPU_STATE }, { KVM_SET_ONE_REG, VCPU_STATE },
@@ -123,7 +123,10 @@ static const struct ioctl_rule ioctl_rules[] = {
 	/* The vGIC and ITS state, saved and restored while paused. */
 	{ KVM_GET_DEVICE_ATTR, K(MAIN) | K(MIGRATE) }, { KVM_SET_DEVICE_ATTR, K(MAIN) | K(MIGRATE) },
 	{ KVM_HAS_DEVICE_ATTR, K(MAIN) | K(MIGRATE) },
-	/* Dirty tracking for migration. */
+	/* Dirty tracking for migration; with --dirty-tracking bitmap the
+	 * migration thread turns the memslot's dirty logging on and off
+	 * (KVM_MEM_LOG_DIRTY_PAGES), the one memslot change after set-up. */
+	{ KVM_SET_USER_MEMORY_REGION, K(MIGRATE) }, { KVM_SET_USER_MEMORY_REGION2, K(MIGRATE) },
 	{ KVM_GET_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
 	{ KVM_CLEAR_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
 	{ KVM_RESET_DIRTY_RINGS, K(MAIN) | K(VCPU) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
