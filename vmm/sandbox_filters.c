@@ -132,6 +132,7 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ KVM_RESET_DIRTY_RINGS, K(MAIN) | K(VCPU) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
 	/* Post-copy at the destination. */
 	{ UFFDIO_API, K(MAIN) }, { UFFDIO_REGISTER, K(MAIN) }, { UFFDIO_UNREGISTER, K(MAIN) },
+	{ USERFAULTFD_IOC_NEW, K(MAIN) },
 	{ UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST) }, { UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST) },
 	{ UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST) },
 	/* Devices: tap offloads follow the guest's features; discard. */
