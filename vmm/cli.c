@@ -253,7 +253,8 @@ void cli_usage(FILE *out)
 "                      its current round ends (one that does not converge).\n"
 "  migrate-reconnect   post-copy: drop the page connection and open a new one\n"
 "                      (one stuck on a dead network path).\n"
-"For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"
+"For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern (with\n"
+"--snapshot-dir /tmp).\n"
 "The protocol, for other clients: docs/control.md.\n"
 "Exit status of 'ctl': 0 the reply is ok; 1 the reply is an error; 2 bad\n"
 "usage, no tern listening on SOCKET, or no reply within %d seconds.\n",
