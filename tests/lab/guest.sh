@@ -129,7 +129,9 @@ pattern_sum() {
 }
 
 guest_dump_logs() {
-	for _gd in tern*.log; do
+	# Also the other terns' stderr (a migration's destination): a sandbox
+	# violation is reported there.
+	for _gd in tern*.log $(ls ./*-stderr.log 2>/dev/null | grep -v '/tern'); do
 		[ -f "$_gd" ] || continue
 		echo "--- $_gd:"
 		cat "$_gd"
