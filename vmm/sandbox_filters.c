@@ -75,7 +75,9 @@ static const struct syscall_rule syscall_rules[] = {
 	A("fsync", K(MAIN) | K(IOTHREAD)), A("fdatasync", K(MAIN) | K(IOTHREAD)),
 	A("fallocate", K(MAIN) | K(IOTHREAD) | K(POSTCOPY_DEST)),
 	/* Files: snapshots, --restore, /dev/userfaultfd; the main thread only. */
-	A("openat", K(MAIN)), A("open", K(MAIN)), A("unlinkat", K(MAIN)), A("unlink", K(MAIN)),
+	A("openat", K(MAIN)), A("open", K(MAIN)),
+	/* The post-copy fault thread removes the --incoming unix socket when done. */
+	A("unlinkat", K(MAIN) | K(POSTCOPY_DEST)), A("unlink", K(MAIN) | K(POSTCOPY_DEST)),
 	A("renameat", K(MAIN)), A("renameat2", K(MAIN)), A("rename", K(MAIN)),
 	A("linkat", K(MAIN)), A("ftruncate", K(MAIN)), A("statx", K(MAIN)),
 	A("faccessat", K(MAIN)), A("faccessat2", K(MAIN)), A("access", K(MAIN)),
