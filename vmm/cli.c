@@ -273,6 +273,7 @@ static void config_defaults(struct vm_config *cfg)
 		.ram_size = CONFIG_DEFAULT_RAM,
 		.mem_fault_retries = CONFIG_DEFAULT_FAULT_RETRIES,
 		.dirty_ring_entries = DIRTY_RING_DEFAULT,
+		.sandbox = CONFIG_DEFAULT_SANDBOX,
 	};
 }
 

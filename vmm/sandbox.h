@@ -14,12 +14,16 @@
 
 #include <seccomp.h>
 
+#include "config.h"
+
 /* --sandbox: what a system call outside the thread's allowlist does. */
 enum sandbox_mode {
-	SANDBOX_KILL,		/* the default: a message, then exit status 6 */
+	SANDBOX_KILL,		/* a message, then exit status 6 */
 	SANDBOX_LOG,		/* the kernel logs it (audit, SECCOMP_RET_LOG); it proceeds */
 	SANDBOX_OFF,		/* no filter at all: debugging only, unsafe */
 };
+
+_Static_assert(CONFIG_DEFAULT_SANDBOX == SANDBOX_LOG, "README and --help say the default is log");
 
 /* Exit status of a process killed for a forbidden system call. */
 #define SANDBOX_EXIT_STATUS	6
