@@ -296,7 +296,7 @@ save_qemu() {
 
 source_tern() {
 	boot_source tern-src tern_exec --kernel "$KERNEL" --initrd "$INITRD" \
-		--cmdline "$TERN_CMDLINE" --control ctl.sock || return 1
+		--cmdline "$TERN_CMDLINE" --control ctl.sock --snapshot-dir "$PWD" || return 1
 	tern_fill=$fill
 	_k=1
 	while [ "$_k" -le "$RUNS" ]; do

@@ -35,6 +35,7 @@
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/sandbox.h"
 
 #define BOUNCE_BYTES	(1u << 20)
 #define URI_MAX		256
@@ -676,7 +677,7 @@ static void *migrate_thread(void *arg)
 
 	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
 	m->sw = &sw;
-	ret = migrate_run(m, &sw);
+	ret = sandbox_enter(SANDBOX_MIGRATE) ?: migrate_run(m, &sw);
 	/* Full speed again, whatever the outcome (paused, if it succeeded). */
 	vcpu_throttle_stop(&m->throttle);
 	if (ret && sw.err[0])

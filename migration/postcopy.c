@@ -36,6 +36,7 @@
 #include "migration/state.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
+#include "vmm/sandbox.h"
 
 #define PUSH_PAGES	16		/* background push: pages per piece */
 /* Push data queued in the socket delays an urgent page behind it: keep
@@ -340,7 +341,7 @@ static int serve(struct postcopy_source *ps)
 static void *serve_thread(void *arg)
 {
 	struct postcopy_source *ps = arg;
-	int ret = serve(ps);
+	int ret = sandbox_enter(SANDBOX_POSTCOPY_SOURCE) ?: serve(ps);
 
 	close_channel(ps);
 	pthread_mutex_lock(&ps->lock);

@@ -42,6 +42,7 @@
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/sandbox.h"
 
 #define ACCEPT_TIMEOUT_S	30	/* the source opens the channel right after RAM_MISSING */
 #define PROGRESS_NS		(2ULL * 1000000000)
@@ -575,7 +576,7 @@ static void *serve_thread(void *arg)
 {
 	struct postcopy_dest *pd = arg;
 
-	pd->result = serve(pd);
+	pd->result = sandbox_enter(SANDBOX_POSTCOPY_DEST) ?: serve(pd);
 	atomic_store(&pd->serving, false);
 	if (pd->result && pd->result != -ECANCELED) {
 		pr_err("post-copy failed: %s", strerror(-pd->result));

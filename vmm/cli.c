@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "cli.h"
+#include "cli_sandbox.h"
 #include "control_proto.h"
 #include "layout.h"
 #include "log.h"
@@ -50,6 +51,11 @@ enum run_option {
 	OPT_DIRTY_RING,
 	OPT_DIRTY_TRACKING,
 	OPT_CONSOLE_BUFFER,
+	OPT_SANDBOX,
+	OPT_SNAPSHOT_DIR,
+	OPT_MIGRATE_TO,
+	OPT_USER,
+	OPT_JAIL,
 	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
@@ -82,6 +88,11 @@ static const struct option run_options[] = {
 	{ "dirty-ring",	 required_argument, NULL, OPT_DIRTY_RING },
 	{ "dirty-tracking", required_argument, NULL, OPT_DIRTY_TRACKING },
 	{ "console-buffer", required_argument, NULL, OPT_CONSOLE_BUFFER },
+	{ "sandbox",	 required_argument, NULL, OPT_SANDBOX },
+	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
+	{ "migrate-to",	 required_argument, NULL, OPT_MIGRATE_TO },
+	{ "user",	 required_argument, NULL, OPT_USER },
+	{ "jail",	 required_argument, NULL, OPT_JAIL },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -217,6 +228,8 @@ void cli_usage(FILE *out)
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
 "  5        a guest memory fault tern could not resolve: the repeat guard\n"
 "           (--memory-fault-retries), or KVM could not reach guest memory\n"
+"  6        the sandbox stopped a system call the thread may not make\n"
+"           (--sandbox kill; the message names the thread and the call)\n"
 "  128+N    stopped by signal N (SIGINT, SIGTERM)\n"
 "\n"
 "Control: 'tern ctl SOCKET COMMAND [ARGS]' sends COMMAND to the tern running\n"
@@ -232,7 +245,8 @@ void cli_usage(FILE *out)
 "  snapshot path=FILE  save the whole VM to FILE, for 'run --restore FILE'. A\n"
 "                      running VM is paused while FILE is written, as\n"
 "                      FILE.part (new, mode 0600; one already there, or a\n"
-"                      symlink, is refused), then renamed.\n"
+"                      symlink, is refused), then renamed. FILE must be\n"
+"                      inside --snapshot-dir (else refused).\n"
 "  quit                stop the VM; tern exits with status 0.\n"
 "  inject-memory-error gpa=ADDR\n"
 "                      poison the host page behind guest address ADDR\n"
@@ -263,7 +277,8 @@ void cli_usage(FILE *out)
 "                      its current round ends (one that does not converge).\n"
 "  migrate-reconnect   post-copy: drop the page connection and open a new one\n"
 "                      (one stuck on a dead network path).\n"
-"For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern\n"
+"For example: tern ctl /tmp/vm.sock snapshot path=/tmp/vm.tern (with\n"
+"--snapshot-dir /tmp).\n"
 "The protocol, for other clients: docs/control.md.\n"
 "Exit status of 'ctl': 0 the reply is ok; 1 the reply is an error; 2 bad\n"
 "usage, no tern listening on SOCKET, or no reply within %d seconds.\n",
@@ -271,6 +286,7 @@ void cli_usage(FILE *out)
 		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB,
 		CONFIG_MAX_FAULT_RETRIES, CONFIG_DEFAULT_FAULT_RETRIES,
 		CONFIG_MAX_DISKS, CONFIG_MAX_NETS, SOCKET_PATH_MAX, CONTROL_REPLY_TIMEOUT_S);
+	cli_sandbox_usage(out);
 }
 
 static void config_defaults(struct vm_config *cfg)
@@ -282,6 +298,7 @@ static void config_defaults(struct vm_config *cfg)
 		.mem_fault_retries = CONFIG_DEFAULT_FAULT_RETRIES,
 		.dirty_ring_entries = DIRTY_RING_DEFAULT,
 		.console_buffer = CONFIG_DEFAULT_CONSOLE_BUFFER,
+		.sandbox = CONFIG_DEFAULT_SANDBOX,
 	};
 }
 
@@ -878,6 +895,18 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return parse_memory_errors(arg, cfg);
 	case OPT_MEMORY_FAULT_RETRIES:
 		return parse_fault_retries(arg, cfg);
+	case OPT_SANDBOX:
+		return cli_parse_sandbox(arg, cfg);
+	case OPT_SNAPSHOT_DIR:
+		cfg->snapshot_dir = arg;
+		return check_path("snapshot-dir", arg);
+	case OPT_MIGRATE_TO:
+		return check_migration_uri("--migrate-to", arg) ?: cli_add_migrate_to(arg, cfg);
+	case OPT_USER:
+		return cli_parse_user(arg, cfg);
+	case OPT_JAIL:
+		cfg->jail_dir = arg;
+		return check_path("jail", arg);
 	case OPT_HELP:
 		*cmd = CLI_HELP;
 		return 0;
@@ -940,7 +969,7 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 		pr_err("run: --paused needs --control PATH: the vCPUs wait for a 'resume' command on that socket");
 		return -EINVAL;
 	}
-	return 0;
+	return cli_check_sandbox(cfg);
 }
 
 /* argv[0] is "run". */

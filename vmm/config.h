@@ -9,6 +9,7 @@
 #define CONFIG_MAX_NETS		4
 #define CONFIG_PATH_MAX		4096	/* PATH_MAX, with the NUL */
 #define CONFIG_IFNAME_MAX	16	/* IFNAMSIZ, with the NUL */
+#define CONFIG_MAX_MIGRATE_TO	8
 
 /* --disk: a virtio-blk device on a raw image file or a block device. */
 struct disk_config {
@@ -89,6 +90,15 @@ struct vm_config {
 	uint32_t dirty_ring_entries;	/* --dirty-ring, ring tracking only; 0: no
 					 * rings, no migration */
 
+	/* Confinement (README, "Security model"; vmm/cli_sandbox.c). */
+	int sandbox;			/* --sandbox: enum sandbox_mode (vmm/sandbox.h) */
+	const char *snapshot_dir;	/* --snapshot-dir DIR: where 'snapshot' writes; NULL: nowhere */
+	const char *migrate_to[CONFIG_MAX_MIGRATE_TO];	/* --migrate-to URI: allowed targets */
+	unsigned int nr_migrate_to;
+	bool user_set;			/* --user UID:GID given */
+	unsigned int uid, gid;
+	const char *jail_dir;		/* --jail DIR; NULL: no jail */
+
 	/* tern ctl SOCKET COMMAND [ARGS...]; all of it points into argv. */
 	const char *ctl_socket;
 	const char *ctl_command;
@@ -106,5 +116,8 @@ struct vm_config {
 #define CONFIG_MAX_FAULT_RETRIES	1000
 #define DIRTY_RING_DEFAULT	4096
 #define CONFIG_DEFAULT_CMDLINE	"console=ttyS0 earlycon"
+/* --sandbox: log (enum sandbox_mode's SANDBOX_LOG) until the lab has shown
+ * every allowlist complete in kill mode (README, "Security model"). */
+#define CONFIG_DEFAULT_SANDBOX	1
 
 #endif

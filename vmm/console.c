@@ -12,6 +12,7 @@
 
 #include "console.h"
 #include "log.h"
+#include "sandbox.h"
 #include "devices/uart16550.h"
 
 #define CTRL_A 0x01
@@ -97,6 +98,10 @@ static void *console_writer(void *opaque)
 	uint8_t buf[4096];
 	bool sink_ok = true;
 
+	/* Started before the main thread's filter: it installs its own (and
+	 * opens nothing, so Landlock's domain, enforced later, is not needed). */
+	if (sandbox_enter(SANDBOX_CONSOLE) < 0)
+		return NULL;
 	for (;;) {
 		ssize_t n = read(con->out_rd, buf, sizeof(buf));
 

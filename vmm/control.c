@@ -22,6 +22,7 @@
 #include "console.h"
 #include "control.h"
 #include "control_proto.h"
+#include "landlock.h"
 #include "log.h"
 #include "memfault_service.h"
 #include "migration/migrate.h"
@@ -131,7 +132,8 @@ static int do_migrate(struct vm *vm, const struct control_args *args, json_t *re
 		.recovery_s = (unsigned int)args->recovery_timeout_s,	/* checked: <= 3600 */
 		.postcopy_bandwidth_mib = args->max_postcopy_bandwidth,
 	};
-	int ret = refuse_while_migrating(vm, "migrate", err, errlen);
+	int ret = refuse_while_migrating(vm, "migrate", err, errlen) ?:
+		  landlock_check_migrate(vm->cfg, args->uri, err, errlen);
 
 	if (ret < 0)
 		return ret;
@@ -213,7 +215,8 @@ static int do_snapshot(struct vm *vm, const struct control_args *args, json_t *r
 {
 	uint64_t start_ns = monotonic_ns();
 	char why[CONTROL_ERR_MAX] = "";
-	int ret = refuse_while_migrating(vm, "snapshot", err, errlen);
+	int ret = refuse_while_migrating(vm, "snapshot", err, errlen) ?:
+		  landlock_check_snapshot(vm->cfg, args->path, err, errlen);
 
 	if (ret < 0)
 		return ret;

@@ -18,6 +18,7 @@
 
 #include "iothread.h"
 #include "log.h"
+#include "sandbox.h"
 
 struct io_watch {
 	int fd;
@@ -165,6 +166,10 @@ static void *iothread_loop(void *arg)
 	struct iothread *io = arg;
 	struct epoll_event evs[32];
 
+	if (sandbox_enter(SANDBOX_IOTHREAD) < 0) {
+		loop_exited(io);	/* no device work without the filter */
+		return NULL;
+	}
 	while (checkpoint(io)) {
 		int n = epoll_wait(io->epfd, evs, 32, -1);
 

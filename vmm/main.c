@@ -16,6 +16,7 @@
 
 #include "boot.h"
 #include "cli.h"
+#include "confine.h"
 #include "control.h"
 #include "devices/devices.h"
 #include "gic.h"
@@ -124,6 +125,10 @@ static int vm_build(struct vm *vm)
 		ret = boot_build_dtb(vm);
 	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_load_into_ram(vm);
+	/* Before the I/O thread starts: the jail and the user change apply
+	 * to a process that has one thread. */
+	if (!ret)
+		ret = confine_main(vm);
 	if (!ret)
 		ret = devices_start(vm);
 	if (!ret && vm->cfg->restore_path)
@@ -318,6 +323,10 @@ int main(int argc, char *argv[])
 	/* A console reader that went away must not kill the VM: the console
 	 * writer's writes fail with EPIPE and it throws the output away. */
 	signal(SIGPIPE, SIG_IGN);
+	if (confine_prepare(&cfg) < 0) {
+		boot_images_free(&vm);
+		return EXIT_ERROR;
+	}
 	sig_fd = block_signals();
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "memfault.h"
 #include "memory.h"
+#include "memory_guard.h"
 
 static const char *const backend_names[MEM_BACKEND_NR] = {
 	[MEM_BACKEND_ANON]		= "anon",
@@ -47,8 +48,7 @@ static void *map_anon(uint64_t size)
 {
 	/* NORESERVE: the guest touches what it uses; a 4 GiB guest that boots to
 	 * a shell should not need 4 GiB of commit charge. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = guarded_mmap(size, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
 
 	/* Transparent huge pages shorten stage-2 walks; advisory only. */
 	if (p != MAP_FAILED)
@@ -114,7 +114,7 @@ static void *map_fd(enum mem_backend backend, int fd, uint64_t size)
 	 * and fails here, rather than the guest getting SIGBUS later. */
 	int flags = MAP_SHARED | (backend == MEM_BACKEND_HUGETLB ? 0 : MAP_NORESERVE);
 
-	return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	return guarded_mmap(size, huge_page_size(fd, 0), flags, fd);
 }
 
 int guest_memory_map(struct guest_memory *mem, enum mem_backend backend, int fd,
@@ -168,7 +168,7 @@ int guest_memory_replace(const struct guest_memory *mem, uint64_t gpa, uint64_t 
 		 * KVM's MMU notifier drops its stage-2 entry with it. */
 		p = mmap(mem->hva + off, mem->page_size, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED)
+		if (p == MAP_FAILED || madvise(p, mem->page_size, MADV_DONTDUMP) < 0)
 			return -errno;
 	} else {
 		/* The punched page leaves the file's page cache, poisoned or
@@ -202,7 +202,7 @@ void guest_memory_touch(const void *p, size_t len)
 void guest_memory_free(struct guest_memory *mem)
 {
 	if (mem->hva)
-		munmap(mem->hva, mem->size);
+		guarded_munmap(mem->hva, mem->size);
 	mem->hva = NULL;
 	if (mem->fd >= 0)
 		close(mem->fd);

@@ -17,6 +17,7 @@
 #include "memfault_service.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "sandbox.h"
 
 #define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
 			KVM_REG_ARM_CORE_REG(name))
@@ -296,6 +297,8 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	memfault_thread_init(vcpu);
+	if (sandbox_enter(SANDBOX_VCPU) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, 0);
 
 	pthread_barrier_wait(&vm->start_barrier);
 	vcpu_run_loop(vcpu);
@@ -553,6 +556,8 @@ static void *throttle_thread(void *arg)
 	struct vcpu_throttle *t = arg;
 	struct timespec next = monotonic_after_ns(0), now;
 
+	if (sandbox_enter(SANDBOX_THROTTLE) < 0)
+		return NULL;
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
 		uint64_t due = timespec_ns(&next) + period_ns;

@@ -36,7 +36,7 @@ mkfifo console.in out.fifo
 "$LAB_BIN/pipestall" out.fifo tern.log stop-reading &
 reader=$!
 "$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 256M \
-	--console-buffer 4K --control vm.sock --cmdline "$GUEST_CMDLINE tern.action=serve" \
+	--console-buffer 4K --control vm.sock --snapshot-dir "$PWD" --cmdline "$GUEST_CMDLINE tern.action=serve" \
 	<console.in >out.fifo 2>tern-stderr.log &
 tern_pid=$!
 exec 3>console.in

@@ -19,7 +19,7 @@ trap 'guest_dump_logs' EXIT
 dd if=/dev/zero of=disk.img bs=1048576 count=8 2>/dev/null || fail "cannot create disk.img"
 
 # shellcheck disable=SC2086
-guest_serve $MACHINE --control ctl.sock --allow-fault-injection
+guest_serve $MACHINE --control ctl.sock --allow-fault-injection --snapshot-dir "$PWD"
 
 # (1) A replaced, reused page across a snapshot + restore and a migration.
 memvictim_poison ctl.sock "/tmp/go /tmp/check"

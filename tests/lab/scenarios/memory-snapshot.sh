@@ -10,7 +10,7 @@ need_tern
 need_root
 trap 'guest_dump_logs' EXIT
 
-guest_serve --cpus 1 --memory 256M,backend=guest_memfd --control ctl.sock
+guest_serve --cpus 1 --memory 256M,backend=guest_memfd --control ctl.sock --snapshot-dir "$PWD"
 guest_run 'echo tern-marker-$((6 * 7)) >/tmp/marker' 30
 expect_status "$run_rc" 0 "cannot write the marker"
 "$TERN" ctl ctl.sock snapshot path="$PWD/snap.tern" || fail "tern ctl snapshot failed"

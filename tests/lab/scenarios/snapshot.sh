@@ -58,7 +58,7 @@ ctl_status() {
 seconds() { awk "BEGIN { print $1 }"; }
 
 # shellcheck disable=SC2086
-guest_serve $MACHINE --control ctl.sock
+guest_serve $MACHINE --control ctl.sock --snapshot-dir "$PWD"
 guest_run 'dev=$(ls /sys/class/net | grep -v "^lo$" | head -n 1); ip addr add '"$GUEST_IP"'/24 dev $dev && ip link set $dev up' 60
 expect_status "$run_rc" 0 "cannot configure the guest's network"
 guest_run "ping -c 2 -W 5 $HOST_IP" 60

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_SANDBOX_H
+#define TERN_SANDBOX_H
+
+/*
+ * tern's confinement (README, "Security model"): one seccomp allowlist per
+ * kind of thread, built by sandbox_filter_build() (vmm/sandbox_filters.c,
+ * pure and unit-tested) and installed by each thread on itself when it starts
+ * (sandbox_enter(), vmm/sandbox.c). Filters stack: a thread created after its
+ * creator installed its own runs under both, so the main thread's allowlist
+ * is the widest and every other one is narrower.
+ */
+#include <stdint.h>
+
+#include <seccomp.h>
+
+#include "config.h"
+
+/* --sandbox: what a system call outside the thread's allowlist does. */
+enum sandbox_mode {
+	SANDBOX_KILL,		/* a message, then exit status 6 */
+	SANDBOX_LOG,		/* the kernel logs it (audit, SECCOMP_RET_LOG); it proceeds */
+	SANDBOX_OFF,		/* no filter at all: debugging only, unsafe */
+};
+
+_Static_assert(CONFIG_DEFAULT_SANDBOX == SANDBOX_LOG, "README and --help say the default is log");
+
+/* Exit status of a process killed for a forbidden system call. */
+#define SANDBOX_EXIT_STATUS	6
+
+enum sandbox_kind {
+	SANDBOX_MAIN,		/* control socket, console, snapshots, --incoming */
+	SANDBOX_VCPU,		/* KVM_RUN and the exits it returns */
+	SANDBOX_IOTHREAD,	/* device queues: io_uring, taps, eventfds */
+	SANDBOX_MIGRATE,	/* an outgoing migration's rounds and final stage */
+	SANDBOX_POSTCOPY_SOURCE,	/* the source's page server after the switch */
+	SANDBOX_POSTCOPY_DEST,	/* the destination's userfaultfd fault thread */
+	SANDBOX_THROTTLE,	/* auto-converge: kicks vCPUs on a schedule */
+	SANDBOX_CONSOLE,	/* copies the UART's output buffer to stdout */
+	SANDBOX_KIND_NR,
+};
+
+const char *sandbox_kind_name(enum sandbox_kind kind);
+const char *sandbox_mode_name(enum sandbox_mode mode);
+
+/*
+ * Builds @kind's filter for @arch (an SCMP_ARCH_* value, or SCMP_ARCH_NATIVE)
+ * into *@out: allowed calls pass, anything else traps (SANDBOX_KILL) or is
+ * logged (SANDBOX_LOG). The caller loads it (seccomp_load) and releases it
+ * (seccomp_release). -errno.
+ */
+int sandbox_filter_build(enum sandbox_kind kind, enum sandbox_mode mode, uint32_t arch,
+			 scmp_filter_ctx *out);
+
+/* Rules in @kind's allowlist on @arch (a system call with several allowed
+ * argument patterns, e.g. ioctl requests, counts once per pattern). */
+unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch);
+
+/*
+ * Process-wide preparation, once, before any thread enters the sandbox: the
+ * SIGSYS handler that reports a violation and the table of system call names
+ * it uses. With SANDBOX_OFF nothing is installed. -errno.
+ */
+int sandbox_prepare(enum sandbox_mode mode);
+
+/* The calling thread installs @kind's filter on itself (no other thread is
+ * affected). A no-op with SANDBOX_OFF or before sandbox_prepare(). -errno. */
+int sandbox_enter(enum sandbox_kind kind);
+
+/* sandbox_enter(SANDBOX_MAIN) then also enforces the Landlock ruleset @fd
+ * (vmm/landlock.h), which the sandbox now owns; the threads created after
+ * it inherit it. -EINVAL before prepare. */
+int sandbox_set_landlock(int fd);
+
+/* Releases what sandbox_prepare() allocated (at exit). */
+void sandbox_release(void);
+
+#endif

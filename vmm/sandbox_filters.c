@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The seccomp allowlists, one per kind of thread (vmm/sandbox.h), built with
+ * libseccomp. Pure: nothing here loads a filter, so the unit tests build
+ * every list for the machine they run on and load it in a forked child.
+ *
+ * A system call name the architecture lacks (open on arm64, which has only
+ * openat) is skipped, so one table serves the arm64 binary and the native
+ * unit tests. ioctl is allowed by request number only: a file descriptor's
+ * number says nothing about what it is.
+ */
+#include <errno.h>
+#include <linux/fs.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <linux/userfaultfd.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+
+#include "sandbox.h"
+
+#define K(kind)		(1u << SANDBOX_##kind)
+#define ALL		((1u << SANDBOX_KIND_NR) - 1)
+/* Threads that create threads: each new thread installs its own filter, so
+ * its creator's must let it (seccomp, prctl's no_new_privs). */
+#define SPAWNERS	(K(MAIN) | K(MIGRATE))
+#define NET		(K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) | K(POSTCOPY_DEST))
+
+/* How a call's arguments are checked. */
+enum rule_check {
+	CHECK_NONE,
+	CHECK_NO_EXEC,		/* mmap, mprotect: never PROT_EXEC (arg 2) */
+	CHECK_THREAD,		/* clone: CLONE_THREAD only, no new processes */
+	CHECK_FAMILY,		/* socket: AF_UNIX, AF_INET, AF_INET6 */
+	CHECK_PRCTL,		/* prctl: the few options glibc and libseccomp use */
+	CHECK_ENOSYS,		/* clone3: fails with ENOSYS, glibc falls back to clone */
+};
+
+struct syscall_rule {
+	const char *name;
+	unsigned int kinds;
+	enum rule_check check;
+};
+
+#define A(name, kinds)		{ name, kinds, CHECK_NONE }
+#define C(name, kinds, check)	{ name, kinds, check }
+
+static const struct syscall_rule syscall_rules[] = {
+	/* Every thread: memory, time, locks, logging, its own end. */
+	A("read", ALL), A("write", ALL), A("readv", ALL), A("writev", ALL),
+	A("close", ALL), A("futex", ALL), A("munmap", ALL), A("madvise", ALL),
+	A("brk", ALL), A("mremap", ALL),
+	C("mmap", ALL, CHECK_NO_EXEC), C("mprotect", ALL, CHECK_NO_EXEC),
+	A("clock_gettime", ALL), A("clock_getres", ALL), A("gettimeofday", ALL),
+	A("clock_nanosleep", ALL), A("nanosleep", ALL),
+	A("gettid", ALL), A("getpid", ALL), A("tgkill", ALL), A("sched_yield", ALL),
+	A("rt_sigprocmask", ALL), A("rt_sigreturn", ALL), A("restart_syscall", ALL),
+	A("exit", ALL), A("exit_group", ALL), A("getrandom", ALL),
+	/* glibc's qsort sizes its buffer by the RAM size (sysconf _SC_PHYS_PAGES). */
+	A("sysinfo", ALL),
+	A("fstat", ALL), A("newfstatat", ALL), A("lseek", ALL), A("fcntl", ALL),
+	A("ppoll", ALL), A("poll", ALL),
+	/* A crash or SIGBUS handler restores the default action and re-raises. */
+	A("rt_sigaction", ALL),
+	/* Device queues and their eventfds (a vCPU enables queues and vectors). */
+	A("epoll_pwait", K(MAIN) | K(IOTHREAD)), A("epoll_wait", K(MAIN) | K(IOTHREAD)),
+	A("epoll_ctl", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
+	A("eventfd2", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
+	A("io_uring_enter", K(MAIN) | K(VCPU) | K(IOTHREAD)),
+	A("pread64", K(MAIN) | K(IOTHREAD)), A("pwrite64", K(MAIN) | K(IOTHREAD)),
+	A("preadv", K(MAIN) | K(IOTHREAD)), A("pwritev", K(MAIN) | K(IOTHREAD)),
+	A("fsync", K(MAIN) | K(IOTHREAD)), A("fdatasync", K(MAIN) | K(IOTHREAD)),
+	/* Also the SIGBUS handler, which replaces a poisoned page of guest RAM
+	 * under any thread that touches it by punching it out of a memfd or a
+	 * guest_memfd (mmap and madvise otherwise: every thread has them;
+	 * vmm/memfault_service.c). */
+	A("fallocate", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE) | K(POSTCOPY_SOURCE) |
+		       K(POSTCOPY_DEST)),
+	/* Files: snapshots, --restore, /dev/userfaultfd; the main thread only. */
+	A("openat", K(MAIN)), A("open", K(MAIN)),
+	/* The post-copy fault thread removes the --incoming unix socket when done. */
+	A("unlinkat", K(MAIN) | K(POSTCOPY_DEST)), A("unlink", K(MAIN) | K(POSTCOPY_DEST)),
+	A("renameat", K(MAIN)), A("renameat2", K(MAIN)), A("rename", K(MAIN)),
+	A("linkat", K(MAIN)), A("ftruncate", K(MAIN)), A("statx", K(MAIN)),
+	A("faccessat", K(MAIN)), A("faccessat2", K(MAIN)), A("access", K(MAIN)),
+	A("lstat", K(MAIN)), A("stat", K(MAIN)), A("fchmod", K(MAIN)),
+	A("userfaultfd", K(MAIN)), A("pipe2", K(MAIN)),
+	A("prlimit64", K(MAIN)), A("readlinkat", K(MAIN)), A("fadvise64", K(MAIN)),
+	A("readlink", K(MAIN)), A("getcwd", K(MAIN)), A("mincore", K(MAIN)),
+	/* Sockets: the control socket, migration channels. */
+	C("socket", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE), CHECK_FAMILY),
+	A("connect", K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE)),
+	A("bind", K(MAIN)), A("listen", K(MAIN)),
+	A("accept4", K(MAIN) | K(POSTCOPY_DEST)), A("accept", K(MAIN) | K(POSTCOPY_DEST)),
+	A("sendmsg", NET), A("recvmsg", NET), A("sendto", NET), A("recvfrom", NET),
+	A("shutdown", NET), A("setsockopt", NET), A("getsockopt", NET),
+	A("getsockname", NET), A("getpeername", NET),
+	/* Threads, which then install their own filter. */
+	C("clone", SPAWNERS, CHECK_THREAD), C("clone3", SPAWNERS, CHECK_ENOSYS),
+	A("set_robust_list", SPAWNERS), A("rseq", SPAWNERS), A("sigaltstack", ALL),
+	A("seccomp", SPAWNERS), C("prctl", SPAWNERS, CHECK_PRCTL),
+};
+
+struct ioctl_rule {
+	unsigned long request;
+	unsigned int kinds;
+};
+
+#define VM_IRQS		(K(MAIN) | K(VCPU) | K(IOTHREAD))
+#define VCPU_STATE	(K(MAIN) | K(VCPU) | K(MIGRATE))
+
+/* After set-up nothing creates a VM, a vCPU or a device: KVM_CREATE_* are
+ * in no list. */
+static const struct ioctl_rule ioctl_rules[] = {
+	{ KVM_RUN, K(VCPU) },
+	{ KVM_GET_ONE_REG, VCPU_STATE }, { KVM_SET_ONE_REG, VCPU_STATE },
+	{ KVM_GET_VCPU_EVENTS, VCPU_STATE }, { KVM_SET_VCPU_EVENTS, VCPU_STATE },
+	{ KVM_GET_MP_STATE, VCPU_STATE }, { KVM_SET_MP_STATE, VCPU_STATE },
+	{ KVM_GET_REG_LIST, K(MAIN) | K(MIGRATE) },
+	{ KVM_ARM_VCPU_INIT, K(MAIN) }, { KVM_ARM_PREFERRED_TARGET, K(MAIN) },
+	{ KVM_ARM_SET_COUNTER_OFFSET, K(MAIN) },
+	{ KVM_CHECK_EXTENSION, K(MAIN) | K(MIGRATE) },
+	{ KVM_ENABLE_CAP, K(MAIN) },
+	/* Interrupts: vector and queue set-up comes from the guest's MMIO. */
+	{ KVM_IRQ_LINE, VM_IRQS }, { KVM_SIGNAL_MSI, VM_IRQS }, { KVM_IRQFD, VM_IRQS },
+	{ KVM_SET_GSI_ROUTING, VM_IRQS }, { KVM_IOEVENTFD, VM_IRQS },
+	/* The vGIC and ITS state, saved and restored while paused. */
+	{ KVM_GET_DEVICE_ATTR, K(MAIN) | K(MIGRATE) }, { KVM_SET_DEVICE_ATTR, K(MAIN) | K(MIGRATE) },
+	{ KVM_HAS_DEVICE_ATTR, K(MAIN) | K(MIGRATE) },
+	/* Dirty tracking for migration; with --dirty-tracking bitmap the
+	 * migration thread turns the memslot's dirty logging on and off
+	 * (KVM_MEM_LOG_DIRTY_PAGES), the one memslot change after set-up. */
+	{ KVM_SET_USER_MEMORY_REGION, K(MIGRATE) }, { KVM_SET_USER_MEMORY_REGION2, K(MIGRATE) },
+	{ KVM_GET_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
+	{ KVM_CLEAR_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
+	{ KVM_RESET_DIRTY_RINGS, K(MAIN) | K(VCPU) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
+	/* Post-copy at the destination. */
+	{ UFFDIO_API, K(MAIN) }, { UFFDIO_REGISTER, K(MAIN) }, { UFFDIO_UNREGISTER, K(MAIN) },
+	{ USERFAULTFD_IOC_NEW, K(MAIN) },
+	{ UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST) }, { UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST) },
+	{ UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST) },
+	/* Devices: tap offloads follow the guest's features; discard. */
+	{ TUNSETOFFLOAD, VM_IRQS }, { BLKDISCARD, K(MAIN) | K(IOTHREAD) },
+	/* The terminal, restored at exit. */
+	{ TCGETS, K(MAIN) }, { TCSETS, K(MAIN) }, { TCSETSW, K(MAIN) }, { TCSETSF, K(MAIN) },
+	{ TIOCGWINSZ, K(MAIN) },
+};
+
+static const int prctl_options[] = { PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME };
+static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6 };
+
+static const char *const kind_names[SANDBOX_KIND_NR] = {
+	[SANDBOX_MAIN] = "main",
+	[SANDBOX_VCPU] = "vcpu",
+	[SANDBOX_IOTHREAD] = "iothread",
+	[SANDBOX_MIGRATE] = "migrate",
+	[SANDBOX_POSTCOPY_SOURCE] = "postcopy-source",
+	[SANDBOX_POSTCOPY_DEST] = "postcopy-dest",
+	[SANDBOX_THROTTLE] = "throttle",
+	[SANDBOX_CONSOLE] = "console",
+};
+
+const char *sandbox_kind_name(enum sandbox_kind kind)
+{
+	return (unsigned int)kind < SANDBOX_KIND_NR ? kind_names[kind] : "unknown";
+}
+
+const char *sandbox_mode_name(enum sandbox_mode mode)
+{
+	switch (mode) {
+	case SANDBOX_KILL: return "kill";
+	case SANDBOX_LOG: return "log";
+	case SANDBOX_OFF: return "off";
+	}
+	return "unknown";
+}
+
+/*
+ * A filter stays on the threads its thread creates, stacked under theirs
+ * (the stricter answer wins: Documentation/userspace-api/seccomp_filter.rst),
+ * so a thread's list must hold what its descendants' lists hold. The main
+ * thread creates vCPU, migration and post-copy threads after it is confined;
+ * the migration thread creates the throttle and the post-copy page server.
+ */
+static unsigned int kinds_allowed_to(enum sandbox_kind kind)
+{
+	switch (kind) {
+	case SANDBOX_MAIN:
+		return ALL;
+	case SANDBOX_MIGRATE:
+		return K(MIGRATE) | K(THROTTLE) | K(POSTCOPY_SOURCE);
+	default:
+		return 1u << kind;
+	}
+}
+
+static unsigned int check_patterns(enum rule_check check)
+{
+	switch (check) {
+	case CHECK_FAMILY: return sizeof(socket_families) / sizeof(socket_families[0]);
+	case CHECK_PRCTL: return sizeof(prctl_options) / sizeof(prctl_options[0]);
+	default: return 1;
+	}
+}
+
+unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch)
+{
+	unsigned int n = 0, i, mask = kinds_allowed_to(kind);
+
+	if (arch == SCMP_ARCH_NATIVE)
+		arch = seccomp_arch_native();
+	for (i = 0; i < sizeof(syscall_rules) / sizeof(syscall_rules[0]); i++)
+		if (syscall_rules[i].kinds & mask && syscall_rules[i].check != CHECK_ENOSYS &&
+		    seccomp_syscall_resolve_name_arch(arch, syscall_rules[i].name) >= 0)
+			n += check_patterns(syscall_rules[i].check);
+	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++)
+		n += !!(ioctl_rules[i].kinds & mask);
+	return n;
+}
+
+static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
+{
+	const struct scmp_arg_cmp no_exec = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+	const struct scmp_arg_cmp thread = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+	unsigned int i;
+	int ret = 0;
+
+	switch (check) {
+	case CHECK_NONE:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	case CHECK_NO_EXEC:
+		return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &no_exec);
+	case CHECK_THREAD:
+		return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &thread);
+	case CHECK_ENOSYS:
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+	case CHECK_FAMILY:
+		for (i = 0; !ret && i < check_patterns(check); i++)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_families[i], 0));
+		return ret;
+	case CHECK_PRCTL:
+		for (i = 0; !ret && i < check_patterns(check); i++)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_options[i], 0));
+		return ret;
+	}
+	return -EINVAL;
+}
+
+static int add_rules(scmp_filter_ctx ctx, enum sandbox_kind kind, uint32_t arch)
+{
+	int ioctl_nr = seccomp_syscall_resolve_name_arch(arch, "ioctl"), nr, ret;
+	unsigned int i, mask = kinds_allowed_to(kind);
+
+	for (i = 0; i < sizeof(syscall_rules) / sizeof(syscall_rules[0]); i++) {
+		if (!(syscall_rules[i].kinds & mask))
+			continue;
+		nr = seccomp_syscall_resolve_name_arch(arch, syscall_rules[i].name);
+		if (nr == __NR_SCMP_ERROR || nr < 0)
+			continue;	/* not a system call of this architecture */
+		ret = add_checked(ctx, nr, syscall_rules[i].check);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++) {
+		if (!(ioctl_rules[i].kinds & mask))
+			continue;
+		/* The kernel takes the request as an unsigned int (fs/ioctl.c). */
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					       (scmp_datum_t)(ioctl_rules[i].request & 0xffffffffu)));
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int sandbox_filter_build(enum sandbox_kind kind, enum sandbox_mode mode, uint32_t arch,
+			 scmp_filter_ctx *out)
+{
+	uint32_t violation = mode == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP;
+	scmp_filter_ctx ctx;
+	int ret;
+
+	if ((unsigned int)kind >= SANDBOX_KIND_NR || mode == SANDBOX_OFF)
+		return -EINVAL;
+	if (arch == SCMP_ARCH_NATIVE)
+		arch = seccomp_arch_native();
+	ctx = seccomp_init(violation);
+	if (!ctx)
+		return -ENOMEM;
+	/* Only @arch's calls; another ABI's (32-bit compat) kill the process. */
+	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	/* A binary tree of system call numbers rather than a linear list:
+	 * KVM_RUN and the exits' calls pass every filter of the thread. */
+	if (!ret)
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	if (!ret && arch != seccomp_arch_native()) {
+		ret = seccomp_arch_add(ctx, arch);
+		if (!ret)
+			ret = seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE);
+	}
+	if (!ret)
+		ret = add_rules(ctx, kind, arch);
+	if (ret < 0) {
+		seccomp_release(ctx);
+		return ret;
+	}
+	*out = ctx;
+	return 0;
+}
