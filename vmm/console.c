@@ -98,8 +98,8 @@ static void *console_writer(void *opaque)
 	uint8_t buf[4096];
 	bool sink_ok = true;
 
-	/* Started before the main thread's filter: it installs its own (and
-	 * opens nothing, so Landlock's domain, enforced later, is not needed). */
+	/* Started after the main thread's filter and Landlock domain, which
+	 * it inherits: its own narrows them to what it does. */
 	if (sandbox_enter(SANDBOX_CONSOLE) < 0)
 		return NULL;
 	for (;;) {
@@ -116,7 +116,7 @@ static void *console_writer(void *opaque)
 
 static int open_output(struct console *con, unsigned int size)
 {
-	int fds[2], ret;
+	int fds[2];
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
@@ -132,9 +132,17 @@ static int open_output(struct console *con, unsigned int size)
 	if (fcntl(con->out_fd, F_SETPIPE_SZ, size) < 0)
 		pr_warn("console: cannot make the output buffer %u bytes: %m; it stays at the default",
 			size);
-	ret = pthread_create(&con->writer, NULL, console_writer, con);
-	if (ret)
+	return 0;
+}
+
+int console_start_writer(struct console *con)
+{
+	int ret = pthread_create(&con->writer, NULL, console_writer, con);
+
+	if (ret) {
+		pr_err("console: cannot start the output writer thread: %s", strerror(ret));
 		return -ret;
+	}
 	con->writer_started = true;
 	return 0;
 }
@@ -176,7 +184,7 @@ int console_open(struct console *con, unsigned int out_buffer)
 	ratelimit_init(&con->rx_signal_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ret = open_output(con, out_buffer);
 	if (ret < 0) {
-		pr_err("console: cannot set up the output buffer and its writer thread: %s",
+		pr_err("console: cannot set up the output buffer: %s",
 		       strerror(-ret));
 		close_output(con);
 		return ret;

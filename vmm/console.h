@@ -44,8 +44,14 @@ struct console {
 };
 
 /* Opens the console on stdin/stdout: raw mode on a tty, the output buffer
- * and its writer thread. -errno. */
+ * (its writer thread comes later: console_start_writer()). -errno. */
 int console_open(struct console *con, unsigned int out_buffer);
+/*
+ * Starts the thread that copies the output buffer to stdout. Separate from
+ * console_open(): --jail's unshare(CLONE_NEWUSER) needs a process with one
+ * thread, so it runs once the process is confined (vmm/main.c). -errno.
+ */
+int console_start_writer(struct console *con);
 /* Flushes what the buffer holds (at most CONSOLE_FLUSH_MS), restores the
  * terminal. Call once the vCPUs no longer run. */
 void console_close(struct console *con);

@@ -56,8 +56,14 @@ static int add_path(int ruleset, const char *path, uint64_t access, uint64_t han
 
 	rule.parent_fd = open(path, O_PATH | O_CLOEXEC);
 	if (rule.parent_fd < 0) {
-		pr_err("Landlock: cannot open %s to allow it: %m", path);
-		return -errno;
+		int err = errno;
+
+		/* Nothing to allow: whoever opens it later (a --restore file,
+		 * a disk) reports it missing, with its own message and status. */
+		if (err == ENOENT)
+			return 0;
+		pr_err("Landlock: cannot open %s to allow it: %s", path, strerror(err));
+		return -err;
 	}
 	if (!fstat(rule.parent_fd, &st) && !S_ISDIR(st.st_mode))
 		rule.allowed_access &= FILE_RIGHTS;

@@ -125,10 +125,12 @@ static int vm_build(struct vm *vm)
 		ret = boot_build_dtb(vm);
 	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_load_into_ram(vm);
-	/* Before the I/O thread starts: the jail and the user change apply
-	 * to a process that has one thread. */
+	/* Before the console writer and the I/O thread start: the jail and
+	 * the user change apply to a process that has one thread. */
 	if (!ret)
 		ret = confine_main(vm);
+	if (!ret)
+		ret = console_start_writer(&vm->console);
 	if (!ret)
 		ret = devices_start(vm);
 	if (!ret && vm->cfg->restore_path)
