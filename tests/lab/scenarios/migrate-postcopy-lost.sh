@@ -53,7 +53,9 @@ verifier_passes "at the source after the refused post-copy"
 # 2. The page channel breaks and comes back.
 # shellcheck disable=SC2086
 dest_listen rc "unix:$PWD/rc.mig" $MACHINE --memory 256M --control rc.sock
-migrate "unix:$PWD/rc.mig" "$RECOVERY" max_postcopy_bandwidth=2
+# downtime_ms=1: pre-copy must not converge before the switch (on a quiet
+# machine round 0 alone can fit the default 300 ms).
+migrate "unix:$PWD/rc.mig" "$RECOVERY" max_postcopy_bandwidth=2 downtime_ms=1
 "$TERN" ctl ctl.sock migrate-start-postcopy >start-pc.out 2>&1 ||
 	fail "migrate-start-postcopy was refused: $(cat start-pc.out)"
 "$TERN" ctl ctl.sock migrate-start-postcopy >start-pc2.out 2>&1 &&
