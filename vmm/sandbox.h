@@ -23,7 +23,7 @@ enum sandbox_mode {
 	SANDBOX_OFF,		/* no filter at all: debugging only, unsafe */
 };
 
-_Static_assert(CONFIG_DEFAULT_SANDBOX == SANDBOX_LOG, "README and --help say the default is log");
+_Static_assert(CONFIG_DEFAULT_SANDBOX == SANDBOX_KILL, "README and --help say the default is kill");
 
 /* Exit status of a process killed for a forbidden system call. */
 #define SANDBOX_EXIT_STATUS	6

@@ -36,7 +36,7 @@ static int parse_argv(char **argv)
 static void test_sandbox_modes(void **state)
 {
 	assert_int_equal(RUN("--cpus", "1"), 0);
-	assert_int_equal(cfg.sandbox, SANDBOX_LOG);	/* filtered, reporting, by default */
+	assert_int_equal(cfg.sandbox, SANDBOX_KILL);	/* filtered, stopping, by default */
 	assert_int_equal(RUN("--sandbox", "kill"), 0);
 	assert_int_equal(cfg.sandbox, SANDBOX_KILL);
 	assert_int_equal(RUN("--sandbox", "log"), 0);
