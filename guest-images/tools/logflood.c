@@ -21,85 +21,19 @@
  * counting what it made tern see. Exit status 0, or 2 if the set-up failed.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SYSPCI "/sys/bus/pci/devices"
-#define VIRTIO_VENDOR 0x1af4
-
-/* Device status bits and feature bits (virtio 1.x). */
-#define S_ACKNOWLEDGE 0x01
-#define S_DRIVER 0x02
-#define S_DRIVER_OK 0x04
-#define S_FEATURES_OK 0x08
-#define S_NEEDS_RESET 0x40
-#define S_FAILED 0x80
-#define F_INDIRECT_DESC 28
-#define F_VERSION_1 32
-
-/* virtio_pci_common_cfg offsets */
-#define C_DFSELECT 0x00
-#define C_DF 0x04
-#define C_GFSELECT 0x08
-#define C_GF 0x0c
-#define C_MSIX 0x10
-#define C_NUMQ 0x12
-#define C_STATUS 0x14
-#define C_Q_SELECT 0x16
-#define C_Q_SIZE 0x18
-#define C_Q_MSIX 0x1a
-#define C_Q_ENABLE 0x1c
-#define C_Q_NOFF 0x1e
-#define C_Q_DESCLO 0x20
-#define C_Q_DESCHI 0x24
-#define C_Q_AVAILLO 0x28
-#define C_Q_AVAILHI 0x2c
-#define C_Q_USEDLO 0x30
-#define C_Q_USEDHI 0x34
-
-#define DESC_F_NEXT 1
-#define DESC_F_WRITE 2
-#define DESC_F_INDIRECT 4
-#define AVAIL_F_NO_INTERRUPT 1
-#define NO_VECTOR 0xffff
-#define QSIZE_MAX 16
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-/* One page per ring part, plus a data page and an indirect table page. */
-struct page {
-	void *va;
-	uint64_t pa;
-};
-
-static char bdf[256];
-static volatile uint8_t *common, *notify_base;
-static uint32_t notify_mult;
-static struct page desc_pg, avail_pg, used_pg, data_pg, ind_pg;
-static uint16_t qsize;
-static uint64_t features;
+#include "vpci_user.h"
 
 static void setup_fail(const char *fmt, ...)
 {
@@ -112,280 +46,6 @@ static void setup_fail(const char *fmt, ...)
 	va_end(ap);
 	exit(2);
 }
-
-/*
- * MMIO accessors. Single loads/stores without writeback, so that a hypervisor
- * trapping them gets a valid syndrome (the compiler could otherwise pick
- * addressing modes KVM cannot decode for emulated MMIO).
- */
-#if defined(__aarch64__)
-static uint8_t rd8(volatile uint8_t *p) { uint8_t v; __asm__ volatile("ldrb %w0, [%1]" : "=r"(v) : "r"(p) : "memory"); return v; }
-static uint16_t rd16(volatile uint8_t *p) { uint16_t v; __asm__ volatile("ldrh %w0, [%1]" : "=r"(v) : "r"(p) : "memory"); return v; }
-static uint32_t rd32(volatile uint8_t *p) { uint32_t v; __asm__ volatile("ldr %w0, [%1]" : "=r"(v) : "r"(p) : "memory"); return v; }
-static void wr8(volatile uint8_t *p, uint8_t v) { __asm__ volatile("strb %w0, [%1]" : : "r"(v), "r"(p) : "memory"); }
-static void wr16(volatile uint8_t *p, uint16_t v) { __asm__ volatile("strh %w0, [%1]" : : "r"(v), "r"(p) : "memory"); }
-static void wr32(volatile uint8_t *p, uint32_t v) { __asm__ volatile("str %w0, [%1]" : : "r"(v), "r"(p) : "memory"); }
-#define mb() __asm__ volatile("dmb sy" : : : "memory")
-#else
-static uint8_t rd8(volatile uint8_t *p) { return *p; }
-static uint16_t rd16(volatile uint8_t *p) { return *(volatile uint16_t *)p; }
-static uint32_t rd32(volatile uint8_t *p) { return *(volatile uint32_t *)p; }
-static void wr8(volatile uint8_t *p, uint8_t v) { *p = v; }
-static void wr16(volatile uint8_t *p, uint16_t v) { *(volatile uint16_t *)p = v; }
-static void wr32(volatile uint8_t *p, uint32_t v) { *(volatile uint32_t *)p = v; }
-#define mb() __sync_synchronize()
-#endif
-
-static void wr64(volatile uint8_t *lo, uint64_t v)
-{
-	wr32(lo, (uint32_t)v);
-	wr32(lo + 4, (uint32_t)(v >> 32));
-}
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int read_file(const char *path, char *buf, size_t n)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = read(fd, buf, n - 1);
-	close(fd);
-	if (r < 0)
-		return -1;
-	buf[r] = 0;
-	return 0;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = write(fd, s, strlen(s));
-	close(fd);
-	return r == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-static unsigned long sys_hex(const char *dev, const char *attr)
-{
-	char path[512], buf[64];
-
-	snprintf(path, sizeof(path), SYSPCI "/%s/%s", dev, attr);
-	if (read_file(path, buf, sizeof(buf)))
-		return ~0ul;
-	return strtoul(buf, NULL, 16);
-}
-
-static int find_device(unsigned long *ids, int nids)
-{
-	for (int i = 0; i < nids; i++) {
-		DIR *d = opendir(SYSPCI);
-		struct dirent *e;
-
-		if (!d)
-			setup_fail("cannot open " SYSPCI ": %s", strerror(errno));
-		while ((e = readdir(d))) {
-			if (e->d_name[0] == '.')
-				continue;
-			if (sys_hex(e->d_name, "vendor") == VIRTIO_VENDOR && sys_hex(e->d_name, "device") == ids[i]) {
-				snprintf(bdf, sizeof(bdf), "%s", e->d_name);
-				closedir(d);
-				
-				return 0;
-			}
-		}
-		closedir(d);
-	}
-	return -1;
-}
-
-static void unbind(void)
-{
-	char path[512], link[512];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), SYSPCI "/%s/driver", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return; /* not bound */
-	link[n] = 0;
-	snprintf(path, sizeof(path), SYSPCI "/%s/driver/unbind", bdf);
-	if (write_file(path, bdf))
-		setup_fail("unbinding %s from %s: %s", bdf, strrchr(link, '/') + 1, strerror(errno));
-	
-}
-
-struct cap {
-	int found;
-	unsigned bar;
-	uint32_t offset, length, mult;
-};
-
-/* Config space through sysfs: command register on, then the capability walk. */
-static void read_config(struct cap *common_cap, struct cap *notify_cap)
-{
-	char path[512];
-	uint8_t cfg[256];
-	uint16_t cmd;
-	unsigned pos, guard = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), SYSPCI "/%s/config", bdf);
-	fd = open(path, O_RDWR);
-	if (fd < 0)
-		setup_fail("open %s: %s", path, strerror(errno));
-	if (pread(fd, cfg, sizeof(cfg), 0) != (ssize_t)sizeof(cfg))
-		setup_fail("reading 256 bytes of %s: %s", path, strerror(errno));
-	/* Memory space + bus master (the device must be allowed to DMA). */
-	cmd = (uint16_t)(cfg[4] | cfg[5] << 8) | 0x6;
-	if (pwrite(fd, &cmd, 2, 4) != 2)
-		setup_fail("writing the command register: %s", strerror(errno));
-	close(fd);
-	if (!(cfg[6] & 0x10))
-		setup_fail("%s has no capability list", bdf);
-	for (pos = cfg[0x34] & 0xfc; pos && guard < 48; pos = cfg[pos + 1] & 0xfc, guard++) {
-		struct cap *c = NULL;
-
-		if (pos > 256 - 16)
-			setup_fail("capability at 0x%x runs past config space", pos);
-		if (cfg[pos] != 0x09) /* vendor specific: virtio structures */
-			continue;
-		if (cfg[pos + 3] == 1)
-			c = common_cap;
-		else if (cfg[pos + 3] == 2)
-			c = notify_cap;
-		if (!c || c->found)
-			continue;
-		c->found = 1;
-		c->bar = cfg[pos + 4];
-		memcpy(&c->offset, cfg + pos + 8, 4);
-		memcpy(&c->length, cfg + pos + 12, 4);
-		if (c == notify_cap && pos <= 256 - 20)
-			memcpy(&c->mult, cfg + pos + 16, 4);
-	}
-	if (!common_cap->found || !notify_cap->found)
-		setup_fail("%s lacks a virtio %s capability", bdf, common_cap->found ? "notify" : "common");
-}
-
-static volatile uint8_t *map_bar(unsigned bar)
-{
-	char path[512];
-	struct stat st;
-	void *p;
-	int fd;
-
-	snprintf(path, sizeof(path), SYSPCI "/%s/resource%u", bdf, bar);
-	fd = open(path, O_RDWR | O_SYNC);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		setup_fail("open %s: %s", path, strerror(errno));
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		setup_fail("mmap %s (%lld bytes): %s", path, (long long)st.st_size, strerror(errno));
-	close(fd);
-	return p;
-}
-
-static void alloc_page(struct page *pg)
-{
-	long psz = sysconf(_SC_PAGESIZE);
-	uint64_t entry;
-	int fd;
-
-	pg->va = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (pg->va == MAP_FAILED || mlock(pg->va, (size_t)psz))
-		setup_fail("a locked page: %s", strerror(errno));
-	memset(pg->va, 0, (size_t)psz);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0 || pread(fd, &entry, 8, (off_t)((uintptr_t)pg->va / (uintptr_t)psz * 8)) != 8)
-		setup_fail("reading /proc/self/pagemap: %s", strerror(errno));
-	close(fd);
-	if (!(entry >> 63) || !(entry & ((1ull << 55) - 1)))
-		setup_fail("pagemap gives no physical address (present=%d; not root?)", (int)(entry >> 63));
-	pg->pa = (entry & ((1ull << 55) - 1)) * (uint64_t)psz;
-}
-
-static int reset_device(void)
-{
-	wr8(common + C_STATUS, 0);
-	for (int i = 0; i < 1000; i++) {
-		if (rd8(common + C_STATUS) == 0)
-			return 0;
-		msleep(2);
-	}
-	return -1;
-}
-
-/* Reset, negotiate, set queue 0 up with empty rings. Returns -1 with a reason. */
-static int init_device(const char **why)
-{
-	long psz = sysconf(_SC_PAGESIZE);
-	uint64_t offered;
-	uint16_t max;
-
-	if (reset_device()) {
-		*why = "the device did not reset (status stays non-zero)";
-		return -1;
-	}
-	memset(desc_pg.va, 0, (size_t)psz);
-	memset(avail_pg.va, 0, (size_t)psz);
-	memset(used_pg.va, 0, (size_t)psz);
-	memset(data_pg.va, 0, (size_t)psz);
-	wr8(common + C_STATUS, S_ACKNOWLEDGE);
-	wr8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER);
-	wr32(common + C_DFSELECT, 0);
-	offered = rd32(common + C_DF);
-	wr32(common + C_DFSELECT, 1);
-	offered |= (uint64_t)rd32(common + C_DF) << 32;
-	if (!(offered & (1ull << F_VERSION_1))) {
-		*why = "the device does not offer VIRTIO_F_VERSION_1";
-		return -1;
-	}
-	features = (1ull << F_VERSION_1) | (offered & (1ull << F_INDIRECT_DESC));
-	wr32(common + C_GFSELECT, 0);
-	wr32(common + C_GF, (uint32_t)features);
-	wr32(common + C_GFSELECT, 1);
-	wr32(common + C_GF, (uint32_t)(features >> 32));
-	wr8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
-	if (!(rd8(common + C_STATUS) & S_FEATURES_OK)) {
-		*why = "the device refused FEATURES_OK";
-		return -1;
-	}
-	wr16(common + C_MSIX, NO_VECTOR);
-	if (rd16(common + C_NUMQ) < 1) {
-		*why = "the device has no queues";
-		return -1;
-	}
-	wr16(common + C_Q_SELECT, 0);
-	max = rd16(common + C_Q_SIZE);
-	if (max == 0) {
-		*why = "queue 0 has size 0";
-		return -1;
-	}
-	/* Largest power of two <= both the device's maximum and QSIZE_MAX. */
-	for (qsize = QSIZE_MAX; qsize > max; qsize /= 2)
-		;
-	wr16(common + C_Q_SIZE, qsize);
-	wr16(common + C_Q_MSIX, NO_VECTOR);
-	wr64(common + C_Q_DESCLO, desc_pg.pa);
-	wr64(common + C_Q_AVAILLO, avail_pg.pa);
-	wr64(common + C_Q_USEDLO, used_pg.pa);
-	((volatile uint16_t *)avail_pg.va)[0] = AVAIL_F_NO_INTERRUPT;
-	mb();
-	wr16(common + C_Q_ENABLE, 1);
-	wr8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-	return 0;
-}
-
 
 #define UNCLAIMED_PA	0x07000000ul
 #define ID_RNG		0x1044
@@ -474,15 +134,18 @@ static void set_bar0(int fd, uint64_t addr, uint32_t flags)
 }
 
 struct virtio_target {
+	struct vpci_dev rng;
 	int rng_cfg;
 	uint64_t rng_bar, other_bar;
 	uint32_t bar_flags;
 };
 
 /* A queue enabled with rings outside RAM: tern refuses to enable it. */
-static void bad_addr(struct counts *c)
+static void bad_addr(struct virtio_target *t, struct counts *c)
 {
-	if (reset_device())
+	volatile uint8_t *common = t->rng.common;
+
+	if (vpci_reset(&t->rng))
 		return;
 	wr8(common + C_STATUS, S_ACKNOWLEDGE | S_DRIVER);
 	wr16(common + C_Q_SELECT, 0);
@@ -495,23 +158,16 @@ static void bad_addr(struct counts *c)
 }
 
 /* A head beyond the queue: the device needs a reset. */
-static void bad_ring(struct counts *c)
+static void bad_ring(struct virtio_target *t, struct counts *c)
 {
-	volatile uint16_t *avail = avail_pg.va;
-	const char *why;
-	uint16_t noff;
+	struct vpci_dev *rng = &t->rng;
 
-	if (init_device(&why))
+	if (vpci_init_queue0(rng))
 		return;
 	c->resets++;
-	noff = rd16(common + C_Q_NOFF);
-	avail[2 + avail[1] % qsize] = (uint16_t)(qsize + 5);
-	mb();
-	avail[1] = avail[1] + 1;
-	mb();
-	wr16(notify_base + (uint32_t)noff * notify_mult, 0);
-	for (int i = 0; i < 100 && !(rd8(common + C_STATUS) & S_NEEDS_RESET); i++)
-		msleep(1);
+	vpci_post(rng, (uint16_t)(rng->qsize + 5));
+	for (int i = 0; i < 100 && !(rd8(rng->common + C_STATUS) & S_NEEDS_RESET); i++)
+		vpci_msleep(1);
 	c->bad_ring++;
 }
 
@@ -523,42 +179,39 @@ static void bar_overlap(struct virtio_target *t, struct counts *c)
 	c->bar_moves += 2;
 }
 
-static void take_device(unsigned long id, const char *what)
+static void take_device(struct vpci_dev *d, unsigned long id, const char *what)
 {
-	if (find_device(&id, 1))
+	char driver[256];
+	int r = vpci_find(d, &id, 1);
+
+	if (r == -ENODEV)
 		setup_fail("no %s (1af4:%04lx)", what, id);
-	unbind();
+	if (r < 0 || vpci_unbind(d, driver, sizeof(driver)))
+		setup_fail("%s", d->err);
 }
 
 static void setup_virtio(struct virtio_target *t)
 {
-	struct cap cc = { 0 }, nc = { 0 };
-	char other[256];
+	struct vpci_dev console = { 0 };
 	uint32_t lo;
 	int fd;
 
-	take_device(ID_CONSOLE, "virtio console (start tern with --vconsole pty)");
-	snprintf(other, sizeof(other), "%s", bdf);
-	fd = config_fd(other);
+	take_device(&console, ID_CONSOLE, "virtio console (start tern with --vconsole pty)");
+	fd = config_fd(console.bdf);
 	t->other_bar = bar0(fd);
 	close(fd);
-	take_device(ID_RNG, "virtio-rng");
-	read_config(&cc, &nc);
-	common = map_bar(cc.bar) + cc.offset;
-	notify_base = (cc.bar == nc.bar ? common - cc.offset : map_bar(nc.bar)) + nc.offset;
-	notify_mult = nc.mult;
-	t->rng_cfg = config_fd(bdf);
+	take_device(&t->rng, ID_RNG, "virtio-rng");
+	if (vpci_map(&t->rng))
+		setup_fail("%s", t->rng.err);
+	t->rng_cfg = config_fd(t->rng.bdf);
 	t->rng_bar = bar0(t->rng_cfg);
 	if (pread(t->rng_cfg, &lo, 4, 0x10) != 4)
 		setup_fail("reading BAR 0: %s", strerror(errno));
 	t->bar_flags = lo & 0xf;
-	alloc_page(&desc_pg);
-	alloc_page(&avail_pg);
-	alloc_page(&used_pg);
-	alloc_page(&data_pg);
-	alloc_page(&ind_pg);
-	printf("logflood: virtio-rng %s BAR 0 %#llx, console %s BAR 0 %#llx\n", bdf,
-	       (unsigned long long)t->rng_bar, other, (unsigned long long)t->other_bar);
+	if (vpci_alloc_pages(&t->rng))
+		setup_fail("%s", t->rng.err);
+	printf("logflood: virtio-rng %s BAR 0 %#llx, console %s BAR 0 %#llx\n", t->rng.bdf,
+	       (unsigned long long)t->rng_bar, console.bdf, (unsigned long long)t->other_bar);
 }
 
 int main(int argc, char **argv)
@@ -592,13 +245,13 @@ int main(int argc, char **argv)
 		if (do_strict)
 			flood_strict(mmio, &c);
 		if (do_virtio) {
-			bad_addr(&c);
-			bad_ring(&c);
+			bad_addr(&t, &c);
+			bad_ring(&t, &c);
 			bar_overlap(&t, &c);
 		}
 	}
 	if (do_virtio)
-		reset_device();
+		vpci_reset(&t.rng);
 	printf("logflood: done seconds=%.1f mmio=%lu strict=%lu bad_addr=%lu bad_ring=%lu resets=%lu bar_moves=%lu\n",
 	       now_s() - t0, c.mmio, c.strict, c.bad_addr, c.bad_ring, c.resets, c.bar_moves);
 	return 0;
