@@ -176,7 +176,8 @@ static int unpack_kernel(struct vm *vm)
 	madvise(b->kernel, b->kernel_size, MADV_DONTNEED);
 	if (n < 0) {
 		pr_err("cannot boot kernel %s: %s", vm->cfg->kernel_path, why);
-		return vm_refuse_input(vm, (int)n);
+		/* Out of memory is the host's failure, the rest the file's. */
+		return n == -ENOMEM ? -ENOMEM : vm_refuse_input(vm, (int)n);
 	}
 	vm_trace(vm, "boot: %s of %zu bytes decompressed to %zd bytes in %llu ms",
 		 b->kimg.format, b->kernel_size, n,
