@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * What --kernel accepts (kernel_image.h): a plain arm64 Image, a gzip or zstd
- * compressed one, or an EFI zboot image holding one. Told apart by content.
+ * What --kernel accepts (kernel_image.h): a plain arm64 Image, a gzip, zstd or
+ * xz compressed one, or an EFI zboot image holding one. Told apart by content.
  *
  * Everything here works on untrusted bytes (a fuzzer feeds it too): every
  * header field is checked against the file's length before use, and the
- * decompressors (zlib, libzstd) write into a buffer of a size fixed before
+ * decompressors (zlib, libzstd, liblzma) write into a buffer of a size fixed before
  * they start, never past it.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define ZLIB_CONST
+#include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -26,6 +27,7 @@
 
 static const uint8_t gzip_magic[] = { 0x1f, 0x8b, 0x08 };	/* RFC 1952: ID1 ID2 CM=deflate */
 static const uint8_t zstd_magic[] = { 0x28, 0xb5, 0x2f, 0xfd };	/* RFC 8878 frame magic */
+static const uint8_t xz_magic[] = { 0xfd, '7', 'z', 'X', 'Z', 0x00 };	/* .xz stream header */
 
 /*
  * EFI zboot (drivers/firmware/efi/libstub/zboot-header.S): "MZ", 2 bytes,
@@ -93,26 +95,38 @@ static int too_big(const struct kernel_image *k, size_t cap, char *why, size_t w
 		    k->format, cap, (unsigned long long)k->image.image_size);
 }
 
+static int truncated(const struct kernel_image *k, const char *comp, char *why, size_t whylen)
+{
+	return fail(-ENOEXEC, why, whylen,
+		    "%s, truncated: its %s stream stops after %zu bytes, before its end: the copy is incomplete, copy it again",
+		    k->format, comp, k->len);
+}
+
+/* The last @left bytes, after the stream's end: zero padding (which gzip(1)
+ * and xz(1) skip too) or a refusal. */
+static int trailing_zeros_only(const struct kernel_image *k, size_t left, const char *comp,
+			       char *why, size_t whylen)
+{
+	for (size_t i = k->len - left; i < k->len; i++)
+		if (k->data[i])
+			return fail(-ENOEXEC, why, whylen,
+				    "%s, corrupt: %zu bytes of other data after the end of its %s stream (two files joined?): pass the kernel alone",
+				    k->format, left, comp);
+	return 0;
+}
+
 /* Why inflate() stopped, as a refusal (0 if it finished as asked). */
 static int gzip_verdict(const struct kernel_image *k, int zr, const char *msg, size_t in_left,
 			size_t out_left, size_t cap, bool whole, char *why, size_t whylen)
 {
-	if (zr == Z_STREAM_END || (!whole && out_left == 0)) {
-		for (size_t i = k->len - in_left; whole && i < k->len; i++)
-			if (k->data[i])
-				return fail(-ENOEXEC, why, whylen,
-					    "%s, corrupt: %zu bytes of other data after the end of its gzip stream (two files joined?): pass the kernel alone",
-					    k->format, in_left);
-		return 0;
-	}
+	if (zr == Z_STREAM_END || (!whole && out_left == 0))
+		return trailing_zeros_only(k, whole ? in_left : 0, "gzip", why, whylen);
 	if (zr == Z_MEM_ERROR)
 		return fail(-ENOMEM, why, whylen, "%s: zlib is out of memory", k->format);
 	if (zr == Z_BUF_ERROR && out_left == 0)
 		return too_big(k, cap, why, whylen);
 	if (zr == Z_BUF_ERROR)
-		return fail(-ENOEXEC, why, whylen,
-			    "%s, truncated: its gzip stream stops after %zu bytes, before its end: the copy is incomplete, copy it again",
-			    k->format, k->len);
+		return truncated(k, "gzip", why, whylen);
 	return fail(-ENOEXEC, why, whylen,
 		    "%s, corrupt: zlib says \"%s\"%s: the file is damaged, copy it again",
 		    k->format, msg ? msg : "error",
@@ -163,9 +177,7 @@ static int zstd_verdict(const struct kernel_image *k, size_t r, size_t cap, char
 	case ZSTD_error_dstSize_tooSmall:
 		return too_big(k, cap, why, whylen);
 	case ZSTD_error_srcSize_wrong:
-		return fail(-ENOEXEC, why, whylen,
-			    "%s, truncated: its zstd stream stops after %zu bytes, before its end: the copy is incomplete, copy it again",
-			    k->format, k->len);
+		return truncated(k, "zstd", why, whylen);
 	case ZSTD_error_checksum_wrong:
 		return fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: the data does not match its zstd checksum: the file is damaged, copy it again",
@@ -220,6 +232,58 @@ static int unzstd(const struct kernel_image *k, uint8_t *out, size_t cap, size_t
 	return 0;
 }
 
+/* ------------------------------------------------------------------ xz */
+
+/* What liblzma may allocate (its dictionary, which a hostile header could
+ * size at 4 GiB): xz_wrap.sh's "xzkern" uses 32 MiB, xz -9 64 MiB. */
+#define XZ_MEMLIMIT	(256ULL << 20)
+
+static int xz_verdict(const struct kernel_image *k, lzma_ret lr, size_t in_left, size_t out_left,
+		      size_t cap, bool whole, char *why, size_t whylen)
+{
+	if (lr == LZMA_STREAM_END || (!whole && out_left == 0))
+		return trailing_zeros_only(k, whole ? in_left : 0, "xz", why, whylen);
+	if (lr == LZMA_MEM_ERROR)
+		return fail(-ENOMEM, why, whylen, "%s: liblzma is out of memory", k->format);
+	if (lr == LZMA_BUF_ERROR && out_left == 0)
+		return too_big(k, cap, why, whylen);
+	if (lr == LZMA_BUF_ERROR)
+		return truncated(k, "xz", why, whylen);
+	if (lr == LZMA_MEMLIMIT_ERROR)
+		return fail(-ENOEXEC, why, whylen,
+			    "%s: its xz stream asks for more than %llu MiB of memory to decompress (the kernel's own build uses 32 MiB): decompress it with xz and pass the Image",
+			    k->format, (unsigned long long)(XZ_MEMLIMIT >> 20));
+	if (lr == LZMA_OPTIONS_ERROR)
+		return fail(-ENOEXEC, why, whylen,
+			    "%s: its xz stream uses a filter or option liblzma %s does not know: decompress it with xz and pass the Image",
+			    k->format, lzma_version_string());
+	return fail(-ENOEXEC, why, whylen,
+		    "%s, corrupt: liblzma error %d (data or integrity check): the file is damaged, copy it again",
+		    k->format, (int)lr);
+}
+
+/* Like gunzip(), for an .xz stream (its filters, BCJ for arm64 included,
+ * are named in it: xz_wrap.sh's "xzkern"). */
+static int unxz(const struct kernel_image *k, uint8_t *out, size_t cap, bool whole,
+		size_t *outlen, char *why, size_t whylen)
+{
+	lzma_stream s = LZMA_STREAM_INIT;
+	lzma_ret lr;
+
+	if (lzma_stream_decoder(&s, XZ_MEMLIMIT, 0) != LZMA_OK)
+		return fail(-ENOMEM, why, whylen, "%s: liblzma cannot start: out of memory", k->format);
+	s.next_in = k->data;
+	s.avail_in = k->len;
+	s.next_out = out;
+	s.avail_out = cap;
+	do
+		lr = lzma_code(&s, whole ? LZMA_FINISH : LZMA_RUN);
+	while (lr == LZMA_OK && (whole || s.avail_out));
+	lzma_end(&s);
+	*outlen = cap - s.avail_out;
+	return xz_verdict(k, lr, s.avail_in, s.avail_out, cap, whole, why, whylen);
+}
+
 /* ------------------------------------------------------------------ probe */
 
 /* Reads the Image header out of k's compressed stream. */
@@ -236,8 +300,15 @@ static int probe_compressed(struct kernel_image *k, char *why, size_t whylen)
 	if (k->packing == KERNEL_ZSTD && !starts_with(k->data, k->len, zstd_magic, sizeof(zstd_magic)))
 		return fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: its payload does not start with a zstd frame", k->format);
-	err = k->packing == KERNEL_GZIP ? gunzip(k, hdr, sizeof(hdr), false, &got, why, whylen) :
-					  unzstd_head(k, hdr, sizeof(hdr), &got, why, whylen);
+	if (k->packing == KERNEL_XZ && !starts_with(k->data, k->len, xz_magic, sizeof(xz_magic)))
+		return fail(-ENOEXEC, why, whylen,
+			    "%s, corrupt: its payload does not start with an xz header", k->format);
+	if (k->packing == KERNEL_GZIP)
+		err = gunzip(k, hdr, sizeof(hdr), false, &got, why, whylen);
+	else if (k->packing == KERNEL_XZ)
+		err = unxz(k, hdr, sizeof(hdr), false, &got, why, whylen);
+	else
+		err = unzstd_head(k, hdr, sizeof(hdr), &got, why, whylen);
 	if (err)
 		return err;
 	err = arm64_image_parse_header(hdr, got, &k->image, inner, sizeof(inner));
@@ -300,9 +371,12 @@ static int zboot_compression(const uint8_t *buf, struct kernel_image *k, char *w
 	} else if (strcmp(c, "zstd22") == 0 || strcmp(c, "zstd") == 0) {
 		k->packing = KERNEL_ZSTD;
 		k->format = "EFI zboot image (zstd)";
+	} else if (strcmp(c, "xzkern") == 0 || strcmp(c, "xz") == 0) {
+		k->packing = KERNEL_XZ;
+		k->format = "EFI zboot image (xz)";
 	} else {
 		return fail(-ENOEXEC, why, whylen,
-			    "EFI zboot image compressed with \"%s\": tern decompresses gzip and zstd only; pass the uncompressed Image, or a kernel built with CONFIG_KERNEL_GZIP or CONFIG_KERNEL_ZSTD",
+			    "EFI zboot image compressed with \"%s\": tern decompresses gzip, zstd and xz only; pass the uncompressed Image, or a kernel built with CONFIG_KERNEL_GZIP, CONFIG_KERNEL_ZSTD or CONFIG_KERNEL_XZ",
 			    c);
 	}
 	return 0;
@@ -365,6 +439,11 @@ int kernel_image_probe(const void *file, size_t len, struct kernel_image *k, cha
 		k->format = "zstd-compressed Image";
 		return probe_compressed(k, why, whylen);
 	}
+	if (starts_with(buf, len, xz_magic, sizeof(xz_magic))) {
+		k->packing = KERNEL_XZ;
+		k->format = "xz-compressed Image";
+		return probe_compressed(k, why, whylen);
+	}
 	k->packing = KERNEL_PLAIN;
 	k->format = "arm64 Image";
 	return arm64_image_parse(buf, len, &k->image, why, whylen);
@@ -411,6 +490,8 @@ ssize_t kernel_image_unpack(const struct kernel_image *k, void *dst, size_t cap,
 	cap = min_size(cap, k->image.image_size);
 	if (k->packing == KERNEL_GZIP)
 		err = gunzip(k, dst, cap, true, &n, why, whylen);
+	else if (k->packing == KERNEL_XZ)
+		err = unxz(k, dst, cap, true, &n, why, whylen);
 	else
 		err = unzstd(k, dst, cap, &n, why, whylen);
 	if (!err)

@@ -2,7 +2,7 @@
 /*
  * Compressed kernels (vmm/kernel_image.c) against real compressed files made
  * here: an EFI-stub arm64 Image built in the test, gzip'd by zlib, zstd'd by
- * libzstd, and wrapped in a minimal EFI zboot container laid out as
+ * libzstd, xz'd by liblzma, and wrapped in a minimal EFI zboot container laid out as
  * drivers/firmware/efi/libstub/zboot-header.S lays it out; then the same
  * files truncated, corrupted, for another architecture, too big.
  */
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -128,6 +129,46 @@ static struct blob zstd_of(const uint8_t *p, size_t len)
 	assert_false(ZSTD_isError(b.len));
 	ZSTD_freeCCtx(cc);
 	return b;
+}
+
+/*
+ * As the kernel's xz_wrap.sh makes "xzkern": CRC-32 check, and with @bcj the
+ * ARM64 branch filter before LZMA2.
+ */
+static struct blob xz_of(const uint8_t *p, size_t len, bool bcj)
+{
+	lzma_options_lzma opt;
+	lzma_filter filters[3];
+	struct blob b = { malloc(lzma_stream_buffer_bound(len)), 0 };
+	int i = 0;
+
+	assert_non_null(b.p);
+	assert_false(lzma_lzma_preset(&opt, 6));
+	if (bcj)
+		filters[i++] = (lzma_filter){ LZMA_FILTER_ARM64, NULL };
+	filters[i++] = (lzma_filter){ LZMA_FILTER_LZMA2, &opt };
+	filters[i] = (lzma_filter){ LZMA_VLI_UNKNOWN, NULL };
+	assert_int_equal(lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, NULL, p, len, b.p,
+						   &b.len, lzma_stream_buffer_bound(len)),
+			 LZMA_OK);
+	return b;
+}
+
+/*
+ * The same stream whose first block header says its LZMA2 dictionary is
+ * @dict_byte (the format's encoding: 36 = 1 GiB), its CRC-32 made right:
+ * what a decoder would allocate, without an encoder allocating it here.
+ */
+static void xz_set_dict(struct blob *xz, uint8_t dict_byte)
+{
+	size_t hdr = 12, hlen = ((size_t)xz->p[hdr] + 1) * 4, i;
+
+	for (i = hdr + 2; i + 2 < hdr + hlen - 4; i++)
+		if (xz->p[i] == 0x21 && xz->p[i + 1] == 0x01)	/* LZMA2, 1 byte of props */
+			break;
+	assert_true(i + 2 < hdr + hlen - 4);
+	xz->p[i + 2] = dict_byte;
+	put_le32(xz->p + hdr + hlen - 4, (uint32_t)crc32(0, xz->p + hdr, (uInt)(hlen - 4)));
 }
 
 /*
@@ -298,6 +339,52 @@ static void test_zboot_zstd(void **state)
 	free(zb.p);
 }
 
+static void test_xz_image(void **state)
+{
+	struct blob img = make_image(IMG_LEN, IMG_SIZE), xz = xz_of(img.p, img.len, false);
+
+	assert_unpacks_to(&xz, &img, "xz-compressed Image", KERNEL_XZ);
+	free(img.p);
+	free(xz.p);
+}
+
+static void test_zboot_xz(void **state)
+{
+	struct blob img = make_image(IMG_LEN, IMG_SIZE), pad = padded(&img, IMG_SIZE);
+	struct blob xz = xz_of(pad.p, pad.len, true);
+	struct blob zb = make_zboot(&xz, "xzkern", 0xaa64, IMG_SIZE);
+
+	assert_unpacks_to(&zb, &pad, "EFI zboot image (xz)", KERNEL_XZ);
+	free(img.p);
+	free(pad.p);
+	free(xz.p);
+	free(zb.p);
+}
+
+static void test_xz_refused(void **state)
+{
+	struct blob img = make_image(IMG_LEN, IMG_SIZE), xz = xz_of(img.p, img.len, true), cut;
+
+	cut = (struct blob){ xz.p, xz.len - 100 };
+	assert_unpack_refused(&cut, -ENOEXEC, "xz-compressed Image, truncated");
+	cut = (struct blob){ xz.p, 12 };
+	assert_probe_refused(&cut, -ENOEXEC, "truncated");
+	xz.p[xz.len / 2] ^= 0x55;
+	assert_unpack_refused(&xz, -ENOEXEC, "corrupt");
+	free(img.p);
+	free(xz.p);
+	img = make_image(IMG_LEN, IMG_LEN / 2);
+	xz = xz_of(img.p, img.len, false);
+	assert_unpack_refused(&xz, -E2BIG, "more than");
+	free(xz.p);
+	/* A dictionary of 1 GiB: refused, not allocated. */
+	xz = xz_of(img.p, img.len, false);
+	xz_set_dict(&xz, 36);
+	assert_probe_refused(&xz, -ENOEXEC, "MiB of memory");
+	free(img.p);
+	free(xz.p);
+}
+
 static void test_truncated(void **state)
 {
 	struct blob img = make_image(IMG_LEN, IMG_SIZE), pad = padded(&img, IMG_SIZE);
@@ -399,12 +486,12 @@ static void test_wrong_architecture(void **state)
 static void test_zboot_compressions(void **state)
 {
 	struct blob img = make_image(IMG_LEN, IMG_SIZE), gz = gzip_of(img.p, img.len), zb;
-	static const char *const refused[] = { "lzo", "lz4", "xzkern", "lzma", "brotli" };
+	static const char *const refused[] = { "lzo", "lz4", "lzma", "bzip2", "brotli" };
 
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		zb = make_zboot(&gz, refused[i], 0xaa64, IMG_LEN);
 		assert_probe_refused(&zb, -ENOEXEC, refused[i]);
-		assert_why("gzip and zstd only");
+		assert_why("gzip, zstd and xz only");
 		free(zb.p);
 	}
 	zb = make_zboot(&gz, "gzip", 0xaa64, 0);
@@ -489,6 +576,9 @@ int main(void)
 		cmocka_unit_test(test_zstd_image),
 		cmocka_unit_test(test_zboot_gzip),
 		cmocka_unit_test(test_zboot_zstd),
+		cmocka_unit_test(test_xz_image),
+		cmocka_unit_test(test_zboot_xz),
+		cmocka_unit_test(test_xz_refused),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_incomplete_image_inside),
 		cmocka_unit_test(test_corrupt),
