@@ -86,7 +86,7 @@ static uInt zchunk(size_t n)
 	return n > UINT_MAX ? UINT_MAX : (uInt)n;
 }
 
-/* ------------------------------------------------------------------ gzip */
+/* ------------------------------------------------------------------ refusals */
 
 static int too_big(const struct kernel_image *k, size_t cap, char *why, size_t whylen)
 {
@@ -114,6 +114,8 @@ static int trailing_zeros_only(const struct kernel_image *k, size_t left, const 
 				    k->format, left, comp);
 	return 0;
 }
+
+/* ------------------------------------------------------------------ gzip */
 
 /* Why inflate() stopped, as a refusal (0 if it finished as asked). */
 static int gzip_verdict(const struct kernel_image *k, int zr, const char *msg, size_t in_left,
@@ -258,8 +260,11 @@ static int xz_verdict(const struct kernel_image *k, lzma_ret lr, size_t in_left,
 			    "%s: its xz stream uses a filter or option liblzma %s does not know: decompress it with xz and pass the Image",
 			    k->format, lzma_version_string());
 	return fail(-ENOEXEC, why, whylen,
-		    "%s, corrupt: liblzma error %d (data or integrity check): the file is damaged, copy it again",
-		    k->format, (int)lr);
+		    "%s, corrupt: %s (liblzma error %d): the file is damaged, copy it again",
+		    k->format,
+		    lr == LZMA_DATA_ERROR ? "bad data, or it does not match its check (CRC)" :
+		    lr == LZMA_FORMAT_ERROR ? "not an xz stream" : "bad xz stream",
+		    (int)lr);
 }
 
 /* Like gunzip(), for an .xz stream (its filters, BCJ for arm64 included,
