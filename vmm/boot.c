@@ -58,9 +58,9 @@ int boot_images_load(struct vm *vm)
 	ret = map_file(cfg->kernel_path, "kernel", &b->kernel, &b->kernel_size);
 	if (ret < 0)
 		return ret;
-	ret = arm64_image_parse(b->kernel, b->kernel_size, &b->image, why, sizeof(why));
+	ret = kernel_image_probe(b->kernel, b->kernel_size, &b->kimg, why, sizeof(why));
 	if (ret < 0) {
-		pr_err("%s is not an arm64 Image: %s", cfg->kernel_path, why);
+		pr_err("cannot boot kernel %s: %s", cfg->kernel_path, why);
 		return ret;
 	}
 	if (cfg->initrd_path) {
@@ -68,7 +68,7 @@ int boot_images_load(struct vm *vm)
 		if (ret < 0)
 			return ret;
 	}
-	ret = boot_plan_compute(&b->image, vm->layout.ram_base, vm->layout.ram_size,
+	ret = boot_plan_compute(&b->kimg.image, vm->layout.ram_base, vm->layout.ram_size,
 				b->initrd_size, &b->plan, why, sizeof(why));
 	if (ret < 0) {
 		pr_err("cannot place the boot images in RAM: %s", why);
@@ -153,12 +153,48 @@ static int copy_to_ram(struct vm *vm, uint64_t gpa, const uint8_t *src, size_t l
 	return 0;
 }
 
+/*
+ * A compressed kernel is decompressed straight into guest RAM, into the room
+ * the plan gave it (its header's image_size), at every boot: a reset reloads
+ * it like a plain Image. Its file's pages are dropped once read, as in
+ * copy_to_ram(). A stream that fails its checks only now is refused input.
+ */
+static int unpack_kernel(struct vm *vm)
+{
+	struct boot_images *b = &vm->boot;
+	uint64_t room = b->plan.kernel_end - b->plan.kernel_addr, t0 = monotonic_ns();
+	uint8_t *dst = gpa_to_hva(&vm->ram, b->plan.kernel_addr, room);
+	char why[256];
+	ssize_t n;
+
+	if (!dst) {
+		pr_err("kernel at %#llx (+%llu) is outside guest RAM",
+		       (unsigned long long)b->plan.kernel_addr, (unsigned long long)room);
+		return -EFAULT;
+	}
+	n = kernel_image_unpack(&b->kimg, dst, room, why, sizeof(why));
+	madvise(b->kernel, b->kernel_size, MADV_DONTNEED);
+	if (n < 0) {
+		pr_err("cannot boot kernel %s: %s", vm->cfg->kernel_path, why);
+		/* Out of memory is the host's failure, the rest the file's. */
+		return n == -ENOMEM ? -ENOMEM : vm_refuse_input(vm, (int)n);
+	}
+	vm_trace(vm, "boot: %s of %zu bytes decompressed to %zd bytes in %llu ms",
+		 b->kimg.format, b->kernel_size, n,
+		 (unsigned long long)((monotonic_ns() - t0) / 1000000));
+	return 0;
+}
+
 int boot_load_into_ram(struct vm *vm)
 {
 	struct boot_images *b = &vm->boot;
 	int ret;
 
-	ret = copy_to_ram(vm, b->plan.kernel_addr, b->kernel, b->kernel_size, "kernel", true);
+	if (b->kimg.packing == KERNEL_PLAIN)
+		ret = copy_to_ram(vm, b->plan.kernel_addr, b->kernel, b->kernel_size, "kernel",
+				  true);
+	else
+		ret = unpack_kernel(vm);
 	if (!ret && b->initrd_size)
 		ret = copy_to_ram(vm, b->plan.initrd_addr, b->initrd, b->initrd_size, "initrd",
 				  true);

@@ -187,16 +187,19 @@ static int explain_not_arm64(const uint8_t *buf, size_t len, char *why, size_t w
 /*
  * An EFI-stub kernel ("MZ" + the arm64 magic) carries a PE header whose
  * section table says how long the file is: the one case where a cut-off copy
- * of the kernel can be told apart from a whole one. Returns the length the PE
- * header claims, or 0 if there is no PE header to go by.
+ * of the kernel can be told apart from a whole one.
  */
-static uint64_t pe_claimed_size(const uint8_t *buf, size_t len)
+uint64_t pe_claimed_size(const void *data, size_t len)
 {
-	uint32_t pe_off = get_le32(buf + IMAGE_PE_OFF_OFF);
+	const uint8_t *buf = data;
 	uint64_t sect_off, claimed;
 	unsigned int i, nsect;
+	uint32_t pe_off;
 
-	if (!has_bytes(buf, len, 0, "MZ", 2) || pe_off < IMAGE_HDR_SIZE)
+	if (len < IMAGE_HDR_SIZE || !has_bytes(buf, len, 0, "MZ", 2))
+		return 0;
+	pe_off = get_le32(buf + IMAGE_PE_OFF_OFF);
+	if (pe_off < IMAGE_HDR_SIZE)
 		return 0;
 	if ((uint64_t)pe_off + PE_COFF_HDR_SIZE > len)
 		return (uint64_t)pe_off + PE_COFF_HDR_SIZE;
@@ -219,11 +222,10 @@ static uint64_t pe_claimed_size(const uint8_t *buf, size_t len)
 	return claimed;
 }
 
-int arm64_image_parse(const void *data, size_t len, struct arm64_image *img, char *why,
-		      size_t whylen)
+int arm64_image_parse_header(const void *data, size_t len, struct arm64_image *img, char *why,
+			     size_t whylen)
 {
 	const uint8_t *buf = data;
-	uint64_t claimed;
 	int err;
 
 	if (len == 0)
@@ -248,12 +250,26 @@ int arm64_image_parse(const void *data, size_t len, struct arm64_image *img, cha
 		return fail(-ENOEXEC, why, whylen,
 			    "corrupt Image header: text_offset 0x%llx is not a 4 KiB aligned offset below 2 MiB",
 			    (unsigned long long)img->text_offset);
-	claimed = pe_claimed_size(buf, len);
+	return 0;
+}
+
+int arm64_image_check_whole(const void *buf, size_t len, char *why, size_t whylen)
+{
+	uint64_t claimed = pe_claimed_size(buf, len);
+
 	if (claimed > len)
 		return fail(-ENOEXEC, why, whylen,
 			    "truncated: %zu bytes, but its PE header says the kernel is %llu bytes (an incomplete copy?)",
 			    len, (unsigned long long)claimed);
 	return 0;
+}
+
+int arm64_image_parse(const void *data, size_t len, struct arm64_image *img, char *why,
+		      size_t whylen)
+{
+	int err = arm64_image_parse_header(data, len, img, why, whylen);
+
+	return err ? err : arm64_image_check_whole(data, len, why, whylen);
 }
 
 int boot_plan_compute(const struct arm64_image *img, uint64_t ram_base, uint64_t ram_size,

@@ -32,6 +32,21 @@ struct arm64_image {
 int arm64_image_parse(const void *buf, size_t len, struct arm64_image *img, char *why,
 		      size_t whylen);
 
+/*
+ * arm64_image_parse() in two halves, for a compressed kernel whose header is
+ * known before the rest is decompressed: the header checks on the first bytes
+ * (at least 64), then, on the whole Image, the check that an EFI-stub Image is
+ * as long as its PE header says (-ENOEXEC, "truncated: ...").
+ */
+int arm64_image_parse_header(const void *buf, size_t len, struct arm64_image *img, char *why,
+			     size_t whylen);
+int arm64_image_check_whole(const void *buf, size_t len, char *why, size_t whylen);
+
+/* The length the section table of a PE/COFF file ("MZ", PE header offset at
+ * 0x3c) says the file has: may exceed @len (a cut-off file); 0 if there is no
+ * PE header to go by. */
+uint64_t pe_claimed_size(const void *buf, size_t len);
+
 /* Where the kernel, initrd and DTB go in guest RAM. */
 struct boot_plan {
 	uint64_t kernel_addr;	/* 2 MiB aligned base + text_offset */

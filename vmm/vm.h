@@ -10,7 +10,7 @@
 #include "config.h"
 #include "console.h"
 #include "gic.h"
-#include "image.h"
+#include "kernel_image.h"
 #include "kvm.h"
 #include "layout.h"
 #include "log.h"
@@ -43,7 +43,7 @@ enum vm_stop_reason {
 struct boot_images {
 	uint8_t *kernel;
 	size_t kernel_size;
-	struct arm64_image image;
+	struct kernel_image kimg;	/* what the kernel file is (points into it) */
 	uint8_t *initrd;
 	size_t initrd_size;
 	struct boot_plan plan;

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Files that are not an arm64 Image are refused with exit status 2 and a
-# message saying what they are.
-# timeout: 60
+# Files that are not an arm64 Image (plain or compressed) are refused with
+# exit status 2 and a message saying what they are. Compressed ones that
+# boot: boot-gzip, boot-zboot.
+# timeout: 300
 . "$LAB/lib.sh"
 need_tern
 
@@ -14,8 +15,29 @@ expect_refused() {
 	grep -qi -- "$2" out.log || fail "message for $1 does not mention '$2'"
 }
 
+# The refusal of a compressed kernel, shown in the lab's summary.
+report_refusal() {
+	grep "cannot boot" out.log | sed 's/^/REPORT: /'
+}
+
+# A whole gzip stream of a cut-off Image: its PE header says it is longer.
 head -c 1048576 "$KERNEL" | gzip -c >Image.gz
-expect_refused Image.gz "gzip"
+expect_refused Image.gz "gzip-compressed Image holding an incomplete Image"
+report_refusal
+# A gzip stream cut short: found once decompressed, after the VM is built.
+gzip -c "$KERNEL" >full.gz
+head -c $(($(wc -c <full.gz) - 4096)) full.gz >cut.gz
+expect_refused cut.gz "gzip-compressed Image, truncated"
+report_refusal
+# A zboot image (tern-made, guest-images/tools/mkzboot.c) cut short, and one
+# whose PE header says x86-64 (0x8664 at the PE header's Machine, 0x44).
+"$LAB_BIN/mkzboot" gzip "$KERNEL" zboot.efi || fail "mkzboot failed"
+head -c 8000000 zboot.efi >zboot-cut.efi
+expect_refused zboot-cut.efi "EFI zboot image (gzip), truncated"
+report_refusal
+printf '\144\206' | dd of=zboot.efi bs=1 seek=68 conv=notrunc 2>/dev/null
+expect_refused zboot.efi "EFI zboot image for x86-64"
+report_refusal
 head -c 32 "$KERNEL" >truncated
 expect_refused truncated "truncated"
 : >empty

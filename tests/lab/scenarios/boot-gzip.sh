@@ -1,0 +1,36 @@
+#!/bin/sh
+# A gzip-compressed Image (the Debian guest kernel gzip'd here by busybox, an
+# encoder other than the zlib tern decompresses with) boots to the guest's
+# test shell; the guest reboots, and tern decompresses it again for the second
+# boot (a reset reloads the kernel), under the lab's kill-mode sandbox.
+# timeout: 600
+. "$LAB/lib.sh"
+. "$LAB/guest.sh"
+need_tern
+trap guest_dump_logs EXIT
+
+gzip -c "$KERNEL" >Image.gz || fail "busybox gzip failed"
+echo "Image $(wc -c <"$KERNEL") bytes, Image.gz $(wc -c <Image.gz) bytes"
+KERNEL=$PWD/Image.gz
+
+guest_serve --cpus 2 --memory 256M --trace
+grep -q "gzip-compressed Image of [0-9]* bytes decompressed" tern-stderr.log ||
+	fail "tern did not say it decompressed a gzip-compressed Image"
+guest_run "echo alive" 30
+expect_status "$run_rc" 0 "the guest's shell did not answer"
+# The serving guest says "ready" after every command: wait for the second
+# boot's init and a "ready" after it.
+_ready=$(guest_count 'TERN-GUEST: ready')
+guest_send reboot
+_end=$(($(date +%s) + $(lab_scaled 240)))
+while [ "$(guest_count 'TERN-GUEST: init')" -lt 2 ] ||
+	[ "$(guest_count 'TERN-GUEST: ready')" -le "$_ready" ]; do
+	[ "$(date +%s)" -lt "$_end" ] || fail "the guest did not come back after its reboot"
+	sleep 0.5
+done
+guest_poweroff 60
+[ "$(guest_count 'TERN-GUEST: init')" -eq 2 ] || fail "expected exactly 2 boots"
+[ "$(grep -c "gzip-compressed Image of [0-9]* bytes decompressed" tern-stderr.log)" -eq 2 ] ||
+	fail "the kernel was not decompressed once per boot"
+grep "decompressed to" tern-stderr.log | sed 's/^/REPORT: /'
+trap - EXIT
