@@ -58,9 +58,14 @@ int boot_images_load(struct vm *vm)
 	ret = map_file(cfg->kernel_path, "kernel", &b->kernel, &b->kernel_size);
 	if (ret < 0)
 		return ret;
-	ret = arm64_image_parse(b->kernel, b->kernel_size, &b->image, why, sizeof(why));
+	if (cfg->kernel_format == KERNEL_FORMAT_RAW)
+		ret = arm64_raw_describe(b->kernel_size, &b->image, why, sizeof(why));
+	else
+		ret = arm64_image_parse(b->kernel, b->kernel_size, &b->image, why, sizeof(why));
 	if (ret < 0) {
-		pr_err("%s is not an arm64 Image: %s", cfg->kernel_path, why);
+		pr_err("%s is not %s: %s", cfg->kernel_path,
+		       cfg->kernel_format == KERNEL_FORMAT_RAW ? "a raw binary to load" :
+								   "an arm64 Image", why);
 		return ret;
 	}
 	if (cfg->initrd_path) {
