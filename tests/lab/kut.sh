@@ -1,0 +1,304 @@
+#!/bin/sh
+# Runs kvm-unit-tests' arm64 tests under tern. POSIX sh: busybox sh in the
+# lab's emulated host, or the system's sh on an arm64 host with /dev/kvm.
+# scripts/kvm-unit-tests stages its input and calls this (directly, or through
+# the lab's kvm-unit-tests scenario).
+#
+#   kut.sh DIR [TEST...]
+#     DIR holds unittests.cfg and the *.flat files (from a built tree's arm/).
+#     TEST: a test's name or a group's; none = every test not in "nodefault".
+# Environment: TERN (the tern binary), KUT_MODE=migrate (default) or snapshot
+# (each migration replaced by snapshot + quit + --restore), KUT_TIMEOUT_SCALE
+# (multiplies each test's timeout, default LAB_SCALE or 1), KUT_MAX_SMP
+# ($MAX_SMP in unittests.cfg; default this host's CPUs, at least 4: the ITS
+# tests need 4 vCPUs, and KVM runs more vCPUs than host CPUs), KUT_WORK (scratch, default ./kut-work),
+# KUT_TERN_OPTS (extra tern options, default "--sandbox kill").
+#
+# Prints one line per test, PASS|FAIL|SKIP name (detail), from the test's
+# "EXIT: STATUS=N" line (N = 2*code+1: 1 passed; 77, report_summary()'s
+# 77 >> 1 for "all skipped", skipped; anything else failed), then "N passed, N failed, N skipped". Exit status 0
+# when nothing failed.
+#
+# Machine: --kernel-format raw, --cpus from smp (with $MAX_SMP), --memory
+# from a "-m N" in qemu_params (else 256M), --cmdline test_args (the test
+# reads them from /chosen/bootargs). A test asking QEMU for a GICv2 or MTE is
+# skipped (tern's GIC is a GICv3; tern does not give a guest MTE);
+# disabled_if lines are about the VMM kvm-unit-tests was written for, and all
+# of today's say "not QEMU": those tests are skipped, except the migration
+# group's (they are off for kvmtool because it cannot migrate; tern can).
+
+set -u
+KUT_DIR=${1:?usage: kut.sh DIR [TEST...]}
+shift
+MODE=${KUT_MODE:-migrate}
+SCALE=${KUT_TIMEOUT_SCALE:-${LAB_SCALE:-1}}
+MAX_SMP=${KUT_MAX_SMP:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)}
+[ -n "${KUT_MAX_SMP:-}" ] || [ "$MAX_SMP" -ge 4 ] || MAX_SMP=4
+WORK=${KUT_WORK:-$PWD/kut-work}
+TERN_OPTS=${KUT_TERN_OPTS:---sandbox kill}
+US=$(printf '\037')
+passed=0 failed=0 skipped=0
+
+mkdir -p "$WORK" || exit 1
+WORK=$(cd "$WORK" && pwd)
+
+# unittests.cfg as one record a test, fields separated by \037:
+# name file smp test_args qemu_params groups accel arch timeout disabled_if.
+# Values lose their surrounding quotes, as the shell's eval does for QEMU.
+kut_records() {
+	awk -v us="$US" '
+	function unq(v) {
+		sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
+		if (v ~ /^".*"$/ || v ~ /^\047.*\047$/) v = substr(v, 2, length(v) - 2)
+		return v
+	}
+	function flush() {
+		if (name != "")
+			print name us f["file"] us f["smp"] us f["test_args"] us f["qemu_params"] us \
+			      f["groups"] us f["accel"] us f["arch"] us f["timeout"] us f["disabled_if"]
+		name = ""; split("", f)
+	}
+	/^[ \t]*#/ { next }
+	/^\[/ { flush(); name = substr($0, 2, index($0, "]") - 2); next }
+	/^[a-z_]+[ \t]*=/ && name != "" {
+		k = $0; sub(/[ \t]*=.*/, "", k)
+		v = $0; sub(/^[^=]*=/, "", v)
+		f[k] = unq(v)
+	}
+	END { flush() }' "$KUT_DIR/unittests.cfg"
+}
+
+has_word() { # WORD LIST
+	case " $2 " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# Whether the user's TEST... selects this test (by name or group).
+selected() { # name groups
+	[ $# -ge 2 ] || return 1
+	for _w in $SELECT; do
+		[ "$_w" = "$1" ] && return 0
+		has_word "$_w" "$2" && return 0
+	done
+	return 1
+}
+
+result() { # VERDICT name detail
+	verdict=$1
+	echo "$1 $2 ($3)"
+	case $1 in
+	PASS) passed=$((passed + 1)) ;;
+	FAIL) failed=$((failed + 1)) ;;
+	SKIP) skipped=$((skipped + 1)) ;;
+	esac
+}
+
+# Seconds from "90s", "2m", "90" (default 90, kvm-unit-tests' own), scaled.
+timeout_s() {
+	_t=${1:-90s}
+	case $_t in
+	*m) _t=$((${_t%m} * 60)) ;;
+	*h) _t=$((${_t%h} * 3600)) ;;
+	*s) _t=${_t%s} ;;
+	esac
+	awk -v t="$_t" -v s="$SCALE" 'BEGIN { v = t * s; i = int(v); if (i < v) i++; print i }'
+}
+
+# Why tern cannot run this test as configured, or nothing.
+why_skip() { # file qemu_params groups accel arch disabled_if name
+	[ -f "$KUT_DIR/$1" ] || { echo "test file $1 not found"; return; }
+	case $5 in "" | arm64) ;; *) echo "$5 only"; return ;; esac
+	case $4 in "" | kvm) ;; *) echo "$4 only"; return ;; esac
+	case $2 in *gic-version=2*) echo "needs a GICv2; tern's GIC is a GICv3"; return ;; esac
+	case $2 in *mte=on*) echo "needs MTE, which tern does not give a guest"; return ;; esac
+	if [ -n "$6" ] && ! has_word migration "$3"; then
+		echo "disabled_if: $6"
+		return
+	fi
+	if has_word nodefault "$3" && ! selected "$7" "$3"; then
+		echo "in group nodefault: name it to run it"
+	fi
+}
+
+# ---------------------------------------------------------------- one tern
+
+# Starts tern number $1 with the rest as its options: console input from the
+# FIFO in.$1 (held open by a sleeping writer, so that each key press is one
+# short write and tern never sees end of file), output in out.$1.
+start_tern() {
+	_n=$1
+	shift
+	rm -f "$T/in.$_n"
+	mkfifo "$T/in.$_n"
+	sleep 100000 >"$T/in.$_n" &
+	echo $! >>"$T/holders"
+	# shellcheck disable=SC2086 # TERN_OPTS are words
+	"$TERN" run $TERN_OPTS "$@" <"$T/in.$_n" >"$T/out.$_n" 2>&1 &
+	tern_pid=$!
+	tern_pids="$tern_pids $tern_pid"
+}
+
+press_key() { echo >"$T/in.$1"; }
+
+# Waits (at most $2 s) for $1 to exist.
+wait_path() {
+	_i=0
+	while [ ! -e "$1" ]; do
+		[ $_i -lt $(($2 * 10)) ] || return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
+
+# Waits at most $2 s for pid $1 to end; its status in $st (124: still running).
+wait_pid() {
+	_i=0
+	while kill -0 "$1" 2>/dev/null; do
+		if [ $_i -ge $(($2 * 10)) ]; then st=124; return; fi
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	wait "$1"
+	st=$?
+}
+
+# Moves the guest from tern $cur (control socket ctl.$cur) to a new tern
+# $cur+1, by live migration or snapshot + restore. 0 on success.
+move_guest() {
+	_next=$((cur + 1))
+	if [ "$MODE" = snapshot ]; then
+		"$TERN" ctl "$T/ctl.$cur" snapshot "path=$T/snap.$_next" >"$T/move.$_next" 2>&1 || return 1
+		"$TERN" ctl "$T/ctl.$cur" quit >>"$T/move.$_next" 2>&1
+		wait_pid "$cur_pid" 60
+		[ "$st" = 0 ] || { echo "the source exited $st after quit" >>"$T/move.$_next"; return 1; }
+		start_tern "$_next" --restore "$T/snap.$_next" $MACHINE --control "$T/ctl.$_next" \
+			--snapshot-dir "$T"
+	else
+		start_tern "$_next" --incoming "unix:$T/mig.$_next" $MACHINE --control "$T/ctl.$_next"
+		wait_path "$T/mig.$_next" 60 || { echo "the destination never listened" >"$T/move.$_next"; return 1; }
+		"$TERN" ctl "$T/ctl.$cur" migrate "uri=unix:$T/mig.$_next" >"$T/move.$_next" 2>&1 || return 1
+		wait_pid "$cur_pid" "$MOVE_TIMEOUT"
+		[ "$st" = 0 ] || { echo "the source exited $st" >>"$T/move.$_next"; return 1; }
+	fi
+	wait_path "$T/ctl.$_next" 30 || return 1
+	cur=$_next cur_pid=$tern_pid moves=$((moves + 1))
+}
+
+said() { grep -qF "$1" "$T/out.$cur" 2>/dev/null; }
+
+# The migration protocol of kvm-unit-tests' lib/migrate.c, with tern $cur
+# printing: each "Now migrate the VM" prompt is answered by a move and a key
+# on the new tern's console; "Begin continuous migration" by a key, then
+# moves until a tern has printed "End continuous migration", then a key;
+# "Skipped VM migration" by a key. Returns when the guest has ended; the
+# outcome in $st, a failed move's reason in $move_err.
+drive_migrations() {
+	cont=0 handled_skip=0 move_err=''
+	while kill -0 "$cur_pid" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			st=124
+			return
+		fi
+		if [ $cont = 1 ]; then
+			_prev=$cur
+			move_guest || { move_err=$(tail -n 3 "$T/move.$((cur + 1))"); break; }
+			if grep -qF "End continuous migration" "$T/out.$_prev" "$T/out.$cur"; then
+				cont=0
+				press_key "$cur"
+			fi
+		elif said "Begin continuous migration"; then
+			cont=1
+			press_key "$cur"
+		elif said "Now migrate the VM"; then
+			move_guest || { move_err=$(tail -n 3 "$T/move.$((cur + 1))"); break; }
+			press_key "$cur"
+		elif [ $handled_skip = 0 ] && said "Skipped VM migration"; then
+			handled_skip=1
+			press_key "$cur"
+		else
+			sleep 0.2
+		fi
+	done
+	if [ -n "$move_err" ]; then
+		st=1
+		return
+	fi
+	wait_pid "$cur_pid" $((deadline - $(date +%s) + 1))
+}
+
+stop_all() {
+	for _p in $(cat "$T/holders" 2>/dev/null); do kill "$_p" 2>/dev/null; done
+	for _p in $tern_pids; do kill -KILL "$_p" 2>/dev/null; done
+	: >"$T/holders"
+}
+
+# Runs one test; prints its verdict.
+run_test() { # name file smp test_args qemu_params groups timeout
+	name=$1 T=$WORK/$1
+	rm -rf "$T"
+	mkdir -p "$T"
+	cpus=$(($(echo "${3:-1}" | sed "s/\\\$MAX_SMP/$MAX_SMP/g")))
+	mem=$(echo "$5" | sed -n 's/.*-m  *\([0-9][0-9]*\).*/\1/p')
+	MACHINE="--cpus $cpus --memory ${mem:-256}M"
+	# kvm-unit-tests' PMU tests need the PMU; elsewhere keep it out (the lab's
+	# emulated host has been seen to oops scheduling PMU-owning vCPUs).
+	if has_word pmu "$6"; then MACHINE="$MACHINE --pmu on"; else MACHINE="$MACHINE --pmu off"; fi
+	secs=$(timeout_s "$7")
+	MOVE_TIMEOUT=$(timeout_s 120s)
+	deadline=$(($(date +%s) + secs))
+	cur=0 moves=0 tern_pids=''
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	start_tern 0 --kernel-format raw --kernel "$KUT_DIR/$2" --cmdline "$4" $MACHINE \
+		--control "$T/ctl.0" --snapshot-dir "$T"
+	cur_pid=$tern_pid
+	if has_word migration "$6"; then
+		drive_migrations
+	else
+		wait_pid "$cur_pid" "$secs"
+	fi
+	stop_all
+	took=$(($(date +%s) - start))
+	cat "$T"/out.* >"$T/all.log" 2>/dev/null
+	status=$(sed -n 's/.*EXIT: STATUS=\([0-9][0-9]*\).*/\1/p' "$T/all.log" | head -n 1)
+	summary=$(sed -n 's/^SUMMARY: //p' "$T/all.log" | tail -n 1 | tr -d '\r')
+	extra="${took}s"
+	[ $moves = 0 ] || extra="$extra, $moves ${MODE}s"
+	if [ -n "$move_err" ]; then
+		result FAIL "$name" "move $((moves + 1)) failed: $(echo "$move_err" | tr '\n' ' ')"
+	elif [ "$st" = 124 ]; then
+		result FAIL "$name" "timeout after ${secs}s"
+	elif [ "$status" = 1 ]; then
+		result PASS "$name" "${summary:+$summary; }$extra"
+	elif [ "$status" = 77 ]; then
+		result SKIP "$name" "${summary:-$(tail -n 1 "$T/all.log")}; $extra"
+	elif [ -n "$status" ]; then
+		result FAIL "$name" "STATUS=$status${summary:+, $summary}; $extra"
+	else
+		result FAIL "$name" "no EXIT line; tern exited $st: $(grep -v '^$' "$T/all.log" | tail -n 1)"
+	fi
+	if [ "$verdict" = FAIL ]; then
+		grep -v '^$' "$T/all.log" | tail -n 8 | sed 's/^/    | /'
+	fi
+}
+
+# ---------------------------------------------------------------- main
+
+[ -f "$KUT_DIR/unittests.cfg" ] || { echo "kut.sh: no unittests.cfg in $KUT_DIR" >&2; exit 2; }
+[ -x "${TERN:-}" ] || { echo "kut.sh: TERN=${TERN:-} is not an executable tern" >&2; exit 2; }
+SELECT="$*"
+kut_records >"$WORK/records"
+while IFS="$US" read -r name file smp args qparams groups accel arch tmo disabled; do
+	if [ -n "$SELECT" ] && ! selected "$name" "$groups"; then
+		continue
+	fi
+	why=$(why_skip "$file" "$qparams" "$groups" "$accel" "$arch" "$disabled" "$name")
+	if [ -n "$why" ]; then
+		result SKIP "$name" "$why"
+		continue
+	fi
+	move_err='' st=0
+	run_test "$name" "$file" "$smp" "$args" "$qparams" "$groups" "$tmo" </dev/null
+done <"$WORK/records"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

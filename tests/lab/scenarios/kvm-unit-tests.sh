@@ -1,0 +1,22 @@
+#!/bin/sh
+# kvm-unit-tests' arm64 suite under tern (issue 15): scripts/kvm-unit-tests
+# stages a built tree's arm/*.flat and unittests.cfg, plus "tests" (the names
+# or groups asked for, one line) and "env" (KUT_MODE, KUT_TIMEOUT_SCALE: see
+# tests/lab/kut.sh), and hands
+# the directory in with tests/lab/run --input DIR. Each test's verdict comes
+# out as a REPORT line; the scenario fails when a test failed.
+# timeout: 5400
+# by-name-only: needs a kvm-unit-tests build (tests/lab/run --input DIR)
+. "$LAB/lib.sh"
+need_tern
+[ -n "${LAB_INPUT:-}" ] && [ -f "$LAB_INPUT/unittests.cfg" ] ||
+	skip "no kvm-unit-tests input (scripts/kvm-unit-tests KUT_DIR stages one)"
+ip link set lo up 2>/dev/null || :
+KUT_MODE=migrate KUT_TIMEOUT_SCALE=$LAB_SCALE
+[ ! -f "$LAB_INPUT/env" ] || . "$LAB_INPUT/env"
+export KUT_MODE KUT_TIMEOUT_SCALE
+# shellcheck disable=SC2046 # the names are words
+# Line by line (no buffering): what finished is reported even on a timeout.
+{ KUT_WORK=$PWD/work sh "$LAB/kut.sh" "$LAB_INPUT" $(cat "$LAB_INPUT/tests" 2>/dev/null) 2>&1
+	echo $? >rc; } | while IFS= read -r line; do echo "REPORT: $line"; done
+exit "$(cat rc)"
