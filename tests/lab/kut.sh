@@ -19,6 +19,11 @@
 # 77 >> 1 for "all skipped", skipped; anything else failed), then "N passed, N failed, N skipped". Exit status 0
 # when nothing failed.
 #
+# The test's environment (kvm-unit-tests reads KEY=VALUE lines from the
+# initrd): ERRATA_<commit>=y for each line of DIR/errata.txt whose fix is in
+# this host's kernel (by version), as kvm-unit-tests' own runner does; tests
+# that could hang an unfixed host run only with it.
+#
 # Machine: --kernel-format raw, --cpus from smp (with $MAX_SMP), --memory
 # from a "-m N" in qemu_params (else 256M), --cmdline test_args (the test
 # reads them from /chosen/bootargs). A test asking QEMU for a GICv2 or MTE is
@@ -66,6 +71,29 @@ kut_records() {
 		f[k] = unq(v)
 	}
 	END { flush() }' "$KUT_DIR/unittests.cfg"
+}
+
+# 0 if version $1 (e.g. 7.2.13+deb14-arm64) is at least $2 (e.g. 5.6).
+version_ge() {
+	awk -v a="${1%%[!0-9.]*}" -v b="$2" 'BEGIN {
+		na = split(a, x, "."); nb = split(b, y, ".")
+		for (i = 1; i <= (na > nb ? na : nb); i++) {
+			if (x[i] + 0 > y[i] + 0) exit 0
+			if (x[i] + 0 < y[i] + 0) exit 1
+		}
+		exit 0 }'
+}
+
+# $WORK/env: the ERRATA_ lines for this host's kernel.
+make_env() {
+	_host=$(uname -r)
+	: >"$WORK/env"
+	[ -f "$KUT_DIR/errata.txt" ] || return 0
+	grep -v '^#' "$KUT_DIR/errata.txt" | tr -d ' \t' | cut -d: -f1,2 |
+		while IFS=: read -r _commit _minver; do
+			[ -n "$_commit" ] && [ -n "$_minver" ] || continue
+			if version_ge "$_host" "$_minver"; then echo "ERRATA_$_commit=y"; fi
+		done >"$WORK/env"
 }
 
 has_word() { # WORD LIST
@@ -250,6 +278,7 @@ run_test() { # name file smp test_args qemu_params groups timeout
 	start=$(date +%s)
 	# shellcheck disable=SC2086
 	start_tern 0 --kernel-format raw --kernel "$KUT_DIR/$2" --cmdline "$4" $MACHINE \
+		--initrd "$WORK/env" \
 		--control "$T/ctl.0" --snapshot-dir "$T"
 	cur_pid=$tern_pid
 	if has_word migration "$6"; then
@@ -263,7 +292,10 @@ run_test() { # name file smp test_args qemu_params groups timeout
 	status=$(sed -n 's/.*EXIT: STATUS=\([0-9][0-9]*\).*/\1/p' "$T/all.log" | head -n 1)
 	summary=$(sed -n 's/^SUMMARY: //p' "$T/all.log" | tail -n 1 | tr -d '\r')
 	extra="${took}s"
-	[ $moves = 0 ] || extra="$extra, $moves ${MODE}s"
+	if [ $moves != 0 ]; then
+		if [ "$MODE" = snapshot ]; then extra="$extra, $moves snapshot+restore"
+		else extra="$extra, $moves live migrations"; fi
+	fi
 	if [ -n "$move_err" ]; then
 		result FAIL "$name" "move $((moves + 1)) failed: $(echo "$move_err" | tr '\n' ' ')"
 	elif [ "$st" = 124 ]; then
@@ -288,6 +320,7 @@ run_test() { # name file smp test_args qemu_params groups timeout
 [ -x "${TERN:-}" ] || { echo "kut.sh: TERN=${TERN:-} is not an executable tern" >&2; exit 2; }
 SELECT="$*"
 kut_records >"$WORK/records"
+make_env
 while IFS="$US" read -r name file smp args qparams groups accel arch tmo disabled; do
 	if [ -n "$SELECT" ] && ! selected "$name" "$groups"; then
 		continue
