@@ -7,7 +7,8 @@
 #   kut.sh DIR [TEST...]
 #     DIR holds unittests.cfg and the *.flat files (from a built tree's arm/).
 #     TEST: a test's name or a group's; none = every test not in "nodefault".
-# Environment: TERN (the tern binary), KUT_MODE=migrate (default) or snapshot
+# Environment: TERN (the tern binary), KUT_VMM=tern (default) or qemu (the
+# peer for comparison: QEMU= a qemu-system-aarch64 with KVM), KUT_MODE=migrate (default) or snapshot
 # (each migration replaced by snapshot + quit + --restore), KUT_TIMEOUT_SCALE
 # (multiplies each test's timeout, default LAB_SCALE or 1), KUT_MAX_SMP
 # ($MAX_SMP in unittests.cfg; default this host's CPUs, at least 4: the ITS
@@ -36,6 +37,7 @@ set -u
 KUT_DIR=${1:?usage: kut.sh DIR [TEST...]}
 shift
 MODE=${KUT_MODE:-migrate}
+VMM=${KUT_VMM:-tern}
 SCALE=${KUT_TIMEOUT_SCALE:-${LAB_SCALE:-1}}
 MAX_SMP=${KUT_MAX_SMP:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)}
 [ -n "${KUT_MAX_SMP:-}" ] || [ "$MAX_SMP" -ge 4 ] || MAX_SMP=4
@@ -148,22 +150,21 @@ why_skip() { # file qemu_params groups accel arch disabled_if name
 	fi
 }
 
-# ---------------------------------------------------------------- one tern
+# ---------------------------------------------------------------- one VM process
 
-# Starts tern number $1 with the rest as its options: console input from the
+# Starts VM process number $1, the rest its command: console input from the
 # FIFO in.$1 (held open by a sleeping writer, so that each key press is one
-# short write and tern never sees end of file), output in out.$1.
-start_tern() {
+# short write and the VMM never sees end of file), output in out.$1.
+start_proc() {
 	_n=$1
 	shift
 	rm -f "$T/in.$_n"
 	mkfifo "$T/in.$_n"
 	sleep 100000 >"$T/in.$_n" &
 	echo $! >>"$T/holders"
-	# shellcheck disable=SC2086 # TERN_OPTS are words
-	"$TERN" run $TERN_OPTS "$@" <"$T/in.$_n" >"$T/out.$_n" 2>&1 &
-	tern_pid=$!
-	tern_pids="$tern_pids $tern_pid"
+	"$@" <"$T/in.$_n" >"$T/out.$_n" 2>&1 &
+	vm_pid=$!
+	vm_pids="$vm_pids $vm_pid"
 }
 
 press_key() { echo >"$T/in.$1"; }
@@ -190,26 +191,90 @@ wait_pid() {
 	st=$?
 }
 
-# Moves the guest from tern $cur (control socket ctl.$cur) to a new tern
-# $cur+1, by live migration or snapshot + restore. 0 on success.
+# --- tern: the machine from tern's options, moves through its control socket.
+
+tern_start() { # N [tern run options...]
+	_n=$1
+	shift
+	# shellcheck disable=SC2086 # TERN_OPTS and MACHINE are words
+	start_proc "$_n" "$TERN" run $TERN_OPTS $MACHINE --control "$T/ctl.$_n" "$@"
+}
+
+tern_boot() { # file test_args
+	tern_start 0 --kernel-format raw --kernel "$KUT_DIR/$1" --cmdline "$2" \
+		--initrd "$WORK/env" --snapshot-dir "$T"
+}
+
+# Moves the guest from tern $cur to a new tern $1, by live migration or
+# snapshot + quit + restore; the log in move.$1. 0 on success.
+tern_move() {
+	if [ "$MODE" = snapshot ]; then
+		"$TERN" ctl "$T/ctl.$cur" snapshot "path=$T/snap.$1" >"$T/move.$1" 2>&1 || return 1
+		"$TERN" ctl "$T/ctl.$cur" quit >>"$T/move.$1" 2>&1
+		wait_pid "$cur_pid" 60
+		[ "$st" = 0 ] || { echo "the source exited $st after quit" >>"$T/move.$1"; return 1; }
+		tern_start "$1" --restore "$T/snap.$1" --snapshot-dir "$T"
+	else
+		tern_start "$1" --incoming "unix:$T/mig.$1"
+		wait_path "$T/mig.$1" 60 || { echo "the destination never listened" >"$T/move.$1"; return 1; }
+		"$TERN" ctl "$T/ctl.$cur" migrate "uri=unix:$T/mig.$1" >"$T/move.$1" 2>&1 || return 1
+		wait_pid "$cur_pid" "$MOVE_TIMEOUT"
+		[ "$st" = 0 ] || { echo "the source exited $st" >>"$T/move.$1"; return 1; }
+	fi
+	wait_path "$T/ctl.$1" 30
+}
+
+# --- QEMU (KUT_VMM=qemu, the peer): what kvm-unit-tests' arm/run gives it
+# under KVM (virt, the host's GIC and CPU, chr-testdev), its monitor on the
+# FIFOs mon.N.in/.out (a pipe chardev), read into mon.N.log.
+
+qemu_start() { # N [qemu options...]
+	_n=$1
+	shift
+	rm -f "$T/mon.$_n.in" "$T/mon.$_n.out"
+	mkfifo "$T/mon.$_n.in" "$T/mon.$_n.out"
+	cat "$T/mon.$_n.out" >"$T/mon.$_n.log" &
+	echo $! >>"$T/holders"
+	# shellcheck disable=SC2086 # QEMU_MACHINE is words
+	start_proc "$_n" "$QEMU" $QEMU_MACHINE -kernel "$KUT_DIR/$QEMU_FILE" -append "$QEMU_ARGS" \
+		-initrd "$WORK/env" -chardev "pipe,id=mon,path=$T/mon.$_n" -mon chardev=mon,mode=readline "$@"
+}
+
+qemu_boot() { # file test_args
+	QEMU_FILE=$1 QEMU_ARGS=$2
+	qemu_start 0
+}
+
+qemu_monitor() { # N command
+	wait_path "$T/mon.$1.log" 30 && echo "$2" >"$T/mon.$1.in"
+}
+
+qemu_move() {
+	qemu_start "$1" -incoming "unix:$T/mig.$1"
+	wait_path "$T/mig.$1" 60 || { echo "the destination never listened" >"$T/move.$1"; return 1; }
+	qemu_monitor "$cur" "migrate -d unix:$T/mig.$1"
+	_i=0
+	while ! grep -qiE "status:[[:space:]]*completed" "$T/mon.$cur.log"; do
+		if grep -qiE "status:[[:space:]]*(failed|cancelled)" "$T/mon.$cur.log" || [ $_i -ge $((MOVE_TIMEOUT * 2)) ]; then
+			tail -n 5 "$T/mon.$cur.log" >"$T/move.$1"
+			return 1
+		fi
+		qemu_monitor "$cur" "info migrate"
+		sleep 0.5
+		_i=$((_i + 1))
+	done
+	qemu_monitor "$cur" quit
+	wait_pid "$cur_pid" 30
+}
+
+# --- either
+
+vm_boot() { "${VMM}_boot" "$@"; cur_pid=$vm_pid; }
+
 move_guest() {
 	_next=$((cur + 1))
-	if [ "$MODE" = snapshot ]; then
-		"$TERN" ctl "$T/ctl.$cur" snapshot "path=$T/snap.$_next" >"$T/move.$_next" 2>&1 || return 1
-		"$TERN" ctl "$T/ctl.$cur" quit >>"$T/move.$_next" 2>&1
-		wait_pid "$cur_pid" 60
-		[ "$st" = 0 ] || { echo "the source exited $st after quit" >>"$T/move.$_next"; return 1; }
-		start_tern "$_next" --restore "$T/snap.$_next" $MACHINE --control "$T/ctl.$_next" \
-			--snapshot-dir "$T"
-	else
-		start_tern "$_next" --incoming "unix:$T/mig.$_next" $MACHINE --control "$T/ctl.$_next"
-		wait_path "$T/mig.$_next" 60 || { echo "the destination never listened" >"$T/move.$_next"; return 1; }
-		"$TERN" ctl "$T/ctl.$cur" migrate "uri=unix:$T/mig.$_next" >"$T/move.$_next" 2>&1 || return 1
-		wait_pid "$cur_pid" "$MOVE_TIMEOUT"
-		[ "$st" = 0 ] || { echo "the source exited $st" >>"$T/move.$_next"; return 1; }
-	fi
-	wait_path "$T/ctl.$_next" 30 || return 1
-	cur=$_next cur_pid=$tern_pid moves=$((moves + 1))
+	"${VMM}_move" "$_next" || return 1
+	cur=$_next cur_pid=$vm_pid moves=$((moves + 1))
 }
 
 said() { grep -qF "$1" "$T/out.$cur" 2>/dev/null; }
@@ -256,7 +321,7 @@ drive_migrations() {
 
 stop_all() {
 	for _p in $(cat "$T/holders" 2>/dev/null); do kill "$_p" 2>/dev/null; done
-	for _p in $tern_pids; do kill -KILL "$_p" 2>/dev/null; done
+	for _p in $vm_pids; do kill -KILL "$_p" 2>/dev/null; done
 	: >"$T/holders"
 }
 
@@ -268,19 +333,22 @@ run_test() { # name file smp test_args qemu_params groups timeout
 	cpus=$(($(echo "${3:-1}" | sed "s/\\\$MAX_SMP/$MAX_SMP/g")))
 	mem=$(echo "$5" | sed -n 's/.*-m  *\([0-9][0-9]*\).*/\1/p')
 	MACHINE="--cpus $cpus --memory ${mem:-256}M"
+	QEMU_MACHINE="-nodefaults -machine virt,gic-version=host -accel kvm -smp $cpus -m ${mem:-256}
+		-display none -serial stdio -L /usr/share/qemu -device virtio-serial-device
+		-device virtconsole,chardev=ctd -chardev testdev,id=ctd"
 	# kvm-unit-tests' PMU tests need the PMU; elsewhere keep it out (the lab's
 	# emulated host has been seen to oops scheduling PMU-owning vCPUs).
-	if has_word pmu "$6"; then MACHINE="$MACHINE --pmu on"; else MACHINE="$MACHINE --pmu off"; fi
+	if has_word pmu "$6"; then
+		MACHINE="$MACHINE --pmu on" QEMU_MACHINE="$QEMU_MACHINE -cpu host"
+	else
+		MACHINE="$MACHINE --pmu off" QEMU_MACHINE="$QEMU_MACHINE -cpu host,pmu=off"
+	fi
 	secs=$(timeout_s "$7")
 	MOVE_TIMEOUT=$(timeout_s 120s)
 	deadline=$(($(date +%s) + secs))
-	cur=0 moves=0 tern_pids=''
+	cur=0 moves=0 vm_pids=''
 	start=$(date +%s)
-	# shellcheck disable=SC2086
-	start_tern 0 --kernel-format raw --kernel "$KUT_DIR/$2" --cmdline "$4" $MACHINE \
-		--initrd "$WORK/env" \
-		--control "$T/ctl.0" --snapshot-dir "$T"
-	cur_pid=$tern_pid
+	vm_boot "$2" "$4"
 	if has_word migration "$6"; then
 		drive_migrations
 	else
@@ -293,8 +361,8 @@ run_test() { # name file smp test_args qemu_params groups timeout
 	summary=$(sed -n 's/^SUMMARY: //p' "$T/all.log" | tail -n 1 | tr -d '\r')
 	extra="${took}s"
 	if [ $moves != 0 ]; then
-		if [ "$MODE" = snapshot ]; then extra="$extra, $moves snapshot+restore"
-		else extra="$extra, $moves live migrations"; fi
+		if [ "$MODE" = snapshot ]; then extra="$extra, snapshot+restore x$moves"
+		else extra="$extra, live migration x$moves"; fi
 	fi
 	if [ -n "$move_err" ]; then
 		result FAIL "$name" "move $((moves + 1)) failed: $(echo "$move_err" | tr '\n' ' ')"
@@ -317,7 +385,12 @@ run_test() { # name file smp test_args qemu_params groups timeout
 # ---------------------------------------------------------------- main
 
 [ -f "$KUT_DIR/unittests.cfg" ] || { echo "kut.sh: no unittests.cfg in $KUT_DIR" >&2; exit 2; }
-[ -x "${TERN:-}" ] || { echo "kut.sh: TERN=${TERN:-} is not an executable tern" >&2; exit 2; }
+case $VMM in
+tern) [ -x "${TERN:-}" ] || { echo "kut.sh: TERN=${TERN:-} is not an executable tern" >&2; exit 2; } ;;
+qemu) [ -x "${QEMU:-}" ] || { echo "kut.sh: QEMU=${QEMU:-} is not an executable QEMU" >&2; exit 2; }
+	[ "$MODE" = migrate ] || { echo "kut.sh: KUT_MODE=$MODE is tern's only" >&2; exit 2; } ;;
+*) echo "kut.sh: KUT_VMM=$VMM: tern or qemu" >&2; exit 2 ;;
+esac
 SELECT="$*"
 kut_records >"$WORK/records"
 make_env
