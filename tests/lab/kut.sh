@@ -13,7 +13,8 @@
 # (multiplies each test's timeout, default LAB_SCALE or 1), KUT_MAX_SMP
 # ($MAX_SMP in unittests.cfg; default this host's CPUs, at least 4: the ITS
 # tests need 4 vCPUs, and KVM runs more vCPUs than host CPUs), KUT_WORK (scratch, default ./kut-work),
-# KUT_TERN_OPTS (extra tern options, default "--sandbox kill").
+# KUT_TERN_OPTS (extra tern options, default "--sandbox kill"), KUT_EXTRA_ARGS
+# (words appended to every test's test_args, e.g. micro-bench's mmio-addr=).
 #
 # Prints one line per test, PASS|FAIL|SKIP name (detail), from the test's
 # "EXIT: STATUS=N" line (N = 2*code+1: 1 passed; 77, report_summary()'s
@@ -348,7 +349,7 @@ run_test() { # name file smp test_args qemu_params groups timeout
 	deadline=$(($(date +%s) + secs))
 	cur=0 moves=0 vm_pids=''
 	start=$(date +%s)
-	vm_boot "$2" "$4"
+	vm_boot "$2" "$4${KUT_EXTRA_ARGS:+ $KUT_EXTRA_ARGS}"
 	if has_word migration "$6"; then
 		drive_migrations
 	else

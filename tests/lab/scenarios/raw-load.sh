@@ -23,6 +23,7 @@ grep -q "running at its link address" raw.log || fail "the raw binary was not lo
 grep -q "x0 points at a device tree" raw.log || fail "x0 did not point at the device tree"
 grep -q "EXIT: STATUS=1" raw.log || fail "no EXIT: STATUS=1 line"
 
+# shellcheck disable=SC2086
 "$TERN" run $TERN_LAB_OPTS --kernel "$RAW" --memory 128M </dev/null >image.log 2>&1
 status=$?
 cat image.log
