@@ -202,8 +202,9 @@ tern_start() { # N [tern run options...]
 }
 
 tern_boot() { # file test_args
+	# shellcheck disable=SC2086 # ENV_INITRD is words
 	tern_start 0 --kernel-format raw --kernel "$KUT_DIR/$1" --cmdline "$2" \
-		--initrd "$WORK/env" --snapshot-dir "$T"
+		$ENV_INITRD --snapshot-dir "$T"
 }
 
 # Moves the guest from tern $cur to a new tern $1, by live migration or
@@ -238,7 +239,7 @@ qemu_start() { # N [qemu options...]
 	echo $! >>"$T/holders"
 	# shellcheck disable=SC2086 # QEMU_MACHINE is words
 	start_proc "$_n" "$QEMU" $QEMU_MACHINE -kernel "$KUT_DIR/$QEMU_FILE" -append "$QEMU_ARGS" \
-		-initrd "$WORK/env" -chardev "pipe,id=mon,path=$T/mon.$_n" -mon chardev=mon,mode=readline "$@"
+		${ENV_INITRD:+-initrd "$WORK/env"} -chardev "pipe,id=mon,path=$T/mon.$_n" -mon chardev=mon,mode=readline "$@"
 }
 
 qemu_boot() { # file test_args
@@ -395,6 +396,9 @@ esac
 SELECT="$*"
 kut_records >"$WORK/records"
 make_env
+# An empty environment is no initrd (QEMU refuses an empty file).
+ENV_INITRD=''
+[ ! -s "$WORK/env" ] || ENV_INITRD="--initrd $WORK/env"
 while IFS="$US" read -r name file smp args qparams groups accel arch tmo disabled; do
 	if [ -n "$SELECT" ] && ! selected "$name" "$groups"; then
 		continue
