@@ -380,7 +380,9 @@ run_test() { # name file smp test_args qemu_params groups timeout
 		result FAIL "$name" "no EXIT line; tern exited $st: $(grep -v '^$' "$T/all.log" | tail -n 1)"
 	fi
 	if [ "$verdict" = FAIL ]; then
-		grep -v '^$' "$T/all.log" | tail -n 8 | sed 's/^/    | /'
+		# The failed checks, then how the output ended.
+		{ grep '^FAIL: ' "$T/all.log" | head -n 5; grep -v '^$' "$T/all.log" | tail -n 4; } |
+			sed 's/^/    | /'
 	fi
 }
 
