@@ -48,6 +48,18 @@ out:
 	return ret;
 }
 
+/* What --kernel holds: an Image, plain or compressed, found by content; or,
+ * only when asked (--kernel-format raw), a flat binary loaded as it is. */
+static int describe_kernel(const struct vm_config *cfg, struct boot_images *b, char *why,
+			   size_t whylen)
+{
+	if (cfg->kernel_format != KERNEL_FORMAT_RAW)
+		return kernel_image_probe(b->kernel, b->kernel_size, &b->kimg, why, whylen);
+	b->kimg = (struct kernel_image){ .packing = KERNEL_PLAIN, .format = "raw binary",
+					 .data = b->kernel, .len = b->kernel_size };
+	return arm64_raw_describe(b->kernel_size, &b->kimg.image, why, whylen);
+}
+
 int boot_images_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -58,9 +70,10 @@ int boot_images_load(struct vm *vm)
 	ret = map_file(cfg->kernel_path, "kernel", &b->kernel, &b->kernel_size);
 	if (ret < 0)
 		return ret;
-	ret = kernel_image_probe(b->kernel, b->kernel_size, &b->kimg, why, sizeof(why));
+	ret = describe_kernel(cfg, b, why, sizeof(why));
 	if (ret < 0) {
-		pr_err("cannot boot kernel %s: %s", cfg->kernel_path, why);
+		pr_err("cannot boot kernel %s: %s%s", cfg->kernel_path, why,
+		       cfg->kernel_format == KERNEL_FORMAT_RAW ? " (--kernel-format raw)" : "");
 		return ret;
 	}
 	if (cfg->initrd_path) {

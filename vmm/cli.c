@@ -56,6 +56,7 @@ enum run_option {
 	OPT_MIGRATE_TO,
 	OPT_USER,
 	OPT_JAIL,
+	OPT_KERNEL_FORMAT,
 	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
@@ -93,6 +94,7 @@ static const struct option run_options[] = {
 	{ "migrate-to",	 required_argument, NULL, OPT_MIGRATE_TO },
 	{ "user",	 required_argument, NULL, OPT_USER },
 	{ "jail",	 required_argument, NULL, OPT_JAIL },
+	{ "kernel-format", required_argument, NULL, OPT_KERNEL_FORMAT },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -117,6 +119,11 @@ void cli_usage(FILE *out)
 "                    with a gzip, zstd or xz payload (CONFIG_EFI_ZBOOT); a\n"
 "                    compressed one is decompressed into guest RAM at every boot.\n"
 "                    Required, unless --restore.\n"
+"  --kernel-format image|raw\n"
+"                    image: --kernel must be an arm64 Image, its header checked\n"
+"                    (the default). raw: --kernel is a flat arm64 binary with no\n"
+"                    header (e.g. a kvm-unit-tests .flat), loaded at RAM base +\n"
+"                    0x80000 and entered at its first byte with x0 = the DTB.\n"
 "  --initrd FILE     an initramfs or initrd for the kernel. Default: none.\n"
 "  --cmdline STR     the kernel command line, at most %d bytes.\n"
 "                    Default: \"%s\".\n"
@@ -635,6 +642,16 @@ static int parse_fault_retries(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+static int parse_kernel_format(const char *arg, struct vm_config *cfg)
+{
+	if (!strcmp(arg, "image") || !strcmp(arg, "raw")) {
+		cfg->kernel_format = !strcmp(arg, "raw") ? KERNEL_FORMAT_RAW : KERNEL_FORMAT_IMAGE;
+		return 0;
+	}
+	pr_err("--kernel-format '%s': must be image or raw", arg);
+	return -EINVAL;
+}
+
 static int parse_pmu(const char *arg, struct vm_config *cfg)
 {
 	if (!strcmp(arg, "on") || !strcmp(arg, "off")) {
@@ -908,6 +925,8 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return check_migration_uri("--migrate-to", arg) ?: cli_add_migrate_to(arg, cfg);
 	case OPT_USER:
 		return cli_parse_user(arg, cfg);
+	case OPT_KERNEL_FORMAT:
+		return parse_kernel_format(arg, cfg);
 	case OPT_JAIL:
 		cfg->jail_dir = arg;
 		return check_path("jail", arg);
@@ -939,7 +958,8 @@ static unsigned int option_bit(int opt)
 static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 {
 	/* What a fresh boot needs; a snapshot brings its own. */
-	static const int boot_only[] = { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_DTB_OUT };
+	static const int boot_only[] = { OPT_KERNEL, OPT_KERNEL_FORMAT, OPT_INITRD, OPT_CMDLINE,
+					 OPT_DTB_OUT };
 
 	if (cfg->restore_path && cfg->incoming_uri) {
 		pr_err("run: --restore and --incoming exclude each other: the guest comes from one of them");

@@ -47,6 +47,12 @@ enum dirty_tracking {
 	DIRTY_TRACKING_BITMAP,		/* KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG */
 };
 
+/* --kernel-format: how --kernel is read (vmm/image.h). */
+enum kernel_format {
+	KERNEL_FORMAT_IMAGE,		/* an arm64 Linux Image, header checked (the default) */
+	KERNEL_FORMAT_RAW,		/* a flat binary, no header: loaded at RAM base + 0x80000 */
+};
+
 /*
  * What the user asked for on the command line; validated by cli_parse().
  * The strings point into argv, or into this structure's own storage for the
@@ -60,6 +66,7 @@ enum dirty_tracking {
 
 struct vm_config {
 	const char *kernel_path;
+	enum kernel_format kernel_format;	/* --kernel-format */
 	const char *initrd_path;	/* NULL: none */
 	const char *cmdline;		/* never NULL after cli_parse() */
 	const char *dtb_out;		/* NULL: don't write the DTB */

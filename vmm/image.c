@@ -272,6 +272,17 @@ int arm64_image_parse(const void *data, size_t len, struct arm64_image *img, cha
 	return err ? err : arm64_image_check_whole(data, len, why, whylen);
 }
 
+int arm64_raw_describe(size_t len, struct arm64_image *img, char *why, size_t whylen)
+{
+	if (len == 0)
+		return fail(-ENOEXEC, why, whylen, "empty file");
+	img->text_offset = ARM64_RAW_LOAD_OFFSET;
+	img->image_size = 0;
+	img->flags = 0;
+	img->file_size = len;
+	return 0;
+}
+
 int boot_plan_compute(const struct arm64_image *img, uint64_t ram_base, uint64_t ram_size,
 		      uint64_t initrd_size, struct boot_plan *plan, char *why, size_t whylen)
 {

@@ -47,6 +47,18 @@ int arm64_image_check_whole(const void *buf, size_t len, char *why, size_t whyle
  * PE header to go by. */
 uint64_t pe_claimed_size(const void *buf, size_t len);
 
+/*
+ * Describes a flat binary with no header (--kernel-format raw: a bare-metal
+ * test payload such as kvm-unit-tests' .flat files) as an Image would be:
+ * loaded ARM64_RAW_LOAD_OFFSET into RAM, where QEMU's and kvmtool's raw
+ * loaders put it, and entered at its first byte with x0 = the DTB. Its size
+ * in memory is its file size: a raw binary says nothing about its bss.
+ * -ENOEXEC with @why for an empty file.
+ */
+#define ARM64_RAW_LOAD_OFFSET	0x80000ULL
+
+int arm64_raw_describe(size_t len, struct arm64_image *img, char *why, size_t whylen);
+
 /* Where the kernel, initrd and DTB go in guest RAM. */
 struct boot_plan {
 	uint64_t kernel_addr;	/* 2 MiB aligned base + text_offset */

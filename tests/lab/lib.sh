@@ -11,6 +11,10 @@
 #   LAB        directory holding this lib.sh:  . "$LAB/lib.sh"
 #   LAB_SCALE  timeout multiplier (slow machines); wait_for applies it already
 #   LAB_BIN    host-side test programs (blkpattern, guest-images/tools/); default $LAB/bin
+#   LAB_INPUT  the directory given to tests/lab/run --input DIR, or empty
+#   LAB_CONSOLE in the emulated host, its console (/dev/console): a long
+#              scenario may write "LAB: REPORT name text" lines there to be
+#              shown as they come (unset on a real arm64 host)
 # Exit status: 0 = pass, 77 = skip (the last line printed is the reason),
 # anything else = fail. stdout and stderr go to the scenario's log, which the
 # lab prints when the scenario fails.

@@ -33,6 +33,7 @@ static int parse_argv(char **argv)
 static void assert_defaults(void)
 {
 	assert_null(cfg.initrd_path);
+	assert_int_equal(cfg.kernel_format, KERNEL_FORMAT_IMAGE);
 	assert_string_equal(cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
 	assert_null(cfg.dtb_out);
 	assert_int_equal(cfg.nr_cpus, CONFIG_DEFAULT_CPUS);
@@ -340,6 +341,30 @@ static void assert_error_says(const char *want, char **argv)
 
 #define RUN_ERR(want, ...) \
 	assert_error_says(want, (char *[]){ "tern", "run", "--kernel", "Image", __VA_ARGS__, NULL })
+
+static void test_kernel_format(void **state)
+{
+	assert_int_equal(RUN("--kernel-format", "raw"), 0);
+	assert_int_equal(cfg.kernel_format, KERNEL_FORMAT_RAW);
+	assert_int_equal(RUN("--kernel-format=image"), 0);
+	assert_int_equal(cfg.kernel_format, KERNEL_FORMAT_IMAGE);
+	/* The last one given wins, like every other option. */
+	assert_int_equal(RUN("--kernel-format", "raw", "--kernel-format", "image"), 0);
+	assert_int_equal(cfg.kernel_format, KERNEL_FORMAT_IMAGE);
+	RUN_ERR("--kernel-format 'flat': must be image or raw", "--kernel-format", "flat");
+	RUN_ERR("--kernel-format 'RAW': must be image or raw", "--kernel-format", "RAW");
+	RUN_ERR("--kernel-format '': must be image or raw", "--kernel-format", "");
+	assert_int_equal(RUN("--kernel-format"), -EINVAL);
+	/* A snapshot or a migration brings its own memory: nothing to load. */
+	assert_error_says("--kernel-format cannot be used with --restore",
+			  (char *[]){ "tern", "run", "--restore", "s", "--kernel-format", "raw",
+				      NULL });
+	assert_error_says("--kernel-format cannot be used with --incoming",
+			  (char *[]){ "tern", "run", "--incoming", "unix:/tmp/s",
+				      "--kernel-format", "raw", NULL });
+	/* Without --kernel there is nothing to read as raw. */
+	assert_int_equal(PARSE("run", "--kernel-format", "raw"), -EINVAL);
+}
 
 static void test_pmu(void **state)
 {
@@ -945,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_bad_memory),
 		cmocka_unit_test(test_extra_arguments),
 		cmocka_unit_test(test_cmdline_too_long),
+		cmocka_unit_test(test_kernel_format),
 		cmocka_unit_test(test_pmu),
 		cmocka_unit_test(test_disk),
 		cmocka_unit_test(test_disk_repeated),

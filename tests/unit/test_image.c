@@ -411,6 +411,44 @@ static void test_parse_then_plan(void **state)
 	assert_int_equal(plan.kernel_end, LAYOUT_RAM_BASE + 31 * MiB);
 }
 
+/* --kernel-format raw: no header to check, placed where an old Image would be. */
+static void test_raw_describe_and_plan(void **state)
+{
+	struct arm64_image img;
+	struct boot_plan plan;
+
+	/* Bytes that are no Image at all (an ELF magic even) are taken as they are. */
+	memset(img_buf, 0, sizeof(img_buf));
+	memcpy(img_buf, "\x7f" "ELF", 4);
+	assert_int_equal(arm64_raw_describe(100000, &img, why, sizeof(why)), 0);
+	assert_int_equal(img.text_offset, 0x80000);
+	assert_int_equal(img.file_size, 100000);
+	assert_int_equal(img.image_size, 0);
+	assert_int_equal(img.flags, 0);
+	assert_int_equal(boot_plan_compute(&img, LAYOUT_RAM_BASE, 128 * MiB, 4096, &plan, why,
+					   sizeof(why)), 0);
+	assert_int_equal(plan.kernel_addr, LAYOUT_RAM_BASE + 0x80000);
+	/* kvm-unit-tests' binaries need their start 64 KiB aligned. */
+	assert_int_equal(plan.kernel_addr % (64 * KiB), 0);
+	assert_int_equal(plan.kernel_end, LAYOUT_RAM_BASE + 0x80000 + 100000);
+	assert_true(plan.kernel_end <= plan.initrd_addr);
+
+	/* Too big for RAM: the same refusal as an Image's. */
+	assert_int_equal(arm64_raw_describe(31 * MiB, &img, why, sizeof(why)), 0);
+	assert_int_equal(boot_plan_compute(&img, LAYOUT_RAM_BASE, 32 * MiB, 0, &plan, why,
+					   sizeof(why)), -E2BIG);
+	assert_non_null(strstr(why, "--memory is 32 MiB"));
+}
+
+static void test_raw_empty_refused(void **state)
+{
+	struct arm64_image img;
+
+	assert_int_equal(arm64_raw_describe(0, &img, why, sizeof(why)), -ENOEXEC);
+	assert_string_equal(why, "empty file");
+	assert_int_equal(arm64_raw_describe(0, &img, NULL, 0), -ENOEXEC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +480,8 @@ int main(void)
 		cmocka_unit_test(test_plan_huge_values_do_not_wrap),
 		cmocka_unit_test(test_plan_misaligned_ram),
 		cmocka_unit_test(test_parse_then_plan),
+		cmocka_unit_test(test_raw_describe_and_plan),
+		cmocka_unit_test(test_raw_empty_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
