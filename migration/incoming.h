@@ -5,11 +5,13 @@
 struct vm;
 
 /*
- * The destination of a live migration: listens on @uri, takes one
- * connection, checks the source's machine against this one (refusing with
+ * The destination of a live migration: listens on @spec's URI (its channel
+ * options after it, migration/channel_sec.h), takes the first connection
+ * that authenticates (others are refused, logged, and the wait goes on;
+ * SIGINT/SIGTERM end it: -EINTR), checks the source's machine against this one (refusing with
  * the difference, -EPROTO), reads the VM into the one vm_build made, and
  * acknowledges. The VM may run once this returns 0. -errno (logged).
  */
-int migration_incoming(struct vm *vm, const char *uri);
+int migration_incoming(struct vm *vm, const char *spec);
 
 #endif

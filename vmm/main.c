@@ -288,7 +288,7 @@ int main(int argc, char *argv[])
 {
 	struct vm_config cfg;
 	enum cli_command cmd;
-	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1,
+	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .sig_fd = -1, .console.rx_efd = -1,
 			 .console.out_fd = -1, .console.out_rd = -1, .ram.fd = -1 };
 	int status, sig_fd, ret;
 
@@ -330,6 +330,7 @@ int main(int argc, char *argv[])
 		return EXIT_ERROR;
 	}
 	sig_fd = block_signals();
+	vm.sig_fd = sig_fd;
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||
 	    (cfg.control_path && control_open(&vm, cfg.control_path) < 0)) {
@@ -339,7 +340,9 @@ int main(int argc, char *argv[])
 	ret = vm_build(&vm);
 	/* Not guessed from the errno: a missing /dev/kvm (ENOENT) or KVM
 	 * capability (ENOTSUP) is the host's, only a loader says "bad input". */
-	if (ret < 0)
+	if (ret == -EINTR && vm_stop_reason(&vm) == VM_STOP_SIGNAL)
+		status = EXIT_SIGNAL + vm.stop_arg;	/* --incoming's wait, interrupted */
+	else if (ret < 0)
 		status = vm.failure == VM_FAILED_INPUT ? EXIT_USAGE : EXIT_ERROR;
 	else
 		status = vm_run(&vm, sig_fd);

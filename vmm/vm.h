@@ -104,6 +104,7 @@ struct vm {
 	_Atomic int stop_reason;		/* enum vm_stop_reason */
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
+	int sig_fd;				/* SIGINT/SIGTERM (signalfd); main thread */
 	/* Guest-triggered messages (vmm/log.h): stray MMIO, --strict-mmio aborts. */
 	struct ratelimit unclaimed_mmio_log;
 	struct ratelimit strict_mmio_log;

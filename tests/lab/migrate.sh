@@ -4,7 +4,8 @@
 #                                    console on NAME.in, output in NAME.log and
 #                                    NAME-stderr.log; $dest_pid; its console FIFO
 #                                    held open on fd 4
-#   dest_wait_listening URI          until the destination listens on URI
+#   dest_wait_listening URI          until the destination listens on URI (its
+#                                    channel options, ",tls_psk=...", ignored)
 #   migrate URI [ARGS...]            "migrate" on ctl.sock (replies at once)
 #   migration_status SOCK            the status reply, in status.out
 #   wait_source_exit S               wait for the source to exit; sets $status
@@ -43,7 +44,8 @@ dest_start() {
 }
 
 dest_wait_listening() {
-	wait_for "$dest_name-stderr.log" "waiting for a migration on $1" 120
+	# The URI without its channel options (",tls_psk=...").
+	wait_for "$dest_name-stderr.log" "waiting for a migration on ${1%%,*}" 120
 }
 
 migrate() {
