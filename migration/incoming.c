@@ -66,6 +66,25 @@ static int take_signal(struct waiting *w)
 	return -EINTR;
 }
 
+/*
+ * A plain-text source is told why in its own language, a "refuse" line
+ * (what it reads after its configuration), before the close. Its bytes are
+ * drained first for a moment: closing with unread data would reset the
+ * connection and lose the line.
+ */
+static void tell_plain_source(int fd)
+{
+	char buf[4096];
+	uint64_t end = monotonic_ns() + 1000000000ull;
+
+	channel_send_line(fd, "refuse", "this destination speaks TLS only: give 'migrate' "
+			  "the same tls_psk or tls_creds");
+	shutdown(fd, SHUT_WR);
+	channel_set_timeout(fd, 1);
+	while (monotonic_ns() < end && read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
 /* One connection, made safe per the channel options; refused (and the wait
  * goes on) if it does not authenticate. */
 static int accept_one(struct waiting *w)
@@ -78,6 +97,8 @@ static int accept_one(struct waiting *w)
 	ret = channel_secure(fd, &w->cs->sec, true, err, sizeof(err));
 	if (!ret)
 		return fd;
+	if (ret == -EPROTO && channel_sec_tls(&w->cs->sec))
+		tell_plain_source(fd);
 	close(fd);
 	log_refusal(w, err);
 	return -EAGAIN;

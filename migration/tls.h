@@ -30,7 +30,7 @@ struct tls_keys {
  * both directions in @keys. -errno with what went wrong in @err: a wrong
  * key, a certificate the CA did not sign, a peer speaking plain text, ...
  * (-EACCES for an authentication failure, -EPROTO for a peer not speaking
- * TLS, -ETIMEDOUT).
+ * TLS, which a server found before any TLS byte was read, -ETIMEDOUT).
  */
 int tls_handshake(int fd, const struct channel_sec *sec, bool server, unsigned int timeout_s,
 		  struct tls_keys *keys, char *err, size_t errlen);

@@ -90,7 +90,7 @@ expect_status "$?" 143 "a destination waiting for a source did not stop on SIGTE
 U=tcp:127.0.0.1:4451
 # shellcheck disable=SC2086
 dest_listen d1 "$U,tls_psk=$T/psk" $MACHINE --control d1.sock
-refused "plain-text source" "speaks plain text" "destination" "$U" insecure=on
+refused "plain-text source" "speaks plain text" "speaks TLS only" "$U" insecure=on
 refused "wrong PSK" "wrong pre-shared key" "pre-shared key" "$U" "tls_psk=$T/psk-other"
 migrate "$U" "tls_psk=$T/psk"
 moved "migration over TLS with a pre-shared key" d1
