@@ -72,7 +72,15 @@ refused() {
 }
 
 moved() {
-	source_migrated 600 "$1"
+	# A migration that failed (a TLS or kernel TLS error) ends the wait.
+	_m_end=$(($(date +%s) + $(lab_scaled 600)))
+	while kill -0 "$tern_pid" 2>/dev/null; do
+		migration_status ctl.sock
+		! grep -q '"state": "failed"' status.out || fail "$1 failed: $(grep -o '"error": "[^"]*"' status.out)"
+		[ "$(date +%s)" -lt "$_m_end" ] || fail "$1: the source did not finish within $(lab_scaled 600)s"
+		sleep 1
+	done
+	source_migrated 10 "$1"
 	echo "REPORT: $1: $report"
 	switch_to_dest "$2"
 	verifier_passes "after $1"
@@ -100,7 +108,7 @@ U=tcp:127.0.0.1:4452
 # shellcheck disable=SC2086
 dest_listen d2 "$U,tls_creds=$T/dst,tls_hostname=src" $MACHINE --control d2.sock
 refused "another CA" "alert unknown ca" "certificate is refused" "$U" "tls_creds=$T/rogue" tls_hostname=dst
-refused "another name" "alert" "hostname mismatch" "$U" "tls_creds=$T/src" tls_hostname=elsewhere
+refused "another name" "alert" "ostname mismatch" "$U" "tls_creds=$T/src" tls_hostname=elsewhere
 migrate "$U" "tls_creds=$T/src" tls_hostname=dst
 moved "migration over TLS with X.509" d2
 
@@ -109,7 +117,13 @@ U=tcp:127.0.0.1:4453
 # shellcheck disable=SC2086
 dest_listen d3 "$U,tls_psk=$T/psk" $MACHINE --control d3.sock
 migrate "$U" "tls_psk=$T/psk" postcopy=true max_postcopy_bandwidth=1
-wait_for d3-stderr.log "pages missing; RAM registered with userfaultfd" 300
+_p_end=$(($(date +%s) + $(lab_scaled 300)))
+until grep -q "pages missing; RAM registered with userfaultfd" d3-stderr.log; do
+	migration_status ctl.sock
+	! grep -q '"state": "failed"' status.out || fail "post-copy over TLS failed: $(grep -o '"error": "[^"]*"' status.out)"
+	[ "$(date +%s)" -lt "$_p_end" ] || fail "the destination never switched to post-copy"
+	sleep 1
+done
 (sleep 30 | nc 127.0.0.1 4453 >/dev/null 2>&1) &
 silent=$!
 sleep 1
