@@ -439,7 +439,11 @@ int tls_install_kernel(int fd, const struct tls_keys *keys, char *err, size_t er
 	if (setsockopt(fd, SOL_TLS, TLS_TX, &tx, sizeof(tx)) < 0 ||
 	    setsockopt(fd, SOL_TLS, TLS_RX, &rx, sizeof(rx)) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "kernel TLS refused the keys: %s", strerror(errno));
+		if (ret == -ENOENT)
+			snprintf(err, errlen, "kernel TLS found no AES-128-GCM in the kernel's crypto "
+				 "API: load the gcm module (modprobe gcm) on both hosts");
+		else
+			snprintf(err, errlen, "kernel TLS refused the keys: %s", strerror(-ret));
 	}
 	OPENSSL_cleanse(&tx, sizeof(tx));
 	OPENSSL_cleanse(&rx, sizeof(rx));
