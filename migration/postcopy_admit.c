@@ -8,13 +8,13 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migration/channel.h"
 #include "migration/postcopy_admit.h"
 #include "migration/tls.h"
 #include "vmm/log.h"
-#include "vmm/vm.h"
 
 /* The source sends its token and header the moment TLS is up. */
 #define ADMIT_TIMEOUT_S		2
@@ -35,6 +35,14 @@ struct pc_admit {
 	uint64_t last_log_ns;
 	unsigned int unlogged;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int read_token(int fd, uint8_t token[CHANNEL_TOKEN_LEN])
 {
@@ -84,7 +92,7 @@ static int admit(struct pc_admit *a, int fd, struct stream_reader *sr, char *err
 
 static void log_refusal(struct pc_admit *a, const char *why)
 {
-	uint64_t now = monotonic_ns();
+	uint64_t now = now_ns();
 
 	if (a->last_log_ns && now - a->last_log_ns < REFUSAL_LOG_NS) {
 		a->unlogged++;
