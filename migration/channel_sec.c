@@ -110,6 +110,13 @@ static int check_tcp(const struct channel_sec *sec, char *err, size_t errlen)
 	return 0;
 }
 
+/* A confined tern (Landlock) reads keys only where its command line pointed. */
+static const char *confined_hint(int err)
+{
+	return err == EACCES ? " (a confined tern reads migration keys at start only: "
+	       "give them with --migrate-to URI,tls_psk=FILE or tls_creds=DIR)" : "";
+}
+
 static int check_creds(const char *dir, char *err, size_t errlen)
 {
 	static const char *const public[] = { CHANNEL_CA_FILE, CHANNEL_CERT_FILE };
@@ -118,7 +125,8 @@ static int check_creds(const char *dir, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof(public) / sizeof(public[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, public[i]);
 		if (access(path, R_OK)) {
-			snprintf(err, errlen, "tls_creds: cannot read %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "tls_creds: cannot read %s: %s%s", path,
+				 strerror(errno), confined_hint(errno));
 			return -errno;
 		}
 	}
@@ -143,26 +151,16 @@ int channel_sec_check(const char *uri, const struct channel_sec *sec, char *err,
 		return -EINVAL;
 	}
 	ret = check_tcp(sec, err, errlen);
-	if (!ret && sec->tls_psk[0]) {
+	/* Loaded keys were checked as they were read (tls_creds_load). */
+	if (!ret && sec->tls_psk[0] && !sec->creds) {
 		ret = channel_psk_load(sec->tls_psk, key, err, errlen);
 		OPENSSL_cleanse(key, sizeof(key));
 		ret = ret < 0 ? ret : 0;
 	}
-	if (!ret && sec->tls_creds[0])
+	if (!ret && sec->tls_creds[0] && !sec->creds)
 		ret = check_creds(sec->tls_creds, err, errlen);
 	/* Every one of these is the user's to fix: a usage error. */
 	return ret ? -EINVAL : 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int channel_psk_parse(const char *text, size_t len, uint8_t key[CHANNEL_PSK_MAX], char *err,
@@ -173,7 +171,7 @@ int channel_psk_parse(const char *text, size_t len, uint8_t key[CHANNEL_PSK_MAX]
 	if (n && text[n - 1] == '\n')
 		n--;
 	for (size_t i = 0; i < n; i++) {
-		if (hexval(text[i]) < 0) {
+		if (OPENSSL_hexchar2int((unsigned char)text[i]) < 0) {
 			snprintf(err, errlen, "the key file holds a byte that is not a hex digit "
 				 "(%#04x at offset %zu): it must be the key as hex on one line, "
 				 "e.g. from 'head -c 32 /dev/urandom | xxd -p -c 64'",
@@ -192,7 +190,8 @@ int channel_psk_parse(const char *text, size_t len, uint8_t key[CHANNEL_PSK_MAX]
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n / 2; i++)
-		key[i] = (uint8_t)(hexval(text[2 * i]) << 4 | hexval(text[2 * i + 1]));
+		key[i] = (uint8_t)(OPENSSL_hexchar2int((unsigned char)text[2 * i]) << 4 |
+				  OPENSSL_hexchar2int((unsigned char)text[2 * i + 1]));
 	return (int)(n / 2);
 }
 
@@ -216,7 +215,8 @@ int channel_check_private(const char *path, char *err, size_t errlen)
 	struct stat st;
 
 	if (stat(path, &st)) {
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot read %s: %s%s", path, strerror(errno),
+			 confined_hint(errno));
 		return -errno;
 	}
 	return check_mode(path, &st, err, errlen);
@@ -231,7 +231,8 @@ int channel_psk_load(const char *path, uint8_t key[CHANNEL_PSK_MAX], char *err, 
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret;
 
 	if (fd < 0) {
-		snprintf(err, errlen, "tls_psk: cannot open %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "tls_psk: cannot open %s: %s%s", path, strerror(errno),
+			 confined_hint(errno));
 		return -errno;
 	}
 	ret = fstat(fd, &st) ? -errno : check_mode(path, &st, why, sizeof(why));

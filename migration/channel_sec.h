@@ -27,11 +27,14 @@
 #define CHANNEL_CERT_FILE	"cert.pem"	/* this side's certificate (chain) */
 #define CHANNEL_KEY_FILE	"key.pem"	/* its private key: mode 0600 or 0400 */
 
+struct tls_creds;
+
 struct channel_sec {
 	char tls_psk[CHANNEL_PATH_MAX];		/* "": none */
 	char tls_creds[CHANNEL_PATH_MAX];	/* "": none */
 	char tls_hostname[CHANNEL_PATH_MAX];	/* "": the peer's name is not checked */
 	bool insecure;				/* tcp: plain, asked for explicitly */
+	struct tls_creds *creds;		/* the files' contents: tls_creds_load */
 };
 
 struct channel_spec {

@@ -240,23 +240,15 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 	return 0;
 }
 
-int migration_incoming(struct vm *vm, const char *spec)
+int migration_incoming(struct vm *vm)
 {
 	struct postcopy_dest *pd;
-	struct channel_spec cs;
-	char err[320];
 	int lfd = -1, fd, ret;
 
-	/* Checked by the command line already; the key files again, now. */
-	ret = channel_spec_parse(spec, &cs, err, sizeof(err));
-	if (ret) {
-		pr_err("--incoming: %s", err);
-		return ret;
-	}
-	fd = accept_source(vm, &cs, &lfd);
+	fd = accept_source(vm, &vm->incoming, &lfd);
 	if (fd < 0)
 		return fd;
-	pd = postcopy_dest_new(vm, &cs, lfd);
+	pd = postcopy_dest_new(vm, &vm->incoming, lfd);
 	if (!pd) {
 		pr_err("migration: out of memory");
 		close(lfd);

@@ -66,6 +66,7 @@ struct migration {
 	bool thread_started;
 	char uri[URI_MAX];
 	struct migrate_params params;	/* defaults filled in; uri points to uri[] */
+	bool owns_keys;			/* params.sec.creds read by migrate_start */
 	struct postcopy_source *pc;	/* post-copy's page server, once switched */
 	char pc_summary[ERR_MAX];	/* its counts, kept for the report */
 	bool committed;			/* post-copy acknowledged: no way back */
@@ -779,6 +780,8 @@ static void migration_free(struct migration *m)
 		return;
 	if (m->throttle_ready)
 		vcpu_throttle_destroy(&m->throttle);
+	if (m->owns_keys)
+		tls_creds_free(&m->params.sec);
 	dirty_bitmap_free(&m->round);
 	free(m->bounce);
 	free(m);
@@ -919,6 +922,16 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		return -ENOMEM;
 	}
 	vm->migration = m;
+	/* Keys not read at start (--migrate-to) are read now, on this thread:
+	 * the migration thread may open no file. */
+	if (channel_sec_tls(&m->params.sec) && !m->params.sec.creds) {
+		ret = tls_creds_load(&m->params.sec, false, err, errlen);
+		if (ret) {
+			reap(vm);
+			return ret;
+		}
+		m->owns_keys = true;
+	}
 	ret = pthread_create(&m->thread, NULL, migrate_thread, m);
 	if (ret) {
 		reap(vm);

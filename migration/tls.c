@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -173,6 +174,70 @@ static SSL_CTX *make_ctx(const struct channel_sec *sec, bool server, char *err, 
 	return ctx;
 }
 
+/* What a channel's handshakes use, read once from the files (tls.h). */
+struct tls_creds {
+	SSL_CTX *ctx;
+	uint8_t psk[CHANNEL_PSK_MAX];
+	int psk_len;
+};
+
+/* Before any other OpenSSL call: no openssl.cnf, nor any other file, is
+ * read later behind tern's back, so a confined thread can run a handshake. */
+static void tls_library_init(void)
+{
+	/* Certificate times go through gmtime_r, whose first call anywhere in
+	 * the process reads /etc/localtime (glibc's tzset): done here. */
+	tzset();
+	OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS |
+			 OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+}
+
+int tls_creds_load(struct channel_sec *sec, bool server, char *err, size_t errlen)
+{
+	struct tls_creds *c;
+	int ret;
+
+	sec->creds = NULL;
+	if (!channel_sec_tls(sec))
+		return 0;
+	tls_library_init();
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (sec->tls_psk[0]) {
+		c->psk_len = channel_psk_load(sec->tls_psk, c->psk, err, errlen);
+		if (c->psk_len < 0) {
+			ret = c->psk_len;
+			goto fail;
+		}
+	}
+	c->ctx = make_ctx(sec, server, err, errlen);
+	if (!c->ctx) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	sec->creds = c;
+	return 0;
+fail:
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+	return ret;
+}
+
+void tls_creds_free(struct channel_sec *sec)
+{
+	struct tls_creds *c = sec->creds;
+
+	if (!c)
+		return;
+	SSL_CTX_free(c->ctx);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+	sec->creds = NULL;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -337,20 +402,15 @@ static int set_hostname(SSL *ssl, const struct channel_sec *sec)
 	       0 : -EINVAL;
 }
 
-static int handshake_on(SSL_CTX *ctx, int fd, const struct channel_sec *sec, bool server,
-			uint64_t deadline, struct tls_keys *keys, char *err, size_t errlen)
+static int handshake_on(const struct tls_creds *c, int fd, const struct channel_sec *sec,
+			bool server, uint64_t deadline, struct tls_keys *keys, char *err,
+			size_t errlen)
 {
-	struct session s = { 0 };
-	SSL *ssl = SSL_new(ctx);
+	struct session s = { .psk_len = c->psk_len };
+	SSL *ssl = SSL_new(c->ctx);
 	int ret = -ENOMEM;
 
-	if (sec->tls_psk[0]) {
-		s.psk_len = channel_psk_load(sec->tls_psk, s.psk, err, errlen);
-		if (s.psk_len < 0) {
-			SSL_free(ssl);
-			return s.psk_len;
-		}
-	}
+	memcpy(s.psk, c->psk, sizeof(s.psk));
 	if (!ssl || !SSL_set_app_data(ssl, &s) || !SSL_set_fd(ssl, fd) ||
 	    set_hostname(ssl, sec)) {
 		snprintf(err, errlen, "cannot set up TLS");
@@ -381,7 +441,6 @@ int tls_handshake(int fd, const struct channel_sec *sec, bool server, unsigned i
 	uint64_t deadline = now_ms() + (uint64_t)timeout_s * 1000;
 	int flags = fcntl(fd, F_GETFL), ret;
 	unsigned char first;
-	SSL_CTX *ctx;
 
 	if (server) {
 		ret = peek_first_byte(fd, deadline, &first);
@@ -397,17 +456,16 @@ int tls_handshake(int fd, const struct channel_sec *sec, bool server, unsigned i
 			return -EPROTO;
 		}
 	}
-	ctx = make_ctx(sec, server, err, errlen);
-	if (!ctx)
+	if (!sec->creds) {
+		snprintf(err, errlen, "internal error: TLS credentials were not loaded");
 		return -EINVAL;
+	}
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		SSL_CTX_free(ctx);
 		snprintf(err, errlen, "fcntl: %s", strerror(errno));
 		return -errno;
 	}
-	ret = handshake_on(ctx, fd, sec, server, deadline, keys, err, errlen);
+	ret = handshake_on(sec->creds, fd, sec, server, deadline, keys, err, errlen);
 	fcntl(fd, F_SETFL, flags);
-	SSL_CTX_free(ctx);
 	ERR_clear_error();
 	return ret;
 }

@@ -25,6 +25,18 @@ struct tls_keys {
 };
 
 /*
+ * Reads @sec's key files (tls_psk, or tls_creds' ca/cert/key) for the
+ * server or the client side into @sec->creds, once, in a thread that may
+ * still open them: before tern confines itself (--incoming, --migrate-to),
+ * or on the control thread for a 'migrate' naming its own keys. Handshakes
+ * afterwards open no file, so confined threads run them. Nothing for a
+ * plain channel. -errno with the reason in @err. The holder frees it with
+ * tls_creds_free; copies of @sec borrow it and must not outlive the holder.
+ */
+int tls_creds_load(struct channel_sec *sec, bool server, char *err, size_t errlen);
+void tls_creds_free(struct channel_sec *sec);
+
+/*
  * The handshake on connected socket @fd, as the server (the destination)
  * or the client (the source), all of it within @timeout_s. The keys of
  * both directions in @keys. -errno with what went wrong in @err: a wrong

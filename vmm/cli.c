@@ -452,20 +452,21 @@ static int check_migration_uri(const char *what, const char *uri)
 	return -EINVAL;
 }
 
-/* URI, then the channel's options (migration/channel_sec.h). */
-static int check_incoming(const char *arg)
+/* URI, then the channel's options (migration/channel_sec.h); a --migrate-to
+ * URI may come alone (an allowed target whose 'migrate' names the keys). */
+static int check_channel(const char *opt, const char *arg, bool bare_ok)
 {
 	struct channel_spec cs;
 	char err[320], uri[CHANNEL_URI_MAX];
 	int ret;
 
 	snprintf(uri, sizeof(uri), "%.*s", (int)strcspn(arg, ","), arg);
-	ret = check_migration_uri("--incoming", uri);
-	if (ret)
+	ret = check_migration_uri(opt, uri);
+	if (ret || (bare_ok && !strchr(arg, ',')))
 		return ret;
 	ret = channel_spec_parse(arg, &cs, err, sizeof(err));
 	if (ret)
-		pr_err("--incoming: %s", err);
+		pr_err("%s: %s", opt, err);
 	return ret;
 }
 
@@ -918,7 +919,7 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return check_path("restore", arg);
 	case OPT_INCOMING:
 		cfg->incoming_uri = arg;
-		return check_incoming(arg);
+		return check_channel("--incoming", arg, false);
 	case OPT_DIRTY_RING:
 		return parse_dirty_ring(arg, cfg);
 	case OPT_DIRTY_TRACKING:
@@ -938,7 +939,7 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		cfg->snapshot_dir = arg;
 		return check_path("snapshot-dir", arg);
 	case OPT_MIGRATE_TO:
-		return check_migration_uri("--migrate-to", arg) ?: cli_add_migrate_to(arg, cfg);
+		return check_channel("--migrate-to", arg, true) ?: cli_add_migrate_to(arg, cfg);
 	case OPT_USER:
 		return cli_parse_user(arg, cfg);
 	case OPT_JAIL:

@@ -25,6 +25,7 @@
 #include "landlock.h"
 #include "log.h"
 #include "memfault_service.h"
+#include "migration/channel_keys.h"
 #include "migration/migrate.h"
 #include "migration/postcopy_incoming.h"
 #include "migration/snapshot.h"
@@ -149,6 +150,7 @@ static int do_migrate(struct vm *vm, const struct control_args *args, json_t *re
 		.recovery_s = (unsigned int)args->recovery_timeout_s,	/* checked: <= 3600 */
 		.postcopy_bandwidth_mib = args->max_postcopy_bandwidth,
 	};
+	const struct channel_sec *start_keys;
 	int ret = refuse_while_migrating(vm, "migrate", err, errlen) ?:
 		  landlock_check_migrate(vm->cfg, args->uri, err, errlen);
 
@@ -157,6 +159,10 @@ static int do_migrate(struct vm *vm, const struct control_args *args, json_t *re
 	ret = migrate_sec_from_args(&p.sec, args, err, errlen);
 	if (ret < 0)
 		return ret;
+	/* Keys read at start (--migrate-to URI,tls_psk=...) stay tern's. */
+	start_keys = migration_target_keys(vm, args->uri, &p.sec);
+	if (start_keys)
+		p.sec = *start_keys;
 	ret = migrate_start(vm, &p, err, errlen);
 
 	if (ret < 0)

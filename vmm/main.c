@@ -23,6 +23,7 @@
 #include "kvm.h"
 #include "log.h"
 #include "migration/dirty.h"
+#include "migration/channel_keys.h"
 #include "migration/incoming.h"
 #include "migration/migrate.h"
 #include "migration/postcopy_incoming.h"
@@ -125,6 +126,9 @@ static int vm_build(struct vm *vm)
 		ret = boot_build_dtb(vm);
 	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_load_into_ram(vm);
+	/* Migration keys are read while their files may still be opened. */
+	if (!ret)
+		ret = migration_keys_load(vm);
 	/* Before the console writer and the I/O thread start: the jail and
 	 * the user change apply to a process that has one thread. */
 	if (!ret)
@@ -136,7 +140,7 @@ static int vm_build(struct vm *vm)
 	if (!ret && vm->cfg->restore_path)
 		ret = snapshot_restore(vm, vm->cfg->restore_path);
 	if (!ret && vm->cfg->incoming_uri)
-		ret = migration_incoming(vm, vm->cfg->incoming_uri);
+		ret = migration_incoming(vm);
 	return ret;
 }
 
@@ -254,6 +258,7 @@ static void vm_destroy(struct vm *vm)
 	vcpus_destroy(vm);
 	guest_memory_free(&vm->ram);
 	boot_images_free(vm);
+	migration_keys_free(vm);
 	if (vm->vm_fd > 0)
 		close(vm->vm_fd);
 	if (vm->host.kvm_fd > 0)

@@ -54,8 +54,9 @@ tcp_segments() {
 
 source_side() {
 	uri=tcp:$LAB_PEER:$PORT
+	# The key is read at start: confined, tern opens no key file later.
 	# shellcheck disable=SC2086
-	guest_serve $MACHINE --control ctl.sock
+	guest_serve $MACHINE --control ctl.sock --migrate-to "$uri,tls_psk=$LAB/tls/psk"
 	memverify_start "$WORKSET_MIB" "$RATE"
 	verifier_passes "before the migration"
 	guest_run "blkpattern verify /dev/vda $SEED $BYTES" 120

@@ -31,8 +31,10 @@ hosts_disk_create "$SEED" "$BYTES"
 
 source_side() {
 	uri=tcp:$LAB_PEER:$PORT
+	# The keys are read at start: confined, tern opens no key file later.
 	# shellcheck disable=SC2086
-	guest_serve $MACHINE --control ctl.sock
+	guest_serve $MACHINE --control ctl.sock \
+		--migrate-to "$uri,tls_creds=$LAB/tls/src,tls_hostname=dst"
 	# 16 MiB rewritten at 1 MiB/s: several rounds over the emulated link (a
 	# few MiB/s at best) without resending the working set for minutes.
 	memverify_start 16 1

@@ -42,11 +42,14 @@ check_timer() {
 }
 
 # One move: $1 a name, $2 the URI, $3 its channel option (the destination's
-# after a comma, the source's as a migrate argument). The guest helpers then
-# drive the destination.
+# after a comma, the source's as a migrate argument), then more options for
+# the destination. The guest helpers then drive the destination.
 move() {
+	_mv_name=$1 _mv_uri=$2 _mv_opt=$3
+	shift 3
 	# shellcheck disable=SC2086
-	dest_listen "$1" "$2${3:+,$3}" $MACHINE --control "$1.sock"
+	dest_listen "$_mv_name" "$_mv_uri${_mv_opt:+,$_mv_opt}" $MACHINE --control "$_mv_name.sock" "$@"
+	set -- "$_mv_name" "$_mv_uri" "$_mv_opt"
 	guest_run "$UPTIME" 30
 	g0=$(guest_value GUEST-UPTIME) h0=$(lab_uptime)
 	t0=$(date +%s)
@@ -64,8 +67,9 @@ move() {
 		"after migration $1 (disk I/O)"
 }
 
-move dst1 "unix:$PWD/mig.sock"
-# TCP is TLS (a pre-shared key from tests/lab/run) or insecure=on.
+# TCP is TLS (a pre-shared key from tests/lab/run, read by dst1 at start)
+# or insecure=on.
+move dst1 "unix:$PWD/mig.sock" "" --migrate-to "tcp:127.0.0.1:4444,tls_psk=$LAB/tls/psk"
 move dst2 "tcp:127.0.0.1:4444" "tls_psk=$LAB/tls/psk"
 guest_poweroff 120
 echo "migrate-local scenario passed"

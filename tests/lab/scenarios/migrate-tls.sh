@@ -30,6 +30,9 @@ trap 'guest_dump_logs' EXIT
 ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || fail "cannot bring up lo"
 grep -q '^tls ' /proc/modules || [ -d /sys/module/tls ] || insmod "$LAB/modules/tls.ko" 2>/dev/null ||
 	fail "no kernel TLS: the tls module did not load"
+# Which gcm(aes) kernel TLS gets decides the page path's speed (README,
+# "Migration security"): report it.
+echo "REPORT: gcm(aes) driver: $(awk '/^name/ { n = $3 } /^driver/ && n == "gcm(aes)" { print $3; exit }' /proc/crypto)"
 
 # Usage errors, before any guest.
 "$TERN" run --incoming tcp:127.0.0.1:4450 $MACHINE >usage.log 2>&1
@@ -41,8 +44,12 @@ cp "$T/psk" open-psk && chmod 644 open-psk
 expect_status "$?" 2 "a world-readable key file was accepted"
 grep -q "chmod 600" usage2.log || fail "no hint for the open key file: $(cat usage2.log)"
 
+# Each source reads the keys of its moves at start (--migrate-to URI,KEYS):
+# confined, it opens no key file later.
+U1=tcp:127.0.0.1:4451 U2=tcp:127.0.0.1:4452 U3=tcp:127.0.0.1:4453
 # shellcheck disable=SC2086
-guest_serve $MACHINE --control ctl.sock
+guest_serve $MACHINE --control ctl.sock --migrate-to "$U1,insecure=on" \
+	--migrate-to "$U1,tls_psk=$T/psk-other" --migrate-to "$U1,tls_psk=$T/psk"
 memverify_start 32 4
 verifier_passes "before any migration"
 
@@ -95,25 +102,33 @@ kill "$dest_pid"; wait "$dest_pid"
 expect_status "$?" 143 "a destination waiting for a source did not stop on SIGTERM"
 
 # 1. Pre-shared key.
-U=tcp:127.0.0.1:4451
+U=$U1
 # shellcheck disable=SC2086
-dest_listen d1 "$U,tls_psk=$T/psk" $MACHINE --control d1.sock
+dest_listen d1 "$U,tls_psk=$T/psk" $MACHINE --control d1.sock --migrate-to "$U2,tls_creds=$T/rogue,tls_hostname=dst" \
+	--migrate-to "$U2,tls_creds=$T/src,tls_hostname=elsewhere" \
+	--migrate-to "$U2,tls_creds=$T/src,tls_hostname=dst"
+# A key not named at start: the confined source cannot read it, and says so.
+"$TERN" ctl ctl.sock migrate "uri=$U" "tls_psk=$T/psk-unlisted" >unlisted.out 2>&1 &&
+	fail "a migrate with a key not read at start was accepted: $(cat unlisted.out)"
+grep -q "at start" unlisted.out || fail "no hint for a key not read at start: $(cat unlisted.out)"
+echo "REPORT: key not named at start: $(cat unlisted.out)"
 refused "plain-text source" "speaks plain text" "speaks TLS only" "$U" insecure=on
 refused "wrong PSK" "wrong pre-shared key" "pre-shared key" "$U" "tls_psk=$T/psk-other"
 migrate "$U" "tls_psk=$T/psk"
 moved "migration over TLS with a pre-shared key" d1
 
 # 2. X.509.
-U=tcp:127.0.0.1:4452
+U=$U2
 # shellcheck disable=SC2086
-dest_listen d2 "$U,tls_creds=$T/dst,tls_hostname=src" $MACHINE --control d2.sock
+dest_listen d2 "$U,tls_creds=$T/dst,tls_hostname=src" $MACHINE --control d2.sock \
+	--migrate-to "$U3,tls_psk=$T/psk"
 refused "another CA" "alert unknown ca" "certificate is refused" "$U" "tls_creds=$T/rogue" tls_hostname=dst
 refused "another name" "alert" "ostname mismatch" "$U" "tls_creds=$T/src" tls_hostname=elsewhere
 migrate "$U" "tls_creds=$T/src" tls_hostname=dst
 moved "migration over TLS with X.509" d2
 
 # 3. Post-copy; strangers knock while pages are missing.
-U=tcp:127.0.0.1:4453
+U=$U3
 # shellcheck disable=SC2086
 dest_listen d3 "$U,tls_psk=$T/psk" $MACHINE --control d3.sock
 migrate "$U" "tls_psk=$T/psk" postcopy=true max_postcopy_bandwidth=1
