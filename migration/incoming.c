@@ -148,7 +148,7 @@ static int accept_source(struct vm *vm, const struct channel_spec *cs, int *lfd_
 
 /* Header and CONFIG, then the answer: the source sends pages only after
  * "accept". */
-static int handshake(struct machine_loader *ld, int fd, const struct postcopy_dest *pd)
+static int handshake(struct machine_loader *ld, int fd, struct postcopy_dest *pd)
 {
 	char token[2 * CHANNEL_TOKEN_LEN + 1];
 	int ret = machine_load_prelude(ld);
@@ -166,6 +166,8 @@ static int handshake(struct machine_loader *ld, int fd, const struct postcopy_de
 	ret = channel_send_line(fd, "accept", token);
 	if (ret)
 		pr_err("migration: cannot answer the source: %s", strerror(-ret));
+	if (!ret)
+		ret = postcopy_dest_admit(pd);
 	return ret;
 }
 

@@ -688,9 +688,10 @@ static int hook_before_state(void *opaque)
 		ret = drop_missing(pd);
 	if (!ret)
 		ret = register_ram(pd);
+	if (!ret)
+		ret = postcopy_dest_admit(pd);
 	if (!ret) {
-		pd->admit = pc_admit_start(pd->lfd, pd->uri, &pd->sec, pd->token, (uint32_t)pd->page);
-		ret = pd->admit ? accept_channel(pd, ACCEPT_TIMEOUT_S) : -ENOMEM;
+		ret = accept_channel(pd, ACCEPT_TIMEOUT_S);
 		if (ret)
 			pr_err("post-copy: the source did not open the page channel on %s: %s",
 			       pd->uri, strerror(-ret));
@@ -761,6 +762,14 @@ bool postcopy_dest_active(const struct postcopy_dest *pd)
 bool postcopy_incoming_serving(struct vm *vm)
 {
 	return vm->postcopy_in && atomic_load(&vm->postcopy_in->serving);
+}
+
+int postcopy_dest_admit(struct postcopy_dest *pd)
+{
+	if (pd->admit || pd->lfd < 0)
+		return 0;
+	pd->admit = pc_admit_start(pd->lfd, pd->uri, &pd->sec, pd->token, (uint32_t)pd->page);
+	return pd->admit ? 0 : -ENOMEM;
 }
 
 void postcopy_dest_stop_listening(struct postcopy_dest *pd)

@@ -28,6 +28,13 @@ struct postcopy_dest *postcopy_dest_new(struct vm *vm, const struct channel_spec
 void postcopy_dest_token_hex(const struct postcopy_dest *pd, char hex[2 * CHANNEL_TOKEN_LEN + 1]);
 /* Installs the loader hooks (RAM_MISSING, before the state). */
 void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld);
+/*
+ * Starts admitting page channels (migration/postcopy_admit.h) once the
+ * source has the session token: its page channel's TLS handshake may begin
+ * while this side still reads megabytes of RAM queued in the main stream's
+ * sockets, and must not wait for that. -ENOMEM.
+ */
+int postcopy_dest_admit(struct postcopy_dest *pd);
 /* True once the stream switched to post-copy (the thread runs). */
 bool postcopy_dest_active(const struct postcopy_dest *pd);
 /* Why this destination cannot take post-copy, or NULL. */
