@@ -149,7 +149,7 @@ wait_for d3-stderr.log "post-copy: refused a connection" 60
 grep "post-copy: refused a connection" d3-stderr.log | sed 's/^/REPORT: stranger: /'
 # The silent one is still connected: the guest (at the destination now)
 # must answer meanwhile.
-echo 'echo strangers-$((6 * 7))' >&4
+echo 'run echo strangers-$((6 * 7))' >&4
 wait_for d3.log "strangers-42" 60
 kill "$silent" 2>/dev/null
 source_migrated 600 "post-copy over TLS"
