@@ -15,6 +15,13 @@
 #   tern-bitmap   tern, KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (--dirty-tracking bitmap)
 #   qemu-ring     QEMU with -accel kvm,dirty-ring-size=4096
 #   qemu-bitmap   QEMU with its default dirty bitmap
+# and, run by bench/migrate-tls.sh, the channel's cost: dirty rings over TCP
+# on 127.0.0.1:
+#   tern-ring-tcp / qemu-ring-tcp   plain TCP (tern: insecure=on)
+#   tern-ring-tls / qemu-ring-tls   TLS 1.3 with X.509 both ways, the lab's CA
+#       (tests/lab/run): tern's tls_creds + tls_hostname (handshake in OpenSSL,
+#       records in kernel TLS), QEMU's tls-creds-x509 objects (GnuTLS in
+#       userspace) with verify-peer and tls-hostname
 # Both have a downtime target of 300 ms, no bandwidth cap (QEMU's
 # max-bandwidth raised from its default) and auto-converge on (tern's default,
 # QEMU's auto-converge capability). Figures per point, as the source
@@ -42,20 +49,70 @@ need_tern
 WSET_MIB=${BENCH_WSET_MIB:-64}
 POINTS="idle:0 low:${BENCH_LOW:-2} high:${BENCH_HIGH:-8}"
 CONFIGS=${BENCH_CONFIGS:-"tern-ring tern-bitmap qemu-ring qemu-bitmap"}
+T=$LAB/tls
+# One port a move (the previous destination may still hold its own).
+PORT_BASE=4460
 
+# QEMU's tls-creds-x509 wants its own file names: one directory as server
+# (the destination: dst's certificate), one as client (src's).
+qemu_tls_dirs() {
+	mkdir -p qtls-server qtls-client
+	cp "$T/dst/ca.pem" qtls-server/ca-cert.pem
+	cp "$T/dst/cert.pem" qtls-server/server-cert.pem
+	cp "$T/dst/key.pem" qtls-server/server-key.pem
+	cp "$T/src/ca.pem" qtls-client/ca-cert.pem
+	cp "$T/src/cert.pem" qtls-client/client-cert.pem
+	cp "$T/src/key.pem" qtls-client/client-key.pem
+	chmod 600 qtls-*/*-key.pem
+}
+QEMU_TLS="-object tls-creds-x509,id=tlss,dir=$PWD/qtls-server,endpoint=server,verify-peer=on
+	-object tls-creds-x509,id=tlsc,dir=$PWD/qtls-client,endpoint=client,verify-peer=on
+	-global migration.tls-creds=tlss"
+
+# chan_of CONFIG: unix, tcp or tls; track_of CONFIG: ring or bitmap.
+chan_of() { case $1 in *-*-*) echo "${1##*-}" ;; *) echo unix ;; esac; }
+track_of() { _r=${1#*-}; echo "${_r%%-*}"; }
+
+# tern_channel CHAN N: the --incoming URI of move N and the source's
+# arguments (tern_src_opts for --migrate-to, tern_mig_opts for migrate).
+tern_channel() {
+	_port=$((PORT_BASE + $2))
+	case $1 in
+	tcp) tern_in="tcp:127.0.0.1:$_port,insecure=on" tern_mig_opts=insecure=on ;;
+	tls) tern_in="tcp:127.0.0.1:$_port,tls_creds=$T/dst,tls_hostname=src"
+	     tern_mig_opts="tls_creds=$T/src tls_hostname=dst" ;;
+	esac
+}
+
+# --migrate-to for every move a tern process may source (keys read at start).
+tern_src_opts() {
+	_o=''
+	for _i in 1 2 3; do
+		case $1 in
+		tcp) _o="$_o --migrate-to tcp:127.0.0.1:$((PORT_BASE + _i)),insecure=on" ;;
+		tls) _o="$_o --migrate-to tcp:127.0.0.1:$((PORT_BASE + _i)),tls_creds=$T/src,tls_hostname=dst" ;;
+		esac
+	done
+	echo "$_o"
+}
+
+# qmp_setup CONFIG: the current QEMU's migration settings.
 qmp_setup() {
+	_tls=''
+	[ "$(chan_of "$1")" != tls ] || _tls=', "tls-creds": "tlsc", "tls-hostname": "dst"'
 	qmp 7 "$cur-qmp.log" "caps-$cur" qmp_capabilities &&
 		qmp 7 "$cur-qmp.log" "ev-$cur" migrate-set-capabilities \
 			'{"capabilities": [{"capability": "events", "state": true}, {"capability": "auto-converge", "state": true}]}' &&
 		qmp 7 "$cur-qmp.log" "par-$cur" migrate-set-parameters \
-			'{"max-bandwidth": 107374182400, "downtime-limit": 300}'
+			"{\"max-bandwidth\": 107374182400, \"downtime-limit\": 300$_tls}"
 }
 
 # ---------------------------------------------------------------- one move
 
-# move_tern CONFIG POINT URI: sets total, downtime, resent (and harvest_rate).
+# move_tern CONFIG POINT URI [OPTIONS]: sets total, downtime, resent (and harvest_rate).
 move_tern() {
-	"$TERN" ctl "$cur.sock" migrate "uri=$3" >ctl.out 2>&1 ||
+	# shellcheck disable=SC2086 # options, one word each
+	"$TERN" ctl "$cur.sock" migrate "uri=$3" ${4:-} >ctl.out 2>&1 ||
 		{ run_failed "$cur: migrate refused: $(cat ctl.out)"; return 1; }
 	now_ms
 	_limit=$((NOW + MIGRATE_TIMEOUT_S * 1000))
@@ -101,23 +158,40 @@ move_qemu() {
 	kill_vm "$cur_pid"
 }
 
-# move CONFIG POINT RATE: migrate cur to a new process of the same VMM.
+# listening URI: a unix socket exists, or a TCP port is bound on 127.0.0.1.
+listening() {
+	case $1 in
+	unix:*) [ -S "${1#unix:}" ] ;;
+	tcp:*) _p=${1##*:}; grep -q "^ *[0-9]*: 0100007F:$(printf '%04X' "$_p") 00000000:0000 0A" /proc/net/tcp ;;
+	esac
+}
+
+# move CONFIG POINT RATE N: migrate cur to a new process of the same VMM.
 move() {
-	_vmm=${1%%-*} _track=${1#*-} _n=$1-$2
-	_uri="unix:$PWD/$_n.mig"
+	_vmm=${1%%-*} _track=$(track_of "$1") _chan=$(chan_of "$1") _n=$1-$2
+	_uri="unix:$PWD/$_n.mig" _in=$_uri _opts=''
+	if [ "$_chan" != unix ]; then
+		_uri="tcp:127.0.0.1:$((PORT_BASE + $4))" _in=$_uri
+		if [ "$_vmm" = tern ]; then
+			tern_channel "$_chan" "$4"
+			_in=$tern_in _opts=$tern_mig_opts
+		fi
+	fi
 	start_writer "$3" || return 1
+	# shellcheck disable=SC2046,SC2086 # word lists
 	case $_vmm in
-	tern) spawn "$_n" 6 tern_exec "$_track" "$_n" --incoming "$_uri" ;;
-	qemu) spawn "$_n" 6 qemu_exec "$_track" "$_n" -incoming "$_uri" ;;
+	tern) spawn "$_n" 6 tern_exec "$_track" "$_n" --incoming "$_in" $(tern_src_opts "$_chan") ;;
+	qemu) spawn "$_n" 6 qemu_exec "$_track" "$_n" -incoming "$_uri" \
+		$([ "$_chan" != tls ] || echo "$QEMU_TLS") ;;
 	esac
 	next=$_n next_pid=$spawned_pid
 	for _ in $(seq 600); do
-		[ -S "$PWD/$_n.mig" ] && break
+		listening "$_uri" && break
 		sleep 0.1
 	done
-	[ -S "$PWD/$_n.mig" ] || { run_failed "$_n never listened on $_uri"; show_logs "$_n-stderr.log"; return 1; }
+	listening "$_uri" || { run_failed "$_n never listened on $_uri"; show_logs "$_n-stderr.log"; return 1; }
 	echo "== $1 $2 ($3 MiB/s): $(date)"
-	"move_$_vmm" "$1" "$2" "$_uri" || return 1
+	"move_$_vmm" "$1" "$2" "$_uri" "$_opts" || return 1
 	report "migrate.$1.$2.total_ms" "$total" ms
 	report "migrate.$1.$2.downtime_ms" "$downtime" ms
 	report "migrate.$1.$2.pages_resent" "$resent" pages
@@ -125,30 +199,34 @@ move() {
 	eval "r_$(echo "$1_$2" | tr - _)=\"$total $downtime\""
 	exec 5>&6 6>&- 7>&8 8>&-
 	cur=$next cur_pid=$next_pid next='' next_pid=''
-	[ "$_vmm" = tern ] || qmp_setup || return 1
+	[ "$_vmm" = tern ] || qmp_setup "$1" || return 1
 	check_writer "$3"
 }
 
 # session CONFIG: boot, then the three moves.
 session() {
-	_vmm=${1%%-*} _track=${1#*-}
+	_vmm=${1%%-*} _track=$(track_of "$1") _chan=$(chan_of "$1")
 	echo "== $1 boot: $(date)"
+	# shellcheck disable=SC2046,SC2086 # word lists
 	case $_vmm in
 	tern) spawn "$1" 5 tern_exec "$_track" "$1" --kernel "$KERNEL" --initrd "$INITRD" \
-		--cmdline "$TERN_CMDLINE" ;;
+		--cmdline "$TERN_CMDLINE" $(tern_src_opts "$_chan") ;;
 	qemu) spawn "$1" 5 qemu_exec "$_track" "$1" -kernel "$KERNEL" -initrd "$INITRD" \
-		-append "$QEMU_CMDLINE" ;;
+		-append "$QEMU_CMDLINE" $([ "$_chan" != tls ] || echo "$QEMU_TLS") ;;
 	esac
 	cur=$1 cur_pid=$spawned_pid
 	wait_ready || return 1
-	[ "$_vmm" = tern ] || qmp_setup || return 1
+	[ "$_vmm" = tern ] || qmp_setup "$1" || return 1
+	_i=0
 	for _p in $POINTS; do
-		move "$1" "${_p%%:*}" "${_p#*:}" || { show_logs "$cur.log" "$cur-stderr.log"; return 1; }
+		_i=$((_i + 1))
+		move "$1" "${_p%%:*}" "${_p#*:}" "$_i" || { show_logs "$cur.log" "$cur-stderr.log"; return 1; }
 	done
 }
 
 # ---------------------------------------------------------------- runs
 
+qemu_tls_dirs
 # shellcheck disable=SC2086 # a list of names
 run_sessions $CONFIGS
 
@@ -156,8 +234,8 @@ run_sessions $CONFIGS
 
 report migrate.qemu_version "$qemu_v" -
 report migrate.mem_mib "$MEM_MIB" MiB
-echo "targets (tern <= QEMU, same tracking kind):"
-for track in ring bitmap; do
+echo "targets (tern <= QEMU, same tracking kind and channel):"
+for track in ring bitmap ring_tcp ring_tls; do
 	for p in $POINTS; do
 		p=${p%%:*}
 		eval "t=\${r_tern_${track}_$p:-} q=\${r_qemu_${track}_$p:-}"

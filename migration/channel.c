@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Sockets for migration: the URI forms, connect, listen, reply lines. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -14,6 +16,9 @@
 #include <unistd.h>
 
 #include "migration/channel.h"
+
+#define STR_(x)	#x
+#define STR(x)	STR_(x)
 
 int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
 {
@@ -98,6 +103,33 @@ static int connect_unix(const char *uri, char *err, size_t errlen)
 	return fd;
 }
 
+/* Non-blocking, so that an unreachable peer costs CHANNEL_CONNECT_TIMEOUT_S
+ * at most, not the kernel's SYN retries (minutes). */
+static int connect_bounded(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int flags = fcntl(fd, F_GETFL), soerr = 0, n;
+	socklen_t elen = sizeof(soerr);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	if (connect(fd, sa, len) == 0)
+		goto done;
+	if (errno != EINPROGRESS)
+		return -errno;
+	do
+		n = poll(&p, 1, CHANNEL_CONNECT_TIMEOUT_S * 1000);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ETIMEDOUT;
+	if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &elen) < 0)
+		return -errno;
+	if (soerr)
+		return -soerr;
+done:
+	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
 static int connect_tcp(const char *uri, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -109,8 +141,10 @@ static int connect_tcp(const char *uri, char *err, size_t errlen)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail_errno("socket for", uri, err, errlen);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		ret = fail_errno("cannot connect to", uri, err, errlen);
+	ret = connect_bounded(fd, (struct sockaddr *)&ss, len);
+	if (ret) {
+		snprintf(err, errlen, "cannot connect to %s: %s", uri, ret == -ETIMEDOUT ?
+			 "no answer within " STR(CHANNEL_CONNECT_TIMEOUT_S) " s" : strerror(-ret));
 		close(fd);
 		return ret;
 	}
@@ -136,13 +170,26 @@ static int listen_unix(const char *uri, char *err, size_t errlen)
 
 	if (ret)
 		return ret;
-	/* A socket left by an earlier run is replaced; any other file is not. */
-	if (!lstat(sa.sun_path, &st) && S_ISSOCK(st.st_mode))
+	/* A socket left by an earlier run is replaced; a live one (something
+	 * answers on it) or any other file is not. */
+	if (!lstat(sa.sun_path, &st) && S_ISSOCK(st.st_mode)) {
+		fd = connect_unix(uri, err, errlen);
+		if (fd >= 0) {
+			close(fd);
+			snprintf(err, errlen, "cannot listen on %s: another process listens there",
+				 uri);
+			return -EADDRINUSE;
+		}
 		unlink(sa.sun_path);
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail_errno("socket for", uri, err, errlen);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+	/* Linux creates the file with the socket inode's mode (less the
+	 * umask), net/unix/af_unix.c unix_bind_bsd(): set before bind, the file
+	 * is never open to others. */
+	if (fchmod(fd, 0600) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 1) < 0) {
 		ret = fail_errno("cannot listen on", uri, err, errlen);
 		close(fd);
 		return ret;

@@ -15,10 +15,13 @@
  *   "fail MESSAGE"    the destination could not restore it
  */
 #define CHANNEL_LINE_MAX	512
+/* A connect waits at most this long (the control thread must stay free). */
+#define CHANNEL_CONNECT_TIMEOUT_S	10
 
 /* Connected socket fd, or -errno with the reason in @err. */
 int channel_connect(const char *uri, char *err, size_t errlen);
-/* Listening socket fd (a stale unix socket file is replaced), or -errno. */
+/* Listening socket fd, or -errno. A unix socket is created 0600; a stale
+ * socket file is replaced, a live one (something accepts on it) is not. */
 int channel_listen(const char *uri, char *err, size_t errlen);
 /* Removes the unix socket file of @uri, if it is one. */
 void channel_unlink(const char *uri);

@@ -5,14 +5,19 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/devices.h"
 #include "migration/channel.h"
+#include "migration/channel_sec.h"
 #include "migration/incoming.h"
 #include "migration/machine.h"
 #include "migration/postcopy_incoming.h"
+#include "migration/tls.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -23,36 +28,129 @@
 /* From the ack to the source's commit: one round trip. */
 #define COMMIT_TIMEOUT_S	30
 
+/* At most one refusal line a second: anyone who reaches the port can try. */
+#define REFUSAL_LOG_NS		1000000000ull
+
+struct waiting {
+	struct vm *vm;
+	const struct channel_spec *cs;
+	int lfd;
+	uint64_t last_log_ns;
+	unsigned int unlogged;
+};
+
+static void log_refusal(struct waiting *w, const char *why)
+{
+	uint64_t now = monotonic_ns();
+
+	if (w->last_log_ns && now - w->last_log_ns < REFUSAL_LOG_NS) {
+		w->unlogged++;
+		return;
+	}
+	pr_warn("--incoming: refused a connection on %s: %s%s; still waiting for the source",
+		w->cs->uri, why, w->unlogged ? " (and more refused since the last message)" : "");
+	w->last_log_ns = now;
+	w->unlogged = 0;
+}
+
+/* SIGINT or SIGTERM while waiting: tern stops as it would while running. */
+static int take_signal(struct waiting *w)
+{
+	struct signalfd_siginfo si;
+
+	if (read(w->vm->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	pr_err("--incoming: %s while waiting for the source on %s: stopping",
+	       strsignal((int)si.ssi_signo), w->cs->uri);
+	vm_request_stop(w->vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
+	return -EINTR;
+}
+
+/*
+ * A plain-text source is told why in its own language, a "refuse" line
+ * (what it reads after its configuration), before the close. Its bytes are
+ * drained first for a moment: closing with unread data would reset the
+ * connection and lose the line.
+ */
+static void tell_plain_source(int fd)
+{
+	char buf[4096];
+	uint64_t end = monotonic_ns() + 1000000000ull;
+
+	channel_send_line(fd, "refuse", "this destination speaks TLS only: give 'migrate' "
+			  "the same tls_psk or tls_creds");
+	shutdown(fd, SHUT_WR);
+	channel_set_timeout(fd, 1);
+	while (monotonic_ns() < end && read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* One connection, made safe per the channel options; refused (and the wait
+ * goes on) if it does not authenticate. */
+static int accept_one(struct waiting *w)
+{
+	char err[320];
+	int fd = accept4(w->lfd, NULL, NULL, SOCK_CLOEXEC), ret;
+
+	if (fd < 0)
+		return errno == EINTR || errno == EAGAIN || errno == ECONNABORTED ? -EAGAIN : -errno;
+	ret = channel_secure(fd, &w->cs->sec, true, err, sizeof(err));
+	if (!ret)
+		return fd;
+	if (ret == -EPROTO && channel_sec_tls(&w->cs->sec))
+		tell_plain_source(fd);
+	close(fd);
+	log_refusal(w, err);
+	return -EAGAIN;
+}
+
 /* The listening socket stays open: a post-copy source opens its page
  * channel on it (migration/postcopy_incoming.c). */
-static int accept_source(const char *uri, int *lfd_out)
+static int accept_source(struct vm *vm, const struct channel_spec *cs, int *lfd_out)
 {
+	struct waiting w = { .vm = vm, .cs = cs };
 	char err[256];
-	int lfd = channel_listen(uri, err, sizeof(err)), fd;
+	int fd = -EAGAIN;
 
-	if (lfd < 0) {
+	w.lfd = channel_listen(cs->uri, err, sizeof(err));
+	if (w.lfd < 0) {
 		pr_err("--incoming: %s", err);
-		return lfd;
+		return w.lfd;
 	}
-	pr_info("waiting for a migration on %s", uri);
-	do
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
+	if (cs->sec.insecure)
+		pr_warn("--incoming %s: insecure=on: plain TCP, anyone on the path can read the "
+			"guest's memory and anyone who reaches the port can hand this tern a VM",
+			cs->uri);
+	pr_info("waiting for a migration on %s%s", cs->uri, cs->sec.tls_psk[0] ?
+		" (TLS 1.3, pre-shared key)" : cs->sec.tls_creds[0] ? " (TLS 1.3, X.509)" : "");
+	while (fd == -EAGAIN) {
+		struct pollfd pfd[2] = { { w.lfd, POLLIN, 0 }, { vm->sig_fd, POLLIN, 0 } };
+
+		if (poll(pfd, vm->sig_fd >= 0 ? 2 : 1, -1) < 0) {
+			fd = errno == EINTR ? -EAGAIN : -errno;
+			continue;
+		}
+		if (pfd[1].revents && take_signal(&w))
+			fd = -EINTR;
+		else if (pfd[0].revents)
+			fd = accept_one(&w);
+	}
 	if (fd < 0) {
-		fd = -errno;
-		pr_err("--incoming: accept on %s: %s", uri, strerror(errno));
-		close(lfd);
-		channel_unlink(uri);
+		if (fd != -EINTR)
+			pr_err("--incoming: accept on %s: %s", cs->uri, strerror(-fd));
+		close(w.lfd);
+		channel_unlink(cs->uri);
 		return fd;
 	}
-	*lfd_out = lfd;
+	*lfd_out = w.lfd;
 	return fd;
 }
 
 /* Header and CONFIG, then the answer: the source sends pages only after
  * "accept". */
-static int handshake(struct machine_loader *ld, int fd)
+static int handshake(struct machine_loader *ld, int fd, struct postcopy_dest *pd)
 {
+	char token[2 * CHANNEL_TOKEN_LEN + 1];
 	int ret = machine_load_prelude(ld);
 
 	if (ret == -EPROTO) {
@@ -64,9 +162,12 @@ static int handshake(struct machine_loader *ld, int fd)
 		pr_err("migration: the source's stream is unusable");
 		return ret;
 	}
-	ret = channel_send_line(fd, "accept", NULL);
+	postcopy_dest_token_hex(pd, token);
+	ret = channel_send_line(fd, "accept", token);
 	if (ret)
 		pr_err("migration: cannot answer the source: %s", strerror(-ret));
+	if (!ret)
+		ret = postcopy_dest_admit(pd);
 	return ret;
 }
 
@@ -107,7 +208,7 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 	machine_loader_init(&ld, vm, stream_fd_read, (void *)(intptr_t)fd, false);
 	postcopy_dest_hook(pd, &ld);
 	channel_set_timeout(fd, HANDSHAKE_TIMEOUT_S);
-	ret = handshake(&ld, fd);
+	ret = handshake(&ld, fd, pd);
 	if (ret)
 		return ret;
 	channel_set_timeout(fd, STREAM_TIMEOUT_S);
@@ -119,9 +220,12 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 				  "the destination could not restore the VM");
 		return ret;
 	}
-	/* From the ack on, post-copy outlives this function. */
+	/* From the ack on, post-copy outlives this function. Pre-copy needs
+	 * no other connection: the port closes. */
 	if (postcopy_dest_active(pd))
 		postcopy_dest_adopt(pd);
+	else
+		postcopy_dest_stop_listening(pd);
 	ret = channel_send_line(fd, "ack", NULL);
 	if (ret) {
 		pr_err("migration: cannot acknowledge to the source: %s; not running the guest",
@@ -138,14 +242,15 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd)
 	return 0;
 }
 
-int migration_incoming(struct vm *vm, const char *uri)
+int migration_incoming(struct vm *vm)
 {
 	struct postcopy_dest *pd;
-	int lfd = -1, fd = accept_source(uri, &lfd), ret;
+	int lfd = -1, fd, ret;
 
+	fd = accept_source(vm, &vm->incoming, &lfd);
 	if (fd < 0)
 		return fd;
-	pd = postcopy_dest_new(vm, uri, lfd);
+	pd = postcopy_dest_new(vm, &vm->incoming, lfd);
 	if (!pd) {
 		pr_err("migration: out of memory");
 		close(lfd);

@@ -5,11 +5,13 @@
 struct vm;
 
 /*
- * The destination of a live migration: listens on @uri, takes one
- * connection, checks the source's machine against this one (refusing with
+ * The destination of a live migration: listens on --incoming's URI with its
+ * channel options (vm->incoming, loaded by migration_keys_load), takes the first connection
+ * that authenticates (others are refused, logged, and the wait goes on;
+ * SIGINT/SIGTERM end it: -EINTR), checks the source's machine against this one (refusing with
  * the difference, -EPROTO), reads the VM into the one vm_build made, and
  * acknowledges. The VM may run once this returns 0. -errno (logged).
  */
-int migration_incoming(struct vm *vm, const char *uri);
+int migration_incoming(struct vm *vm);
 
 #endif

@@ -14,6 +14,7 @@
  * destination's "ack" commits the move: any failure before it resumes the
  * guest here.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #include "migration/migrate.h"
 #include "migration/postcopy.h"
 #include "migration/postcopy_proto.h"
+#include "migration/tls.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -64,6 +66,7 @@ struct migration {
 	bool thread_started;
 	char uri[URI_MAX];
 	struct migrate_params params;	/* defaults filled in; uri points to uri[] */
+	bool owns_keys;			/* params.sec.creds read by migrate_start */
 	struct postcopy_source *pc;	/* post-copy's page server, once switched */
 	char pc_summary[ERR_MAX];	/* its counts, kept for the report */
 	bool committed;			/* post-copy acknowledged: no way back */
@@ -81,6 +84,7 @@ struct migration {
 	bool pacing;			/* the bandwidth cap applies (live rounds) */
 	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
 	uint64_t rtt_ms;		/* prelude to "accept" */
+	uint8_t token[CHANNEL_TOKEN_LEN];	/* from "accept": for the page channel */
 
 	pthread_mutex_t lock;		/* what status reads, and fd */
 	enum migrate_state state;
@@ -197,6 +201,26 @@ static int send_pages(struct migration *m, struct stream_writer *sw,
 
 /* ---- the handshake ---- */
 
+/* "accept TOKEN": the session token, 64 hex digits. */
+static int parse_token(struct migration *m, const char *hex)
+{
+	unsigned int byte;
+
+	if (strlen(hex) != 2 * CHANNEL_TOKEN_LEN) {
+		fail(m, "the destination's accept carries no session token: a different tern?");
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < CHANNEL_TOKEN_LEN; i++) {
+		if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+		    sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+			fail(m, "the destination's session token is not hex");
+			return -EPROTO;
+		}
+		m->token[i] = (uint8_t)byte;
+	}
+	return 0;
+}
+
 /* Also times the exchange: the final ack comes back the same way. */
 static int handshake(struct migration *m, struct stream_writer *sw)
 {
@@ -214,8 +238,8 @@ static int handshake(struct migration *m, struct stream_writer *sw)
 		fail(m, "no answer from the destination: %s", strerror(-ret));
 		return ret;
 	}
-	if (!strcmp(line, "accept"))
-		return 0;
+	if (!strncmp(line, "accept ", 7))
+		return parse_token(m, line + 7);
 	if (!strncmp(line, "refuse ", 7))
 		fail(m, "the destination refused the VM: %s", line + 7);
 	else
@@ -456,9 +480,13 @@ static int postcopy_final_stage(struct migration *m, struct stream_writer *sw)
 {
 	struct postcopy_source *pc = NULL;
 	char why[ERR_MAX];
-	const struct postcopy_params pp = { .recovery_s = m->params.recovery_s,
-					    .push_mib_per_s = m->params.postcopy_bandwidth_mib };
-	int ret = postcopy_switchover(m->vm, sw, m->uri, &pp, &m->round, &pc, why, sizeof(why));
+	struct postcopy_params pp = { .recovery_s = m->params.recovery_s,
+				      .push_mib_per_s = m->params.postcopy_bandwidth_mib,
+				      .sec = m->params.sec };
+	int ret;
+
+	memcpy(pp.token, m->token, sizeof(pp.token));
+	ret = postcopy_switchover(m->vm, sw, m->uri, &pp, &m->round, &pc, why, sizeof(why));
 
 	if (ret) {
 		char line[CHANNEL_LINE_MAX] = "";
@@ -669,15 +697,46 @@ static void finish_unconfirmed(struct migration *m)
 	       "otherwise", m->uri, m->error);
 }
 
+/* On this thread: a slow or hostile destination never holds the control
+ * thread (connect and handshake are bounded). */
+static int connect_destination(struct migration *m)
+{
+	char err[ERR_MAX];
+	int fd = channel_connect(m->uri, err, sizeof(err)), ret;
+
+	if (fd < 0) {
+		fail(m, "%s", err);
+		return fd;
+	}
+	ret = channel_secure(fd, &m->params.sec, false, err, sizeof(err));
+	if (ret) {
+		close(fd);
+		fail(m, "%s", err);
+		return ret;
+	}
+	/* A destination that stops reading must not hold the source for ever. */
+	channel_set_timeout(fd, MIGRATE_ACK_TIMEOUT_S);
+	pthread_mutex_lock(&m->lock);
+	m->fd = fd;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
 static void *migrate_thread(void *arg)
 {
 	struct migration *m = arg;
 	struct stream_writer sw;
 	int ret;
 
-	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
-	m->sw = &sw;
-	ret = sandbox_enter(SANDBOX_MIGRATE) ?: migrate_run(m, &sw);
+	stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)-1);
+	ret = sandbox_enter(SANDBOX_MIGRATE) ?: connect_destination(m);
+	if (!ret && atomic_load(&m->cancel))
+		ret = -ECANCELED;
+	if (!ret) {
+		stream_writer_init(&sw, stream_fd_writev, (void *)(intptr_t)m->fd);
+		m->sw = &sw;
+		ret = migrate_run(m, &sw);
+	}
 	/* Full speed again, whatever the outcome (paused, if it succeeded). */
 	vcpu_throttle_stop(&m->throttle);
 	if (ret && sw.err[0])
@@ -688,7 +747,8 @@ static void *migrate_thread(void *arg)
 	m->total_ms = ms_since(m->start_ns);
 	if (!ret)
 		m->state = MIG_DONE;
-	close(m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
 	m->fd = -1;
 	pthread_mutex_unlock(&m->lock);
 	/* Before a resume: the page server reads RAM of a VM it thinks paused. */
@@ -720,6 +780,8 @@ static void migration_free(struct migration *m)
 		return;
 	if (m->throttle_ready)
 		vcpu_throttle_destroy(&m->throttle);
+	if (m->owns_keys)
+		tls_creds_free(&m->params.sec);
 	dirty_bitmap_free(&m->round);
 	free(m->bounce);
 	free(m);
@@ -809,7 +871,7 @@ static int check_params(const struct migrate_params *p, char *err, size_t errlen
 			 POSTCOPY_MAX_RECOVERY_S);
 		return -EINVAL;
 	}
-	return 0;
+	return channel_sec_check(p->uri, &p->sec, err, errlen);
 }
 
 static void log_started(const struct migration *m)
@@ -822,6 +884,9 @@ static void log_started(const struct migration *m)
 		"auto-converge %s, at most %u rounds%s)", m->uri, m->params.downtime_ms, bw,
 		m->params.auto_converge ? "on" : "off", m->params.max_rounds,
 		m->params.postcopy ? ", post-copy after the first round" : "");
+	if (m->params.sec.insecure)
+		pr_warn("migration to %s: insecure=on: plain TCP, the guest's memory crosses the "
+			"network readable and unauthenticated", m->uri);
 	if (m->params.postcopy)
 		pr_info("migration to %s: a lost post-copy page channel is waited on for %u s; "
 			"post-copy's background push %s", m->uri, m->params.recovery_s,
@@ -833,7 +898,7 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		  size_t errlen)
 {
 	struct migration *m;
-	int fd, ret;
+	int ret;
 
 	if (migrate_active(vm)) {
 		snprintf(err, errlen, "a migration is already running");
@@ -851,22 +916,24 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		return -EBUSY;
 	}
 	reap(vm);
-	fd = channel_connect(params->uri, err, errlen);
-	if (fd < 0)
-		return fd;
-	/* A destination that stops reading must not hold the source for ever. */
-	channel_set_timeout(fd, MIGRATE_ACK_TIMEOUT_S);
 	m = migration_new(vm, params);
 	if (!m) {
-		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	m->fd = fd;
 	vm->migration = m;
+	/* Keys not read at start (--migrate-to) are read now, on this thread:
+	 * the migration thread may open no file. */
+	if (channel_sec_tls(&m->params.sec) && !m->params.sec.creds) {
+		ret = tls_creds_load(&m->params.sec, false, err, errlen);
+		if (ret) {
+			reap(vm);
+			return ret;
+		}
+		m->owns_keys = true;
+	}
 	ret = pthread_create(&m->thread, NULL, migrate_thread, m);
 	if (ret) {
-		close(fd);
 		reap(vm);
 		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(ret));
 		return -ret;

@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "migration/channel_sec.h"
+
 struct vm;
 
 #define MIGRATE_DEFAULT_DOWNTIME_MS	300
@@ -27,6 +29,7 @@ struct vm;
 /* How to migrate; numbers at 0 take the defaults (docs/control.md, migrate). */
 struct migrate_params {
 	const char *uri;		/* unix:PATH or tcp:HOST:PORT; copied */
+	struct channel_sec sec;		/* TLS or insecure=on (tcp:); checked */
 	uint64_t downtime_ms;		/* target; 0: MIGRATE_DEFAULT_DOWNTIME_MS */
 	uint64_t max_bandwidth_mib;	/* MiB/s the rounds may use; 0: unlimited */
 	bool auto_converge;		/* throttle the vCPUs when rounds stall */

@@ -32,6 +32,7 @@
 #include "migration/dirty.h"
 #include "migration/machine.h"
 #include "migration/postcopy.h"
+#include "migration/tls.h"
 #include "migration/postcopy_proto.h"
 #include "migration/state.h"
 #include "vmm/log.h"
@@ -48,6 +49,8 @@
 struct postcopy_source {
 	struct vm *vm;
 	char uri[URI_MAX];
+	struct channel_sec sec;
+	uint8_t token[CHANNEL_TOKEN_LEN];	/* first on every page channel */
 	size_t page;
 	unsigned int recovery_s;	/* wait this long for a lost channel */
 	uint64_t push_cap;		/* background push, bytes/s; 0: uncapped */
@@ -252,7 +255,19 @@ static int open_channel(struct postcopy_source *ps, char *err, size_t errlen)
 
 	if (fd < 0)
 		return fd;
+	ret = channel_secure(fd, &ps->sec, false, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
+	/* The token proves this connection belongs to this migration
+	 * (docs/stream-format.md, "The page channel"). */
+	if (send(fd, ps->token, sizeof(ps->token), MSG_NOSIGNAL) != sizeof(ps->token)) {
+		snprintf(err, errlen, "sending the session token: %s", strerror(errno));
+		close(fd);
+		return -EIO;
+	}
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ CHANNEL_SNDBUF }, sizeof(int)) < 0)
 		pr_warn("post-copy: cannot shrink the page channel's send buffer: %m; on-demand "
 			"pages may wait behind pushed ones");
@@ -446,6 +461,8 @@ static struct postcopy_source *source_new(struct vm *vm, const char *uri,
 	ps->fd = -1;
 	ps->recovery_s = pp->recovery_s;
 	ps->push_cap = pp->push_mib_per_s << 20;
+	ps->sec = pp->sec;
+	memcpy(ps->token, pp->token, sizeof(ps->token));
 	ps->page = (size_t)sysconf(_SC_PAGESIZE);
 	snprintf(ps->uri, sizeof(ps->uri), "%s", uri);
 	pthread_mutex_init(&ps->lock, NULL);

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "migration/channel_sec.h"
 #include "migration/dirty_ring.h"
 #include "migration/stream.h"
 
@@ -34,6 +35,8 @@ struct postcopy_source;
 struct postcopy_params {
 	unsigned int recovery_s;	/* 1..POSTCOPY_MAX_RECOVERY_S */
 	uint64_t push_mib_per_s;	/* background push cap; 0: none */
+	struct channel_sec sec;		/* as the main stream's */
+	uint8_t token[CHANNEL_TOKEN_LEN]; /* from the destination's "accept" */
 };
 
 int postcopy_switchover(struct vm *vm, struct stream_writer *sw, const char *uri,

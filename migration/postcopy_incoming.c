@@ -39,6 +39,7 @@
 #include "migration/postcopy.h"
 #include "migration/postcopy_incoming.h"
 #include "migration/postcopy_proto.h"
+#include "migration/postcopy_admit.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -50,7 +51,10 @@
 
 struct postcopy_dest {
 	struct vm *vm;
-	char uri[256];
+	char uri[CHANNEL_URI_MAX];
+	struct channel_sec sec;		/* every page channel is made safe the same way */
+	uint8_t token[CHANNEL_TOKEN_LEN]; /* a page channel's first bytes (after TLS) */
+	struct pc_admit *admit;		/* admits page channels; NULL until RAM_MISSING */
 	size_t page;
 	int lfd;			/* listening: the channel, and its reconnections */
 	int fd;				/* the page channel; -1 while lost */
@@ -369,27 +373,30 @@ static ssize_t channel_read(void *opaque, void *buf, size_t len)
 	return n;
 }
 
-/* The source's header on a new connection: this is the page channel. */
-static int take_channel(struct postcopy_dest *pd, int fd)
+/* An admitted connection (postcopy_admit.c: TLS, token, header read)
+ * becomes the page channel. */
+static void install_channel(struct postcopy_dest *pd, int fd, const struct stream_reader *sr)
 {
-	struct stream_header h;
-	int ret;
-
-	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
 	/* Blocking reads of a section are bounded by the socket's timeout:
 	 * a source that stops mid-section counts as lost. */
+	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
 	pd->fd = fd;
 	pd->eof = false;
-	stream_reader_init(&pd->sr, channel_read, pd);
-	ret = stream_read_header(&pd->sr, &h, (uint32_t)pd->page);
-	if (ret) {
-		pr_err("post-copy: a connection on %s that is not the page channel: %s", pd->uri,
-		       pd->sr.err);
-		close(fd);
-		pd->fd = -1;
-		return ret;
+	pd->sr = *sr;
+	pd->sr.read = channel_read;
+	pd->sr.opaque = pd;
+}
+
+/* Admission stops first: it polls the socket. */
+static void stop_listening(struct postcopy_dest *pd)
+{
+	pc_admit_stop(pd->admit);
+	pd->admit = NULL;
+	if (pd->lfd >= 0) {
+		close(pd->lfd);
+		channel_unlink(pd->uri);
 	}
-	return 0;
+	pd->lfd = -1;
 }
 
 /* Waits up to @seconds for the source to (re)connect; -ETIMEDOUT. */
@@ -398,8 +405,10 @@ static int accept_channel(struct postcopy_dest *pd, unsigned int seconds)
 	uint64_t deadline = monotonic_ns() + (uint64_t)seconds * 1000000000;
 
 	while (monotonic_ns() < deadline) {
-		struct pollfd pfd[2] = { { pd->lfd, POLLIN, 0 }, { pd->stop_efd, POLLIN, 0 } };
+		struct pollfd pfd[2] = { { pc_admit_efd(pd->admit), POLLIN, 0 },
+					 { pd->stop_efd, POLLIN, 0 } };
 		int ms = (int)((deadline - monotonic_ns()) / 1000000) + 1, fd;
+		struct stream_reader sr;
 
 		if (poll(pfd, 2, ms) < 0 && errno != EINTR)
 			return -errno;
@@ -407,9 +416,11 @@ static int accept_channel(struct postcopy_dest *pd, unsigned int seconds)
 			return -ECANCELED;
 		if (!pfd[0].revents)
 			continue;
-		fd = accept4(pd->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0 && !take_channel(pd, fd))
+		fd = pc_admit_take(pd->admit, &sr);
+		if (fd >= 0) {
+			install_channel(pd, fd, &sr);
 			return 0;
+		}
 	}
 	return -ETIMEDOUT;
 }
@@ -472,20 +483,15 @@ static int recover(struct postcopy_dest *pd, int why)
  */
 static int replace_channel(struct postcopy_dest *pd)
 {
-	int fd = accept4(pd->lfd, NULL, NULL, SOCK_CLOEXEC), old = pd->fd;
-	struct stream_reader old_sr = pd->sr;	/* between two sections */
+	struct stream_reader sr;
+	int fd = pc_admit_take(pd->admit, &sr);
 
 	if (fd < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		return 0;
 	pr_warn("post-copy: the source opened a new page channel while the old one still "
 		"looked alive; switching to the new one");
-	if (take_channel(pd, fd)) {
-		/* Not the source: keep the channel we have. */
-		pd->fd = old;
-		pd->sr = old_sr;
-		return 0;
-	}
-	close(old);
+	close(pd->fd);
+	install_channel(pd, fd, &sr);
 	pd->reconnects++;
 	return ask_again(pd);
 }
@@ -521,7 +527,7 @@ static void report(struct postcopy_dest *pd)
 static int serve_once(struct postcopy_dest *pd)
 {
 	struct pollfd pfd[4] = { { pd->uffd, POLLIN, 0 }, { pd->fd, POLLIN, 0 },
-				 { pd->stop_efd, POLLIN, 0 }, { pd->lfd, POLLIN, 0 } };
+				 { pd->stop_efd, POLLIN, 0 }, { pc_admit_efd(pd->admit), POLLIN, 0 } };
 	int ret;
 
 	if (poll(pfd, 4, 1000) < 0)
@@ -560,9 +566,7 @@ static int serve(struct postcopy_dest *pd)
 	close(pd->uffd);
 	pd->uffd = -1;
 	/* No reconnection can be needed any more. */
-	close(pd->lfd);
-	pd->lfd = -1;
-	channel_unlink(pd->uri);
+	stop_listening(pd);
 	/* The source keeps every page until it reads this. */
 	ret = send_msg(pd, PC_MSG_DONE, 0, 0);
 	if (ret)
@@ -684,6 +688,8 @@ static int hook_before_state(void *opaque)
 		ret = drop_missing(pd);
 	if (!ret)
 		ret = register_ram(pd);
+	if (!ret)
+		ret = postcopy_dest_admit(pd);
 	if (!ret) {
 		ret = accept_channel(pd, ACCEPT_TIMEOUT_S);
 		if (ret)
@@ -708,18 +714,31 @@ static int hook_before_state(void *opaque)
 
 /* ---- life cycle ---- */
 
-struct postcopy_dest *postcopy_dest_new(struct vm *vm, const char *uri, int listen_fd)
+struct postcopy_dest *postcopy_dest_new(struct vm *vm, const struct channel_spec *cs,
+				       int listen_fd)
 {
 	struct postcopy_dest *pd = calloc(1, sizeof(*pd));
 
 	if (!pd)
 		return NULL;
+	if (channel_token_new(pd->token)) {
+		pr_err("post-copy: getrandom for the session token: %m");
+		free(pd);
+		return NULL;
+	}
+	pd->sec = cs->sec;
 	pd->vm = vm;
 	pd->page = (size_t)sysconf(_SC_PAGESIZE);
 	pd->lfd = listen_fd;
 	pd->fd = pd->uffd = pd->stop_efd = -1;
-	snprintf(pd->uri, sizeof(pd->uri), "%s", uri);
+	snprintf(pd->uri, sizeof(pd->uri), "%s", cs->uri);
 	return pd;
+}
+
+void postcopy_dest_token_hex(const struct postcopy_dest *pd, char hex[2 * CHANNEL_TOKEN_LEN + 1])
+{
+	for (size_t i = 0; i < CHANNEL_TOKEN_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", pd->token[i]);
 }
 
 void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld)
@@ -745,6 +764,19 @@ bool postcopy_incoming_serving(struct vm *vm)
 	return vm->postcopy_in && atomic_load(&vm->postcopy_in->serving);
 }
 
+int postcopy_dest_admit(struct postcopy_dest *pd)
+{
+	if (pd->admit || pd->lfd < 0)
+		return 0;
+	pd->admit = pc_admit_start(pd->lfd, pd->uri, &pd->sec, pd->token, (uint32_t)pd->page);
+	return pd->admit ? 0 : -ENOMEM;
+}
+
+void postcopy_dest_stop_listening(struct postcopy_dest *pd)
+{
+	stop_listening(pd);
+}
+
 static void dest_free(struct postcopy_dest *pd)
 {
 	if (pd->active) {
@@ -761,10 +793,7 @@ static void dest_free(struct postcopy_dest *pd)
 		close(pd->uffd);
 	if (pd->stop_efd >= 0)
 		close(pd->stop_efd);
-	if (pd->lfd >= 0) {
-		close(pd->lfd);
-		channel_unlink(pd->uri);
-	}
+	stop_listening(pd);
 	if (pd->pm_ready)
 		pc_missing_free(&pd->pm);
 	free(pd->buf);

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "migration/channel_sec.h"
+
 struct vm;
 struct machine_loader;
 struct postcopy_dest;
@@ -18,13 +20,27 @@ struct postcopy_dest;
  * registered with userfaultfd and a thread serves faults and incoming
  * pages before the device state is restored.
  */
-struct postcopy_dest *postcopy_dest_new(struct vm *vm, const char *uri, int listen_fd);
+struct postcopy_dest *postcopy_dest_new(struct vm *vm, const struct channel_spec *cs,
+				       int listen_fd);
+/* This migration's session token (getrandom), as hex: the destination's
+ * "accept" hands it to the source, whose every later connection (the page
+ * channel, its reconnections) must start with it, after TLS. */
+void postcopy_dest_token_hex(const struct postcopy_dest *pd, char hex[2 * CHANNEL_TOKEN_LEN + 1]);
 /* Installs the loader hooks (RAM_MISSING, before the state). */
 void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld);
+/*
+ * Starts admitting page channels (migration/postcopy_admit.h) once the
+ * source has the session token: its page channel's TLS handshake may begin
+ * while this side still reads megabytes of RAM queued in the main stream's
+ * sockets, and must not wait for that. -ENOMEM.
+ */
+int postcopy_dest_admit(struct postcopy_dest *pd);
 /* True once the stream switched to post-copy (the thread runs). */
 bool postcopy_dest_active(const struct postcopy_dest *pd);
 /* Why this destination cannot take post-copy, or NULL. */
 const char *postcopy_dest_refusal(const struct postcopy_dest *pd);
+/* Pre-copy's stream ended: nothing may connect any more. */
+void postcopy_dest_stop_listening(struct postcopy_dest *pd);
 /* The migration failed before the guest ran: stops the thread, frees. */
 void postcopy_dest_abort(struct postcopy_dest *pd);
 /* Just before the ack: vm->postcopy_in now owns @pd, freed by

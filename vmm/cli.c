@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "cli_sandbox.h"
+#include "migration/channel_sec.h"
 #include "control_proto.h"
 #include "layout.h"
 #include "log.h"
@@ -199,11 +200,25 @@ void cli_usage(FILE *out)
 "  --paused          start with the vCPUs stopped, on a fresh boot or with\n"
 "                    --restore: they run once a 'resume' command arrives on\n"
 "                    the control socket. Needs --control. Default: run at once.\n"
-"  --incoming unix:PATH|tcp:HOST:PORT\n"
+"  --incoming unix:PATH|tcp:HOST:PORT[,OPTION...]\n"
 "                    be the destination of a live migration: listen there,\n"
 "                    take one source's stream, then run the guest. Like\n"
 "                    --restore, no kernel; the machine options must match the\n"
 "                    source's (a mismatch is refused before any page, exit 2).\n"
+"                    tcp: needs one of (the source's 'migrate' the same):\n"
+"                      tls_psk=FILE   TLS 1.3 with a pre-shared key: FILE holds\n"
+"                                     32-64 bytes as hex on one line, mode 0600\n"
+"                                     (head -c 32 /dev/urandom | xxd -p -c 64)\n"
+"                      tls_creds=DIR  TLS 1.3 with X.509: DIR/ca.pem (the CA\n"
+"                                     both certificates come from), cert.pem,\n"
+"                                     key.pem (mode 0600); tls_hostname=NAME\n"
+"                                     also checks the peer certificate's name\n"
+"                      insecure=on    plain TCP (anyone on the path reads the\n"
+"                                     guest's memory or hands tern a VM)\n"
+"                    Connections that fail TLS are refused, logged, and the\n"
+"                    wait goes on; SIGINT/SIGTERM end it. TLS needs kernel\n"
+"                    TLS on both hosts (modprobe tls gcm). unix: is plain,\n"
+"                    its socket created 0600.\n"
 "  --dirty-tracking ring|bitmap\n"
 "                    how a live migration finds the pages the guest wrote.\n"
 "                    ring: KVM's per-vCPU dirty rings (Linux 6.x). bitmap: the\n"
@@ -268,9 +283,14 @@ void cli_usage(FILE *out)
 "  migrate uri=unix:PATH|tcp:HOST:PORT [downtime_ms=N] [max_bandwidth=MIB]\n"
 "          [auto_converge=true|false] [max_rounds=N] [postcopy=true]\n"
 "          [recovery_timeout_s=N] [max_postcopy_bandwidth=MIB]\n"
+"          [tls_psk=FILE | tls_creds=DIR [tls_hostname=NAME] | insecure=on]\n"
 "                      live-migrate the VM to a 'run --incoming' tern; replies\n"
-"                      at once, 'status' shows the progress. On success tern\n"
+"                      at once (the connection is made afterwards, at most\n"
+"                      10 s), 'status' shows the progress. On success tern\n"
 "                      exits with status 0. Disks must be shared storage.\n"
+"                      tcp: needs the destination's TLS option (see\n"
+"                      --incoming) or insecure=on; tls_hostname: the name the\n"
+"                      destination's certificate must carry.\n"
 "                      downtime_ms: target pause (default 300); max_bandwidth:\n"
 "                      MiB/s cap (0: none); auto_converge: slow the vCPUs down\n"
 "                      when rounds stop gaining (default true); max_rounds:\n"
@@ -441,6 +461,24 @@ static int check_migration_uri(const char *what, const char *uri)
 	pr_err("%s '%s': must be unix:PATH (at most %zu bytes) or tcp:HOST:PORT", what, uri,
 	       SOCKET_PATH_MAX);
 	return -EINVAL;
+}
+
+/* URI, then the channel's options (migration/channel_sec.h); a --migrate-to
+ * URI may come alone (an allowed target whose 'migrate' names the keys). */
+static int check_channel(const char *opt, const char *arg, bool bare_ok)
+{
+	struct channel_spec cs;
+	char err[320], uri[CHANNEL_URI_MAX];
+	int ret;
+
+	snprintf(uri, sizeof(uri), "%.*s", (int)strcspn(arg, ","), arg);
+	ret = check_migration_uri(opt, uri);
+	if (ret || (bare_ok && !strchr(arg, ',')))
+		return ret;
+	ret = channel_spec_parse(arg, &cs, err, sizeof(err));
+	if (ret)
+		pr_err("%s: %s", opt, err);
+	return ret;
 }
 
 static int check_path(const char *opt, const char *path)
@@ -902,7 +940,7 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return check_path("restore", arg);
 	case OPT_INCOMING:
 		cfg->incoming_uri = arg;
-		return check_migration_uri("--incoming", arg);
+		return check_channel("--incoming", arg, false);
 	case OPT_DIRTY_RING:
 		return parse_dirty_ring(arg, cfg);
 	case OPT_DIRTY_TRACKING:
@@ -922,7 +960,7 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		cfg->snapshot_dir = arg;
 		return check_path("snapshot-dir", arg);
 	case OPT_MIGRATE_TO:
-		return check_migration_uri("--migrate-to", arg) ?: cli_add_migrate_to(arg, cfg);
+		return check_channel("--migrate-to", arg, true) ?: cli_add_migrate_to(arg, cfg);
 	case OPT_USER:
 		return cli_parse_user(arg, cfg);
 	case OPT_KERNEL_FORMAT:

@@ -25,6 +25,7 @@
 #include "landlock.h"
 #include "log.h"
 #include "memfault_service.h"
+#include "migration/channel_keys.h"
 #include "migration/migrate.h"
 #include "migration/postcopy_incoming.h"
 #include "migration/snapshot.h"
@@ -121,6 +122,23 @@ static int refuse_while_migrating(struct vm *vm, const char *what, char *err, si
 	return -EBUSY;
 }
 
+/* The channel options; migrate_start checks how they combine. */
+static int migrate_sec_from_args(struct channel_sec *sec, const struct control_args *args,
+				 char *err, size_t errlen)
+{
+	const char *const keys[] = { "tls_psk", "tls_creds", "tls_hostname", "insecure" };
+	const char *const values[] = { args->tls_psk, args->tls_creds, args->tls_hostname,
+				       args->insecure };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int ret = values[i] ? channel_sec_set(sec, keys[i], values[i], err, errlen) : 0;
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int do_migrate(struct vm *vm, const struct control_args *args, json_t *reply,
 		      char *err, size_t errlen)
 {
@@ -132,11 +150,19 @@ static int do_migrate(struct vm *vm, const struct control_args *args, json_t *re
 		.recovery_s = (unsigned int)args->recovery_timeout_s,	/* checked: <= 3600 */
 		.postcopy_bandwidth_mib = args->max_postcopy_bandwidth,
 	};
+	const struct channel_sec *start_keys;
 	int ret = refuse_while_migrating(vm, "migrate", err, errlen) ?:
 		  landlock_check_migrate(vm->cfg, args->uri, err, errlen);
 
 	if (ret < 0)
 		return ret;
+	ret = migrate_sec_from_args(&p.sec, args, err, errlen);
+	if (ret < 0)
+		return ret;
+	/* Keys read at start (--migrate-to URI,tls_psk=...) stay tern's. */
+	start_keys = migration_target_keys(vm, args->uri, &p.sec);
+	if (start_keys)
+		p.sec = *start_keys;
 	ret = migrate_start(vm, &p, err, errlen);
 
 	if (ret < 0)

@@ -16,7 +16,7 @@
 
 #define CONTROL_LINE_MAX	(64 * 1024)	/* bytes of a request, newline excluded */
 #define CONTROL_ERR_MAX		512		/* room for any parse error message */
-#define CONTROL_MAX_ARGS	8		/* arguments of one command */
+#define CONTROL_MAX_ARGS	12		/* arguments of one command */
 #define CONTROL_REPLY_TIMEOUT_S	120		/* how long tern ctl waits for a reply */
 
 enum control_command {
@@ -51,6 +51,10 @@ struct control_args {
 	uint64_t recovery_timeout_s;	/* migrate: post-copy's wait for a lost channel;
 					 * 0 (absent): the default */
 	uint64_t max_postcopy_bandwidth; /* migrate: MiB/s for post-copy's push; 0: unlimited */
+	const char *tls_psk;		/* migrate: the pre-shared key file; NULL: none */
+	const char *tls_creds;		/* migrate: the X.509 directory; NULL: none */
+	const char *tls_hostname;	/* migrate: the destination certificate's name */
+	const char *insecure;		/* migrate: "on" for plain TCP; NULL: off */
 };
 
 enum control_arg_type {
@@ -83,6 +87,9 @@ struct control_command_spec {
 /* Table rows: argument @argname, stored in @field of struct @stype. */
 #define CONTROL_STRING_ARG(argname, stype, field) \
 	{ .name = (argname), .type = CONTROL_ARG_STRING, \
+	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, const char *) }
+#define CONTROL_OPT_STRING_ARG(argname, stype, field) \
+	{ .name = (argname), .type = CONTROL_ARG_STRING, .optional = true, \
 	  .offset = offsetof(stype, field) + CONTROL_FIELD_IS(stype, field, const char *) }
 #define CONTROL_U64_ARG(argname, stype, field) \
 	{ .name = (argname), .type = CONTROL_ARG_U64, \

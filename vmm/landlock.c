@@ -87,10 +87,14 @@ static int add_parent(int ruleset, const char *path, uint64_t access, uint64_t h
 
 static int add_port(int ruleset, const char *uri, uint64_t access)
 {
-	const char *colon = strrchr(uri, ':');
+	char addr[CONFIG_PATH_MAX];
+	const char *colon;
 	struct landlock_net_port_attr rule = { .allowed_access = access };
 
-	if (strncmp(uri, "tcp:", 4) || !colon)
+	/* The URI without its channel options (",tls_psk=..."). */
+	snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(uri, ","), uri);
+	colon = strrchr(addr, ':');
+	if (strncmp(addr, "tcp:", 4) || !colon)
 		return 0;
 	rule.port = strtoull(colon + 1, NULL, 10);
 	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_NET_PORT, &rule, 0) < 0) {
@@ -239,9 +243,12 @@ int landlock_check_migrate(const struct vm_config *cfg, const char *uri, char *e
 {
 	if (!cfg->nr_migrate_to)
 		return 0;
-	for (unsigned int i = 0; i < cfg->nr_migrate_to; i++)
-		if (!strcmp(cfg->migrate_to[i], uri))
+	for (unsigned int i = 0; i < cfg->nr_migrate_to; i++) {
+		size_t n = strcspn(cfg->migrate_to[i], ",");
+
+		if (!strncmp(cfg->migrate_to[i], uri, n) && !uri[n])
 			return 0;
+	}
 	snprintf(err, errlen, "%s is not a destination given with --migrate-to: refused", uri);
 	return -EACCES;
 }

@@ -23,6 +23,7 @@
 #include "kvm.h"
 #include "log.h"
 #include "migration/dirty.h"
+#include "migration/channel_keys.h"
 #include "migration/incoming.h"
 #include "migration/migrate.h"
 #include "migration/postcopy_incoming.h"
@@ -125,6 +126,9 @@ static int vm_build(struct vm *vm)
 		ret = boot_build_dtb(vm);
 	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_load_into_ram(vm);
+	/* Migration keys are read while their files may still be opened. */
+	if (!ret)
+		ret = migration_keys_load(vm);
 	/* Before the console writer and the I/O thread start: the jail and
 	 * the user change apply to a process that has one thread. */
 	if (!ret)
@@ -136,7 +140,7 @@ static int vm_build(struct vm *vm)
 	if (!ret && vm->cfg->restore_path)
 		ret = snapshot_restore(vm, vm->cfg->restore_path);
 	if (!ret && vm->cfg->incoming_uri)
-		ret = migration_incoming(vm, vm->cfg->incoming_uri);
+		ret = migration_incoming(vm);
 	return ret;
 }
 
@@ -254,6 +258,7 @@ static void vm_destroy(struct vm *vm)
 	vcpus_destroy(vm);
 	guest_memory_free(&vm->ram);
 	boot_images_free(vm);
+	migration_keys_free(vm);
 	if (vm->vm_fd > 0)
 		close(vm->vm_fd);
 	if (vm->host.kvm_fd > 0)
@@ -288,7 +293,7 @@ int main(int argc, char *argv[])
 {
 	struct vm_config cfg;
 	enum cli_command cmd;
-	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .console.rx_efd = -1,
+	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .sig_fd = -1, .console.rx_efd = -1,
 			 .console.out_fd = -1, .console.out_rd = -1, .ram.fd = -1 };
 	int status, sig_fd, ret;
 
@@ -330,6 +335,7 @@ int main(int argc, char *argv[])
 		return EXIT_ERROR;
 	}
 	sig_fd = block_signals();
+	vm.sig_fd = sig_fd;
 	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||
 	    (cfg.control_path && control_open(&vm, cfg.control_path) < 0)) {
@@ -339,7 +345,9 @@ int main(int argc, char *argv[])
 	ret = vm_build(&vm);
 	/* Not guessed from the errno: a missing /dev/kvm (ENOENT) or KVM
 	 * capability (ENOTSUP) is the host's, only a loader says "bad input". */
-	if (ret < 0)
+	if (ret == -EINTR && vm_stop_reason(&vm) == VM_STOP_SIGNAL)
+		status = EXIT_SIGNAL + vm.stop_arg;	/* --incoming's wait, interrupted */
+	else if (ret < 0)
 		status = vm.failure == VM_FAILED_INPUT ? EXIT_USAGE : EXIT_ERROR;
 	else
 		status = vm_run(&vm, sig_fd);

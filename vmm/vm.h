@@ -17,6 +17,7 @@
 #include "memory.h"
 #include "msi.h"
 #include "devices/pci.h"
+#include "migration/channel_sec.h"
 #include "migration/dirty.h"
 
 struct control;
@@ -84,6 +85,10 @@ struct vm {
 	struct control *control;		/* --control socket; NULL: none */
 	struct dirty_log dirty;			/* dirty rings, for migration */
 	struct migration *migration;		/* outgoing; NULL: none yet */
+	/* Migration channels and their keys, read before tern confines
+	 * itself (migration_keys_load). */
+	struct channel_spec incoming;		/* --incoming */
+	struct channel_spec migrate_to[CONFIG_MAX_MIGRATE_TO];	/* --migrate-to */
 	struct postcopy_dest *postcopy_in;	/* incoming post-copy still running */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
@@ -104,6 +109,7 @@ struct vm {
 	_Atomic int stop_reason;		/* enum vm_stop_reason */
 	int stop_arg;
 	int stop_efd;				/* written when stop_reason is set */
+	int sig_fd;				/* SIGINT/SIGTERM (signalfd); main thread */
 	/* Guest-triggered messages (vmm/log.h): stray MMIO, --strict-mmio aborts. */
 	struct ratelimit unclaimed_mmio_log;
 	struct ratelimit strict_mmio_log;

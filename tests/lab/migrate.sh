@@ -4,7 +4,8 @@
 #                                    console on NAME.in, output in NAME.log and
 #                                    NAME-stderr.log; $dest_pid; its console FIFO
 #                                    held open on fd 4
-#   dest_wait_listening URI          until the destination listens on URI
+#   dest_wait_listening URI          until the destination listens on URI (its
+#                                    channel options, ",tls_psk=...", ignored)
 #   migrate URI [ARGS...]            "migrate" on ctl.sock (replies at once)
 #   migration_status SOCK            the status reply, in status.out
 #   wait_source_exit S               wait for the source to exit; sets $status
@@ -43,7 +44,8 @@ dest_start() {
 }
 
 dest_wait_listening() {
-	wait_for "$dest_name-stderr.log" "waiting for a migration on $1" 120
+	# The URI without its channel options (",tls_psk=...").
+	wait_for "$dest_name-stderr.log" "waiting for a migration on ${1%%,*}" 120
 }
 
 migrate() {
@@ -194,7 +196,7 @@ incoming_start() {
 
 incoming_listen() {
 	incoming_start "$@"
-	wait_for tern-stderr.log "waiting for a migration on $1" 60
+	wait_for tern-stderr.log "waiting for a migration on ${1%%,*}" 60
 }
 
 incoming_wait() {
@@ -230,14 +232,26 @@ incoming_receive() {
 
 # migrate_when_listening URI S [ARGS...]: "migrate uri=URI ARGS..." on
 # ctl.sock, again every 2 s while the destination (another host, booting at
-# its own pace) refuses the connection, for at most S seconds (scaled).
+# its own pace) refuses the connection, for at most S seconds (scaled). The
+# connection is made on the migration's thread, after the reply: a
+# destination not listening yet shows in 'status' as a failed migration that
+# could not connect.
 migrate_when_listening() {
 	_ml_uri=$1 _ml_s=$(lab_scaled "$2")
 	_ml_end=$(($(date +%s) + _ml_s))
 	shift 2
-	until "$TERN" ctl ctl.sock migrate "uri=$_ml_uri" "$@" >migrate.out 2>&1; do
+	while :; do
+		"$TERN" ctl ctl.sock migrate "uri=$_ml_uri" "$@" >migrate.out 2>&1 ||
+			fail "migrate was not accepted: $(cat migrate.out)"
+		# A connect gives up within 10 s; the first MiB means it was taken.
+		_ml_t=$(($(date +%s) + 15))
+		while migration_status ctl.sock && grep -q '"state": "active"' status.out &&
+			! grep -q '"mib_sent": [1-9]' status.out && [ "$(date +%s)" -lt "$_ml_t" ]; do
+			sleep 0.5
+		done
+		grep -q "cannot connect to" status.out || break
 		[ "$(date +%s)" -lt "$_ml_end" ] ||
-			fail "the destination never took the connection within ${_ml_s}s: $(cat migrate.out)"
+			fail "the destination never took the connection within ${_ml_s}s: $(cat status.out)"
 		sleep 2
 	done
 	cat migrate.out

@@ -684,8 +684,17 @@ static void test_incoming(void **state)
 	assert_string_equal(cfg.incoming_uri, "unix:/tmp/m.sock");
 	assert_null(cfg.kernel_path);
 	assert_null(cfg.restore_path);
-	assert_int_equal(PARSE("run", "--incoming", "tcp:127.0.0.1:4444"), 0);
-	assert_string_equal(cfg.incoming_uri, "tcp:127.0.0.1:4444");
+	assert_int_equal(PARSE("run", "--incoming", "tcp:127.0.0.1:4444,insecure=on"), 0);
+	assert_string_equal(cfg.incoming_uri, "tcp:127.0.0.1:4444,insecure=on");
+	/* tcp: is TLS or, asked for, plain: nothing else (both ways named). */
+	RUN_ERR("--incoming: tcp: migration needs TLS, tls_psk=FILE", "--incoming",
+		"tcp:127.0.0.1:4444");
+	RUN_ERR("or insecure=on on both sides", "--incoming", "tcp:127.0.0.1:4444");
+	RUN_ERR("--incoming: unknown migration channel option", "--incoming",
+		"tcp:127.0.0.1:4444,tls=on");
+	RUN_ERR("--incoming: tls_psk: cannot open /nonexistent/psk", "--incoming",
+		"tcp:127.0.0.1:4444,tls_psk=/nonexistent/psk");
+	RUN_ERR("apply to tcp: only", "--incoming", "unix:/m,insecure=on");
 
 	RUN_ERR("--incoming 'unix:': must be unix:PATH", "--incoming", "unix:");
 	RUN_ERR("--incoming 'tcp:4444': must be unix:PATH", "--incoming", "tcp:4444");

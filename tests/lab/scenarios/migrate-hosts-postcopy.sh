@@ -18,6 +18,8 @@
 #           and the guest powers off cleanly.
 # Storage: as in migrate-hosts, each host creates the same read-only image
 # the same way (blkpattern, seed 7), and the guest reads it on both sides.
+# Both connections (the stream and the page channel) are TLS 1.3 with the
+# lab's pre-shared key (tests/lab/run).
 # hosts: 2
 # timeout: 480
 . "$LAB/lib.sh"
@@ -52,15 +54,16 @@ tcp_segments() {
 
 source_side() {
 	uri=tcp:$LAB_PEER:$PORT
+	# The key is read at start: confined, tern opens no key file later.
 	# shellcheck disable=SC2086
-	guest_serve $MACHINE --control ctl.sock
+	guest_serve $MACHINE --control ctl.sock --migrate-to "$uri,tls_psk=$LAB/tls/psk"
 	memverify_start "$WORKSET_MIB" "$RATE"
 	verifier_passes "before the migration"
 	guest_run "blkpattern verify /dev/vda $SEED $BYTES" 120
 	expect_status "$run_rc" 0 "the guest does not read the pattern from the source's disk"
 	t0=$(date +%s)
 	tcp0=$(tcp_segments)
-	migrate_when_listening "$uri" 240 postcopy=true
+	migrate_when_listening "$uri" 240 postcopy=true "tls_psk=$LAB/tls/psk"
 	source_migrated 300 "post-copy to $uri"
 	tcp1=$(tcp_segments)
 	pc=$(grep "migration to .*: post-copy: .* sent on demand" tern-stderr.log | tail -n 1)
@@ -83,7 +86,7 @@ source_side() {
 dest_side() {
 	uri=tcp:$LAB_ADDR:$PORT
 	# shellcheck disable=SC2086
-	incoming_receive "$uri" 360 $MACHINE --control ctl.sock
+	incoming_receive "$uri,tls_psk=$LAB/tls/psk" 360 $MACHINE --control ctl.sock
 	missing=$(sed -n 's/.*post-copy: \([0-9]*\) pages missing; RAM registered with userfaultfd.*/\1/p' tern-stderr.log | tail -n 1)
 	[ -n "$missing" ] || fail "the destination never switched to post-copy: $(tail -n 3 tern-stderr.log)"
 	enough_missing "$missing" "destination"

@@ -2,7 +2,7 @@
 # Live migration on one host (issue 5): a guest with a disk (one image, the
 # shared storage both terns open) and the memory verifier stamping its
 # working set is migrated to a second tern over a unix socket, then from
-# there to a third over TCP on 127.0.0.1. After each move: the source exited
+# there to a third over TCP on 127.0.0.1 (TLS 1.3 with a pre-shared key). After each move: the source exited
 # 0 with its report, the destination's guest passes the verifier, answers
 # console commands, reads back what was written to the disk, and its virtio
 # MSI counts keep growing with disk I/O, and its clock went on (by no more
@@ -41,14 +41,19 @@ check_timer() {
 		fail "the guest's clock did not go on sensibly across migration $1 (guest $g0 -> $g1 s, host $h0 -> $h1 s)"
 }
 
-# One move: $1 a name, $2 the URI. The guest helpers then drive the destination.
+# One move: $1 a name, $2 the URI, $3 its channel option (the destination's
+# after a comma, the source's as a migrate argument), then more options for
+# the destination. The guest helpers then drive the destination.
 move() {
+	_mv_name=$1 _mv_uri=$2 _mv_opt=$3
+	shift 3
 	# shellcheck disable=SC2086
-	dest_listen "$1" "$2" $MACHINE --control "$1.sock"
+	dest_listen "$_mv_name" "$_mv_uri${_mv_opt:+,$_mv_opt}" $MACHINE --control "$_mv_name.sock" "$@"
+	set -- "$_mv_name" "$_mv_uri" "$_mv_opt"
 	guest_run "$UPTIME" 30
 	g0=$(guest_value GUEST-UPTIME) h0=$(lab_uptime)
 	t0=$(date +%s)
-	migrate "$2"
+	migrate "$2" $3
 	source_migrated 600 "$1"
 	echo "REPORT: $1 ($2): $report; wall $(($(date +%s) - t0)) s"
 	switch_to_dest "$1"
@@ -62,7 +67,9 @@ move() {
 		"after migration $1 (disk I/O)"
 }
 
-move dst1 "unix:$PWD/mig.sock"
-move dst2 "tcp:127.0.0.1:4444"
+# TCP is TLS (a pre-shared key from tests/lab/run, read by dst1 at start)
+# or insecure=on.
+move dst1 "unix:$PWD/mig.sock" "" --migrate-to "tcp:127.0.0.1:4444,tls_psk=$LAB/tls/psk"
+move dst2 "tcp:127.0.0.1:4444" "tls_psk=$LAB/tls/psk"
 guest_poweroff 120
 echo "migrate-local scenario passed"
