@@ -7,6 +7,7 @@
 #include "device.h"
 #include "devices.h"
 #include "uart16550.h"
+#include "vfio.h"
 #include "virtio_devices.h"
 #include "virtio_pci.h"
 #include "vmm/console.h"
@@ -96,6 +97,8 @@ int devices_create(struct vm *vm)
 	if (!ret && cfg->vconsole_pty)
 		ret = attach_virtio(vm, virtio_console_create_pty(mem, vm->io),
 				    PCI_CLASS_CODE_COMM_OTHER);
+	for (unsigned int i = 0; !ret && i < cfg->nr_vfio; i++)
+		ret = vfio_pci_add(vm, &cfg->vfio[i], &vm->vfio[vm->nr_vfio++]);
 	return ret;
 }
 
@@ -127,6 +130,9 @@ void devices_destroy(struct vm *vm)
 	/* The I/O thread first: no handler may run on a device being freed. */
 	iothread_destroy(vm->io);
 	vm->io = NULL;
+	for (unsigned int i = 0; i < vm->nr_vfio; i++)
+		vfio_pci_destroy(vm->vfio[i]);
+	vm->nr_vfio = 0;
 	for (unsigned int i = 0; i < vm->nr_devices; i++)
 		if (vm->devices[i]->ops->destroy)
 			vm->devices[i]->ops->destroy(vm->devices[i]);
@@ -134,6 +140,14 @@ void devices_destroy(struct vm *vm)
 }
 
 /* ---- snapshots ------------------------------------------------------------ */
+
+const char *devices_migration_blocker(struct vm *vm)
+{
+	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++)
+		if (vm->pci.slots[s] && vm->pci.slots[s]->no_migration)
+			return vm->pci.slots[s]->name;
+	return NULL;
+}
 
 /* Device @i with snapshot state: one of vm->devices (the UART), else a PCI
  * function. Exactly one of *dev, *pdev is set; false if there is no @i. */

@@ -448,7 +448,8 @@ static void ecam_read(struct device *dev, uint64_t offset, uint8_t *data, unsign
 		return;
 	pthread_mutex_lock(&host->lock);
 	pdev = ecam_function(host, offset);
-	if (pdev)
+	if (pdev && !(pdev->ops && pdev->ops->config_read &&
+		      pdev->ops->config_read(pdev, reg, data, len)))
 		memcpy(data, pdev->cfg + reg, len);
 	pthread_mutex_unlock(&host->lock);
 }
@@ -464,7 +465,8 @@ static void ecam_write(struct device *dev, uint64_t offset, const uint8_t *data,
 		return;
 	pthread_mutex_lock(&host->lock);
 	pdev = ecam_function(host, offset);
-	if (pdev)
+	if (pdev && !(pdev->ops && pdev->ops->config_write &&
+		      pdev->ops->config_write(pdev, reg, data, len)))
 		cfg_guest_write(pdev, reg, get_le(data, len), len);
 	pthread_mutex_unlock(&host->lock);
 }

@@ -42,6 +42,17 @@ struct pci_device_ops {
 	/* A guest config write changed [off, off+len) (after the write mask). */
 	void (*config_written)(struct pci_device *pdev, uint32_t off, uint32_t len);
 	/*
+	 * Optional, both: a guest config read or write of @len bytes at @off (valid: 1, 2 or
+	 * 4 naturally aligned bytes) that the model serves itself instead of
+	 * the config array, e.g. a passed-through device's live registers.
+	 * Returns true when it did; false leaves it to the array and write
+	 * mask. Called with the host's lock held (same rules as bar_remap).
+	 */
+	bool (*config_read)(struct pci_device *pdev, uint32_t off, uint8_t *data,
+			    unsigned int len);
+	bool (*config_write)(struct pci_device *pdev, uint32_t off, const uint8_t *data,
+			     unsigned int len);
+	/*
 	 * Snapshot state of the whole function, model included (see
 	 * devices/device.h for the rules); called with the host's lock held,
 	 * the vCPUs parked and the I/O thread paused. NULL: nothing to save.
@@ -75,6 +86,9 @@ struct pci_device {
 	uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];	/* guest-writable bits */
 	struct pci_bar bars[PCI_NUM_BARS];
 	uint8_t last_cap;		/* end of the capability list (builder) */
+	/* A function whose state lives outside tern (a passed-through host
+	 * device): snapshots and migrations are refused, naming it. */
+	bool no_migration;
 };
 
 /* Header type 0 with the IDs; capability list empty; command register's
