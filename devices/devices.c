@@ -68,6 +68,8 @@ static int create_pci_bus(struct vm *vm)
 		ret = vm_add_device(vm, &vm->pci.ecam);
 	if (!ret)
 		ret = vm_add_device(vm, &vm->pci.mmio);
+	if (!ret && vm->pci.mmio64.mmio_size)
+		ret = vm_add_device(vm, &vm->pci.mmio64);
 	return ret;
 }
 

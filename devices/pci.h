@@ -67,6 +67,7 @@ struct pci_device_ops {
 struct pci_bar {
 	uint64_t size;			/* power of two, >= 4 KiB; 0: no BAR */
 	bool is64;			/* takes this BAR's register and the next */
+	bool prefetch;			/* prefetchable: 64-bit window (64-bit BARs only) */
 	/* Kept by pci.c, under host->lock: */
 	uint64_t assigned;		/* tern's address, restored at reset */
 	uint64_t addr;			/* address as last fully written */
@@ -101,6 +102,10 @@ void pci_device_init(struct pci_device *pdev, uint16_t vendor, uint16_t device,
  * -EINVAL for a bad index/size. */
 int pci_device_add_bar(struct pci_device *pdev, int bar, uint64_t size, bool is64);
 
+/* Marks 64-bit BAR @bar prefetchable: the type bit the guest reads, and
+ * tern places it in the 64-bit window. -EINVAL for another BAR. */
+int pci_device_set_prefetchable(struct pci_device *pdev, int bar);
+
 /* Appends a capability: @body is the capability after its 2-byte header
  * (ID, next), @len bytes of it. Returns the capability's config offset, or
  * -ENOSPC when the 256-byte config space is full. */
@@ -131,17 +136,19 @@ static inline uint16_t pci_requester_id(const struct pci_device *pdev)
 struct pci_host {
 	struct device ecam;		/* ECAM window: config space of bus 0 */
 	struct device mmio;		/* 32-bit MMIO window: BARs */
+	struct device mmio64;		/* 64-bit prefetchable window; size 0: none */
 	struct pci_device *slots[PCI_MAX_SLOTS];
 	uint64_t mmio_next;		/* BAR allocator */
-	uint64_t mmio64_base;		/* 64-bit window (device tree only); size 0: none */
+	uint64_t mmio64_base;		/* 64-bit prefetchable window; size 0: none */
 	uint64_t mmio64_size;
+	uint64_t mmio64_next;		/* its BAR allocator */
 	pthread_mutex_t lock;		/* config space and BAR map (vCPU threads) */
 };
 
 struct mem_layout;
 
 /* Windows from vmm/layout.h (the 64-bit one from @layout; NULL: none).
- * Register host->ecam and host->mmio as devices; the ECAM device's fdt_node
+ * Register host->ecam, host->mmio and (size not 0) host->mmio64 as devices; the ECAM device's fdt_node
  * describes the bridge: device_type "pci", compatible "pci-host-ecam-generic",
  * bus-range <0 0>, #address-cells 3, #size-cells 2, ranges for the 32-bit and
  * 64-bit windows, dma-coherent, msi-map = <0 ITS 0 0x10000> (requester ID =

@@ -191,6 +191,10 @@ int vfio_cfg_build(struct pci_device *pdev, const uint8_t dev_cfg[PCI_CFG_SPACE_
 			continue;
 		if (pci_device_add_bar(pdev, i, size, b->is64))
 			return fail(err, errlen, "BAR %u: its size does not fit the 32-bit window", (unsigned int)i);
+		/* Prefetchable 64-bit BARs go to the 64-bit window (its guest
+		 * driver may then map it write-combining). */
+		if (b->is64 && b->prefetch)
+			pci_device_set_prefetchable(pdev, i);
 	}
 	return copy_caps(pdev, dev_cfg, out, err, errlen);
 }

@@ -127,7 +127,7 @@ static void test_config_space(void **state)
 	assert_int_equal(c.pci.bars[4].size, 0x4000);
 	assert_int_equal(c.pci.bars[0].size, 0);
 	ecam_wr(&c, PCI_BASE_ADDRESS_4, 0xffffffff, 4);
-	assert_int_equal(ecam_rd(&c, PCI_BASE_ADDRESS_4, 4), 0xffffc004);
+	assert_int_equal(ecam_rd(&c, PCI_BASE_ADDRESS_4, 4), 0xffffc00c);	/* 64-bit, prefetchable */
 	ecam_wr(&c, PCI_BASE_ADDRESS_0, 0xffffffff, 4);
 	assert_int_equal(ecam_rd(&c, PCI_BASE_ADDRESS_0, 4), 0);
 	/* Capabilities: MSI-X -> vendor -> PCIe; MSI unlinked. */
@@ -150,6 +150,33 @@ static void test_config_space(void **state)
 	assert_int_equal(c.vc.msix.pba_off, 0x800);
 	/* No extended capabilities. */
 	assert_int_equal(ecam_rd(&c, 0x100, 4), 0);
+	pthread_mutex_destroy(&c.host.lock);
+}
+
+/* With a 64-bit window, the prefetchable BAR is placed there, the other in
+ * the 32-bit window, and the window device decodes it. */
+static void test_prefetchable_in_64bit_window(void **state)
+{
+	struct mem_layout layout = { .pci64_base = 64 * GiB, .pci64_size = 64 * GiB };
+	uint8_t cfg[PCI_CFG_SPACE_SIZE];
+	uint64_t sizes[PCI_NUM_BARS];
+	struct ctx c;
+
+	virtio_blk_cfg(cfg, sizes);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(pci_host_init(&c.host, &layout), 0);
+	assert_int_equal(c.host.mmio64.mmio_base, 64 * GiB);
+	assert_int_equal(vfio_cfg_build(&c.pci, cfg, sizes, &c.vc, c.err, sizeof(c.err)), 0);
+	assert_true(c.pci.bars[4].prefetch && !c.pci.bars[1].prefetch);
+	assert_int_equal(pci_host_add(&c.host, &c.pci), 0);
+	assert_int_equal(c.pci.bars[4].assigned, 64 * GiB);
+	assert_true(c.pci.bars[1].assigned >= LAYOUT_PCI_MMIO32_BASE &&
+		    c.pci.bars[1].assigned < LAYOUT_PCI_MMIO32_BASE + LAYOUT_PCI_MMIO32_SIZE);
+	assert_int_equal(ecam_rd(&c, PCI_BASE_ADDRESS_5, 4), 0x10);
+	ecam_wr(&c, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(pci_bar_addr(&c.pci, 4), 64 * GiB);
+	/* A 32-bit BAR cannot be made prefetchable here. */
+	assert_int_equal(pci_device_set_prefetchable(&c.pci, 1), -EINVAL);
 	pthread_mutex_destroy(&c.host.lock);
 }
 
@@ -324,6 +351,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_space),
+		cmocka_unit_test(test_prefetchable_in_64bit_window),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_small_and_io_bars),
 		cmocka_unit_test(test_pieces),

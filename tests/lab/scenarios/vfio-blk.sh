@@ -7,17 +7,22 @@
 #   back (O_DIRECT, so from the device); its MSI-X interrupts arrive through
 #   the ITS (ITS-PCI-MSIX counts of its queue grow);
 # - snapshot and migrate are refused, naming the device, the guest runs on;
+# - after a guest reboot (the device reset by tern) the disk works again;
+# - its 64-bit prefetchable BAR, mapped write-combining by guest userspace
+#   (sysfs resource4_wc: Normal-NC), reads and writes registers correctly;
 # - at exit tern's counts show that only MSI-X table/PBA accesses came to
 #   tern, none to the rest of the BARs (memslots over the VFIO mmap);
 # - given back to virtio-pci, the host reads the guest's pattern from the
 #   disk: same checksum.
 # host: vfio
-# timeout: 900
+# timeout: 600
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
 need_root
 trap guest_dump_logs EXIT
+# Progress on the host's console too (the scenario's log shows only at its end).
+step() { echo "$*"; [ -w /dev/console ] && echo "LAB-PROGRESS vfio-blk: $*" >/dev/console; :; }
 BP=$LAB_BIN/blkpattern
 SIZE=16777216
 
@@ -40,6 +45,7 @@ bind_to() { # DRIVER ('' = the default one)
 }
 
 # 1. Refused while another driver has it.
+step "1. Refused while another driver has it."
 if [ "$(basename "$(readlink "$dev/driver" 2>/dev/null)")" != virtio-pci ]; then
 	echo "$bdf" >/sys/bus/pci/drivers/virtio-pci/bind 2>/dev/null
 fi
@@ -52,11 +58,13 @@ grep -q "bound to virtio-pci, not vfio-pci; hand it over: echo $bdf > $dev/drive
 	fail "the refusal does not name virtio-pci and how to rebind"
 
 # 2. To vfio-pci.
+step "2. To vfio-pci."
 bind_to vfio-pci
 group=$(basename "$(readlink "$dev/iommu_group")")
 [ -c "/dev/vfio/$group" ] || fail "/dev/vfio/$group did not appear"
 
 # 3. The guest drives it.
+step "3. The guest drives it."
 guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --control "$PWD/ctl.sock" --snapshot-dir "$PWD"
 guest_run 'printf "VDA-SECTORS=%s\n" "$(cat /sys/block/vda/size)"; cat /proc/interrupts' 60
 [ "$(guest_value VDA-SECTORS)" = $((SIZE / 512)) ] ||
@@ -74,6 +82,7 @@ echo "virtio-blk queue interrupts through the ITS: $irq0 before the I/O, $irq1 a
 [ "${irq1:-0}" -gt "${irq0:-0}" ] || fail "no ITS-PCI-MSIX interrupts of the disk's queue during its I/O"
 
 # 4. Snapshot and migration refused, the guest runs on.
+step "4. Snapshot and migration refused, the guest runs on."
 "$TERN" ctl ctl.sock snapshot path="$PWD/snap.tern" >snap.out 2>&1
 st=$?
 cat snap.out
@@ -87,16 +96,43 @@ expect_status "$st" 1 "migrate with a passed-through device was not refused"
 grep -q "vfio $bdf is a passed-through host device" mig.out || fail "the migrate refusal does not name the device"
 guest_run "echo alive" 30
 expect_status "$run_rc" 0 "the guest did not keep running after the refusals"
+
+# 5. A guest reboot with the device attached (tern resets it): the disk
+step "5. A guest reboot with the device attached (tern resets it): the disk"
+# works again and still holds the pattern.
+guest_send reboot
+_end=$(($(date +%s) + $(lab_scaled 300)))
+while [ "$(guest_count 'TERN-GUEST: ready')" -lt 2 ]; do
+	kill -0 "$tern_pid" 2>/dev/null || fail "tern exited at the guest's reboot"
+	[ "$(date +%s)" -lt "$_end" ] || fail "the guest did not come back after its reboot"
+	sleep 0.5
+done
+guest_run "blkpattern verify /dev/vda 7 $SIZE" 400
+expect_status "$run_rc" 0 "after the reboot the guest does not read its pattern back"
+
+# 6. The Normal-NC path: the device's 64-bit prefetchable BAR 4 (virtio's
+step "6. The Normal-NC path: the device's 64-bit prefetchable BAR 4 (virtio's"
+# structures; in the guest's 64-bit window) mapped write-combining from
+# guest userspace (sysfs resource4_wc), its registers read and written
+# correctly through it (driver unbound), and through resource4 (uncached).
+guest_run 'for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1042 ] && g=$d; done; echo "GUEST-BAR4=$(sed -n 5p $g/resource)"; echo "${g##*/}" >$g/driver/unbind && barwc $g/resource4_wc && barwc $g/resource4' 60
+expect_status "$run_rc" 0 "virtio registers did not read and write correctly through the WC (or UC) mapping of BAR 4"
+guest_log | grep "^barwc: .*resource4_wc .*qsize_rw=ok" || fail "barwc did not go through resource4_wc"
+bar4=$(guest_value GUEST-BAR4)
+echo "guest BAR 4: $bar4"
+case $bar4 in 0x00000000*) fail "BAR 4 is not in the 64-bit window: $bar4" ;; esac
 guest_poweroff 120
 
-# 5. Only MSI-X pages trapped.
+# 7. Only MSI-X pages trapped.
+step "7. Only MSI-X pages trapped."
 grep "guest accesses to its BARs" tern-stderr.log || fail "tern did not report its trapped BAR accesses"
 traps=$(sed -n 's/.*came to tern: \([0-9]*\) to the MSI-X table and PBA, \([0-9]*\) elsewhere.*/\1 \2/p' tern-stderr.log)
 echo "REPORT: BAR accesses that exited to tern: ${traps% *} MSI-X table/PBA, ${traps#* } elsewhere; queue interrupts $irq0 -> $irq1"
 [ "${traps#* }" = 0 ] || fail "BAR accesses outside the MSI-X pages exited to tern (${traps#* })"
 [ "${traps% *}" -gt 0 ] || fail "no MSI-X table access came to tern: the table is not trapped"
 
-# 6. Back to the host's virtio: the disk holds the guest's pattern.
+# 8. Back to the host's virtio: the disk holds the guest's pattern.
+step "8. Back to the host's virtio: the disk holds the guest's pattern."
 bind_to ''
 n=0
 while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
