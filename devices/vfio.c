@@ -122,6 +122,9 @@ static void vfio_msi_set_live(void *opaque, unsigned int vec, bool live)
 	if (vec >= d->nr_vectors || d->route[vec] < 0)
 		return;
 	ret = msi_route_attach(d->vm, d->route[vec], live);
+	vm_trace(d->vm, "%s: vector %u %s (GSI route %d): %s", d->pci.name, vec,
+		 live ? "live, irqfd bound" : "masked, irqfd unbound", d->route[vec],
+		 ret < 0 ? strerror(-ret) : "ok");
 	if (ret < 0)
 		pr_warn_ratelimited(&d->io_log, "%s: vector %u: cannot %s its irqfd: %s", d->pci.name,
 				    vec, live ? "bind" : "unbind", strerror(-ret));
@@ -140,6 +143,8 @@ static void set_device_msix(struct vfio_dev *d, bool on)
 	if (d->irqs_on == on)
 		return;
 	ret = vfio_host_set_msix(&d->host, d->efd, on ? d->nr_vectors : 0);
+	vm_trace(d->vm, "%s: device MSI-X %s (%u vectors): %s", d->pci.name, on ? "on" : "off",
+		 d->nr_vectors, ret < 0 ? strerror(-ret) : "ok");
 	if (ret < 0) {
 		pr_warn_ratelimited(&d->io_log, "%s: cannot switch the device's MSI-X %s (VFIO_DEVICE_SET_IRQS): %s",
 				    d->pci.name, on ? "on" : "off", strerror(-ret));
