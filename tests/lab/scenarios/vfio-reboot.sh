@@ -4,8 +4,11 @@
 # off, VFIO_DEVICE_RESET when the device has a reset), the rebooted guest
 # binds its driver again and must read back what it wrote before the reboot.
 # by-name-only: KNOWN TO FAIL: after the reboot the guest comes back to its
-# prompt but its first large read of the disk never completes (seen twice,
-# not yet understood; see the report of branch h8). Run it by name.
+# prompt (its driver probed the disk and read its partition table, so MSI-X
+# works again: tern's --trace shows the device's MSI-X on and all three
+# vectors' irqfds bound again), but the next command, a 16 MiB O_DIRECT read,
+# never completes and the guest answers nothing more on its console (seen
+# three times; not yet understood). Run it by name.
 # host: vfio
 # timeout: 600
 . "$LAB/lib.sh"
@@ -31,7 +34,7 @@ guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --trace
 guest_run "blkpattern write /dev/vda 5 $SIZE" 400
 expect_status "$run_rc" 0 "the guest could not write the passed-through disk"
 guest_send reboot
-_end=$(($(date +%s) + $(lab_scaled 300)))
+_end=$(($(date +%s) + $(lab_scaled 200)))
 while [ "$(guest_count 'TERN-GUEST: ready')" -lt 2 ]; do
 	kill -0 "$tern_pid" 2>/dev/null || fail "tern exited at the guest's reboot"
 	[ "$(date +%s)" -lt "$_end" ] || fail "the guest did not come back after its reboot"
@@ -39,6 +42,6 @@ while [ "$(guest_count 'TERN-GUEST: ready')" -lt 2 ]; do
 done
 step "5b. rebooted"
 # In the background: a verify stuck on the device must not hold the console.
-guest_run "(blkpattern verify /dev/vda 5 $SIZE >/tmp/v.log 2>&1; echo rc=\$? >>/tmp/v.log) & n=0; while ! grep -q rc= /tmp/v.log && [ \$n -lt 240 ]; do sleep 1; n=\$((n + 1)); done; cat /tmp/v.log; grep -q rc=0 /tmp/v.log || { cat /proc/interrupts; dmesg | tail -40; false; }" 600
+guest_run "(blkpattern verify /dev/vda 5 $SIZE >/tmp/v.log 2>&1; echo rc=\$? >>/tmp/v.log) & n=0; while ! grep -q rc= /tmp/v.log && [ \$n -lt 120 ]; do sleep 1; n=\$((n + 1)); done; cat /tmp/v.log; grep -q rc=0 /tmp/v.log || { cat /proc/interrupts; dmesg | tail -40; false; }" 300
 expect_status "$run_rc" 0 "after the reboot the guest does not read its pattern back"
 guest_poweroff 120
