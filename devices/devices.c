@@ -7,6 +7,7 @@
 #include "device.h"
 #include "devices.h"
 #include "uart16550.h"
+#include "vfio.h"
 #include "virtio_devices.h"
 #include "virtio_pci.h"
 #include "vmm/console.h"
@@ -67,6 +68,8 @@ static int create_pci_bus(struct vm *vm)
 		ret = vm_add_device(vm, &vm->pci.ecam);
 	if (!ret)
 		ret = vm_add_device(vm, &vm->pci.mmio);
+	if (!ret && vm->pci.mmio64.mmio_size)
+		ret = vm_add_device(vm, &vm->pci.mmio64);
 	return ret;
 }
 
@@ -96,6 +99,8 @@ int devices_create(struct vm *vm)
 	if (!ret && cfg->vconsole_pty)
 		ret = attach_virtio(vm, virtio_console_create_pty(mem, vm->io),
 				    PCI_CLASS_CODE_COMM_OTHER);
+	for (unsigned int i = 0; !ret && i < cfg->nr_vfio; i++)
+		ret = vfio_pci_add(vm, &cfg->vfio[i], &vm->vfio[vm->nr_vfio++]);
 	return ret;
 }
 
@@ -127,6 +132,9 @@ void devices_destroy(struct vm *vm)
 	/* The I/O thread first: no handler may run on a device being freed. */
 	iothread_destroy(vm->io);
 	vm->io = NULL;
+	for (unsigned int i = 0; i < vm->nr_vfio; i++)
+		vfio_pci_destroy(vm->vfio[i]);
+	vm->nr_vfio = 0;
 	for (unsigned int i = 0; i < vm->nr_devices; i++)
 		if (vm->devices[i]->ops->destroy)
 			vm->devices[i]->ops->destroy(vm->devices[i]);
@@ -134,6 +142,14 @@ void devices_destroy(struct vm *vm)
 }
 
 /* ---- snapshots ------------------------------------------------------------ */
+
+const char *devices_migration_blocker(struct vm *vm)
+{
+	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++)
+		if (vm->pci.slots[s] && vm->pci.slots[s]->no_migration)
+			return vm->pci.slots[s]->name;
+	return NULL;
+}
 
 /* Device @i with snapshot state: one of vm->devices (the UART), else a PCI
  * function. Exactly one of *dev, *pdev is set; false if there is no @i. */

@@ -15,6 +15,11 @@ unsigned int devices_max_spi(const struct vm *vm);
 void devices_reset(struct vm *vm);
 void devices_destroy(struct vm *vm);
 
+/* The name of a function whose state tern cannot save or move (a
+ * passed-through host device), or NULL: snapshots and migrations check it
+ * before they start. */
+const char *devices_migration_blocker(struct vm *vm);
+
 /* Devices with snapshot state, in an order fixed by the configuration:
  * the UART, then each PCI function by slot. Names such as "uart16550" and
  * "pci 00:02.0 virtio-blk" are stable for a configuration. */

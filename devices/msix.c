@@ -131,24 +131,34 @@ static void deliver(struct msix *m, unsigned int vec)
 }
 
 /* @vec just became live: deliver what was pending, else just get its route
- * ready (a failure is retried at delivery). */
+ * ready (a failure is retried at delivery). A sink that delivers by itself
+ * hears of it once the route is current. */
 static void vector_went_live(struct msix *m, unsigned int vec)
 {
 	if (is_pending(m, vec))
 		deliver(m, vec);
 	else
 		route_if_changed(m, vec);
+	if (m->sink->set_live)
+		m->sink->set_live(m->sink_opaque, vec, true);
+}
+
+static void vector_went_dead(struct msix *m, unsigned int vec)
+{
+	if (m->sink->set_live)
+		m->sink->set_live(m->sink_opaque, vec, false);
 }
 
 /* ---------------------------------------------------------------- API */
 
-int msix_init(struct msix *m, struct pci_device *pdev, unsigned int nr_vectors, int bar,
-	      uint32_t table_off, uint32_t pba_off, const struct msi_sink_ops *sink,
-	      void *sink_opaque)
+/* Checks the geometry and allocates the table; cap -1: append one. */
+static int msix_setup(struct msix *m, struct pci_device *pdev, int cap, unsigned int nr_vectors,
+		      int bar, uint32_t table_off, uint32_t pba_off,
+		      const struct msi_sink_ops *sink, void *sink_opaque)
 {
 	uint8_t body[PCI_CAP_MSIX_SIZEOF - 2];
 	uint64_t tsize, psize, bar_size;
-	int cap, err;
+	int err;
 
 	if (!pdev || !sink || !sink->route || !sink->fire)
 		return -EINVAL;
@@ -181,7 +191,8 @@ int msix_init(struct msix *m, struct pci_device *pdev, unsigned int nr_vectors, 
 	body[1] = (nr_vectors - 1) >> 8;
 	put32(body + PCI_MSIX_TABLE - 2, table_off | bar);
 	put32(body + PCI_MSIX_PBA - 2, pba_off | bar);
-	cap = pci_device_add_cap(pdev, PCI_CAP_ID_MSIX, body, sizeof(body));
+	if (cap < 0)
+		cap = pci_device_add_cap(pdev, PCI_CAP_ID_MSIX, body, sizeof(body));
 	if (cap < 0) {
 		pthread_mutex_destroy(&m->lock);
 		err = cap;
@@ -190,7 +201,7 @@ int msix_init(struct msix *m, struct pci_device *pdev, unsigned int nr_vectors, 
 	pdev->wmask[cap + PCI_MSIX_FLAGS + 1] = MSIX_FLAGS_HI_WMASK;
 
 	m->pdev = pdev;
-	m->cap = cap;
+	m->cap = (uint8_t)cap;
 	m->nr_vectors = nr_vectors;
 	m->sink = sink;
 	m->sink_opaque = sink_opaque;
@@ -204,6 +215,22 @@ fail:
 	m->vectors = NULL;
 	m->pba = NULL;
 	return err;
+}
+
+int msix_init(struct msix *m, struct pci_device *pdev, unsigned int nr_vectors, int bar,
+	      uint32_t table_off, uint32_t pba_off, const struct msi_sink_ops *sink,
+	      void *sink_opaque)
+{
+	return msix_setup(m, pdev, -1, nr_vectors, bar, table_off, pba_off, sink, sink_opaque);
+}
+
+int msix_init_at(struct msix *m, struct pci_device *pdev, uint8_t cap, unsigned int nr_vectors,
+		 int bar, uint32_t table_off, uint32_t pba_off, const struct msi_sink_ops *sink,
+		 void *sink_opaque)
+{
+	if (cap < PCI_STD_HEADER_SIZEOF || cap > PCI_CFG_SPACE_SIZE - PCI_CAP_MSIX_SIZEOF)
+		return -EINVAL;
+	return msix_setup(m, pdev, cap, nr_vectors, bar, table_off, pba_off, sink, sink_opaque);
 }
 
 void msix_destroy(struct msix *m)
@@ -247,13 +274,14 @@ void msix_table_write(struct msix *m, uint64_t off, const void *data, unsigned i
 	unsigned int vec = off / MSIX_ENTRY_SIZE;
 	struct msix_vector *v;
 	uint8_t e[MSIX_ENTRY_SIZE];
-	bool was_masked;
+	bool was_masked, was_live;
 
 	if (!access_ok(off, len, table_bytes(m->nr_vectors)))
 		return;
 	pthread_mutex_lock(&m->lock);
 	v = &m->vectors[vec];
 	was_masked = v->ctrl & MSIX_CTRL_MASKED;
+	was_live = vector_live(m, vec);
 	entry_bytes(v, e);
 	memcpy(e + off % MSIX_ENTRY_SIZE, data, len);
 	v->addr = (get32(e + PCI_MSIX_ENTRY_LOWER_ADDR) & ~3u) |
@@ -262,6 +290,10 @@ void msix_table_write(struct msix *m, uint64_t off, const void *data, unsigned i
 	v->ctrl = get32(e + PCI_MSIX_ENTRY_VECTOR_CTRL) & MSIX_CTRL_MASKED;
 	if (was_masked && vector_live(m, vec))
 		vector_went_live(m, vec);
+	else if (was_live && !vector_live(m, vec))
+		vector_went_dead(m, vec);
+	else if (was_live && m->sink->set_live)
+		route_if_changed(m, vec);	/* a live vector's new message */
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -294,6 +326,10 @@ void msix_config_written(struct msix *m)
 		for (unsigned int vec = 0; vec < m->nr_vectors; vec++)
 			if (vector_live(m, vec))
 				vector_went_live(m, vec);
+	if (was_live && !function_live(m))
+		for (unsigned int vec = 0; vec < m->nr_vectors; vec++)
+			if (!(m->vectors[vec].ctrl & MSIX_CTRL_MASKED))
+				vector_went_dead(m, vec);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -336,6 +372,9 @@ static void clear_state(struct msix *m)
 void msix_reset(struct msix *m)
 {
 	pthread_mutex_lock(&m->lock);
+	for (unsigned int vec = 0; vec < m->nr_vectors; vec++)
+		if (vector_live(m, vec))
+			vector_went_dead(m, vec);
 	clear_state(m);
 	m->pdev->cfg[m->cap + PCI_MSIX_FLAGS + 1] &= ~MSIX_FLAGS_HI_WMASK;
 	pthread_mutex_unlock(&m->lock);

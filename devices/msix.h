@@ -24,6 +24,14 @@ struct msi_sink_ops {
 	int (*route)(void *opaque, unsigned int vec, uint64_t addr, uint32_t data);
 	/* Deliver vector @vec now (its route is current). */
 	void (*fire)(void *opaque, unsigned int vec);
+	/*
+	 * Optional, for a function whose interrupts do not pass through
+	 * msix_notify (a passed-through device signals its vectors itself):
+	 * vector @vec became live (@live: enabled, function and vector
+	 * unmasked; its route was just made current) or stopped being live.
+	 * With it, a live vector's rewritten message is routed at once.
+	 */
+	void (*set_live)(void *opaque, unsigned int vec, bool live);
 };
 
 struct msix_vector {
@@ -57,6 +65,12 @@ struct msix {
 int msix_init(struct msix *m, struct pci_device *pdev, unsigned int nr_vectors, int bar,
 	      uint32_t table_off, uint32_t pba_off, const struct msi_sink_ops *sink,
 	      void *sink_opaque);
+/* The same for a function whose config space already holds an MSI-X
+ * capability at @cap (a passed-through device's): its Message Control's
+ * Enable and Function Mask become guest-writable, the rest stays. */
+int msix_init_at(struct msix *m, struct pci_device *pdev, uint8_t cap, unsigned int nr_vectors,
+		 int bar, uint32_t table_off, uint32_t pba_off, const struct msi_sink_ops *sink,
+		 void *sink_opaque);
 void msix_destroy(struct msix *m);
 
 /* Guest accesses to the table/PBA; @off relative to the table/PBA start.

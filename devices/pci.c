@@ -169,6 +169,15 @@ static unsigned int last_cap_offset(const struct pci_device *pdev)
  * capability (0 before the first one). Capabilities ending past 0xff store
  * 0xff, which rounds up to 0x100: full.
  */
+int pci_device_set_prefetchable(struct pci_device *pdev, int bar)
+{
+	if (!bar_index_ok(bar) || !pdev->bars[bar].size || !pdev->bars[bar].is64)
+		return -EINVAL;
+	pdev->bars[bar].prefetch = true;
+	pdev->cfg[bar_reg(bar)] |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+	return 0;
+}
+
 int pci_device_add_cap(struct pci_device *pdev, uint8_t cap_id, const void *body, uint8_t len)
 {
 	unsigned int free = pdev->last_cap ? pdev->last_cap : PCI_CAP_START;
@@ -427,6 +436,11 @@ static struct pci_host *mmio_to_host(struct device *dev)
 	return (struct pci_host *)((char *)dev - offsetof(struct pci_host, mmio));
 }
 
+static struct pci_host *mmio64_to_host(struct device *dev)
+{
+	return (struct pci_host *)((char *)dev - offsetof(struct pci_host, mmio64));
+}
+
 /* The function at ECAM offset @off, or NULL. Caller holds host->lock. */
 static struct pci_device *ecam_function(struct pci_host *host, uint64_t off)
 {
@@ -448,7 +462,8 @@ static void ecam_read(struct device *dev, uint64_t offset, uint8_t *data, unsign
 		return;
 	pthread_mutex_lock(&host->lock);
 	pdev = ecam_function(host, offset);
-	if (pdev)
+	if (pdev && !(pdev->ops && pdev->ops->config_read &&
+		      pdev->ops->config_read(pdev, reg, data, len)))
 		memcpy(data, pdev->cfg + reg, len);
 	pthread_mutex_unlock(&host->lock);
 }
@@ -464,7 +479,8 @@ static void ecam_write(struct device *dev, uint64_t offset, const uint8_t *data,
 		return;
 	pthread_mutex_lock(&host->lock);
 	pdev = ecam_function(host, offset);
-	if (pdev)
+	if (pdev && !(pdev->ops && pdev->ops->config_write &&
+		      pdev->ops->config_write(pdev, reg, data, len)))
 		cfg_guest_write(pdev, reg, get_le(data, len), len);
 	pthread_mutex_unlock(&host->lock);
 }
@@ -488,12 +504,13 @@ static void fdt_range(fdt32_t *r, uint32_t space, uint64_t base, uint64_t size)
 }
 
 /*
- * The 64-bit window is described prefetchable. tern's BARs are all
- * non-prefetchable, and Linux never puts those in a prefetchable window, so
- * it keeps every BAR in the 32-bit window, the one host->mmio decodes. A
- * non-prefetchable 64-bit window (0x03000000) would draw 64-bit BARs there,
- * where no device answers (and Linux warns that a non-prefetchable window
- * over 4 GiB exceeds what a bridge can forward).
+ * The 64-bit window is described prefetchable: Linux puts 64-bit
+ * prefetchable BARs there (a passed-through device's, pci_device_set_
+ * prefetchable), decoded by host->mmio64, and keeps every non-prefetchable
+ * BAR (all of tern's own) in the 32-bit window, the one host->mmio decodes.
+ * A non-prefetchable 64-bit window (0x03000000) would draw every 64-bit BAR
+ * there (and Linux warns that a non-prefetchable window over 4 GiB exceeds
+ * what a bridge can forward).
  */
 static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 {
@@ -572,9 +589,9 @@ static struct pci_device *bar_lookup(struct pci_host *host, uint64_t addr, unsig
 	return NULL;
 }
 
-static void window_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+static void host_window_read(struct pci_host *host, struct device *dev, uint64_t offset,
+			     uint8_t *data, unsigned int len)
 {
-	struct pci_host *host = mmio_to_host(dev);
 	struct pci_device *pdev;
 	uint64_t off = 0;
 	int bar = 0;
@@ -587,10 +604,9 @@ static void window_read(struct device *dev, uint64_t offset, uint8_t *data, unsi
 		pdev->ops->bar_read(pdev, bar, off, data, len);
 }
 
-static void window_write(struct device *dev, uint64_t offset, const uint8_t *data,
-			 unsigned int len)
+static void host_window_write(struct pci_host *host, struct device *dev, uint64_t offset,
+			      const uint8_t *data, unsigned int len)
 {
-	struct pci_host *host = mmio_to_host(dev);
 	struct pci_device *pdev;
 	uint64_t off = 0;
 	int bar = 0;
@@ -600,6 +616,28 @@ static void window_write(struct device *dev, uint64_t offset, const uint8_t *dat
 	pthread_mutex_unlock(&host->lock);
 	if (pdev && pdev->ops && pdev->ops->bar_write)
 		pdev->ops->bar_write(pdev, bar, off, data, len);
+}
+
+static void window_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	host_window_read(mmio_to_host(dev), dev, offset, data, len);
+}
+
+static void window_write(struct device *dev, uint64_t offset, const uint8_t *data,
+			 unsigned int len)
+{
+	host_window_write(mmio_to_host(dev), dev, offset, data, len);
+}
+
+static void window64_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	host_window_read(mmio64_to_host(dev), dev, offset, data, len);
+}
+
+static void window64_write(struct device *dev, uint64_t offset, const uint8_t *data,
+			   unsigned int len)
+{
+	host_window_write(mmio64_to_host(dev), dev, offset, data, len);
 }
 
 /* ---------------------------------------------------------------- host */
@@ -636,6 +674,13 @@ static const struct device_ops pci_window_ops = {
 	.destroy = window_destroy,
 };
 
+static const struct device_ops pci_window64_ops = {
+	.name = "pci-mmio64",
+	.mmio_read = window64_read,
+	.mmio_write = window64_write,
+	.destroy = window_destroy,
+};
+
 int pci_host_init(struct pci_host *host, const struct mem_layout *layout)
 {
 	int err;
@@ -655,26 +700,46 @@ int pci_host_init(struct pci_host *host, const struct mem_layout *layout)
 		host->mmio64_base = layout->pci64_base;
 		host->mmio64_size = layout->pci64_size;
 	}
+	host->mmio64.ops = &pci_window64_ops;
+	host->mmio64.mmio_base = host->mmio64_base;
+	host->mmio64.mmio_size = host->mmio64_size;
+	host->mmio64_next = host->mmio64_base;
 	return 0;
 }
 
-/* Assigns every BAR of @pdev from host->mmio_next on, or none (-ENOSPC). */
+/* Takes @size bytes, naturally aligned, at or after *@next in [@base, @end). */
+static int window_take(uint64_t base, uint64_t end, uint64_t *next, uint64_t size,
+		       uint64_t *addr)
+{
+	if (size > end - base)
+		return -ENOSPC;
+	*addr = align_up(*next, size);
+	if (*addr < base || *addr > end - size)
+		return -ENOSPC;
+	*next = *addr + size;
+	return 0;
+}
+
+/* Assigns every BAR of @pdev from host->mmio_next on (a 64-bit prefetchable
+ * one from host->mmio64_next, when there is that window), or none (-ENOSPC). */
 static int assign_bars(struct pci_host *host, struct pci_device *pdev)
 {
 	const uint64_t end = host->mmio.mmio_base + host->mmio.mmio_size;
-	uint64_t next = host->mmio_next, addr[PCI_NUM_BARS] = { 0 };
+	const uint64_t end64 = host->mmio64_base + host->mmio64_size;
+	uint64_t next = host->mmio_next, next64 = host->mmio64_next, addr[PCI_NUM_BARS] = { 0 };
 
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		uint64_t size = pdev->bars[i].size;
+		int err;
 
 		if (!size)
 			continue;
-		if (size > end - host->mmio.mmio_base)
-			return -ENOSPC;
-		addr[i] = align_up(next, size);
-		if (addr[i] > end - size)
-			return -ENOSPC;
-		next = addr[i] + size;
+		if (pdev->bars[i].prefetch && host->mmio64_size)
+			err = window_take(host->mmio64_base, end64, &next64, size, &addr[i]);
+		else
+			err = window_take(host->mmio.mmio_base, end, &next, size, &addr[i]);
+		if (err)
+			return err;
 	}
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &pdev->bars[i];
@@ -687,6 +752,7 @@ static int assign_bars(struct pci_host *host, struct pci_device *pdev)
 		bar_regs_set(pdev, i, addr[i]);
 	}
 	host->mmio_next = next;
+	host->mmio64_next = next64;
 	return 0;
 }
 

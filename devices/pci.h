@@ -42,6 +42,17 @@ struct pci_device_ops {
 	/* A guest config write changed [off, off+len) (after the write mask). */
 	void (*config_written)(struct pci_device *pdev, uint32_t off, uint32_t len);
 	/*
+	 * Optional, both: a guest config read or write of @len bytes at @off (valid: 1, 2 or
+	 * 4 naturally aligned bytes) that the model serves itself instead of
+	 * the config array, e.g. a passed-through device's live registers.
+	 * Returns true when it did; false leaves it to the array and write
+	 * mask. Called with the host's lock held (same rules as bar_remap).
+	 */
+	bool (*config_read)(struct pci_device *pdev, uint32_t off, uint8_t *data,
+			    unsigned int len);
+	bool (*config_write)(struct pci_device *pdev, uint32_t off, const uint8_t *data,
+			     unsigned int len);
+	/*
 	 * Snapshot state of the whole function, model included (see
 	 * devices/device.h for the rules); called with the host's lock held,
 	 * the vCPUs parked and the I/O thread paused. NULL: nothing to save.
@@ -56,6 +67,7 @@ struct pci_device_ops {
 struct pci_bar {
 	uint64_t size;			/* power of two, >= 4 KiB; 0: no BAR */
 	bool is64;			/* takes this BAR's register and the next */
+	bool prefetch;			/* prefetchable: 64-bit window (64-bit BARs only) */
 	/* Kept by pci.c, under host->lock: */
 	uint64_t assigned;		/* tern's address, restored at reset */
 	uint64_t addr;			/* address as last fully written */
@@ -75,6 +87,9 @@ struct pci_device {
 	uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];	/* guest-writable bits */
 	struct pci_bar bars[PCI_NUM_BARS];
 	uint8_t last_cap;		/* end of the capability list (builder) */
+	/* A function whose state lives outside tern (a passed-through host
+	 * device): snapshots and migrations are refused, naming it. */
+	bool no_migration;
 };
 
 /* Header type 0 with the IDs; capability list empty; command register's
@@ -86,6 +101,10 @@ void pci_device_init(struct pci_device *pdev, uint16_t vendor, uint16_t device,
 /* Declares memory BAR @bar of @size bytes (64-bit uses @bar and @bar+1).
  * -EINVAL for a bad index/size. */
 int pci_device_add_bar(struct pci_device *pdev, int bar, uint64_t size, bool is64);
+
+/* Marks 64-bit BAR @bar prefetchable: the type bit the guest reads, and
+ * tern places it in the 64-bit window. -EINVAL for another BAR. */
+int pci_device_set_prefetchable(struct pci_device *pdev, int bar);
 
 /* Appends a capability: @body is the capability after its 2-byte header
  * (ID, next), @len bytes of it. Returns the capability's config offset, or
@@ -117,17 +136,19 @@ static inline uint16_t pci_requester_id(const struct pci_device *pdev)
 struct pci_host {
 	struct device ecam;		/* ECAM window: config space of bus 0 */
 	struct device mmio;		/* 32-bit MMIO window: BARs */
+	struct device mmio64;		/* 64-bit prefetchable window; size 0: none */
 	struct pci_device *slots[PCI_MAX_SLOTS];
 	uint64_t mmio_next;		/* BAR allocator */
-	uint64_t mmio64_base;		/* 64-bit window (device tree only); size 0: none */
+	uint64_t mmio64_base;		/* 64-bit prefetchable window; size 0: none */
 	uint64_t mmio64_size;
+	uint64_t mmio64_next;		/* its BAR allocator */
 	pthread_mutex_t lock;		/* config space and BAR map (vCPU threads) */
 };
 
 struct mem_layout;
 
 /* Windows from vmm/layout.h (the 64-bit one from @layout; NULL: none).
- * Register host->ecam and host->mmio as devices; the ECAM device's fdt_node
+ * Register host->ecam, host->mmio and (size not 0) host->mmio64 as devices; the ECAM device's fdt_node
  * describes the bridge: device_type "pci", compatible "pci-host-ecam-generic",
  * bus-range <0 0>, #address-cells 3, #size-cells 2, ranges for the 32-bit and
  * 64-bit windows, dma-coherent, msi-map = <0 ITS 0 0x10000> (requester ID =

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/devices.h"
 #include "migration/channel.h"
 #include "migration/converge.h"
 #include "migration/dirty.h"
@@ -907,6 +908,11 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 	ret = check_params(params, err, errlen);
 	if (ret)
 		return ret;
+	if (devices_migration_blocker(vm)) {
+		snprintf(err, errlen, "cannot migrate: %s is a passed-through host device (VFIO), whose state tern cannot move; nothing was sent",
+			 devices_migration_blocker(vm));
+		return -EOPNOTSUPP;
+	}
 	if (!vm->dirty.available) {
 		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
 		return -ENOTSUP;

@@ -392,6 +392,11 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "snapshot path too long");
 		return -ENAMETOOLONG;
 	}
+	if (devices_migration_blocker(vm)) {
+		snprintf(err, errlen, "cannot snapshot: %s is a passed-through host device (VFIO), whose state tern cannot save; no snapshot taken, the VM runs on",
+			 devices_migration_blocker(vm));
+		return -EOPNOTSUPP;
+	}
 	ret = vm_pause(vm);
 	if (ret) {
 		snprintf(err, errlen, "cannot pause the VM: %s; no snapshot taken, the VM runs on",

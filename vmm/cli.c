@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "cli_sandbox.h"
+#include "cli_vfio.h"
 #include "migration/channel_sec.h"
 #include "control_proto.h"
 #include "layout.h"
@@ -58,6 +59,7 @@ enum run_option {
 	OPT_USER,
 	OPT_JAIL,
 	OPT_KERNEL_FORMAT,
+	OPT_VFIO,
 	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
@@ -79,6 +81,7 @@ static const struct option run_options[] = {
 	{ "disk",	 required_argument, NULL, OPT_DISK },
 	{ "net",	 required_argument, NULL, OPT_NET },
 	{ "vconsole",	 required_argument, NULL, OPT_VCONSOLE },
+	{ "vfio",	 required_argument, NULL, OPT_VFIO },
 	{ "control",	 required_argument, NULL, OPT_CONTROL },
 	{ "restore",	 required_argument, NULL, OPT_RESTORE },
 	{ "paused",	 no_argument,	    NULL, OPT_PAUSED },
@@ -317,6 +320,7 @@ void cli_usage(FILE *out)
 		LAYOUT_RAM_ALIGN / MiB, LAYOUT_RAM_MIN / MiB, CONFIG_DEFAULT_RAM / MiB,
 		CONFIG_MAX_FAULT_RETRIES, CONFIG_DEFAULT_FAULT_RETRIES,
 		CONFIG_MAX_DISKS, CONFIG_MAX_NETS, SOCKET_PATH_MAX, CONTROL_REPLY_TIMEOUT_S);
+	cli_vfio_usage(out);
 	cli_sandbox_usage(out);
 }
 
@@ -930,6 +934,8 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return parse_disk(arg, cfg);
 	case OPT_NET:
 		return parse_net(arg, cfg);
+	case OPT_VFIO:
+		return cli_parse_vfio(arg, cfg);
 	case OPT_VCONSOLE:
 		return parse_vconsole(arg, cfg);
 	case OPT_CONTROL:
@@ -1031,6 +1037,8 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 		pr_err("run: --paused needs --control PATH: the vCPUs wait for a 'resume' command on that socket");
 		return -EINVAL;
 	}
+	if (cli_check_vfio(cfg))
+		return -EINVAL;
 	return cli_check_sandbox(cfg);
 }
 

@@ -10,6 +10,7 @@
 #define CONFIG_PATH_MAX		4096	/* PATH_MAX, with the NUL */
 #define CONFIG_IFNAME_MAX	16	/* IFNAMSIZ, with the NUL */
 #define CONFIG_MAX_MIGRATE_TO	8
+#define CONFIG_MAX_VFIO		4
 
 /* --disk: a virtio-blk device on a raw image file or a block device. */
 struct disk_config {
@@ -23,6 +24,11 @@ struct net_config {
 	const char *tap;
 	uint8_t mac[6];			/* a unicast address, if mac_set */
 	bool mac_set;
+};
+
+/* --vfio: a host PCI function passed through with VFIO (devices/vfio.c). */
+struct vfio_config {
+	const char *sysfs;		/* its sysfs directory, /sys/bus/pci/devices/DDDD:BB:DD.F */
 };
 
 /* --memory SIZE,backend=...: what holds guest RAM (README, "Guest memory"). */
@@ -86,6 +92,8 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned int nr_nets;
 	bool vconsole_pty;		/* --vconsole pty */
+	struct vfio_config vfio[CONFIG_MAX_VFIO];	/* --vfio */
+	unsigned int nr_vfio;
 
 	/* Control and snapshots (docs/control.md). */
 	const char *control_path;	/* --control PATH: unix socket; NULL: none */
@@ -115,6 +123,7 @@ struct vm_config {
 	/* cli_parse()'s storage for disks[].path and nets[].tap. */
 	char disk_path_buf[CONFIG_MAX_DISKS][CONFIG_PATH_MAX];
 	char tap_name_buf[CONFIG_MAX_NETS][CONFIG_IFNAME_MAX];
+	char vfio_path_buf[CONFIG_MAX_VFIO][CONFIG_PATH_MAX];
 };
 
 #define CONFIG_DEFAULT_CPUS	1

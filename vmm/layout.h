@@ -16,7 +16,7 @@
  *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window: the BARs of virtio-pci functions
  *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM (bus 0 used)
  *   0x4000_0000 - ram end       RAM (--memory)
- *   align_up(ram end, 64 GiB)   PCI 64-bit prefetchable window, 64 GiB (unused so far)
+ *   align_up(ram end, 64 GiB)   PCI 64-bit prefetchable window, 64 GiB (passed-through 64-bit prefetchable BARs)
  *
  * KVM's vGIC needs DIST and ITS 64 KiB aligned and each redistributor frame
  * pair 64 KiB aligned; all bases above are.

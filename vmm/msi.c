@@ -10,11 +10,22 @@
 #include "msi.h"
 #include "vm.h"
 
-int msi_route_alloc(struct vm *vm, uint32_t devid)
+static int irqfd_bind(struct vm *vm, const struct msi_route *r, bool on)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)r->irqfd,
+		.gsi = r->gsi,
+		.flags = on ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	return (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_IRQFD, &irqfd);
+}
+
+/* A new route on eventfd @efd (-1: one of its own), bound at once if @bind. */
+static int route_alloc(struct vm *vm, uint32_t devid, int efd, bool bind)
 {
 	struct msi_routes *m = &vm->msi;
 	struct msi_route *r;
-	struct kvm_irqfd irqfd = { 0 };
 	int idx, ret;
 
 	pthread_mutex_lock(&m->lock);
@@ -28,23 +39,58 @@ int msi_route_alloc(struct vm *vm, uint32_t devid)
 	r->gsi = MSI_FIRST_GSI + (uint32_t)idx;
 	r->devid = devid;
 	r->valid = false;
-	r->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r->borrowed = efd >= 0;
+	r->attached = false;
+	r->irqfd = efd >= 0 ? efd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->irqfd < 0) {
 		ret = -errno;
 		pthread_mutex_unlock(&m->lock);
 		return ret;
 	}
-	irqfd.fd = (uint32_t)r->irqfd;
-	irqfd.gsi = r->gsi;
-	ret = (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_IRQFD, &irqfd);
-	if (ret < 0) {
-		close(r->irqfd);
-		pthread_mutex_unlock(&m->lock);
-		return ret;
+	if (bind) {
+		ret = irqfd_bind(vm, r, true);
+		if (ret < 0) {
+			if (!r->borrowed)
+				close(r->irqfd);
+			pthread_mutex_unlock(&m->lock);
+			return ret;
+		}
+		r->attached = true;
 	}
 	m->nr++;
 	pthread_mutex_unlock(&m->lock);
 	return idx;
+}
+
+int msi_route_alloc(struct vm *vm, uint32_t devid)
+{
+	return route_alloc(vm, devid, -1, true);
+}
+
+int msi_route_alloc_eventfd(struct vm *vm, uint32_t devid, int efd)
+{
+	return efd < 0 ? -EINVAL : route_alloc(vm, devid, efd, false);
+}
+
+int msi_route_attach(struct vm *vm, int route, bool on)
+{
+	struct msi_routes *m = &vm->msi;
+	struct msi_route *r;
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (route < 0 || (unsigned int)route >= m->nr) {
+		pthread_mutex_unlock(&m->lock);
+		return -EINVAL;
+	}
+	r = &m->routes[route];
+	if (r->attached != on) {
+		ret = irqfd_bind(vm, r, on);
+		if (!ret)
+			r->attached = on;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
 }
 
 /* Pushes every route that has a message; called with m->lock held. */
@@ -118,7 +164,8 @@ void msi_route_fire(struct vm *vm, int route)
 void msi_routes_destroy(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->msi.nr; i++)
-		close(vm->msi.routes[i].irqfd);
+		if (!vm->msi.routes[i].borrowed)
+			close(vm->msi.routes[i].irqfd);
 	vm->msi.nr = 0;
 }
 

@@ -23,6 +23,8 @@ struct msi_route {
 	uint32_t data;
 	bool valid;			/* has a message: part of the routing table */
 	int irqfd;
+	bool borrowed;			/* irqfd is the caller's (a VFIO vector's): not closed here */
+	bool attached;			/* bound to the GSI with KVM_IRQFD */
 };
 
 #define MSI_MAX_ROUTES	1024
@@ -39,6 +41,17 @@ struct msi_routes {
 /* Reserves a GSI for DeviceID @devid with its irqfd (KVM_IRQFD). The route
  * has no message yet. Returns the route's index or -errno. */
 int msi_route_alloc(struct vm *vm, uint32_t devid);
+
+/* The same for an eventfd someone else signals (a passed-through device's
+ * vector, VFIO_DEVICE_SET_IRQS): @efd stays the caller's, and it is not
+ * bound to the GSI until msi_route_attach(). */
+int msi_route_alloc_eventfd(struct vm *vm, uint32_t devid, int efd);
+
+/* Binds (@on) or unbinds the route's eventfd and its GSI (KVM_IRQFD, or
+ * with KVM_IRQFD_FLAG_DEASSIGN): unbound, signals accumulate in the
+ * eventfd, and KVM delivers them when it is bound again (virt/kvm/eventfd.c
+ * checks the eventfd when an irqfd is assigned). -errno. */
+int msi_route_attach(struct vm *vm, int route, bool on);
 
 /* Sets the route's message and pushes the routing table to KVM
  * (KVM_SET_GSI_ROUTING takes the whole table; called only on a change). */

@@ -14,6 +14,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
+#include <linux/vfio.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <sys/mman.h>
@@ -72,7 +73,9 @@ static const struct syscall_rule syscall_rules[] = {
 	A("epoll_ctl", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
 	A("eventfd2", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
 	A("io_uring_enter", K(MAIN) | K(VCPU) | K(IOTHREAD)),
-	A("pread64", K(MAIN) | K(IOTHREAD)), A("pwrite64", K(MAIN) | K(IOTHREAD)),
+	/* vCPUs too: a passed-through device's live config bytes and trapped
+	 * BAR accesses go through its VFIO fd (devices/vfio.c). */
+	A("pread64", K(MAIN) | K(VCPU) | K(IOTHREAD)), A("pwrite64", K(MAIN) | K(VCPU) | K(IOTHREAD)),
 	A("preadv", K(MAIN) | K(IOTHREAD)), A("pwritev", K(MAIN) | K(IOTHREAD)),
 	A("fsync", K(MAIN) | K(IOTHREAD)), A("fdatasync", K(MAIN) | K(IOTHREAD)),
 	/* Also the SIGBUS handler, which replaces a poisoned page of guest RAM
@@ -135,7 +138,10 @@ static const struct ioctl_rule ioctl_rules[] = {
 	/* Dirty tracking for migration; with --dirty-tracking bitmap the
 	 * migration thread turns the memslot's dirty logging on and off
 	 * (KVM_MEM_LOG_DIRTY_PAGES), the one memslot change after set-up. */
-	{ KVM_SET_USER_MEMORY_REGION, K(MIGRATE) }, { KVM_SET_USER_MEMORY_REGION2, K(MIGRATE) },
+	{ KVM_SET_USER_MEMORY_REGION2, K(MIGRATE) },
+	/* ... and a passed-through device's BAR memslots follow the guest's
+	 * BAR writes (vCPU) and guest resets (main): devices/vfio.c. */
+	{ KVM_SET_USER_MEMORY_REGION, K(MAIN) | K(VCPU) | K(MIGRATE) },
 	{ KVM_GET_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
 	{ KVM_CLEAR_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
 	{ KVM_RESET_DIRTY_RINGS, K(MAIN) | K(VCPU) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
@@ -144,6 +150,10 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ USERFAULTFD_IOC_NEW, K(MAIN) },
 	{ UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST) }, { UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST) },
 	{ UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST) },
+	/* VFIO: the device's MSI-X follows the guest's enable (vCPU) and reset
+	 * (main); at exit the main thread resets the device and unmaps DMA. */
+	{ VFIO_DEVICE_SET_IRQS, K(MAIN) | K(VCPU) }, { VFIO_DEVICE_RESET, K(MAIN) },
+	{ VFIO_IOMMU_UNMAP_DMA, K(MAIN) },
 	/* Devices: tap offloads follow the guest's features; discard. */
 	{ TUNSETOFFLOAD, VM_IRQS }, { BLKDISCARD, K(MAIN) | K(IOTHREAD) },
 	/* The terminal, restored at exit. */

@@ -26,6 +26,7 @@ struct iothread;
 struct migration;
 struct postcopy_dest;
 struct vcpu;
+struct vfio_dev;
 
 /* Why the VM stopped; decided once, by whoever stops it first. */
 enum vm_stop_reason {
@@ -78,6 +79,9 @@ struct vm {
 	struct device *devices[VM_MAX_DEVICES];	/* fixed MMIO windows */
 	unsigned int nr_devices;
 	struct pci_host pci;
+	struct vfio_dev *vfio[CONFIG_MAX_VFIO];	/* --vfio functions */
+	unsigned int nr_vfio;
+	uint32_t nr_extra_slots;		/* memslots after RAM's (slot 0): BARs */
 	struct msi_routes msi;
 	struct iothread *io;			/* device work, off the vCPU threads */
 	struct console console;
@@ -137,6 +141,13 @@ static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
 struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len);
 
 int vm_add_device(struct vm *vm, struct device *dev);
+
+/* A memslot id of its own for the caller (ids 1, 2, ...; 0 is RAM's).
+ * Called while the VM is built (main thread). */
+static inline uint32_t vm_reserve_memslot(struct vm *vm)
+{
+	return 1 + vm->nr_extra_slots++;
+}
 
 /*
  * Pause: every vCPU out of KVM_RUN and parked (any MMIO exit completed by a

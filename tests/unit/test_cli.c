@@ -567,6 +567,26 @@ static void test_vconsole(void **state)
 	RUN_ERR("--vconsole '': unknown backend", "--vconsole", "");
 }
 
+static void test_vfio(void **state)
+{
+	assert_int_equal(RUN("--vfio", "host=0000:00:02.0", "--vfio", "sysfs=/sys/devices/x/0000:01:00.1"), 0);
+	assert_int_equal(cfg.nr_vfio, 2);
+	assert_string_equal(cfg.vfio[0].sysfs, "/sys/bus/pci/devices/0000:00:02.0");
+	assert_string_equal(cfg.vfio[1].sysfs, "/sys/devices/x/0000:01:00.1");
+
+	RUN_ERR("'00:02.0' is not a PCI address DDDD:BB:DD.F", "--vfio", "host=00:02.0");
+	RUN_ERR("'0000:00:02.8' is not a PCI address", "--vfio", "host=0000:00:02.8");
+	RUN_ERR("expected host=DDDD:BB:DD.F|sysfs=PATH", "--vfio", "0000:00:02.0");
+	RUN_ERR("expected host=DDDD:BB:DD.F|sysfs=PATH", "--vfio", "sysfs=");
+	RUN_ERR("that device is given twice", "--vfio", "host=0000:00:02.0", "--vfio",
+		"sysfs=/sys/bus/pci/devices/0000:00:02.0");
+	RUN_ERR("too many devices, at most 4", "--vfio", "host=0000:00:01.0", "--vfio",
+		"host=0000:00:02.0", "--vfio", "host=0000:00:03.0", "--vfio", "host=0000:00:04.0",
+		"--vfio", "host=0000:00:05.0");
+	RUN_ERR("--vfio cannot be used with --memory ...,backend=guest_memfd", "--memory",
+		"256M,backend=guest_memfd", "--vfio", "host=0000:00:02.0");
+}
+
 static void test_devices_together(void **state)
 {
 	assert_int_equal(RUN("--disk", "path=root.img", "--net", "tap=tap0", "--vconsole", "pty",
@@ -988,6 +1008,7 @@ int main(void)
 		cmocka_unit_test(test_net),
 		cmocka_unit_test(test_net_errors),
 		cmocka_unit_test(test_vconsole),
+		cmocka_unit_test(test_vfio),
 		cmocka_unit_test(test_devices_together),
 		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_restore),

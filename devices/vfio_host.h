@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef TERN_VFIO_HOST_H
+#define TERN_VFIO_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/vfio.h>
+
+#include "vfio_cfg.h"
+
+/*
+ * The host side of a passed-through PCI function: the VFIO container/group
+ * API with the type1 IOMMU (Documentation/driver-api/vfio.rst), one
+ * container per device. Opening refuses, with what to do about it, a device
+ * that is not bound to vfio-pci, has no IOMMU group, sits in a group that is
+ * not viable, or whose /dev/vfio nodes tern may not open.
+ */
+#define VFIO_MAX_AREAS	8
+
+struct vfio_region {
+	uint32_t index;
+	uint32_t flags;			/* VFIO_REGION_INFO_FLAG_* */
+	uint64_t size;
+	uint64_t offset;		/* in the device fd */
+	struct vfio_span areas[VFIO_MAX_AREAS];	/* mmappable (sparse caps honoured) */
+	unsigned int nr_areas;
+};
+
+struct vfio_host {
+	char name[16];			/* DDDD:BB:DD.F */
+	int container, group, fd;
+	int group_id;
+	uint32_t flags;			/* VFIO_DEVICE_FLAGS_* */
+	struct vfio_region config;
+	struct vfio_region bars[6];
+	uint64_t dma_iova, dma_size;	/* guest RAM as mapped for the device; size 0: none */
+};
+
+/* Opens the function at sysfs directory @sysfs. -errno after a message. */
+int vfio_host_open(struct vfio_host *h, const char *sysfs);
+
+/* Maps [@hva, +@size) at IOVA @iova for the device's DMA (pins it). */
+int vfio_host_map_dma(struct vfio_host *h, void *hva, uint64_t iova, uint64_t size);
+
+/* Reads the region info of every BAR and of config space. */
+int vfio_host_read_regions(struct vfio_host *h);
+
+/* pread/pwrite of region @r at @off; short or failed: -errno. */
+int vfio_host_region_read(const struct vfio_host *h, const struct vfio_region *r, uint64_t off,
+			  void *data, unsigned int len);
+int vfio_host_region_write(const struct vfio_host *h, const struct vfio_region *r, uint64_t off,
+			   const void *data, unsigned int len);
+
+/* MSI-X triggers: @nr eventfds from vector 0 (VFIO_DEVICE_SET_IRQS), or
+ * none (@nr 0: MSI-X off at the device). */
+int vfio_host_set_msix(const struct vfio_host *h, const int *efds, unsigned int nr);
+
+/* VFIO_DEVICE_RESET when the device has one (FLR or another reset). */
+int vfio_host_reset(const struct vfio_host *h);
+
+/* Unmaps the DMA, closes device, group and container. Idempotent. */
+void vfio_host_close(struct vfio_host *h);
+
+#endif

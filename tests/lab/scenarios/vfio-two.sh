@@ -1,0 +1,50 @@
+#!/bin/sh
+# Two devices passed through at once: the vfio host's virtio-blk and its NVMe
+# controller (a non-virtio device: the guest's nvme driver, loaded from
+# /lib/modules/nvme). The guest writes a pattern on each at the same time and
+# reads both back (O_DIRECT: from the devices); both take MSI-X interrupts
+# through the ITS; at exit tern reports, per device, which BAR accesses came
+# to it.
+# host: vfio
+# timeout: 900
+. "$LAB/lib.sh"
+. "$LAB/guest.sh"
+need_tern
+need_root
+trap guest_dump_logs EXIT
+SIZE=16777216
+
+find_fn() { # ATTR VALUE [ATTR2 VALUE2]
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/$1")" = "$2" ] || continue
+		[ -z "${3:-}" ] || [ "$(cat "$d/$3")" = "$4" ] || continue
+		echo "${d##*/}"
+		return
+	done
+}
+blk=$(find_fn vendor 0x1af4 device 0x1042)
+nvme=$(find_fn class 0x010802)
+[ -n "$blk" ] && [ -n "$nvme" ] || skip "needs a virtio-blk and an NVMe function to pass through (the lab's vfio host)"
+for bdf in $blk $nvme; do
+	dev=/sys/bus/pci/devices/$bdf
+	[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
+	echo vfio-pci >"$dev/driver_override"
+	echo "$bdf" >/sys/bus/pci/drivers_probe
+	[ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || fail "$bdf did not bind to vfio-pci"
+done
+
+guest_serve --cpus 2 --memory 256M --vfio host="$blk" --vfio host="$nvme"
+guest_run 'for m in $(cat /lib/modules/nvme/load-order); do insmod /lib/modules/nvme/$m.ko || exit 1; done; n=0; while [ ! -b /dev/nvme0n1 ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/nvme0n1 ] && [ -b /dev/vda ]' 120
+expect_status "$run_rc" 0 "the guest did not get /dev/nvme0n1 and /dev/vda (nvme driver, two passed-through disks)"
+guest_run "blkpattern write /dev/vda 11 $SIZE & a=\$!; blkpattern write /dev/nvme0n1 12 $SIZE; b=\$?; wait \$a && [ \$b = 0 ]" 600
+expect_status "$run_rc" 0 "the guest could not write both disks at once"
+guest_run "blkpattern verify /dev/vda 11 $SIZE && blkpattern verify /dev/nvme0n1 12 $SIZE" 600
+expect_status "$run_rc" 0 "the patterns did not read back from both devices"
+guest_run 'grep ITS-PCI-MSIX /proc/interrupts' 30
+guest_log | grep -q "ITS-PCI-MSIX.*nvme0q" || fail "no NVMe queue interrupts through the ITS"
+guest_log | grep -q "ITS-PCI-MSIX.*req" || fail "no virtio-blk queue interrupts through the ITS"
+guest_poweroff 120
+[ "$(grep -c "guest accesses to its BARs" tern-stderr.log)" = 2 ] || fail "tern did not report both devices' trapped BAR accesses"
+grep "guest accesses to its BARs" tern-stderr.log | sed 's/^/REPORT: /'
+grep "vfio $blk: guest accesses to its BARs.* 0 elsewhere" tern-stderr.log ||
+	fail "virtio-blk BAR accesses outside the MSI-X pages exited to tern"
