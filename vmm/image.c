@@ -89,10 +89,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a + b < a ? UINT64_MAX : a + b;
 }
 
-static int fail(int err, char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int err, char *why, size_t whylen, const char *fmt, ...)
+int image_fail(int err, char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -143,27 +140,27 @@ static int identify_other_format(const uint8_t *buf, size_t len, char *why, size
 
 	for (i = 0; i < sizeof(compressed) / sizeof(compressed[0]); i++)
 		if (has_bytes(buf, len, 0, compressed[i].magic, compressed[i].len))
-			return fail(-ENOEXEC, why, whylen,
+			return image_fail(-ENOEXEC, why, whylen,
 				    "%s: decompress it and pass the arm64 Image",
 				    compressed[i].what);
 
 	if (has_bytes(buf, len, 0, "MZ", 2) && has_bytes(buf, len, ZBOOT_TYPE_OFF, "zimg", 4)) {
 		const char *c = zboot_compression(buf, len, comp, sizeof(comp));
 
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "EFI zboot compressed kernel%s%s%s: pass the uncompressed Image (arch/arm64/boot/Image)",
 			    c ? " (" : "", c ? c : "", c ? ")" : "");
 	}
 	if (has_bytes(buf, len, 0, "\x7f" "ELF", 4))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "ELF file (vmlinux?): pass the arm64 Image (arch/arm64/boot/Image), not the ELF vmlinux");
 	if (has_bytes(buf, len, 0, "\x27\x05\x19\x56", 4))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "U-Boot uImage: pass the arm64 Image it wraps (dumpimage -T kernel -o Image)");
 	if (has_bytes(buf, len, 0, "\xd0\x0d\xfe\xed", 4))
-		return fail(-ENOEXEC, why, whylen, "a device tree blob, not a kernel");
+		return image_fail(-ENOEXEC, why, whylen, "a device tree blob, not a kernel");
 	if (has_bytes(buf, len, 0, "07070", 5))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "a cpio archive (an initramfs?): pass it with --initrd, and the kernel with --kernel");
 	return 0;
 }
@@ -172,15 +169,15 @@ static int identify_other_format(const uint8_t *buf, size_t len, char *why, size
 static int explain_not_arm64(const uint8_t *buf, size_t len, char *why, size_t whylen)
 {
 	if (len < IMAGE_HDR_SIZE)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "truncated: %zu bytes, an Image header needs %d", len, IMAGE_HDR_SIZE);
 	if (has_bytes(buf, len, X86_HDRS_OFF, "HdrS", 4))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "x86 kernel (bzImage): tern boots arm64 kernels (arch/arm64/boot/Image)");
 	if (has_bytes(buf, len, 0, "MZ", 2))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "PE/EFI executable without the arm64 Image header (an x86 kernel or an EFI application?): pass an arm64 Image");
-	return fail(-ENOEXEC, why, whylen,
+	return image_fail(-ENOEXEC, why, whylen,
 		    "not an arm64 Linux Image (no \"ARM\\x64\" magic at offset %d)", IMAGE_MAGIC_OFF);
 }
 
@@ -229,7 +226,7 @@ int arm64_image_parse_header(const void *data, size_t len, struct arm64_image *i
 	int err;
 
 	if (len == 0)
-		return fail(-ENOEXEC, why, whylen, "empty file");
+		return image_fail(-ENOEXEC, why, whylen, "empty file");
 	err = identify_other_format(buf, len, why, whylen);
 	if (err)
 		return err;
@@ -242,12 +239,12 @@ int arm64_image_parse_header(const void *data, size_t len, struct arm64_image *i
 	img->file_size = len;
 
 	if (img->flags & IMAGE_FLAG_BE)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "big-endian arm64 kernel: tern runs little-endian guests");
 	if (img->image_size == 0)
 		img->text_offset = IMAGE_OLD_TEXT_OFFSET;
 	if (img->text_offset >= IMAGE_KERNEL_ALIGN || img->text_offset % (4 * KiB))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "corrupt Image header: text_offset 0x%llx is not a 4 KiB aligned offset below 2 MiB",
 			    (unsigned long long)img->text_offset);
 	return 0;
@@ -258,7 +255,7 @@ int arm64_image_check_whole(const void *buf, size_t len, char *why, size_t whyle
 	uint64_t claimed = pe_claimed_size(buf, len);
 
 	if (claimed > len)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "truncated: %zu bytes, but its PE header says the kernel is %llu bytes (an incomplete copy?)",
 			    len, (unsigned long long)claimed);
 	return 0;
@@ -275,7 +272,7 @@ int arm64_image_parse(const void *data, size_t len, struct arm64_image *img, cha
 int arm64_raw_describe(size_t len, struct arm64_image *img, char *why, size_t whylen)
 {
 	if (len == 0)
-		return fail(-ENOEXEC, why, whylen, "empty file");
+		return image_fail(-ENOEXEC, why, whylen, "empty file");
 	img->text_offset = ARM64_RAW_LOAD_OFFSET;
 	img->image_size = 0;
 	img->flags = 0;
@@ -293,18 +290,18 @@ int boot_plan_compute(const struct arm64_image *img, uint64_t ram_base, uint64_t
 
 	if (ram_base % IMAGE_KERNEL_ALIGN || ram_size % LAYOUT_RAM_ALIGN ||
 	    ram_size > UINT64_MAX - ram_base)
-		return fail(-EINVAL, why, whylen,
+		return image_fail(-EINVAL, why, whylen,
 			    "RAM at 0x%llx, %llu bytes: base and size must be 2 MiB aligned and end below 2^64",
 			    (unsigned long long)ram_base, (unsigned long long)ram_size);
 	if (need > ram_size) {
 		if (initrd_size)
-			return fail(-E2BIG, why, whylen,
+			return image_fail(-E2BIG, why, whylen,
 				    "kernel (%llu MiB) and initrd (%llu MiB) need %llu MiB of RAM; --memory is %llu MiB",
 				    (unsigned long long)mib_up(kernel_span),
 				    (unsigned long long)mib_up(initrd_size),
 				    (unsigned long long)mib_up(need),
 				    (unsigned long long)(ram_size / MiB));
-		return fail(-E2BIG, why, whylen,
+		return image_fail(-E2BIG, why, whylen,
 			    "kernel (%llu MiB) needs %llu MiB of RAM; --memory is %llu MiB",
 			    (unsigned long long)mib_up(kernel_span), (unsigned long long)mib_up(need),
 			    (unsigned long long)(ram_size / MiB));

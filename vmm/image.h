@@ -59,6 +59,11 @@ uint64_t pe_claimed_size(const void *buf, size_t len);
 
 int arm64_raw_describe(size_t len, struct arm64_image *img, char *why, size_t whylen);
 
+/* Writes the reason for a refusal into @why (when given) and returns @err:
+ * the loaders' one way of saying what is wrong with a file. */
+int image_fail(int err, char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Where the kernel, initrd and DTB go in guest RAM. */
 struct boot_plan {
 	uint64_t kernel_addr;	/* 2 MiB aligned base + text_offset */

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,21 +48,6 @@ static const uint8_t xz_magic[] = { 0xfd, '7', 'z', 'X', 'Z', 0x00 };	/* .xz str
 #define PE_MACHINE_OFF		4
 #define PE_MACHINE_ARM64	0xaa64
 
-static int fail(int err, char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int err, char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 static uint32_t get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -90,14 +74,14 @@ static uInt zchunk(size_t n)
 
 static int too_big(const struct kernel_image *k, size_t cap, char *why, size_t whylen)
 {
-	return fail(-E2BIG, why, whylen,
+	return image_fail(-E2BIG, why, whylen,
 		    "%s, corrupt: it decompresses to more than %zu bytes, but its Image header says the kernel takes %llu (image_size)",
 		    k->format, cap, (unsigned long long)k->image.image_size);
 }
 
 static int truncated(const struct kernel_image *k, const char *comp, char *why, size_t whylen)
 {
-	return fail(-ENOEXEC, why, whylen,
+	return image_fail(-ENOEXEC, why, whylen,
 		    "%s, truncated: its %s stream stops after %zu bytes, before its end: the copy is incomplete, copy it again",
 		    k->format, comp, k->len);
 }
@@ -109,7 +93,7 @@ static int trailing_zeros_only(const struct kernel_image *k, size_t left, const 
 {
 	for (size_t i = k->len - left; i < k->len; i++)
 		if (k->data[i])
-			return fail(-ENOEXEC, why, whylen,
+			return image_fail(-ENOEXEC, why, whylen,
 				    "%s, corrupt: %zu bytes of other data after the end of its %s stream (two files joined?): pass the kernel alone",
 				    k->format, left, comp);
 	return 0;
@@ -124,12 +108,12 @@ static int gzip_verdict(const struct kernel_image *k, int zr, const char *msg, s
 	if (zr == Z_STREAM_END || (!whole && out_left == 0))
 		return trailing_zeros_only(k, whole ? in_left : 0, "gzip", why, whylen);
 	if (zr == Z_MEM_ERROR)
-		return fail(-ENOMEM, why, whylen, "%s: zlib is out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: zlib is out of memory", k->format);
 	if (zr == Z_BUF_ERROR && out_left == 0)
 		return too_big(k, cap, why, whylen);
 	if (zr == Z_BUF_ERROR)
 		return truncated(k, "gzip", why, whylen);
-	return fail(-ENOEXEC, why, whylen,
+	return image_fail(-ENOEXEC, why, whylen,
 		    "%s, corrupt: zlib says \"%s\"%s: the file is damaged, copy it again",
 		    k->format, msg ? msg : "error",
 		    msg && strstr(msg, "data check") ? " (its CRC-32 does not match)" :
@@ -150,7 +134,7 @@ static int gunzip(const struct kernel_image *k, uint8_t *out, size_t cap, bool w
 
 	memset(&s, 0, sizeof(s));
 	if (inflateInit2(&s, 16 + MAX_WBITS) != Z_OK)	/* 16: gzip wrapper only */
-		return fail(-ENOMEM, why, whylen, "%s: zlib cannot start: out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: zlib cannot start: out of memory", k->format);
 	s.next_in = k->data;
 	s.next_out = out;
 	do {
@@ -175,17 +159,17 @@ static int zstd_verdict(const struct kernel_image *k, size_t r, size_t cap, char
 {
 	switch (ZSTD_getErrorCode(r)) {
 	case ZSTD_error_memory_allocation:
-		return fail(-ENOMEM, why, whylen, "%s: libzstd is out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: libzstd is out of memory", k->format);
 	case ZSTD_error_dstSize_tooSmall:
 		return too_big(k, cap, why, whylen);
 	case ZSTD_error_srcSize_wrong:
 		return truncated(k, "zstd", why, whylen);
 	case ZSTD_error_checksum_wrong:
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: the data does not match its zstd checksum: the file is damaged, copy it again",
 			    k->format);
 	default:
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: libzstd says \"%s\": the file is damaged, copy it again",
 			    k->format, ZSTD_getErrorName(r));
 	}
@@ -201,7 +185,7 @@ static int unzstd_head(const struct kernel_image *k, uint8_t *out, size_t cap, s
 	size_t r = 1, in_was, out_was;
 
 	if (!ds)
-		return fail(-ENOMEM, why, whylen, "%s: libzstd cannot start: out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: libzstd cannot start: out of memory", k->format);
 	do {
 		in_was = in.pos;
 		out_was = o.pos;
@@ -225,7 +209,7 @@ static int unzstd(const struct kernel_image *k, uint8_t *out, size_t cap, size_t
 	size_t r;
 
 	if (!dc)
-		return fail(-ENOMEM, why, whylen, "%s: libzstd cannot start: out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: libzstd cannot start: out of memory", k->format);
 	r = ZSTD_decompressDCtx(dc, out, cap, k->data, k->len);
 	ZSTD_freeDCtx(dc);
 	if (ZSTD_isError(r))
@@ -246,20 +230,20 @@ static int xz_verdict(const struct kernel_image *k, lzma_ret lr, size_t in_left,
 	if (lr == LZMA_STREAM_END || (!whole && out_left == 0))
 		return trailing_zeros_only(k, whole ? in_left : 0, "xz", why, whylen);
 	if (lr == LZMA_MEM_ERROR)
-		return fail(-ENOMEM, why, whylen, "%s: liblzma is out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: liblzma is out of memory", k->format);
 	if (lr == LZMA_BUF_ERROR && out_left == 0)
 		return too_big(k, cap, why, whylen);
 	if (lr == LZMA_BUF_ERROR)
 		return truncated(k, "xz", why, whylen);
 	if (lr == LZMA_MEMLIMIT_ERROR)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s: its xz stream asks for more than %llu MiB of memory to decompress (the kernel's own build uses 32 MiB): decompress it with xz and pass the Image",
 			    k->format, (unsigned long long)(XZ_MEMLIMIT >> 20));
 	if (lr == LZMA_OPTIONS_ERROR)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s: its xz stream uses a filter or option liblzma %s does not know: decompress it with xz and pass the Image",
 			    k->format, lzma_version_string());
-	return fail(-ENOEXEC, why, whylen,
+	return image_fail(-ENOEXEC, why, whylen,
 		    "%s, corrupt: %s (liblzma error %d): the file is damaged, copy it again",
 		    k->format,
 		    lr == LZMA_DATA_ERROR ? "bad data, or it does not match its check (CRC)" :
@@ -276,7 +260,7 @@ static int unxz(const struct kernel_image *k, uint8_t *out, size_t cap, bool who
 	lzma_ret lr;
 
 	if (lzma_stream_decoder(&s, XZ_MEMLIMIT, 0) != LZMA_OK)
-		return fail(-ENOMEM, why, whylen, "%s: liblzma cannot start: out of memory", k->format);
+		return image_fail(-ENOMEM, why, whylen, "%s: liblzma cannot start: out of memory", k->format);
 	s.next_in = k->data;
 	s.avail_in = k->len;
 	s.next_out = out;
@@ -300,13 +284,13 @@ static int probe_compressed(struct kernel_image *k, char *why, size_t whylen)
 	int err;
 
 	if (k->packing == KERNEL_GZIP && !starts_with(k->data, k->len, gzip_magic, sizeof(gzip_magic)))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: its payload does not start with a gzip header", k->format);
 	if (k->packing == KERNEL_ZSTD && !starts_with(k->data, k->len, zstd_magic, sizeof(zstd_magic)))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: its payload does not start with a zstd frame", k->format);
 	if (k->packing == KERNEL_XZ && !starts_with(k->data, k->len, xz_magic, sizeof(xz_magic)))
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: its payload does not start with an xz header", k->format);
 	if (k->packing == KERNEL_GZIP)
 		err = gunzip(k, hdr, sizeof(hdr), false, &got, why, whylen);
@@ -318,12 +302,12 @@ static int probe_compressed(struct kernel_image *k, char *why, size_t whylen)
 		return err;
 	err = arm64_image_parse_header(hdr, got, &k->image, inner, sizeof(inner));
 	if (err)
-		return fail(err, why, whylen, "%s holding no bootable arm64 Image: %s", k->format,
+		return image_fail(err, why, whylen, "%s holding no bootable arm64 Image: %s", k->format,
 			    inner);
 	/* booting.rst: image_size is 0 before Linux 3.17; nothing then says
 	 * how much RAM the kernel takes before it is all decompressed. */
 	if (k->image.image_size == 0)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s of a kernel older than Linux 3.17 (image_size 0): decompress it and pass the Image",
 			    k->format);
 	k->image.file_size = k->image.image_size;
@@ -351,11 +335,11 @@ static int zboot_check_machine(const uint8_t *buf, size_t len, char *why, size_t
 
 	if (pe < IMAGE_HDR_LEN || (uint64_t)pe + PE_MACHINE_OFF + 2 > len ||
 	    memcmp(buf + pe, "PE\0\0", 4) != 0)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "EFI zboot image, corrupt: no PE header at offset %u (file of %zu bytes)", pe, len);
 	machine = buf[pe + PE_MACHINE_OFF] | buf[pe + PE_MACHINE_OFF + 1] << 8;
 	if (machine != PE_MACHINE_ARM64)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "EFI zboot image for %s (PE machine 0x%04x), not arm64 (0xaa64): pass an arm64 kernel",
 			    pe_machine_name(machine), machine);
 	return 0;
@@ -368,7 +352,7 @@ static int zboot_compression(const uint8_t *buf, struct kernel_image *k, char *w
 	size_t n = strnlen(c, ZBOOT_COMP_END - ZBOOT_COMP_OFF);
 
 	if (n == 0 || n == ZBOOT_COMP_END - ZBOOT_COMP_OFF || strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789") != n)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "EFI zboot image, corrupt: no compression type at offset 0x%x", ZBOOT_COMP_OFF);
 	if (strcmp(c, "gzip") == 0) {
 		k->packing = KERNEL_GZIP;
@@ -380,7 +364,7 @@ static int zboot_compression(const uint8_t *buf, struct kernel_image *k, char *w
 		k->packing = KERNEL_XZ;
 		k->format = "EFI zboot image (xz)";
 	} else {
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "EFI zboot image compressed with \"%s\": tern decompresses gzip, zstd and xz only; pass the uncompressed Image, or a kernel built with CONFIG_KERNEL_GZIP, CONFIG_KERNEL_ZSTD or CONFIG_KERNEL_XZ",
 			    c);
 	}
@@ -395,7 +379,7 @@ static int probe_zboot(const uint8_t *buf, size_t len, struct kernel_image *k, c
 	int err;
 
 	if (len < IMAGE_HDR_LEN)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "EFI zboot image, truncated: %zu bytes, its header needs %d", len, IMAGE_HDR_LEN);
 	err = zboot_check_machine(buf, len, why, whylen);
 	if (!err)
@@ -403,17 +387,17 @@ static int probe_zboot(const uint8_t *buf, size_t len, struct kernel_image *k, c
 	if (err)
 		return err;
 	if (claimed > len)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, truncated: %zu bytes, but its PE header says it has %llu: the copy is incomplete, copy it again",
 			    k->format, len, (unsigned long long)claimed);
 	off = get_le32(buf + ZBOOT_PAYLOAD_OFF);
 	size = get_le32(buf + ZBOOT_PAYLOAD_SIZE);
 	end = (uint64_t)off + size;
 	if (off < IMAGE_HDR_LEN || size == 0)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt header: payload at offset %u, %u bytes", k->format, off, size);
 	if (end > len)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, truncated: %zu bytes, but its header puts the compressed kernel at bytes %u to %llu",
 			    k->format, len, off, (unsigned long long)end);
 	k->data = buf + off;
@@ -466,14 +450,14 @@ static int check_unpacked(const struct kernel_image *k, const uint8_t *img, size
 	if (arm64_image_parse_header(img, n, &again, inner, sizeof(inner)) ||
 	    again.image_size != k->image.image_size || again.text_offset != k->image.text_offset ||
 	    again.flags != k->image.flags)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s: the Image decompressed is not the one whose header was read (the file changed?)",
 			    k->format);
 	if (arm64_image_check_whole(img, n, inner, sizeof(inner)))
-		return fail(-ENOEXEC, why, whylen, "%s holding an incomplete Image: %s", k->format,
+		return image_fail(-ENOEXEC, why, whylen, "%s holding an incomplete Image: %s", k->format,
 			    inner);
 	if (k->zboot_size && k->zboot_size != n)
-		return fail(-ENOEXEC, why, whylen,
+		return image_fail(-ENOEXEC, why, whylen,
 			    "%s, corrupt: it decompresses to %zu bytes, its header says %llu",
 			    k->format, n, (unsigned long long)k->zboot_size);
 	return 0;
@@ -487,7 +471,7 @@ ssize_t kernel_image_unpack(const struct kernel_image *k, void *dst, size_t cap,
 
 	if (k->packing == KERNEL_PLAIN) {
 		if (k->len > cap)
-			return fail(-E2BIG, why, whylen, "%s of %zu bytes: room for %zu", k->format,
+			return image_fail(-E2BIG, why, whylen, "%s of %zu bytes: room for %zu", k->format,
 				    k->len, cap);
 		memcpy(dst, k->data, k->len);
 		return (ssize_t)k->len;
