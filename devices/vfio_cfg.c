@@ -69,11 +69,14 @@ static int fail(char *err, unsigned int errlen, const char *msg, unsigned int a)
 static int read_msix(const uint8_t *cfg, uint8_t off, const struct vfio_bar_info *bars,
 		     struct vfio_msix_info *m, char *err, unsigned int errlen)
 {
-	uint32_t table = le(cfg + off + PCI_MSIX_TABLE, 4), pba = le(cfg + off + PCI_MSIX_PBA, 4);
+	uint32_t table, pba;
 	uint64_t tsize, psize, bsize;
 
+	/* Before any byte of the capability is read: it must fit. */
 	if (off > PCI_CFG_SPACE_SIZE - PCI_CAP_MSIX_SIZEOF)
 		return fail(err, errlen, "MSI-X capability at 0x%x runs past config space", off);
+	table = le(cfg + off + PCI_MSIX_TABLE, 4);
+	pba = le(cfg + off + PCI_MSIX_PBA, 4);
 	m->cap = off;
 	m->nr_vectors = (le(cfg + off + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1;
 	m->bar = (int)(table & PCI_MSIX_TABLE_BIR);

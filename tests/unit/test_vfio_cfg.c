@@ -209,6 +209,14 @@ static void test_refusals(void **state)
 	virtio_blk_cfg(cfg, sizes);
 	cfg[PCI_CAPABILITY_LIST] = 0x10;	/* into the header */
 	assert_int_equal(build(&c, cfg, sizes), -EINVAL);
+
+	/* An MSI-X capability in the last dword: refused before its table
+	 * and PBA words (past config space) are read (found by fuzz_vfio_cfg). */
+	virtio_blk_cfg(cfg, sizes);
+	cfg[PCI_CAPABILITY_LIST] = 0xfc;
+	cap(cfg, 0xfc, PCI_CAP_ID_MSIX, 0x00, 4);
+	assert_int_equal(build(&c, cfg, sizes), -EINVAL);
+	assert_non_null(strstr(c.err, "runs past config space"));
 	pthread_mutex_destroy(&c.host.lock);
 }
 
