@@ -135,9 +135,10 @@ static void guest_step(struct fuzz *f)
 	}
 	case 2:
 		if (f->has_msix) {
-			uint32_t v = (uint32_t)take(f, 4);
+			unsigned int wlen = (op & 4) ? 8 : 4;
+			uint64_t v = take(f, wlen);	/* as wide as the widest write */
 
-			msix_table_write(&f->m, take(f, 2), &v, (op & 4) ? 8 : 4);
+			msix_table_write(&f->m, take(f, 2), &v, wlen);
 		}
 		break;
 	case 3:
