@@ -72,18 +72,25 @@ int msi_route_alloc_eventfd(struct vm *vm, uint32_t devid, int efd)
 	return efd < 0 ? -EINVAL : route_alloc(vm, devid, efd, false);
 }
 
+/* Route @route with m->lock taken, or NULL (not locked) if there is none. */
+static struct msi_route *route_lock(struct msi_routes *m, int route)
+{
+	pthread_mutex_lock(&m->lock);
+	if (route >= 0 && (unsigned int)route < m->nr)
+		return &m->routes[route];
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
 int msi_route_attach(struct vm *vm, int route, bool on)
 {
 	struct msi_routes *m = &vm->msi;
 	struct msi_route *r;
 	int ret = 0;
 
-	pthread_mutex_lock(&m->lock);
-	if (route < 0 || (unsigned int)route >= m->nr) {
-		pthread_mutex_unlock(&m->lock);
+	r = route_lock(m, route);
+	if (!r)
 		return -EINVAL;
-	}
-	r = &m->routes[route];
 	if (r->attached != on) {
 		ret = irqfd_bind(vm, r, on);
 		if (!ret)
@@ -134,12 +141,9 @@ int msi_route_set(struct vm *vm, int route, uint64_t addr, uint32_t data)
 	struct msi_route *r;
 	int ret = 0;
 
-	pthread_mutex_lock(&m->lock);
-	if (route < 0 || (unsigned int)route >= m->nr) {
-		pthread_mutex_unlock(&m->lock);
+	r = route_lock(m, route);
+	if (!r)
 		return -EINVAL;
-	}
-	r = &m->routes[route];
 	if (!r->valid || r->addr != addr || r->data != data) {
 		r->addr = addr;
 		r->data = data;
