@@ -56,6 +56,7 @@ static int enter_raw_mode(void)
 	termios_saved = 1;
 	atexit(restore_terminal);
 	install_crash_handlers();
+	sandbox_at_violation(restore_terminal);
 
 	/* Input goes to the guest byte by byte, Ctrl-C included. Output
 	 * processing stays on so tern's own messages keep their line starts. */

@@ -7,7 +7,9 @@
  *
  * A forbidden call in kill mode raises SIGSYS (SECCOMP_RET_TRAP); the handler
  * names the thread's kind and the call, then ends the process with
- * SANDBOX_EXIT_STATUS. It only writes and exits, both allowed everywhere.
+ * SANDBOX_EXIT_STATUS. It only writes and exits, both allowed everywhere,
+ * after the hook sandbox_at_violation() gave it: the console's terminal
+ * restore, whose one ioctl every list allows (vmm/sandbox_filters.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,6 +30,7 @@ struct sandbox_state {
 	enum sandbox_mode mode;
 	int landlock_fd;		/* the ruleset each thread enforces; -1: none */
 	uint32_t arch;
+	void (*at_violation)(void);	/* async-signal-safe; NULL: none */
 	char *names[SANDBOX_NAMED_CALLS];	/* from libseccomp; NULL: unknown */
 };
 
@@ -98,6 +101,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucontext)
 	msg_str(&m, "; exiting with status ");
 	msg_num(&m, SANDBOX_EXIT_STATUS, 10);
 	msg_str(&m, " (--sandbox log reports instead; README, \"Security model\")\n");
+	/* A terminal left in raw mode would outlive us: restored first. */
+	if (st && st->at_violation)
+		st->at_violation();
 	(void)!write(STDERR_FILENO, m.buf, m.len);
 	syscall(SYS_exit_group, SANDBOX_EXIT_STATUS);
 }
@@ -156,6 +162,12 @@ int sandbox_enter(enum sandbox_kind kind)
 		       "needs CONFIG_SECCOMP_FILTER; --sandbox off runs without, unsafely)",
 		       sandbox_kind_name(kind), strerror(-ret));
 	return ret;
+}
+
+void sandbox_at_violation(void (*fn)(void))
+{
+	if (sandbox_state)
+		sandbox_state->at_violation = fn;
 }
 
 int sandbox_set_landlock(int fd)

@@ -63,6 +63,15 @@ unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch);
  */
 int sandbox_prepare(enum sandbox_mode mode);
 
+/*
+ * After sandbox_prepare(): @fn runs in the SIGSYS handler of a kill, on
+ * whichever thread made the forbidden call, before the report and the exit.
+ * It must be async-signal-safe and may make only the calls every list allows
+ * (the console's: tcsetattr(STDIN_FILENO, TCSANOW, ...)). A no-op with
+ * SANDBOX_OFF.
+ */
+void sandbox_at_violation(void (*fn)(void));
+
 /* The calling thread installs @kind's filter on itself (no other thread is
  * affected). A no-op with SANDBOX_OFF or before sandbox_prepare(). -errno. */
 int sandbox_enter(enum sandbox_kind kind);

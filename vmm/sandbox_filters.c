@@ -7,7 +7,8 @@
  * A system call name the architecture lacks (open on arm64, which has only
  * openat) is skipped, so one table serves the arm64 binary and the native
  * unit tests. ioctl is allowed by request number only: a file descriptor's
- * number says nothing about what it is.
+ * number says nothing about what it is (the one exception, the terminal
+ * restore on standard input, is add_terminal_restore()'s).
  */
 #include <errno.h>
 #include <linux/fs.h>
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <unistd.h>
 
 #include "sandbox.h"
 
@@ -161,6 +163,12 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ TIOCGWINSZ, K(MAIN) },
 };
 
+/* Standard input's only, on every thread: add_terminal_restore(). */
+static const unsigned long terminal_restore[] = {
+	TCGETS,		/* glibc's tcsetattr reads the attributes first */
+	TCSETS,
+};
+
 static const int prctl_options[] = { PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME };
 static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6 };
 
@@ -230,7 +238,7 @@ unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch)
 			n += check_patterns(syscall_rules[i].check);
 	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++)
 		n += !!(ioctl_rules[i].kinds & mask);
-	return n;
+	return n + sizeof(terminal_restore) / sizeof(terminal_restore[0]);
 }
 
 static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
@@ -263,6 +271,25 @@ static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
 	return -EINVAL;
 }
 
+/*
+ * Every thread may restore the terminal, and only that: a kill's SIGSYS
+ * handler runs on the thread that made the forbidden call and puts tern's
+ * terminal back out of raw mode (sandbox_at_violation) before it exits. A
+ * call trapped inside that handler, with SIGSYS blocked, would kill the
+ * process with no report and the terminal still raw.
+ */
+static int add_terminal_restore(scmp_filter_ctx ctx, int ioctl_nr)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < sizeof(terminal_restore) / sizeof(terminal_restore[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 2,
+				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)STDIN_FILENO),
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					       (scmp_datum_t)terminal_restore[i]));
+	return ret;
+}
+
 static int add_rules(scmp_filter_ctx ctx, enum sandbox_kind kind, uint32_t arch)
 {
 	int ioctl_nr = seccomp_syscall_resolve_name_arch(arch, "ioctl"), nr, ret;
@@ -288,7 +315,7 @@ static int add_rules(scmp_filter_ctx ctx, enum sandbox_kind kind, uint32_t arch)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return add_terminal_restore(ctx, ioctl_nr);
 }
 
 int sandbox_filter_build(enum sandbox_kind kind, enum sandbox_mode mode, uint32_t arch,

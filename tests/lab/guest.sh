@@ -14,6 +14,14 @@
 #                         check the modules loaded
 #   guest_run CMD [S]     "run CMD" in a serving guest, wait at most S seconds
 #                         (default 120) for its "run rc=" line; sets $run_rc
+#   guest_run_watched CMD S WHAT
+#                         guest_run CMD, in the background of the guest's shell:
+#                         if it has not ended after S seconds (scaled), the
+#                         guest's blocked tasks (sysrq w), its virtio interrupt
+#                         lines and the block layer's in-flight requests are
+#                         printed before the scenario fails naming WHAT — a
+#                         hung request (a lost interrupt, a stuck queue) shows
+#                         where it hangs; sets $run_rc
 #   guest_value KEY       the last "KEY=value" line the guest printed: value
 #   guest_poweroff [S]    "poweroff", wait for tern to exit, expect status 0
 #   pattern_sum FILE WHAT the fnv1a64 of the last "blkpattern: WHAT ..." line in FILE
@@ -113,6 +121,23 @@ guest_run() {
 		sleep 0.2
 	done
 	run_rc=$(guest_log | sed -n 's/^TERN-GUEST: run rc=\([0-9]*\).*/\1/p' | tail -n 1)
+	echo "guest: run $1 -> rc=$run_rc"
+}
+
+guest_run_watched() {
+	_gw_n=$(guest_count "TERN-WATCH rc=")
+	_gw_s=$(lab_scaled "$2")
+	_gw_end=$(($(date +%s) + _gw_s))
+	guest_run "( ($1) </dev/null; echo \"TERN-WATCH rc=\$?\" ) &" 30
+	while [ "$(guest_count "TERN-WATCH rc=")" -le "$_gw_n" ]; do
+		kill -0 "$tern_pid" 2>/dev/null || fail "tern exited while the guest ran: $1"
+		if [ "$(date +%s)" -ge "$_gw_end" ]; then
+			guest_run "echo w >/proc/sysrq-trigger; dmesg | tail -n 80; grep -i virtio /proc/interrupts; grep . /sys/block/*/inflight" 60
+			fail "the guest did not finish within ${_gw_s}s ($3): $1"
+		fi
+		sleep 0.2
+	done
+	run_rc=$(guest_log | sed -n 's/.*TERN-WATCH rc=\([0-9]*\).*/\1/p' | tail -n 1)
 	echo "guest: run $1 -> rc=$run_rc"
 }
 

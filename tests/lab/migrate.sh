@@ -143,7 +143,7 @@ guest_answers() {
 msis_grow() {
 	guest_run "$MSI_COUNT" 30
 	_mg_m1=$(guest_value MSI-COUNT)
-	guest_run "$1" "$2"
+	guest_run_watched "$1" "$2" "$3"
 	expect_status "$run_rc" 0 "'$1' failed $3"
 	guest_run "$MSI_COUNT" 30
 	_mg_m2=$(guest_value MSI-COUNT)

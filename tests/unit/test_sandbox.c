@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,6 +142,53 @@ static void test_kvm_run_only_on_vcpus(void **state)
 	assert_int_equal(WEXITSTATUS(res.status), 0);
 }
 
+/* The hook a kill runs first (the console's terminal restore): its
+ * tcsetattr on standard input passes every list (ENOTTY here, without a
+ * terminal, but not trapped); the same call on another fd is trapped. */
+static void restore_hook(void)
+{
+	struct termios t = { 0 };
+	bool ok = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0 || errno == ENOTTY;
+
+	(void)!write(STDERR_FILENO, ok ? "restored\n" : "restore-failed\n", ok ? 9 : 15);
+}
+
+static void violation_with_hook(enum sandbox_kind kind)
+{
+	sandbox_at_violation(restore_hook);
+	allowed_then_create_vm(kind);
+}
+
+static void terminal_ioctl_on_stdout(enum sandbox_kind kind)
+{
+	struct termios t = { 0 };
+
+	if (write(STDERR_FILENO, "allowed-ok\n", 11) != 11)
+		_exit(92);
+	tcsetattr(STDOUT_FILENO, TCSANOW, &t);
+	_exit(0);
+}
+
+static void test_violation_restores_terminal_first(void **state)
+{
+	struct child_result res;
+
+	for (int k = 0; k < SANDBOX_KIND_NR; k++) {
+		const char *name = sandbox_kind_name((enum sandbox_kind)k);
+		const char *restored, *report;
+
+		run_confined((enum sandbox_kind)k, SANDBOX_KILL, violation_with_hook, &res);
+		assert_killed_for(&res, name, "ioctl");
+		restored = strstr(res.err, "restored\n");
+		report = strstr(res.err, "forbids");
+		if (!restored || restored > report)
+			fail_msg("%s: the terminal was not restored before the report: %s", name,
+				 res.err);
+	}
+	run_confined(SANDBOX_VCPU, SANDBOX_KILL, terminal_ioctl_on_stdout, &res);
+	assert_killed_for(&res, "vcpu", "ioctl");
+}
+
 /* Files: the main thread opens (snapshots); a vCPU thread may not. */
 static void open_null(enum sandbox_kind kind)
 {
@@ -253,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_every_kind_kills_create_vm),
 		cmocka_unit_test(test_log_mode_lets_it_proceed),
 		cmocka_unit_test(test_kvm_run_only_on_vcpus),
+		cmocka_unit_test(test_violation_restores_terminal_first),
 		cmocka_unit_test(test_open_main_only),
 		cmocka_unit_test(test_socket_families),
 		cmocka_unit_test(test_no_exec_no_fork),
