@@ -156,9 +156,9 @@ pattern_sum() {
 }
 
 guest_dump_logs() {
-	# Also the other terns' stderr (a migration's destination): a sandbox
-	# violation is reported there.
-	for _gd in tern*.log $(ls ./*-stderr.log 2>/dev/null | grep -v '/tern'); do
+	# Also the other terns' logs (a migration's destination): its console
+	# shows a guest that crashed there, its stderr a sandbox violation.
+	for _gd in tern*.log $(ls ./*.log 2>/dev/null | grep -v '/tern'); do
 		[ -f "$_gd" ] || continue
 		echo "--- $_gd:"
 		cat "$_gd"
