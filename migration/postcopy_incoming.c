@@ -2,12 +2,18 @@
 /*
  * Post-copy live migration, destination side (docs/postcopy.md).
  *
- * Before the guest runs: the pages the source lists as missing are dropped
- * (they hold a pre-copy version the guest has since changed), then RAM is
- * registered with userfaultfd in missing mode, kernel faults included, so
- * that KVM's own accesses (a vCPU's stage-2 fault, ITS table reads) wait
- * too. Dropping comes first: a page still mapped at registration would
- * never fault, and its stale contents would stay.
+ * Before the guest runs: RAM is registered with userfaultfd in missing
+ * mode, kernel faults included, so that KVM's own accesses (a vCPU's
+ * stage-2 fault, ITS table reads) wait too; then the pages the source lists
+ * as missing are dropped (they hold a pre-copy version the guest has since
+ * changed), and only their absence makes them fault. Registering comes
+ * first: khugepaged collapses a huge-page range with holes in it into a new
+ * huge page, the holes zero-filled and mapped (up to max_ptes_none of them),
+ * unless the range is registered (userfaultfd_armed() in mm/khugepaged.c).
+ * A hole filled so before registration would never fault, UFFDIO_COPY
+ * would find it mapped (EEXIST), and the guest would read zeros where its
+ * page was — seen in the lab as guest page tables and wait queues zeroed
+ * after a post-copy move, with RAM in transparent huge pages (vmm/memory_map.c).
  *
  * One thread then owns both the userfaultfd and the page channel: a fault
  * on a missing page becomes a request to the source (the only writer of
@@ -79,7 +85,7 @@ struct postcopy_dest {
 	char refusal[256];		/* why this tern cannot take post-copy */
 };
 
-/* ---- RAM: drop, register, place ---- */
+/* ---- RAM: register, drop, place ---- */
 
 /* MADV_DONTNEED does not free a shmem page (the page cache keeps it, and
  * no missing fault would come): a memfd's pages are punched out instead. */
@@ -685,9 +691,9 @@ static int hook_before_state(void *opaque)
 	pd->t_start = pd->t_progress = monotonic_ns();
 	ret = alloc_buffers(pd);
 	if (!ret)
-		ret = drop_missing(pd);
-	if (!ret)
 		ret = register_ram(pd);
+	if (!ret)
+		ret = drop_missing(pd);
 	if (!ret)
 		ret = postcopy_dest_admit(pd);
 	if (!ret) {
