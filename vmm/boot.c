@@ -128,6 +128,9 @@ int boot_build_dtb(struct vm *vm)
 	};
 	int ret;
 
+	/* The firmware's OS loader sets the command line, not tern. */
+	if (vm->cfg->firmware_path)
+		p.bootargs = NULL;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		mpidr[i] = vm->vcpus[i].mpidr;
 	b->dtb = malloc(BOOT_DTB_MAX);

@@ -25,6 +25,19 @@ mkfifo console.in
 	--disk "path=$DISK,readonly=on" <console.in >tern.log 2>&1 &
 tern_pid=$!
 exec 3>console.in
+# The console's lines as they come, on the lab's console, while tern runs
+# (a slow boot then shows where it is).
+stream_console() {
+	_sc_n=0
+	while kill -0 "$tern_pid" 2>/dev/null; do
+		_sc_t=$(wc -l <tern.log)
+		[ "$_sc_t" -le "$_sc_n" ] ||
+			sed -n "$((_sc_n + 1)),${_sc_t}s/^/firmware-boot| /p" tern.log | tr -d '\r' >"$LAB_CONSOLE"
+		_sc_n=$_sc_t
+		sleep 2
+	done
+}
+[ -z "${LAB_CONSOLE:-}" ] || stream_console &
 
 wait_for tern.log "TERN-FIRMWARE: startup.nsh" 600
 t_shell=$(lab_uptime)
