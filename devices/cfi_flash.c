@@ -42,7 +42,6 @@
 #define SR_READY		0x80
 #define SR_ERASE_ERROR		0x20
 #define SR_PROGRAM_ERROR	0x10
-#define SR_LOCKED		0x02
 #define SR_SEQUENCE_ERROR	(SR_ERASE_ERROR | SR_PROGRAM_ERROR)
 
 /* Identifier codes: Intel's manufacturer code and a P30-family device. */
@@ -179,17 +178,9 @@ static void program_word(struct cfi_flash *f, uint64_t off, uint32_t value)
 	memcpy(f->array + off, &w, sizeof(w));
 }
 
-static bool refuse_if_readonly(struct cfi_flash *f, uint8_t error)
-{
-	if (f->readonly)
-		f->status |= SR_LOCKED | error;
-	return f->readonly;
-}
-
 static void erase_block(struct cfi_flash *f, uint64_t off)
 {
-	if (!refuse_if_readonly(f, SR_ERASE_ERROR))
-		memset(f->array + off - off % CFI_BLOCK_SIZE, 0xff, CFI_BLOCK_SIZE);
+	memset(f->array + off - off % CFI_BLOCK_SIZE, 0xff, CFI_BLOCK_SIZE);
 }
 
 /* The count word of a buffered program: words - 1 in each chip's half. The
@@ -228,8 +219,6 @@ static void buffer_data(struct cfi_flash *f, uint64_t off, uint32_t value)
 
 static void buffer_program(struct cfi_flash *f)
 {
-	if (refuse_if_readonly(f, SR_PROGRAM_ERROR))
-		return;
 	for (unsigned int i = 0; i < f->buf_count; i++)
 		program_word(f, f->buf_base + 4ULL * i, f->buf[i]);
 }
@@ -284,8 +273,7 @@ static void continue_command(struct cfi_flash *f, uint64_t off, uint32_t value)
 	f->wait = WAIT_COMMAND;
 	switch (wait) {
 	case WAIT_PROGRAM_DATA:
-		if (!refuse_if_readonly(f, SR_PROGRAM_ERROR))
-			program_word(f, off, value);
+		program_word(f, off, value);
 		break;
 	case WAIT_ERASE_CONFIRM:
 		if (cmd == CMD_CONFIRM)
@@ -316,20 +304,27 @@ static void continue_command(struct cfi_flash *f, uint64_t off, uint32_t value)
 	set_mode(f, MODE_STATUS);
 }
 
-/* Only aligned 32-bit writes reach the chips: the bus is 32 bits wide and
- * every command goes to both. Anything else is dropped with a sequence
- * error, so a guest sees that its write did nothing. */
+/*
+ * Only aligned 32-bit writes reach the chips: the bus is 32 bits wide and
+ * every command goes to both. Anything else is dropped with the sequence
+ * error bits set, the mode unchanged.
+ *
+ * A read-only bank is a ROM: it ignores every write and stays in read-array
+ * mode. EDK2's early code, running in place, stores to globals of its own
+ * image (seen: an 8-byte store at 0x1cb20 of QEMU_EFI.fd); a command
+ * value there must not take the code the vCPU is executing away.
+ */
 static void flash_mmio_write(struct device *dev, uint64_t offset, const uint8_t *data,
 			     unsigned int len)
 {
 	struct cfi_flash *f = to_flash(dev);
 	uint32_t value;
 
+	if (f->readonly)
+		return;
 	pthread_mutex_lock(&f->lock);
 	if (len != 4 || (offset & 3)) {
 		f->status |= SR_SEQUENCE_ERROR;
-		f->wait = WAIT_COMMAND;
-		set_mode(f, MODE_STATUS);
 	} else {
 		memcpy(&value, data, sizeof(value));
 		if (f->wait == WAIT_COMMAND)

@@ -25,8 +25,8 @@
  * back, under the bank's lock, before the access that changed the mode
  * returns.
  *
- * A read-only bank (the firmware code) takes commands but refuses program
- * and erase with the block-locked status bit.
+ * A read-only bank (the firmware code) is a ROM: it ignores writes and
+ * stays in read-array mode, mapped.
  */
 #define CFI_BLOCK_SIZE		(256u * 1024)
 #define CFI_BUFFER_WORDS	32u	/* 32-bit words in the write buffer */
