@@ -7,7 +7,8 @@
 # console (PL011 input, through Linux's amba-pl011 driver) and powers off;
 # tern exits 0. The variable store file (--firmware-vars, created blank) then
 # holds what the firmware wrote through the CFI commands: its formatted
-# header and the boot options it registered.
+# header and the boot options it registered. A snapshot of such a guest is
+# refused (the firmware's devices have no saved state yet), the guest runs on.
 # timeout: 900
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
@@ -22,7 +23,8 @@ t0=$(lab_uptime)
 rm -f console.in vars.fd
 mkfifo console.in
 "$TERN" run $TERN_LAB_OPTS --firmware "$FW" --firmware-vars vars.fd --memory 512M \
-	--disk "path=$DISK,readonly=on" <console.in >tern.log 2>&1 &
+	--disk "path=$DISK,readonly=on" --control ctl.sock --snapshot-dir "$PWD" \
+	<console.in >tern.log 2>&1 &
 tern_pid=$!
 exec 3>console.in
 # The console's lines as they come, on the lab's console, while tern runs
@@ -46,6 +48,12 @@ t_linux=$(lab_uptime)
 ! grep "^TERN-GUEST: module " tern.log ||
 	fail "the guest could not load its modules (see the 'TERN-GUEST: module' lines)"
 grep -q "^TERN-GUEST: cpus=1 " tern.log || fail "the guest did not report its CPU"
+"$TERN" ctl ctl.sock snapshot path="$PWD/fw.snap" >snap.out 2>&1
+st=$?
+cat snap.out
+expect_status "$st" 1 "a snapshot of a firmware-booted guest was not refused"
+grep -q "UEFI firmware (--firmware)" snap.out || fail "the refusal does not name the firmware"
+[ ! -e fw.snap ] && [ ! -e fw.snap.part ] || fail "a refused snapshot left a file"
 guest_send "echo typed on the pl011 42"
 wait_for tern.log "TERN-GUEST: echo typed on the pl011 42" 60
 guest_poweroff 120
