@@ -6,11 +6,14 @@
 #include "migration/state.h"
 #include "device.h"
 #include "devices.h"
+#include "pl011.h"
+#include "pl031.h"
 #include "uart16550.h"
 #include "vfio.h"
 #include "virtio_devices.h"
 #include "virtio_pci.h"
 #include "vmm/console.h"
+#include "vmm/firmware.h"
 #include "vmm/gic.h"
 #include "vmm/iothread.h"
 #include "vmm/layout.h"
@@ -73,6 +76,32 @@ static int create_pci_bus(struct vm *vm)
 	return ret;
 }
 
+/* What --firmware adds: its flash, an RTC, and a PL011 that becomes the
+ * console (input and /chosen/stdout-path) in place of the 16550, which
+ * stays for a guest OS that prefers it. After the PCI bus: the firmware's
+ * bridge gets an I/O window. */
+static int create_firmware_devices(struct vm *vm)
+{
+	struct console *con = &vm->console;
+	struct device *pl011;
+	int ret;
+
+	ret = firmware_flash_create(vm);
+	if (!ret)
+		ret = attach(vm, pl031_create(LAYOUT_PL031_BASE, LAYOUT_PL031_SPI), "PL031 RTC");
+	if (ret)
+		return ret;
+	pl011 = pl011_create(LAYOUT_PL011_BASE, LAYOUT_PL011_SPI, con->out_fd, console_rx_ready,
+			     con);
+	ret = attach(vm, pl011, "PL011 UART");
+	if (ret)
+		return ret;
+	con->uart = pl011;
+	con->receive = pl011_receive;
+	vm->pci.io_window = true;
+	return 0;
+}
+
 /* The machine's devices, one line each; addresses come from layout.h. */
 int devices_create(struct vm *vm)
 {
@@ -86,9 +115,12 @@ int devices_create(struct vm *vm)
 		return -ENOMEM;
 	con->uart = uart16550_create(LAYOUT_UART_BASE, LAYOUT_UART_SPI, con->out_fd,
 				     console_rx_ready, con);
+	con->receive = uart16550_receive;
 	ret = attach(vm, con->uart, "console UART");
 	if (!ret)
 		ret = create_pci_bus(vm);
+	if (!ret && cfg->firmware_path)
+		ret = create_firmware_devices(vm);
 	if (!ret)
 		ret = attach_virtio(vm, virtio_rng_create(mem, vm->io), PCI_CLASS_CODE_OTHER);
 	for (unsigned int i = 0; !ret && i < cfg->nr_disks; i++)
@@ -145,6 +177,9 @@ void devices_destroy(struct vm *vm)
 
 const char *devices_migration_blocker(struct vm *vm)
 {
+	/* Its flash, PL011 and PL031 have no saved state yet. */
+	if (vm->cfg->firmware_path)
+		return "the UEFI firmware (--firmware)";
 	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++)
 		if (vm->pci.slots[s] && vm->pci.slots[s]->no_migration)
 			return vm->pci.slots[s]->name;

@@ -57,6 +57,7 @@
 /* Device tree: phys.hi of a PCI address (IEEE 1275 PCI binding, npt000ss). */
 #define FDT_PCI_MEM32		0x02000000u
 #define FDT_PCI_MEM64_PREF	0x43000000u
+#define FDT_PCI_IO		0x01000000u
 
 static uint32_t get_le(const uint8_t *p, unsigned int len)
 {
@@ -517,7 +518,7 @@ static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 	struct pci_host *host = ecam_to_host(dev);
 	const uint32_t bus_range[] = { 0, 0 };
 	const uint32_t msi_map[] = { 0, FDT_ITS_PHANDLE, 0, 0x10000 };
-	fdt32_t ranges[2 * 7], cells[4];
+	fdt32_t ranges[3 * 7], cells[4];
 	unsigned int nr_ranges = 1, i;
 	char name[32];
 	int node, err;
@@ -531,6 +532,13 @@ static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 	if (host->mmio64_size)
 		fdt_range(ranges + 7 * nr_ranges++, FDT_PCI_MEM64_PREF, host->mmio64_base,
 			  host->mmio64_size);
+	if (host->io_window) {
+		/* PCI I/O ports 0.. at LAYOUT_PCI_IO_BASE: not identity-mapped. */
+		fdt_range(ranges + 7 * nr_ranges, FDT_PCI_IO, 0, LAYOUT_PCI_IO_SIZE);
+		ranges[7 * nr_ranges + 3] = cpu_to_fdt32(LAYOUT_PCI_IO_BASE >> 32);
+		ranges[7 * nr_ranges + 4] = cpu_to_fdt32((uint32_t)LAYOUT_PCI_IO_BASE);
+		nr_ranges++;
+	}
 
 	err = fdt_setprop_string(fdt, node, "compatible", "pci-host-ecam-generic");
 	if (!err)

@@ -142,6 +142,10 @@ struct pci_host {
 	uint64_t mmio64_base;		/* 64-bit prefetchable window; size 0: none */
 	uint64_t mmio64_size;
 	uint64_t mmio64_next;		/* its BAR allocator */
+	/* An I/O window in "ranges" (LAYOUT_PCI_IO_BASE): EDK2's older
+	 * FdtPciHostBridgeLib refuses a host bridge without one. No function
+	 * has I/O BARs and nothing decodes it. */
+	bool io_window;
 	pthread_mutex_t lock;		/* config space and BAR map (vCPU threads) */
 };
 

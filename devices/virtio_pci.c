@@ -40,6 +40,11 @@
 #define VPCI_MAX_VECTORS	(VPCI_MAX_QUEUES + 1)
 #define VIRTIO_PCI_VENDOR	0x1af4
 #define VIRTIO_PCI_DEVICE_BASE	0x1040	/* + device ID: modern devices */
+/* Subsystem ID: 0x40 + device ID. The virtio spec (4.1.2.1) says a
+ * non-transitional device SHOULD have one of 0x40 or more, and EDK2's
+ * Virtio10Dxe binds no device that has less (a --firmware boot then finds
+ * no disk). */
+#define VIRTIO_PCI_SUBSYS_BASE	0x40
 #define VPCI_ISR_QUEUE		0x1	/* ISR bit 0: a queue interrupt (spec 4.1.4.5) */
 
 struct virtio_pci;
@@ -742,7 +747,8 @@ int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_cod
 	ratelimit_init(&vp->ioeventfd_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 
 	pci_device_init(&vp->pci, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + vdev->ops->device_id,
-			class_code, 1, VIRTIO_PCI_VENDOR, vdev->ops->device_id);
+			class_code, 1, VIRTIO_PCI_VENDOR,
+			VIRTIO_PCI_SUBSYS_BASE + vdev->ops->device_id);
 	vp->pci.ops = &vpci_pci_ops;
 	vp->pci.priv = vp;
 	vp->pci.model = vdev->ops->name;

@@ -909,7 +909,7 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 	if (ret)
 		return ret;
 	if (devices_migration_blocker(vm)) {
-		snprintf(err, errlen, "cannot migrate: %s is a passed-through host device (VFIO), whose state tern cannot move; nothing was sent",
+		snprintf(err, errlen, "cannot migrate: %s has state tern cannot move yet (a passed-through host device, or the firmware's flash and UARTs); nothing was sent",
 			 devices_migration_blocker(vm));
 		return -EOPNOTSUPP;
 	}

@@ -393,7 +393,7 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	if (devices_migration_blocker(vm)) {
-		snprintf(err, errlen, "cannot snapshot: %s is a passed-through host device (VFIO), whose state tern cannot save; no snapshot taken, the VM runs on",
+		snprintf(err, errlen, "cannot snapshot: %s has state tern cannot save yet (a passed-through host device, or the firmware's flash and UARTs); no snapshot taken, the VM runs on",
 			 devices_migration_blocker(vm));
 		return -EOPNOTSUPP;
 	}

@@ -11,6 +11,7 @@
 
 #include "boot.h"
 #include "fdt.h"
+#include "firmware.h"
 #include "log.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -67,6 +68,8 @@ int boot_images_load(struct vm *vm)
 	char why[256];
 	int ret;
 
+	if (cfg->firmware_path)
+		return firmware_load(vm);
 	ret = map_file(cfg->kernel_path, "kernel", &b->kernel, &b->kernel_size);
 	if (ret < 0)
 		return ret;
@@ -125,6 +128,9 @@ int boot_build_dtb(struct vm *vm)
 	};
 	int ret;
 
+	/* The firmware's OS loader sets the command line, not tern. */
+	if (vm->cfg->firmware_path)
+		p.bootargs = NULL;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		mpidr[i] = vm->vcpus[i].mpidr;
 	b->dtb = malloc(BOOT_DTB_MAX);
@@ -203,6 +209,8 @@ int boot_load_into_ram(struct vm *vm)
 	struct boot_images *b = &vm->boot;
 	int ret;
 
+	if (vm->cfg->firmware_path)
+		return firmware_load_into_ram(vm);
 	if (b->kimg.packing == KERNEL_PLAIN)
 		ret = copy_to_ram(vm, b->plan.kernel_addr, b->kernel, b->kernel_size, "kernel",
 				  true);
@@ -233,4 +241,5 @@ void boot_images_free(struct vm *vm)
 		munmap(b->initrd, b->initrd_size);
 	free(b->dtb);
 	memset(b, 0, sizeof(*b));
+	firmware_free(vm);
 }

@@ -60,6 +60,8 @@ enum run_option {
 	OPT_JAIL,
 	OPT_KERNEL_FORMAT,
 	OPT_VFIO,
+	OPT_FIRMWARE,
+	OPT_FIRMWARE_VARS,
 	OPT_LONG_END,		/* not an option: one past the last long one */
 	OPT_HELP = 'h',
 };
@@ -99,6 +101,8 @@ static const struct option run_options[] = {
 	{ "user",	 required_argument, NULL, OPT_USER },
 	{ "jail",	 required_argument, NULL, OPT_JAIL },
 	{ "kernel-format", required_argument, NULL, OPT_KERNEL_FORMAT },
+	{ "firmware",	 required_argument, NULL, OPT_FIRMWARE },
+	{ "firmware-vars", required_argument, NULL, OPT_FIRMWARE_VARS },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,6 +111,7 @@ void cli_usage(FILE *out)
 {
 	fprintf(out,
 "Usage: tern run --kernel FILE [options]\n"
+"       tern run --firmware FILE [--firmware-vars FILE] [options]\n"
 "       tern run --restore FILE [options]\n"
 "       tern ctl SOCKET COMMAND [KEY=VALUE... | JSON-OBJECT]\n"
 "       tern --help | -h | help\n"
@@ -122,7 +127,21 @@ void cli_usage(FILE *out)
 "                    Image (vmlinuz.gz, Ubuntu's vmlinuz), or an EFI zboot image\n"
 "                    with a gzip, zstd or xz payload (CONFIG_EFI_ZBOOT); a\n"
 "                    compressed one is decompressed into guest RAM at every boot.\n"
-"                    Required, unless --restore.\n"
+"                    Required, unless --firmware or --restore.\n"
+"  --firmware FILE   boot UEFI firmware instead of a kernel: an EDK2 build for\n"
+"                    QEMU's arm64 virt machine (ArmVirtQemu; Debian's\n"
+"                    qemu-efi-aarch64 QEMU_EFI.fd), at most 64 MiB, run in place\n"
+"                    from read-only CFI flash at 0. Its console is a PL011\n"
+"                    (Linux: console=ttyAMA0), which then takes the input; it\n"
+"                    boots what it finds on --disk (an EFI system partition).\n"
+"                    Needs --memory 128M or more. Not with --kernel, --initrd,\n"
+"                    --cmdline, --kernel-format. Such a guest cannot be\n"
+"                    snapshotted or migrated yet.\n"
+"  --firmware-vars FILE\n"
+"                    the firmware's UEFI variable store, a second CFI flash bank\n"
+"                    that the guest's writes reach; created blank (64 MiB) when\n"
+"                    missing or empty, formatted by the firmware at its first\n"
+"                    boot. Default: a blank store lost at exit.\n"
 "  --kernel-format image|raw\n"
 "                    image: --kernel must be an arm64 Image, its header checked\n"
 "                    (the default). raw: --kernel is a flat arm64 binary with no\n"
@@ -971,6 +990,12 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return cli_parse_user(arg, cfg);
 	case OPT_KERNEL_FORMAT:
 		return parse_kernel_format(arg, cfg);
+	case OPT_FIRMWARE:
+		cfg->firmware_path = arg;
+		return check_path("firmware", arg);
+	case OPT_FIRMWARE_VARS:
+		cfg->firmware_vars_path = arg;
+		return check_path("firmware-vars", arg);
 	case OPT_JAIL:
 		cfg->jail_dir = arg;
 		return check_path("jail", arg);
@@ -991,19 +1016,41 @@ static const char *option_name(int opt)
 }
 
 /* Every long option has its bit in check_run_combination()'s @seen. */
-_Static_assert(OPT_LONG_END - OPT_KERNEL <= 32, "too many options for an unsigned int of bits");
+_Static_assert(OPT_LONG_END - OPT_KERNEL <= 64, "too many options for a uint64_t of bits");
 
-static unsigned int option_bit(int opt)
+static uint64_t option_bit(int opt)
 {
-	return opt >= OPT_KERNEL ? 1u << (opt - OPT_KERNEL) : 0;
+	return opt >= OPT_KERNEL ? 1ULL << (opt - OPT_KERNEL) : 0;
 }
 
 /* What the options say together, once all are known. @seen: option_bit()s. */
-static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
+/* --firmware boots what the firmware finds, never a kernel of tern's. */
+static int check_firmware(const struct vm_config *cfg, uint64_t seen)
+{
+	static const int kernel_only[] = { OPT_KERNEL, OPT_KERNEL_FORMAT, OPT_INITRD,
+					   OPT_CMDLINE };
+
+	if (!cfg->firmware_path) {
+		if (!cfg->firmware_vars_path)
+			return 0;
+		pr_err("run: --firmware-vars is the variable store of --firmware FILE, which is missing");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(kernel_only) / sizeof(kernel_only[0]); i++) {
+		if (!(seen & option_bit(kernel_only[i])))
+			continue;
+		pr_err("run: --%s cannot be used with --firmware: the firmware boots what it finds on the disks (put the kernel, its initrd and command line in the EFI system partition)",
+		       option_name(kernel_only[i]));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_run_combination(const struct vm_config *cfg, uint64_t seen)
 {
 	/* What a fresh boot needs; a snapshot brings its own. */
 	static const int boot_only[] = { OPT_KERNEL, OPT_KERNEL_FORMAT, OPT_INITRD, OPT_CMDLINE,
-					 OPT_DTB_OUT };
+					 OPT_DTB_OUT, OPT_FIRMWARE, OPT_FIRMWARE_VARS };
 
 	if (cfg->restore_path && cfg->incoming_uri) {
 		pr_err("run: --restore and --incoming exclude each other: the guest comes from one of them");
@@ -1022,8 +1069,10 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 			       cfg->restore_path ? "snapshot" : "migration");
 			return -EINVAL;
 		}
-	} else if (!cfg->kernel_path) {
-		pr_err("run: --kernel FILE is required (or --restore FILE); try 'tern --help'");
+	} else if (check_firmware(cfg, seen)) {
+		return -EINVAL;
+	} else if (!cfg->kernel_path && !cfg->firmware_path) {
+		pr_err("run: --kernel FILE is required (or --firmware FILE, or --restore FILE); try 'tern --help'");
 		return -EINVAL;
 	} else if (seen & option_bit(OPT_RESTORE_CLOCK)) {
 		pr_err("run: --restore-clock is only for --restore: a fresh boot starts its clock at zero");
@@ -1045,7 +1094,7 @@ static int check_run_combination(const struct vm_config *cfg, unsigned int seen)
 /* argv[0] is "run". */
 static int parse_run(int argc, char *argv[], enum cli_command *cmd, struct vm_config *cfg)
 {
-	unsigned int seen = 0;
+	uint64_t seen = 0;
 	int c, err;
 
 	*cmd = CLI_RUN;

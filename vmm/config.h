@@ -76,6 +76,8 @@ struct vm_config {
 	const char *initrd_path;	/* NULL: none */
 	const char *cmdline;		/* never NULL after cli_parse() */
 	const char *dtb_out;		/* NULL: don't write the DTB */
+	const char *firmware_path;	/* --firmware: boot UEFI firmware, not a kernel */
+	const char *firmware_vars_path;	/* --firmware-vars: its variable store; NULL: volatile */
 	unsigned int nr_cpus;
 	uint64_t ram_size;
 	enum mem_backend mem_backend;

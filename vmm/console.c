@@ -13,7 +13,6 @@
 #include "console.h"
 #include "log.h"
 #include "sandbox.h"
-#include "devices/uart16550.h"
 
 #define CTRL_A 0x01
 
@@ -299,7 +298,7 @@ int console_pump(struct console *con, bool input_ready)
 			return ret;
 	}
 	if (con->head < con->tail)
-		con->head += uart16550_receive(con->uart, con->buf + con->head,
+		con->head += con->receive(con->uart, con->buf + con->head,
 					       con->tail - con->head);
 	return 0;
 }

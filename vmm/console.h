@@ -32,7 +32,9 @@ struct console {
 	bool escape;		/* the previous byte was Ctrl-A */
 	bool quit;		/* Ctrl-A x seen */
 	int rx_efd;		/* the UART drained its FIFO: feed more */
-	struct device *uart;
+	struct device *uart;	/* takes the input; its node is /chosen/stdout-path */
+	/* How the input reaches it (uart16550_receive, pl011_receive). */
+	size_t (*receive)(struct device *uart, const uint8_t *buf, size_t len);
 	uint8_t buf[256];	/* read from stdin, not yet taken by the UART */
 	size_t head, tail;
 	int out_fd;		/* the UART's output: the buffer's non-blocking end */

@@ -8,10 +8,15 @@
  * The guest physical memory map. Every address tern gives the guest comes
  * from here; nothing else hard-codes one.
  *
- *   0x0000_0000 - 0x07ff_ffff   unused (no flash, no firmware: tern boots the kernel directly)
+ *   0x0000_0000 - 0x03ff_ffff   --firmware only: CFI flash bank 0, the firmware (read-only)
+ *   0x0400_0000 - 0x07ff_ffff   --firmware only: CFI flash bank 1, the UEFI variable store
+ *                               (unused without --firmware: tern boots the kernel directly)
  *   0x0800_0000 - 0x0800_ffff   GICv3 distributor, 64 KiB
  *   0x0808_0000 - 0x0809_ffff   GICv3 ITS, 128 KiB (control frame + translation frame)
  *   0x0900_0000 - 0x0900_0fff   16550 UART, the console (SPI 1)
+ *   0x0901_0000 - 0x0901_0fff   --firmware only: PL031 RTC (SPI 3)
+ *   0x0904_0000 - 0x0904_0fff   --firmware only: PL011 UART, the firmware's console (SPI 2)
+ *   0x0910_0000 - 0x0910_ffff   --firmware only: PCI I/O window in "ranges" (nothing decodes it)
  *   0x0a00_0000 - 0x0dff_ffff   GICv3 redistributors, 128 KiB per vCPU, room for 512
  *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window: the BARs of virtio-pci functions
  *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM (bus 0 used)
@@ -32,6 +37,17 @@
 #define LAYOUT_UART_BASE	0x09000000ULL
 #define LAYOUT_UART_SIZE	(4 * KiB)
 #define LAYOUT_UART_SPI		1
+#define LAYOUT_PL031_BASE	0x09010000ULL
+#define LAYOUT_PL031_SIZE	(4 * KiB)
+#define LAYOUT_PL031_SPI	3
+#define LAYOUT_PL011_BASE	0x09040000ULL
+#define LAYOUT_PL011_SIZE	(4 * KiB)
+#define LAYOUT_PL011_SPI	2
+#define LAYOUT_PCI_IO_BASE	0x09100000ULL
+#define LAYOUT_PCI_IO_SIZE	(64 * KiB)
+#define LAYOUT_FLASH_CODE_BASE	0x00000000ULL
+#define LAYOUT_FLASH_VARS_BASE	0x04000000ULL
+#define LAYOUT_FLASH_BANK_SIZE	(64 * MiB)
 #define LAYOUT_GICR_BASE	0x0a000000ULL
 #define LAYOUT_GICR_STRIDE	(128 * KiB)
 #define LAYOUT_GICR_MAX_SIZE	(64 * MiB)

@@ -151,7 +151,7 @@ static int vm_reset(struct vm *vm)
 	int ret;
 
 	vm_trace(vm, "vm: reset");
-	if (!vm->boot.kernel) {
+	if (!vm->boot.kernel && !vm->cfg->firmware_path) {
 		pr_err("the guest asked for a reset, but a restored VM has no kernel image to "
 		       "boot again: exiting with status %d", EXIT_RESET);
 		return -ENOEXEC;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "console.h"
 #include "gic.h"
+#include "firmware.h"
 #include "kernel_image.h"
 #include "kvm.h"
 #include "layout.h"
@@ -86,6 +87,7 @@ struct vm {
 	struct iothread *io;			/* device work, off the vCPU threads */
 	struct console console;
 	struct boot_images boot;
+	struct firmware fw;			/* --firmware */
 	struct control *control;		/* --control socket; NULL: none */
 	struct dirty_log dirty;			/* dirty rings, for migration */
 	struct migration *migration;		/* outgoing; NULL: none yet */

@@ -366,6 +366,38 @@ static void test_kernel_format(void **state)
 	assert_int_equal(PARSE("run", "--kernel-format", "raw"), -EINVAL);
 }
 
+#define FW_ERR(want, ...) \
+	assert_error_says(want, (char *[]){ "tern", "run", "--firmware", "fw.fd", __VA_ARGS__, NULL })
+
+static void test_firmware(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("run", "--firmware", "fw.fd"), 0);
+	assert_string_equal(cfg.firmware_path, "fw.fd");
+	assert_null(cfg.firmware_vars_path);
+	assert_null(cfg.kernel_path);
+	assert_int_equal(PARSE("run", "--firmware", "fw.fd", "--firmware-vars", "v.fd", "--disk",
+			       "path=d.img", "--memory", "1G"), 0);
+	assert_string_equal(cfg.firmware_vars_path, "v.fd");
+	/* The firmware boots what it finds: no kernel of tern's. */
+	FW_ERR("--kernel cannot be used with --firmware", "--kernel", "Image");
+	FW_ERR("--initrd cannot be used with --firmware", "--initrd", "i");
+	FW_ERR("--cmdline cannot be used with --firmware", "--cmdline", "quiet");
+	FW_ERR("--kernel-format cannot be used with --firmware", "--kernel-format", "raw");
+	assert_error_says("--firmware-vars is the variable store of --firmware FILE, which is missing",
+			  (char *[]){ "tern", "run", "--kernel", "Image", "--firmware-vars", "v",
+				      NULL });
+	assert_error_says("--firmware cannot be used with --restore",
+			  (char *[]){ "tern", "run", "--restore", "s", "--firmware", "f", NULL });
+	assert_error_says("--firmware-vars cannot be used with --incoming",
+			  (char *[]){ "tern", "run", "--incoming", "unix:/tmp/s",
+				      "--firmware-vars", "v", NULL });
+	assert_int_equal(PARSE("run", "--firmware", ""), -EINVAL);
+	assert_int_equal(PARSE("run", "--firmware"), -EINVAL);
+	assert_error_says("--kernel FILE is required (or --firmware FILE, or --restore FILE)",
+			  (char *[]){ "tern", "run", NULL });
+}
+
 static void test_pmu(void **state)
 {
 	assert_int_equal(RUN("--pmu", "off"), 0);
@@ -940,6 +972,8 @@ static void test_usage_documents_everything(void **state)
 		"virtio-console", "pseudo-terminal", "virtio-rng", "getrandom(2)",
 		"--control PATH", "unix socket", "at most 107 bytes", "stale socket",
 		"--restore FILE", "tern run --restore FILE", "guest's own kernel and memory",
+		"--firmware FILE", "--firmware-vars FILE", "QEMU_EFI.fd", "console=ttyAMA0",
+		"snapshotted or migrated yet",
 		"--kernel, --initrd, --cmdline and --dtb-out are refused",
 		"--cpus, --memory, --disk, --net, --vconsole and --pmu",
 		"must match", "--restore-clock continue|wall", "wall-clock", "Default: continue.",
@@ -1000,6 +1034,7 @@ int main(void)
 		cmocka_unit_test(test_extra_arguments),
 		cmocka_unit_test(test_cmdline_too_long),
 		cmocka_unit_test(test_kernel_format),
+		cmocka_unit_test(test_firmware),
 		cmocka_unit_test(test_pmu),
 		cmocka_unit_test(test_disk),
 		cmocka_unit_test(test_disk_repeated),
