@@ -284,7 +284,7 @@ static int add_terminal_restore(scmp_filter_ctx ctx, int ioctl_nr)
 
 	for (size_t i = 0; !ret && i < sizeof(terminal_restore) / sizeof(terminal_restore[0]); i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 2,
-				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)STDIN_FILENO),
+				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)STDIN_FILENO, 0),
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
 					       (scmp_datum_t)terminal_restore[i]));
 	return ret;
