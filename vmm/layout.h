@@ -12,6 +12,7 @@
  *   0x0800_0000 - 0x0800_ffff   GICv3 distributor, 64 KiB
  *   0x0808_0000 - 0x0809_ffff   GICv3 ITS, 128 KiB (control frame + translation frame)
  *   0x0900_0000 - 0x0900_0fff   16550 UART, the console (SPI 1)
+ *                                PCI INTx: SPIs 4-7 (INTA-INTD, swizzled by slot)
  *   0x0a00_0000 - 0x0dff_ffff   GICv3 redistributors, 128 KiB per vCPU, room for 512
  *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window: the BARs of virtio-pci functions
  *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM (bus 0 used)
@@ -32,6 +33,10 @@
 #define LAYOUT_UART_BASE	0x09000000ULL
 #define LAYOUT_UART_SIZE	(4 * KiB)
 #define LAYOUT_UART_SPI		1
+/* PCI legacy interrupts: INTA..INTD of slot s on SPI base + (s + pin - 1) % 4
+ * (the bridge's interrupt-map, devices/pci.c pci_intx_spi). */
+#define LAYOUT_PCI_INTX_SPI	4
+#define LAYOUT_PCI_INTX_LINES	4
 #define LAYOUT_GICR_BASE	0x0a000000ULL
 #define LAYOUT_GICR_STRIDE	(128 * KiB)
 #define LAYOUT_GICR_MAX_SIZE	(64 * MiB)
