@@ -570,7 +570,6 @@ int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev *
 		       strerror(-ret));
 		goto fail;
 	}
-
 	vm_trace(vm, "%s: passed through, IOMMU group %d, %llu MiB of guest RAM mapped for DMA",
 		 d->pci.name, d->host.group_id, (unsigned long long)(vm->ram.size >> 20));
 	*out = d;
