@@ -139,7 +139,11 @@ int devices_create(struct vm *vm)
 /* After the VM is built: device work may start. */
 int devices_start(struct vm *vm)
 {
-	return iothread_start(vm->io);
+	int ret = 0;
+
+	for (unsigned int i = 0; !ret && i < vm->nr_vfio; i++)
+		ret = vfio_pci_start(vm->vfio[i]);
+	return ret ? ret : iothread_start(vm->io);
 }
 
 unsigned int devices_max_spi(const struct vm *vm)

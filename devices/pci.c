@@ -513,6 +513,46 @@ static void fdt_range(fdt32_t *r, uint32_t space, uint64_t base, uint64_t size)
  * there (and Linux warns that a non-prefetchable window over 4 GiB exceeds
  * what a bridge can forward).
  */
+unsigned int pci_intx_spi(uint8_t devfn, unsigned int pin)
+{
+	return LAYOUT_PCI_INTX_SPI + (PCI_SLOT(devfn) + pin - 1) % LAYOUT_PCI_INTX_LINES;
+}
+
+/*
+ * Legacy interrupts (Documentation/devicetree/bindings/pci/pci.txt and the
+ * IEEE 1275 interrupt mapping): the mask keeps the slot's low two bits and
+ * the pin, so 4 slots x 4 pins map every slot. Each entry: child unit
+ * address (3 cells) and pin, the GIC's phandle, its unit address (its
+ * #address-cells is 2), then its 3 interrupt cells (SPI, level-high).
+ */
+static int intx_map(void *fdt, int node, uint32_t gic_phandle)
+{
+	const uint32_t mask[] = { PCI_DEVFN(3, 0) << 8, 0, 0, 7 };
+	fdt32_t map[LAYOUT_PCI_INTX_LINES * 4 * 10], cells[4];
+	unsigned int n = 0;
+	int err;
+
+	for (unsigned int slot = 0; slot < LAYOUT_PCI_INTX_LINES; slot++)
+		for (unsigned int pin = 1; pin <= 4; pin++) {
+			const uint32_t e[10] = {
+				PCI_DEVFN(slot, 0) << 8, 0, 0, pin, gic_phandle, 0, 0,
+				FDT_GIC_SPI, pci_intx_spi(PCI_DEVFN(slot, 0), pin),
+				FDT_IRQ_LEVEL_HIGH,
+			};
+
+			for (unsigned int i = 0; i < 10; i++)
+				map[n++] = cpu_to_fdt32(e[i]);
+		}
+	for (unsigned int i = 0; i < 4; i++)
+		cells[i] = cpu_to_fdt32(mask[i]);
+	err = fdt_setprop_u32(fdt, node, "#interrupt-cells", 1);
+	if (!err)
+		err = fdt_setprop(fdt, node, "interrupt-map-mask", cells, sizeof(cells));
+	if (!err)
+		err = fdt_setprop(fdt, node, "interrupt-map", map, n * sizeof(map[0]));
+	return err;
+}
+
 static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 {
 	struct pci_host *host = ecam_to_host(dev);
@@ -567,6 +607,8 @@ static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 		err = fdt_setprop(fdt, node, "msi-map", cells, sizeof(cells));
 	if (!err)
 		err = fdt_setprop(fdt, node, "dma-coherent", NULL, 0);
+	if (!err)
+		err = intx_map(fdt, node, gic_phandle);
 	if (err)
 		return fdt_errno(err, name);
 	return node;
@@ -700,6 +742,8 @@ int pci_host_init(struct pci_host *host, const struct mem_layout *layout)
 	host->ecam.ops = &pci_ecam_ops;
 	host->ecam.mmio_base = LAYOUT_PCI_ECAM_BASE;
 	host->ecam.mmio_size = LAYOUT_PCI_ECAM_SIZE;
+	/* Its highest INTx SPI: the vGIC must have that many (devices_max_spi). */
+	host->ecam.spi = LAYOUT_PCI_INTX_SPI + LAYOUT_PCI_INTX_LINES - 1;
 	host->mmio.ops = &pci_window_ops;
 	host->mmio.mmio_base = LAYOUT_PCI_MMIO32_BASE;
 	host->mmio.mmio_size = LAYOUT_PCI_MMIO32_SIZE;

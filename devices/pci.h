@@ -128,6 +128,13 @@ void pci_cfg_write_wmask(struct pci_device *pdev, uint32_t off, uint32_t mask, u
 int pci_device_save(const struct pci_device *pdev, struct state_writer *w);
 int pci_device_load(struct pci_device *pdev, struct state_reader *r);
 
+/*
+ * The SPI that legacy interrupt @pin (1 = INTA .. 4 = INTD) of the function
+ * in @devfn's slot raises: the bridge's interrupt-map in the device tree
+ * says the same (the usual swizzle over LAYOUT_PCI_INTX_LINES SPIs).
+ */
+unsigned int pci_intx_spi(uint8_t devfn, unsigned int pin);
+
 static inline uint16_t pci_requester_id(const struct pci_device *pdev)
 {
 	return pdev->devfn;		/* bus 0 */
@@ -156,7 +163,8 @@ struct mem_layout;
  * describes the bridge: device_type "pci", compatible "pci-host-ecam-generic",
  * bus-range <0 0>, #address-cells 3, #size-cells 2, ranges for the 32-bit and
  * 64-bit windows, dma-coherent, msi-map = <0 ITS 0 0x10000> (requester ID =
- * ITS DeviceID). */
+ * ITS DeviceID), and an interrupt-map for INTA..INTD of every slot
+ * (pci_intx_spi). */
 int pci_host_init(struct pci_host *host, const struct mem_layout *layout);
 
 /* Puts @pdev in the next free slot and assigns its BARs, naturally aligned.

@@ -26,6 +26,13 @@
  *   unbound from KVM, so its interrupts wait in the eventfd and arrive at
  *   the unmask. The device's MSI-X is switched on (VFIO_DEVICE_SET_IRQS)
  *   when the guest enables it and off when it disables it or resets.
+ *   While MSI-X is off, INTx is on (devices/vfio_intx.c: VFIO's trigger is
+ *   a KVM irqfd with a resample eventfd on the slot's SPI): VFIO lets a
+ *   device have one kind on at a time.
+ * - Reset (the guest's, and at creation and exit): MSI-X and INTx off at
+ *   the device, vectors' irqfds unbound, BAR memslots gone with decoding
+ *   (devices/pci.c), VFIO_DEVICE_RESET, then INTx on again; guest RAM
+ *   stays mapped for DMA.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -44,6 +51,7 @@
 #include "vfio.h"
 #include "vfio_cfg.h"
 #include "vfio_host.h"
+#include "vfio_intx.h"
 #include "vmm/kvm.h"
 #include "vmm/log.h"
 #include "vmm/msi.h"
@@ -80,6 +88,7 @@ struct vfio_dev {
 	int *route;			/* MSI route per vector, -1 until first used */
 	unsigned int nr_vectors;
 	bool irqs_on;			/* the device's MSI-X triggers are set */
+	struct vfio_intx intx;		/* on while MSI-X is off */
 	_Atomic uint64_t trapped_msix;	/* guest BAR accesses that came to tern */
 	_Atomic uint64_t trapped_other;
 	struct ratelimit slot_log;	/* KVM refused a BAR memslot (guest-placed) */
@@ -136,21 +145,42 @@ static const struct msi_sink_ops vfio_msi_sink = {
 	.set_live = vfio_msi_set_live,
 };
 
+static void set_intx(struct vfio_dev *d, bool on)
+{
+	int ret;
+
+	if (d->intx.trigger < 0 || d->intx.on == on)
+		return;
+	ret = vfio_intx_set(&d->intx, d->vm, &d->host, on);
+	vm_trace(d->vm, "%s: INTx %s (SPI %u, resample eventfd unmasks through VFIO): %s",
+		 d->pci.name, on ? "on" : "off", d->intx.spi, ret < 0 ? strerror(-ret) : "ok");
+	if (ret < 0)
+		pr_warn_ratelimited(&d->io_log, "%s: cannot switch the device's INTx %s (VFIO_DEVICE_SET_IRQS, KVM_IRQFD): %s",
+				    d->pci.name, on ? "on" : "off", strerror(-ret));
+}
+
+/* MSI-X on at the device means INTx off, and the other way round. */
 static void set_device_msix(struct vfio_dev *d, bool on)
 {
 	int ret;
 
 	if (d->irqs_on == on)
 		return;
+	if (on)
+		set_intx(d, false);
 	ret = vfio_host_set_msix(&d->host, d->efd, on ? d->nr_vectors : 0);
 	vm_trace(d->vm, "%s: device MSI-X %s (%u vectors): %s", d->pci.name, on ? "on" : "off",
 		 d->nr_vectors, ret < 0 ? strerror(-ret) : "ok");
 	if (ret < 0) {
 		pr_warn_ratelimited(&d->io_log, "%s: cannot switch the device's MSI-X %s (VFIO_DEVICE_SET_IRQS): %s",
 				    d->pci.name, on ? "on" : "off", strerror(-ret));
+		if (on)
+			set_intx(d, true);
 		return;
 	}
 	d->irqs_on = on;
+	if (!on)
+		set_intx(d, true);
 }
 
 /* ---- BARs ----------------------------------------------------------------- */
@@ -285,10 +315,11 @@ static bool vfio_config_write(struct pci_device *pdev, uint32_t off, const uint8
 	return false;
 }
 
-/* The guest's Memory Space and Bus Master Enable, on the device. */
+/* The guest's Memory Space, Bus Master and INTx Disable bits, on the device
+ * (vfio-pci virtualises INTx Disable: it masks the line it signals). */
 static void sync_command(struct vfio_dev *d)
 {
-	const uint16_t bits = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	const uint16_t bits = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE;
 	uint16_t cmd, want = pci_cfg_read(&d->pci, PCI_COMMAND, 2) & bits;
 
 	if (vfio_host_region_read(&d->host, &d->host.config, PCI_COMMAND, &cmd, 2) < 0)
@@ -332,10 +363,12 @@ static void vfio_function_reset(struct pci_device *pdev)
 	if (d->cfg.msix.cap)
 		msix_reset(&d->msix);
 	set_device_msix(d, false);
+	set_intx(d, false);
 	ret = vfio_host_reset(&d->host);
 	if (ret < 0)
 		pr_warn("%s: VFIO_DEVICE_RESET: %s", pdev->name, strerror(-ret));
 	sync_command(d);
+	set_intx(d, true);
 }
 
 static const struct pci_device_ops vfio_pci_ops = {
@@ -484,6 +517,7 @@ static void vfio_dev_free(struct vfio_dev *d)
 		msix_destroy(&d->msix);
 	for (int i = 0; i < PCI_NUM_BARS; i++)
 		unmap_bar(&d->bars[i]);
+	vfio_intx_destroy(&d->intx);
 	vfio_host_close(&d->host);
 	free(d);
 }
@@ -496,6 +530,7 @@ int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev *
 	if (!d)
 		return -ENOMEM;
 	d->vm = vm;
+	d->intx = (struct vfio_intx){ .trigger = -1, .resample = -1, .route = -1 };
 	ratelimit_init(&d->slot_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ratelimit_init(&d->io_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ret = vfio_host_open(&d->host, cfg->sysfs);
@@ -512,8 +547,15 @@ int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev *
 		ret = build_function(d);
 	for (int i = 0; !ret && i < PCI_NUM_BARS; i++)
 		ret = map_bar(d, i);
+	if (!ret)
+		ret = vfio_intx_init(&d->intx, &d->host);
 	if (ret < 0)
 		goto fail;
+	if (d->intx.trigger >= 0) {
+		/* INTA: the guest's swizzle and tern's interrupt-map agree. */
+		d->pci.cfg[PCI_INTERRUPT_PIN] = 1;
+		d->pci.wmask[PCI_COMMAND + 1] |= PCI_COMMAND_INTX_DISABLE >> 8;
+	}
 	snprintf(d->model, sizeof(d->model), "vfio %s", d->host.name);
 	d->pci.model = d->model;
 	d->pci.ops = &vfio_pci_ops;
@@ -537,11 +579,33 @@ fail:
 	return ret;
 }
 
+int vfio_pci_start(struct vfio_dev *d)
+{
+	int ret = vfio_intx_route(&d->intx, d->vm, &d->host, d->pci.devfn);
+
+	if (ret < 0)
+		return ret;
+	set_intx(d, true);
+	if (d->intx.trigger >= 0 && !d->intx.on) {
+		/* E.g. a host that wired no interrupt line to the device
+		 * (vfio-pci: ENODEV): MSI-X still works; INTx is not offered. */
+		pr_warn("%s: its INTx cannot be wired (above): the guest sees no interrupt pin, only MSI-X",
+			d->pci.name);
+		vfio_intx_destroy(&d->intx);
+		d->pci.cfg[PCI_INTERRUPT_PIN] = 0;
+		d->pci.wmask[PCI_COMMAND + 1] &= (uint8_t)~(PCI_COMMAND_INTX_DISABLE >> 8);
+	}
+	return 0;
+}
+
 void vfio_pci_destroy(struct vfio_dev *d)
 {
 	if (!d)
 		return;
-	set_device_msix(d, false);
+	/* Both kinds off; not set_device_msix(), which would turn INTx on. */
+	set_intx(d, false);
+	if (d->irqs_on && vfio_host_set_msix(&d->host, d->efd, 0) == 0)
+		d->irqs_on = false;
 	vfio_host_reset(&d->host);
 	pr_info("%s: guest accesses to its BARs that came to tern: %llu to the MSI-X table and PBA, %llu elsewhere",
 		d->pci.name, (unsigned long long)atomic_load(&d->trapped_msix),

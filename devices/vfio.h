@@ -14,6 +14,11 @@ struct vfio_dev;
  */
 int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev **out);
 
+/* Once the vGIC is initialised, before any vCPU runs: INTx wired (while
+ * MSI-X is off; a device whose INTx VFIO cannot enable goes on without,
+ * with a warning). -errno after a message. */
+int vfio_pci_start(struct vfio_dev *d);
+
 /* At exit: MSI-X off, device reset, DMA unmapped, everything closed; logs
  * how many guest BAR accesses came to tern. NULL is a no-op. */
 void vfio_pci_destroy(struct vfio_dev *d);

@@ -17,7 +17,8 @@
  * - IDs, class, revision, subsystem IDs copied; header type 0; BARs and the
  *   command register emulated by devices/pci.c (sizes from VFIO's region
  *   info, so the guest's sizing never reaches the device); the expansion
- *   ROM, INTx pin and the cache line/latency fields read as 0 (hidden).
+ *   ROM, INTx pin and the cache line/latency fields read as 0 (hidden;
+ *   devices/vfio.c then shows INTA when VFIO offers the device's INTx).
  * - the capability list is rebuilt: kept are power management, PCI Express,
  *   vendor-specific (virtio finds its structures through them) and MSI-X;
  *   every other capability (MSI among them: tern routes MSI-X only) is

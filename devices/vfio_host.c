@@ -367,6 +367,50 @@ int vfio_host_set_msix(const struct vfio_host *h, const int *efds, unsigned int 
 	return ret;
 }
 
+bool vfio_host_has_intx(const struct vfio_host *h)
+{
+	struct vfio_irq_info info = { .argsz = sizeof(info), .index = VFIO_PCI_INTX_IRQ_INDEX };
+
+	return ioctl(h->fd, VFIO_DEVICE_GET_IRQ_INFO, &info) == 0 && info.count == 1 &&
+	       (info.flags & VFIO_IRQ_INFO_EVENTFD);
+}
+
+/* One eventfd (or none, @efd -1) for @action of INTx. */
+static int intx_irqs(const struct vfio_host *h, uint32_t action, int efd)
+{
+	struct {
+		struct vfio_irq_set set;
+		int32_t fd;
+	} s = {
+		.set = {
+			.argsz = sizeof(s),
+			.flags = (efd >= 0 ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | action,
+			.index = VFIO_PCI_INTX_IRQ_INDEX,
+			.start = 0,
+			.count = efd >= 0 ? 1 : 0,
+		},
+		.fd = efd,
+	};
+
+	return ioctl(h->fd, VFIO_DEVICE_SET_IRQS, &s) < 0 ? -errno : 0;
+}
+
+int vfio_host_set_intx(const struct vfio_host *h, int trigger, int unmask)
+{
+	int ret;
+
+	if (trigger < 0)
+		return intx_irqs(h, VFIO_IRQ_SET_ACTION_TRIGGER, -1);
+	/* The unmask eventfd only once the trigger exists (vfio-pci's
+	 * vfio_pci_set_intx_unmask needs INTx enabled). */
+	ret = intx_irqs(h, VFIO_IRQ_SET_ACTION_TRIGGER, trigger);
+	if (!ret)
+		ret = intx_irqs(h, VFIO_IRQ_SET_ACTION_UNMASK, unmask);
+	if (ret)
+		intx_irqs(h, VFIO_IRQ_SET_ACTION_TRIGGER, -1);
+	return ret;
+}
+
 int vfio_host_reset(const struct vfio_host *h)
 {
 	if (h->fd < 0 || !(h->flags & VFIO_DEVICE_FLAGS_RESET))

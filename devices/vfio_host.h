@@ -56,6 +56,19 @@ int vfio_host_region_write(const struct vfio_host *h, const struct vfio_region *
  * none (@nr 0: MSI-X off at the device). */
 int vfio_host_set_msix(const struct vfio_host *h, const int *efds, unsigned int nr);
 
+/* Whether the device has a legacy interrupt VFIO can signal
+ * (VFIO_DEVICE_GET_IRQ_INFO of VFIO_PCI_INTX_IRQ_INDEX: count 1). */
+bool vfio_host_has_intx(const struct vfio_host *h);
+
+/*
+ * INTx on (@trigger >= 0): VFIO signals @trigger when the device asserts
+ * its line, masking the line at the same moment, and unmasks it when
+ * @unmask is signalled (ACTION_UNMASK with an eventfd: KVM's resample
+ * eventfd, so the path never enters tern). @trigger -1: INTx off (the
+ * unmask eventfd goes with it). -errno.
+ */
+int vfio_host_set_intx(const struct vfio_host *h, int trigger, int unmask);
+
 /* VFIO_DEVICE_RESET when the device has one (FLR or another reset). */
 int vfio_host_reset(const struct vfio_host *h);
 

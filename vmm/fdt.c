@@ -22,10 +22,9 @@
 #include "fdt.h"
 #include "log.h"
 
-/* include/dt-bindings/interrupt-controller/arm-gic.h and irq.h */
-#define GIC_SPI			0
+#define GIC_SPI			FDT_GIC_SPI
 #define GIC_PPI			1
-#define IRQ_TYPE_LEVEL_HIGH	4
+#define IRQ_TYPE_LEVEL_HIGH	FDT_IRQ_LEVEL_HIGH
 
 #define GIC_MAINT_PPI		9
 #define TIMER_SEC_PPI		13

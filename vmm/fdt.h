@@ -12,6 +12,10 @@ struct device;
 #define FDT_GIC_PHANDLE		1
 #define FDT_ITS_PHANDLE		2
 
+/* include/dt-bindings/interrupt-controller/arm-gic.h and irq.h */
+#define FDT_GIC_SPI		0
+#define FDT_IRQ_LEVEL_HIGH	4
+
 /* Everything the device tree describes, from the layout and the VM. */
 struct fdt_params {
 	const struct mem_layout *layout;

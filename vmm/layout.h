@@ -17,6 +17,7 @@
  *   0x0901_0000 - 0x0901_0fff   --firmware only: PL031 RTC (SPI 3)
  *   0x0904_0000 - 0x0904_0fff   --firmware only: PL011 UART, the firmware's console (SPI 2)
  *   0x0910_0000 - 0x0910_ffff   --firmware only: PCI I/O window in "ranges" (nothing decodes it)
+ *                                PCI INTx: SPIs 4-7 (INTA-INTD, swizzled by slot)
  *   0x0a00_0000 - 0x0dff_ffff   GICv3 redistributors, 128 KiB per vCPU, room for 512
  *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window: the BARs of virtio-pci functions
  *   0x3f00_0000 - 0x3fff_ffff   PCI ECAM (bus 0 used)
@@ -48,6 +49,10 @@
 #define LAYOUT_FLASH_CODE_BASE	0x00000000ULL
 #define LAYOUT_FLASH_VARS_BASE	0x04000000ULL
 #define LAYOUT_FLASH_BANK_SIZE	(64 * MiB)
+/* PCI legacy interrupts: INTA..INTD of slot s on SPI base + (s + pin - 1) % 4
+ * (the bridge's interrupt-map, devices/pci.c pci_intx_spi). */
+#define LAYOUT_PCI_INTX_SPI	4
+#define LAYOUT_PCI_INTX_LINES	4
 #define LAYOUT_GICR_BASE	0x0a000000ULL
 #define LAYOUT_GICR_STRIDE	(128 * KiB)
 #define LAYOUT_GICR_MAX_SIZE	(64 * MiB)

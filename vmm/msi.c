@@ -21,6 +21,8 @@ static int irqfd_bind(struct vm *vm, const struct msi_route *r, bool on)
 	return (int)kvm_ioctl_checked("vm", vm->vm_fd, KVM_IRQFD, &irqfd);
 }
 
+static int push_routing_table(struct vm *vm);
+
 /* A new route on eventfd @efd (-1: one of its own), bound at once if @bind. */
 static int route_alloc(struct vm *vm, uint32_t devid, int efd, bool bind)
 {
@@ -41,6 +43,7 @@ static int route_alloc(struct vm *vm, uint32_t devid, int efd, bool bind)
 	r->valid = false;
 	r->borrowed = efd >= 0;
 	r->attached = false;
+	r->spi = -1;
 	r->irqfd = efd >= 0 ? efd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->irqfd < 0) {
 		ret = -errno;
@@ -70,6 +73,35 @@ int msi_route_alloc(struct vm *vm, uint32_t devid)
 int msi_route_alloc_eventfd(struct vm *vm, uint32_t devid, int efd)
 {
 	return efd < 0 ? -EINVAL : route_alloc(vm, devid, efd, false);
+}
+
+int msi_route_alloc_spi(struct vm *vm, unsigned int spi)
+{
+	struct msi_routes *m = &vm->msi;
+	int idx, ret;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->nr == MSI_MAX_ROUTES) {
+		pthread_mutex_unlock(&m->lock);
+		pr_err("out of GSI routes (%d)", MSI_MAX_ROUTES);
+		return -ENOSPC;
+	}
+	idx = (int)m->nr;
+	m->routes[idx] = (struct msi_route){
+		.gsi = MSI_FIRST_GSI + (uint32_t)idx, .valid = true, .irqfd = -1,
+		.borrowed = true, .spi = (int)spi,
+	};
+	m->nr++;
+	ret = push_routing_table(vm);
+	if (ret < 0)
+		m->nr--;
+	pthread_mutex_unlock(&m->lock);
+	return ret < 0 ? ret : idx;
+}
+
+uint32_t msi_route_gsi(const struct vm *vm, int route)
+{
+	return vm->msi.routes[route].gsi;
 }
 
 /* Route @route with m->lock taken, or NULL (not locked) if there is none. */
@@ -118,6 +150,15 @@ static int push_routing_table(struct vm *vm)
 		if (!r->valid)
 			continue;
 		e->gsi = r->gsi;
+		if (r->spi >= 0) {
+			/* arch/arm64/kvm/vgic/vgic-irqfd.c: pin is the SPI's
+			 * number from 0, irqchip 0 the vGIC. */
+			e->type = KVM_IRQ_ROUTING_IRQCHIP;
+			e->u.irqchip.irqchip = 0;
+			e->u.irqchip.pin = (uint32_t)r->spi;
+			n++;
+			continue;
+		}
 		e->type = KVM_IRQ_ROUTING_MSI;
 		/* The ITS needs the DeviceID to find the device's ITT. */
 		e->flags = KVM_MSI_VALID_DEVID;

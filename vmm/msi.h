@@ -25,6 +25,7 @@ struct msi_route {
 	int irqfd;
 	bool borrowed;			/* irqfd is the caller's (a VFIO vector's): not closed here */
 	bool attached;			/* bound to the GSI with KVM_IRQFD */
+	int spi;			/* >= 0: a wired SPI (irqchip route), not an MSI */
 };
 
 #define MSI_MAX_ROUTES	1024
@@ -46,6 +47,16 @@ int msi_route_alloc(struct vm *vm, uint32_t devid);
  * vector, VFIO_DEVICE_SET_IRQS): @efd stays the caller's, and it is not
  * bound to the GSI until msi_route_attach(). */
 int msi_route_alloc_eventfd(struct vm *vm, uint32_t devid, int efd);
+
+/* A GSI routed to wired SPI @spi (an irqchip route, level: for a
+ * passed-through device's INTx irqfd with its resample eventfd). KVM's
+ * default routes go with the first KVM_SET_GSI_ROUTING, which replaces the
+ * whole table, so the SPI's route is part of that table. The caller binds
+ * its own irqfd to msi_route_gsi(). Returns the route's index or -errno. */
+int msi_route_alloc_spi(struct vm *vm, unsigned int spi);
+
+/* The GSI of route @route. */
+uint32_t msi_route_gsi(const struct vm *vm, int route);
 
 /* Binds (@on) or unbinds the route's eventfd and its GSI (KVM_IRQFD, or
  * with KVM_IRQFD_FLAG_DEASSIGN): unbound, signals accumulate in the

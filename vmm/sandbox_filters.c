@@ -152,8 +152,10 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ USERFAULTFD_IOC_NEW, K(MAIN) },
 	{ UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST) }, { UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST) },
 	{ UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST) },
-	/* VFIO: the device's MSI-X follows the guest's enable (vCPU) and reset
-	 * (main); at exit the main thread resets the device and unmaps DMA. */
+	/* VFIO: the device's MSI-X, and INTx while MSI-X is off, follow the
+	 * guest's enable (vCPU) and reset (main); at exit the main thread
+	 * resets the device and unmaps DMA. INTx's resample irqfd is a
+	 * KVM_IRQFD and its SPI's route a KVM_SET_GSI_ROUTING (above). */
 	{ VFIO_DEVICE_SET_IRQS, K(MAIN) | K(VCPU) }, { VFIO_DEVICE_RESET, K(MAIN) },
 	{ VFIO_IOMMU_UNMAP_DMA, K(MAIN) },
 	/* Devices: tap offloads follow the guest's features; discard. */

@@ -714,6 +714,32 @@ static uint64_t cells64(const fdt32_t *c)
 	return (uint64_t)fdt32_to_cpu(c[0]) << 32 | fdt32_to_cpu(c[1]);
 }
 
+/* INTA..INTD of slots 0..3 (the mask's slot bits) on SPIs 4..7, swizzled. */
+static void check_intx_map(int node)
+{
+	const fdt32_t *mask = prop_cells(node, "interrupt-map-mask", 4);
+	const fdt32_t *map = prop_cells(node, "interrupt-map", 16 * 10);
+
+	assert_int_equal(fdt32_to_cpu(prop_cells(node, "#interrupt-cells", 1)[0]), 1);
+	assert_int_equal(fdt32_to_cpu(mask[0]), 0x1800);
+	assert_int_equal(fdt32_to_cpu(mask[3]), 7);
+	for (unsigned int e = 0; e < 16; e++) {
+		const fdt32_t *m = map + 10 * e;
+		unsigned int slot = fdt32_to_cpu(m[0]) >> 11, pin = fdt32_to_cpu(m[3]);
+
+		assert_int_equal(slot, e / 4);
+		assert_int_equal(pin, e % 4 + 1);
+		assert_int_equal(fdt32_to_cpu(m[4]), FDT_GIC_PHANDLE);
+		assert_int_equal(fdt32_to_cpu(m[7]), FDT_GIC_SPI);
+		assert_int_equal(fdt32_to_cpu(m[8]), 4 + (slot + pin - 1) % 4);
+		assert_int_equal(fdt32_to_cpu(m[8]), pci_intx_spi((uint8_t)(slot << 3), pin));
+		assert_int_equal(fdt32_to_cpu(m[9]), FDT_IRQ_LEVEL_HIGH);
+	}
+	/* Slot 5 is slot 1 to the mask: the same SPI, INTA of 00:05.0 on SPI 5. */
+	assert_int_equal(pci_intx_spi(5 << 3, 1), 5);
+	assert_int_equal(pci_intx_spi(1 << 3, 1), 5);
+}
+
 static void test_fdt_node(void **state)
 {
 	struct ctx *c = *state;
@@ -741,7 +767,7 @@ static void test_fdt_node(void **state)
 	assert_non_null(fdt_getprop(dtb, node, "dma-coherent", &len));
 	assert_int_equal(len, 0);
 	assert_null(fdt_getprop(dtb, node, "msi-parent", NULL));
-	assert_null(fdt_getprop(dtb, node, "interrupt-map", NULL));
+	check_intx_map(node);
 
 	reg = prop_cells(node, "reg", 4);
 	assert_int_equal(cells64(reg), LAYOUT_PCI_ECAM_BASE);
