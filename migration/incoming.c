@@ -28,29 +28,19 @@
 /* From the ack to the source's commit: one round trip. */
 #define COMMIT_TIMEOUT_S	30
 
-/* At most one refusal line a second: anyone who reaches the port can try. */
-#define REFUSAL_LOG_NS		1000000000ull
-
 struct waiting {
 	struct vm *vm;
 	const struct channel_spec *cs;
 	int lfd;
-	uint64_t last_log_ns;
-	unsigned int unlogged;
+	/* Anyone who reaches the port can try: the refusals are rate-limited,
+	 * and the first few (an operator's wrong key) all show. */
+	struct ratelimit refusals;
 };
 
 static void log_refusal(struct waiting *w, const char *why)
 {
-	uint64_t now = monotonic_ns();
-
-	if (w->last_log_ns && now - w->last_log_ns < REFUSAL_LOG_NS) {
-		w->unlogged++;
-		return;
-	}
-	pr_warn("--incoming: refused a connection on %s: %s%s; still waiting for the source",
-		w->cs->uri, why, w->unlogged ? " (and more refused since the last message)" : "");
-	w->last_log_ns = now;
-	w->unlogged = 0;
+	pr_warn_ratelimited(&w->refusals, "--incoming: refused a connection on %s: %s; still "
+			    "waiting for the source", w->cs->uri, why);
 }
 
 /* SIGINT or SIGTERM while waiting: tern stops as it would while running. */
@@ -123,6 +113,7 @@ static int accept_source(struct vm *vm, const struct channel_spec *cs, int *lfd_
 			cs->uri);
 	pr_info("waiting for a migration on %s%s", cs->uri, cs->sec.tls_psk[0] ?
 		" (TLS 1.3, pre-shared key)" : cs->sec.tls_creds[0] ? " (TLS 1.3, X.509)" : "");
+	ratelimit_init(&w.refusals, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	while (fd == -EAGAIN) {
 		struct pollfd pfd[2] = { { w.lfd, POLLIN, 0 }, { vm->sig_fd, POLLIN, 0 } };
 
@@ -135,6 +126,7 @@ static int accept_source(struct vm *vm, const struct channel_spec *cs, int *lfd_
 		else if (pfd[0].revents)
 			fd = accept_one(&w);
 	}
+	ratelimit_destroy(&w.refusals);
 	if (fd < 0) {
 		if (fd != -EINTR)
 			pr_err("--incoming: accept on %s: %s", cs->uri, strerror(-fd));

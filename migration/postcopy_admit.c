@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "migration/channel.h"
@@ -19,7 +18,6 @@
 
 /* The source sends its token and header the moment TLS is up. */
 #define ADMIT_TIMEOUT_S		2
-#define REFUSAL_LOG_NS		1000000000ull
 
 struct pc_admit {
 	int lfd;
@@ -33,17 +31,8 @@ struct pc_admit {
 	pthread_mutex_t lock;		/* the pending connection */
 	int pending_fd;
 	struct stream_reader pending_sr;
-	uint64_t last_log_ns;
-	unsigned int unlogged;
+	struct ratelimit refusals;	/* strangers can try as often as they like */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int read_token(int fd, uint8_t token[CHANNEL_TOKEN_LEN])
 {
@@ -93,16 +82,7 @@ static int admit(struct pc_admit *a, int fd, struct stream_reader *sr, char *err
 
 static void log_refusal(struct pc_admit *a, const char *why)
 {
-	uint64_t now = now_ns();
-
-	if (a->last_log_ns && now - a->last_log_ns < REFUSAL_LOG_NS) {
-		a->unlogged++;
-		return;
-	}
-	pr_warn("post-copy: refused a connection on %s: %s%s", a->uri, why,
-		a->unlogged ? " (and more refused since the last message)" : "");
-	a->last_log_ns = now;
-	a->unlogged = 0;
+	pr_warn_ratelimited(&a->refusals, "post-copy: refused a connection on %s: %s", a->uri, why);
 }
 
 /* A newer admitted connection replaces one not taken yet. */
@@ -174,6 +154,7 @@ struct pc_admit *pc_admit_start(int listen_fd, const char *uri, const struct cha
 	memcpy(a->token, token, sizeof(a->token));
 	snprintf(a->uri, sizeof(a->uri), "%s", uri);
 	pthread_mutex_init(&a->lock, NULL);
+	ratelimit_init(&a->refusals, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	a->stop_efd = eventfd(0, EFD_CLOEXEC);
 	a->ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->stop_efd < 0 || a->ready_efd < 0 ||
@@ -182,6 +163,8 @@ struct pc_admit *pc_admit_start(int listen_fd, const char *uri, const struct cha
 			close(a->stop_efd);
 		if (a->ready_efd >= 0)
 			close(a->ready_efd);
+		ratelimit_destroy(&a->refusals);
+		pthread_mutex_destroy(&a->lock);
 		free(a);
 		return NULL;
 	}
@@ -223,5 +206,6 @@ void pc_admit_stop(struct pc_admit *a)
 	close(a->stop_efd);
 	close(a->ready_efd);
 	pthread_mutex_destroy(&a->lock);
+	ratelimit_destroy(&a->refusals);
 	free(a);
 }
