@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -179,15 +180,22 @@ void devices_destroy(struct vm *vm)
 
 /* ---- snapshots ------------------------------------------------------------ */
 
-const char *devices_migration_blocker(struct vm *vm)
+bool devices_migration_blocker(struct vm *vm, char *why, size_t len)
 {
 	/* Its flash, PL011 and PL031 have no saved state yet. */
-	if (vm->cfg->firmware_path)
-		return "the UEFI firmware (--firmware)";
-	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++)
-		if (vm->pci.slots[s] && vm->pci.slots[s]->no_migration)
-			return vm->pci.slots[s]->name;
-	return NULL;
+	if (vm->cfg->firmware_path) {
+		snprintf(why, len, "the UEFI firmware (--firmware) has flash and UART state tern "
+			 "cannot save yet");
+		return true;
+	}
+	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++) {
+		if (vm->pci.slots[s] && vm->pci.slots[s]->no_migration) {
+			snprintf(why, len, "%s is a passed-through host device (VFIO), whose state "
+				 "tern cannot save", vm->pci.slots[s]->name);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Device @i with snapshot state: one of vm->devices (the UART), else a PCI

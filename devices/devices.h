@@ -2,6 +2,9 @@
 #ifndef TERN_DEVICES_H
 #define TERN_DEVICES_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct vm;
 struct state_writer;
 struct state_reader;
@@ -15,10 +18,10 @@ unsigned int devices_max_spi(const struct vm *vm);
 void devices_reset(struct vm *vm);
 void devices_destroy(struct vm *vm);
 
-/* The name of a function whose state tern cannot save or move (a
- * passed-through host device), or NULL: snapshots and migrations check it
- * before they start. */
-const char *devices_migration_blocker(struct vm *vm);
+/* true if some device's state cannot be saved or moved (a passed-through
+ * host device, the firmware's flash and UARTs), with what and why in @why:
+ * snapshots and migrations check it before they start. */
+bool devices_migration_blocker(struct vm *vm, char *why, size_t len);
 
 /* Devices with snapshot state, in an order fixed by the configuration:
  * the UART, then each PCI function by slot. Names such as "uart16550" and

@@ -899,6 +899,7 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		  size_t errlen)
 {
 	struct migration *m;
+	char why[160];
 	int ret;
 
 	if (migrate_active(vm)) {
@@ -908,9 +909,8 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 	ret = check_params(params, err, errlen);
 	if (ret)
 		return ret;
-	if (devices_migration_blocker(vm)) {
-		snprintf(err, errlen, "cannot migrate: %s has state tern cannot move yet (a passed-through host device, or the firmware's flash and UARTs); nothing was sent",
-			 devices_migration_blocker(vm));
+	if (devices_migration_blocker(vm, why, sizeof(why))) {
+		snprintf(err, errlen, "cannot migrate: %s; nothing was sent", why);
 		return -EOPNOTSUPP;
 	}
 	if (!vm->dirty.available) {

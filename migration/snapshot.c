@@ -383,7 +383,7 @@ static int save_to_file(struct vm *vm, const char *path, const char *tmp, bool *
 int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 {
 	bool was_paused = vm_is_paused(vm), created = false;
-	char tmp[4096 + 8];
+	char tmp[4096 + 8], why[160];
 	int ret;
 
 	/* Written aside and renamed: a failed save never leaves half a
@@ -392,9 +392,8 @@ int snapshot_save(struct vm *vm, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "snapshot path too long");
 		return -ENAMETOOLONG;
 	}
-	if (devices_migration_blocker(vm)) {
-		snprintf(err, errlen, "cannot snapshot: %s has state tern cannot save yet (a passed-through host device, or the firmware's flash and UARTs); no snapshot taken, the VM runs on",
-			 devices_migration_blocker(vm));
+	if (devices_migration_blocker(vm, why, sizeof(why))) {
+		snprintf(err, errlen, "cannot snapshot: %s; no snapshot taken, the VM runs on", why);
 		return -EOPNOTSUPP;
 	}
 	ret = vm_pause(vm);
