@@ -32,11 +32,11 @@
 #include <unistd.h>
 
 #include "migration/channel.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_INPUT	4096
-#define check(cond) do { if (!(cond)) abort(); } while (0)
 
 static void check_tcp(const char *s)
 {

@@ -45,6 +45,7 @@
 #include "migration/state.h"
 #include "vmm/config.h"
 #include "vmm/layout.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -54,8 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_QSIZE	16
 #define NR_VECTORS	4
 #define MSIX_PBA_OFF	0x800
-
-#define check(cond) do { if (!(cond)) abort(); } while (0)
 
 static struct guest_memory ram;
 static char disk_path[64];

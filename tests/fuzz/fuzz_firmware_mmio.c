@@ -24,6 +24,7 @@
 #include "devices/cfi_flash.h"
 #include "devices/pl011.h"
 #include "devices/pl031.h"
+#include "fuzz_input.h"
 
 #define BANK_SIZE	CFI_BLOCK_SIZE
 
@@ -34,8 +35,7 @@ struct bank {
 };
 
 struct fuzz {
-	const uint8_t *in;
-	size_t left;
+	struct fuzz_input input;
 	struct device *uart, *rtc;
 	struct bank rw, ro;
 	uint8_t *ro_copy;
@@ -43,20 +43,6 @@ struct fuzz {
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond)
-{
-	if (!cond)
-		abort();
-}
-
-static uint8_t next(struct fuzz *f)
-{
-	if (!f->left)
-		return 0;
-	f->left--;
-	return *f->in++;
-}
 
 static void on_map(void *opaque, bool mapped)
 {
@@ -96,12 +82,12 @@ static struct device *pick(struct fuzz *f, uint8_t op)
 /* Mostly low registers and the ID words, sometimes anywhere. */
 static uint64_t pick_offset(struct fuzz *f, struct device *dev)
 {
-	uint8_t how = next(f);
-	uint64_t off = next(f);
+	uint8_t how = next(&f->input);
+	uint64_t off = next(&f->input);
 
-	off = off << 8 | next(f);
+	off = off << 8 | next(&f->input);
 	if (how & 1)
-		off = off << 8 | next(f);
+		off = off << 8 | next(&f->input);
 	if (how & 2)
 		off = 0xfe0 + (off & 0x1f);
 	else if (how & 4)
@@ -120,7 +106,7 @@ static void do_access(struct fuzz *f, uint8_t op)
 		return;		/* the VM never routes such an access here */
 	if (op & 1) {
 		for (unsigned int i = 0; i < len; i++)
-			v[i] = next(f);
+			v[i] = next(&f->input);
 		dev->ops->mmio_write(dev, off, v, len);
 	} else {
 		dev->ops->mmio_read(dev, off, v, len);
@@ -130,10 +116,10 @@ static void do_access(struct fuzz *f, uint8_t op)
 static void do_receive(struct fuzz *f)
 {
 	uint8_t buf[32];
-	size_t want = next(f) % sizeof(buf);
+	size_t want = next(&f->input) % sizeof(buf);
 
 	for (size_t i = 0; i < want; i++)
-		buf[i] = next(f);
+		buf[i] = next(&f->input);
 	check(pl011_receive(f->uart, buf, want) <= 16);
 }
 
@@ -171,7 +157,7 @@ static void make_bank(struct bank *b, uint64_t base, bool readonly)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz f = { .in = data, .left = size };
+	struct fuzz f = { .input = { data, size } };
 	int out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
 	if (out_fd < 0)
@@ -189,8 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(f.ro_copy, f.ro.array, BANK_SIZE);
 
-	while (f.left) {
-		uint8_t op = next(&f);
+	while (f.input.left) {
+		uint8_t op = next(&f.input);
 
 		if ((op & 7) == 6)
 			do_receive(&f);

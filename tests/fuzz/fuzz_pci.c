@@ -28,6 +28,7 @@
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "vmm/layout.h"
+#include "fuzz_input.h"
 
 #define NR_FNS		2
 #define MAX_VECTORS	8
@@ -49,34 +50,10 @@ struct fn {
 struct fuzz {
 	struct pci_host host;
 	struct fn fns[NR_FNS];
-	const uint8_t *in;
-	size_t left;
+	struct fuzz_input input;
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond)
-{
-	if (!cond)
-		abort();
-}
-
-static uint8_t next(struct fuzz *f)
-{
-	if (!f->left)
-		return 0;
-	f->left--;
-	return *f->in++;
-}
-
-static uint32_t next32(struct fuzz *f)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | next(f);
-	return v;
-}
 
 static struct fn *to_fn(struct pci_device *pdev)
 {
@@ -281,30 +258,31 @@ static unsigned int access_len(uint8_t op)
 /* Mostly the header and the capabilities of function 0 of slots 0-3. */
 static uint64_t ecam_offset(struct fuzz *f, uint8_t op)
 {
-	uint8_t sel = next(f);
+	struct fuzz_input *in = &f->input;
+	uint8_t sel = next(in);
 	uint64_t off;
 
 	if (sel & 0x80)
-		return ((uint64_t)next(f) << 16 | next(f) << 8 | next(f)) % LAYOUT_PCI_ECAM_SIZE;
+		return ((uint64_t)next(in) << 16 | next(in) << 8 | next(in)) % LAYOUT_PCI_ECAM_SIZE;
 	off = (uint64_t)(sel & 3) << 15;
 	if (sel & 0x40)
-		off |= (next(f) << 8 | next(f)) & 0xfff;
+		off |= (next(in) << 8 | next(in)) & 0xfff;
 	else
-		off |= next(f) & 0x7f;
+		off |= next(in) & 0x7f;
 	return off;
 }
 
 static uint32_t write_value(struct fuzz *f, uint8_t op)
 {
-	switch (next(f) & 3) {
+	switch (next(&f->input) & 3) {
 	case 0:
 		return 0xffffffff;	/* sizing */
 	case 1:
 		return PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_MSIX_FLAGS_ENABLE;
 	case 2:
-		return (uint32_t)LAYOUT_PCI_MMIO32_BASE + ((uint32_t)next(f) << 16);
+		return (uint32_t)LAYOUT_PCI_MMIO32_BASE + ((uint32_t)next(&f->input) << 16);
 	default:
-		return next32(f);
+		return (uint32_t)next_be(&f->input, 4);
 	}
 }
 
@@ -352,18 +330,18 @@ static void do_ecam_write(struct fuzz *f, uint8_t op)
 /* Mostly inside a decoded BAR (near its MSI-X table), else anywhere. */
 static uint64_t window_addr(struct fuzz *f, unsigned int len)
 {
-	uint8_t sel = next(f);
+	uint8_t sel = next(&f->input);
 	struct fn *fn = &f->fns[sel & 1];
 	int bar = (sel >> 1) % PCI_NUM_BARS;
 	uint64_t base = f->host.mmio.mmio_base, size = f->host.mmio.mmio_size;
-	uint64_t off = (uint64_t)next(f) << 8 | next(f);
+	uint64_t off = (uint64_t)next(&f->input) << 8 | next(&f->input);
 
 	if (!(sel & 0x80) && fn->pci.bars[bar].decoded) {
 		if (sel & 0x40)
 			off = (bar == fn->msix_bar ? fn->table_off : 0) + (off & 0x7f);
 		return fn->pci.bars[bar].decoded + off;
 	}
-	off = off << 16 | next(f) << 8 | next(f);
+	off = off << 16 | next(&f->input) << 8 | next(&f->input);
 	return base + off % (size - len + 1);
 }
 
@@ -391,10 +369,10 @@ static void do_window(struct fuzz *f, uint8_t op, bool write)
 	if (addr < f->host.mmio.mmio_base || addr > end - len)
 		return;		/* the VM never routes such an access here */
 	if (write) {
-		uint32_t val = next32(f);
+		uint32_t val = (uint32_t)next_be(&f->input, 4);
 
 		memcpy(v, &val, 4);
-		v[4] = next(f) & 1;	/* often a vector control: mask or unmask */
+		v[4] = next(&f->input) & 1;	/* often a vector control: mask or unmask */
 		f->host.mmio.ops->mmio_write(&f->host.mmio, addr - f->host.mmio.mmio_base, v,
 					     len);
 		return;
@@ -411,7 +389,7 @@ static void do_window(struct fuzz *f, uint8_t op, bool write)
 static void do_notify(struct fuzz *f, uint8_t op)
 {
 	struct fn *fn = &f->fns[(op >> 3) & 1];
-	uint8_t sel = next(f);
+	uint8_t sel = next(&f->input);
 	unsigned int vec = sel & 0x80 ? 0xffff : sel % 12;
 
 	msix_notify(&fn->msix, vec);
@@ -427,7 +405,7 @@ static void do_driver_step(struct fuzz *f, uint8_t op)
 	struct fn *fn = &f->fns[(op >> 3) & 1];
 	unsigned int cap = fn->msix.cap, slot = (op >> 3) & 1;
 	uint64_t ecam = (uint64_t)slot << 15, bar, v;
-	uint8_t sel = next(f);
+	uint8_t sel = next(&f->input);
 
 	if (op & 0x40) {
 		v = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
@@ -442,9 +420,9 @@ static void do_driver_step(struct fuzz *f, uint8_t op)
 		return;
 	bar += fn->table_off + (sel % fn->nr_vectors) * MSIX_ENTRY_SIZE -
 	       f->host.mmio.mmio_base;
-	v = 0x08090040ULL | (uint64_t)(next(f) & 3) << 32;
+	v = 0x08090040ULL | (uint64_t)(next(&f->input) & 3) << 32;
 	f->host.mmio.ops->mmio_write(&f->host.mmio, bar, (uint8_t *)&v, 8);
-	v = next(f) | (uint64_t)(sel >> 7) << 32;
+	v = next(&f->input) | (uint64_t)(sel >> 7) << 32;
 	f->host.mmio.ops->mmio_write(&f->host.mmio, bar + 8, (uint8_t *)&v, 8);
 }
 
@@ -481,13 +459,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!f || pci_host_init(&f->host, NULL))
 		abort();
-	f->in = data;
-	f->left = size;
+	f->input = (struct fuzz_input){ data, size };
 	for (int i = 0; i < NR_FNS; i++)
 		fn_create(f, i);
 
-	while (f->left) {
-		uint8_t op = next(f);
+	while (f->input.left) {
+		uint8_t op = next(&f->input);
 
 		switch (op & 7) {
 		case 0: case 1:

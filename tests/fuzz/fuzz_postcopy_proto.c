@@ -24,12 +24,12 @@
 #include <string.h>
 
 #include "migration/postcopy_proto.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define PAGE	4096u
 #define BOOK_MAX	4096u
-#define check(cond) do { if (!(cond)) abort(); } while (0)
 
 static void check_params(const uint8_t *in)
 {

@@ -41,6 +41,7 @@
 #include "migration/postcopy_proto.h"
 #include "migration/state.h"
 #include "migration/stream.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,8 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define SEC_BYTES	24
 #define MAX_SECTIONS	256
 #define RAM_SIZE	(1ULL << 30)
-
-#define check(cond) do { if (!(cond)) abort(); } while (0)
 
 struct input {
 	const uint8_t *data;

@@ -19,6 +19,7 @@
 
 #include "vmm/layout.h"
 #include "devices/uart16550.h"
+#include "fuzz_input.h"
 
 #define IER 1
 #define IIR 2
@@ -31,27 +32,12 @@
 
 struct fuzz {
 	struct device *dev;
-	const uint8_t *in;
-	size_t left;
+	struct fuzz_input input;
 	bool level;
 	bool in_reset;
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond)
-{
-	if (!cond)
-		abort();
-}
-
-static uint8_t next(struct fuzz *f)
-{
-	if (!f->left)
-		return 0;
-	f->left--;
-	return *f->in++;
-}
 
 static void on_irq(void *opaque, unsigned int spi, bool level)
 {
@@ -135,10 +121,10 @@ static unsigned int access_len(uint8_t op)
 /* Mostly the 8 registers, sometimes anywhere in the window. */
 static uint64_t access_offset(struct fuzz *f, uint8_t op)
 {
-	uint64_t off = next(f);
+	uint64_t off = next(&f->input);
 
 	if (op & 0x20)
-		off = (off << 8 | next(f)) % LAYOUT_UART_SIZE;
+		off = (off << 8 | next(&f->input)) % LAYOUT_UART_SIZE;
 	else
 		off &= 0x0f;
 	return off;
@@ -168,18 +154,18 @@ static void do_write(struct fuzz *f, uint8_t op)
 	if (off + len > LAYOUT_UART_SIZE)
 		return;
 	for (unsigned int i = 0; i < len; i++)
-		v[i] = next(f);
+		v[i] = next(&f->input);
 	f->dev->ops->mmio_write(f->dev, off, v, len);
 }
 
 static void do_receive(struct fuzz *f)
 {
 	uint8_t buf[32];
-	size_t want = next(f) % sizeof(buf);
+	size_t want = next(&f->input) % sizeof(buf);
 	size_t got;
 
 	for (size_t i = 0; i < want; i++)
-		buf[i] = next(f);
+		buf[i] = next(&f->input);
 	got = uart16550_receive(f->dev, buf, want);
 	check(got <= want && got <= 16);
 }
@@ -195,7 +181,7 @@ static void do_reset(struct fuzz *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz f = { .in = data, .left = size };
+	struct fuzz f = { .input = { data, size } };
 	int out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
 	if (out_fd < 0)
@@ -206,8 +192,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.dev->set_irq = on_irq;
 	f.dev->irq_opaque = &f;
 
-	while (f.left) {
-		uint8_t op = next(&f);
+	while (f.input.left) {
+		uint8_t op = next(&f.input);
 
 		switch (op & 7) {
 		case 0: case 1: case 2:

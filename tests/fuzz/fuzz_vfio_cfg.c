@@ -26,6 +26,7 @@
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "devices/vfio_cfg.h"
+#include "fuzz_input.h"
 
 #define MAX_VECTORS	2048
 
@@ -37,26 +38,10 @@ struct fuzz {
 	bool has_msix;
 	bool live[MAX_VECTORS];
 	uint8_t ro[PCI_CFG_SPACE_EXP_SIZE];
-	const uint8_t *in;
-	size_t left;
+	struct fuzz_input input;
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond)
-{
-	if (!cond)
-		abort();
-}
-
-static uint64_t take(struct fuzz *f, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n && f->left; i++, f->in++, f->left--)
-		v |= (uint64_t)*f->in << (8 * i);
-	return v;
-}
 
 static int sink_route(void *opaque, unsigned int vec, uint64_t addr, uint32_t data)
 {
@@ -113,9 +98,9 @@ static void check_caps(const struct fuzz *f)
 
 static void guest_step(struct fuzz *f)
 {
-	uint8_t op = (uint8_t)take(f, 1), buf[4];
+	uint8_t op = next(&f->input), buf[4];
 	unsigned int len = 1u << (op >> 6 & 3);
-	uint32_t reg = (uint32_t)take(f, 2) & (PCI_CFG_SPACE_EXP_SIZE - 1);
+	uint32_t reg = (uint32_t)next_le(&f->input, 2) & (PCI_CFG_SPACE_EXP_SIZE - 1);
 	uint64_t ecam = (uint64_t)f->pci.devfn << 12;
 
 	if (len > 4)
@@ -125,7 +110,7 @@ static void guest_step(struct fuzz *f)
 		f->host.ecam.ops->mmio_read(&f->host.ecam, ecam | reg, buf, len);
 		break;
 	case 1: {
-		uint32_t v = (uint32_t)take(f, 4);
+		uint32_t v = (uint32_t)next_le(&f->input, 4);
 
 		memcpy(buf, &v, sizeof(buf));
 		f->host.ecam.ops->mmio_write(&f->host.ecam, ecam | reg, buf, len);
@@ -136,9 +121,9 @@ static void guest_step(struct fuzz *f)
 	case 2:
 		if (f->has_msix) {
 			unsigned int wlen = (op & 4) ? 8 : 4;
-			uint64_t v = take(f, wlen);	/* as wide as the widest write */
+			uint64_t v = next_le(&f->input, wlen);	/* as wide as the widest write */
 
-			msix_table_write(&f->m, take(f, 2), &v, wlen);
+			msix_table_write(&f->m, next_le(&f->input, 2), &v, wlen);
 		}
 		break;
 	case 3:
@@ -157,15 +142,16 @@ static void check_readonly(const struct fuzz *f)
 
 static void pieces(struct fuzz *f)
 {
+	struct fuzz_input *in = &f->input;
 	struct vfio_span areas[4], holes[3], out[VFIO_MAX_PIECES];
-	uint64_t page = 1ULL << (12 + take(f, 1) % 5);
-	unsigned int na = 1 + take(f, 1) % 4, nh = take(f, 1) % 4;
+	uint64_t page = 1ULL << (12 + next(in) % 5);
+	unsigned int na = 1 + next(in) % 4, nh = next(in) % 4;
 	int n;
 
 	for (unsigned int i = 0; i < na; i++)
-		areas[i] = (struct vfio_span){ take(f, 3) << 8, take(f, 3) << 8 };
+		areas[i] = (struct vfio_span){ next_le(in, 3) << 8, next_le(in, 3) << 8 };
 	for (unsigned int i = 0; i < nh && i < 3; i++)
-		holes[i] = (struct vfio_span){ take(f, 3), take(f, 2) };
+		holes[i] = (struct vfio_span){ next_le(in, 3), next_le(in, 2) };
 	n = vfio_bar_pieces(areas, na, holes, nh < 3 ? nh : 3, page, out, VFIO_MAX_PIECES);
 	for (int p = 0; p < n; p++) {
 		bool inside = false;
@@ -189,12 +175,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[160];
 
 	memset(&f, 0, sizeof(f));
-	f.in = data;
-	f.left = size;
+	f.input = (struct fuzz_input){ data, size };
 	for (unsigned int i = 0; i < sizeof(dev_cfg); i++)
-		dev_cfg[i] = (uint8_t)take(&f, 1);
+		dev_cfg[i] = next(&f.input);
 	for (int i = 0; i < PCI_NUM_BARS; i++)
-		sizes[i] = take(&f, 1) % 3 ? 1ULL << (take(&f, 1) % 40) : take(&f, 2);
+		sizes[i] = next(&f.input) % 3 ? 1ULL << (next(&f.input) % 40) :
+						next_le(&f.input, 2);
 	if (pci_host_init(&f.host, NULL))
 		return 0;
 	if (vfio_cfg_build(&f.pci, dev_cfg, sizes, &f.vc, err, sizeof(err)) == 0) {
@@ -206,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!pci_host_add(&f.host, &f.pci)) {
 			for (unsigned int i = 0; i < PCI_CFG_SPACE_EXP_SIZE; i++)
 				f.ro[i] = f.pci.cfg[i] & ~f.pci.wmask[i];
-			for (int steps = 0; steps < 64 && f.left; steps++)
+			for (int steps = 0; steps < 64 && f.input.left; steps++)
 				guest_step(&f);
 			check_readonly(&f);
 		}

@@ -31,43 +31,16 @@
 #include <linux/virtio_ring.h>
 
 #include "../unit/vpci_harness.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct prog {
-	const uint8_t *in;
-	size_t left;
-};
-
 static struct vh *harness;
-
-static void check(bool cond)
-{
-	if (!cond)
-		abort();
-}
-
-static uint8_t next(struct prog *p)
-{
-	if (!p->left)
-		return 0;
-	p->left--;
-	return *p->in++;
-}
-
-static uint64_t next_n(struct prog *p, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < bytes; i++)
-		v = v << 8 | next(p);
-	return v;
-}
 
 static const unsigned int widths[] = { 1, 2, 4, 8 };
 
 /* A BAR offset: mostly a common-config field or a region's start. */
-static uint64_t pick_offset(struct prog *p)
+static uint64_t pick_offset(struct fuzz_input *p)
 {
 	static const uint16_t common[] = {
 		0x00, 0x04, 0x08, 0x0c, 0x10, 0x12, 0x14, 0x15, 0x16, 0x18, 0x1a, 0x1c,
@@ -87,12 +60,12 @@ static uint64_t pick_offset(struct prog *p)
 	case 6:
 		return VH_MSIX_TABLE + (next(p) & 63);
 	default:
-		return next_n(p, 2) & 0x7fff;
+		return next_be(p, 2) & 0x7fff;
 	}
 }
 
 /* A guest address for a ring: in RAM and aligned, near its end, or anywhere. */
-static uint64_t pick_ring(struct prog *p)
+static uint64_t pick_ring(struct fuzz_input *p)
 {
 	uint8_t k = next(p);
 
@@ -102,15 +75,15 @@ static uint64_t pick_ring(struct prog *p)
 	case 2:
 		return VH_RAM_GPA + VH_RAM_SIZE - (next(p) & 0x3f);
 	default:
-		return next_n(p, 8);
+		return next_be(p, 8);
 	}
 }
 
-static void bar_access(struct vh *h, struct prog *p, bool write)
+static void bar_access(struct vh *h, struct fuzz_input *p, bool write)
 {
 	uint64_t off = pick_offset(p);
 	unsigned int len = widths[next(p) & 3];
-	uint64_t v = next_n(p, len);
+	uint64_t v = next_be(p, len);
 
 	if (off + len > 0x8000)
 		return;			/* the host only passes whole accesses */
@@ -121,12 +94,12 @@ static void bar_access(struct vh *h, struct prog *p, bool write)
 }
 
 /* Through the host's 32-bit window: reaches the function only where BAR 0 decodes. */
-static void window_access(struct vh *h, struct prog *p)
+static void window_access(struct vh *h, struct fuzz_input *p)
 {
 	uint64_t bar = pci_bar_addr(h->pdev, 0);
-	uint64_t off = bar ? bar - h->vm.pci.mmio.mmio_base + pick_offset(p) : next_n(p, 3);
+	uint64_t off = bar ? bar - h->vm.pci.mmio.mmio_base + pick_offset(p) : next_be(p, 3);
 	unsigned int len = widths[next(p) & 3];
-	uint64_t v = next_n(p, len);
+	uint64_t v = next_be(p, len);
 	bool write = next(p) & 1;
 
 	if (off >= h->vm.pci.mmio.mmio_size || h->vm.pci.mmio.mmio_size - off < len)
@@ -137,7 +110,7 @@ static void window_access(struct vh *h, struct prog *p)
 		h->vm.pci.mmio.ops->mmio_read(&h->vm.pci.mmio, off, (uint8_t *)&v, len);
 }
 
-static void config_write(struct vh *h, struct prog *p)
+static void config_write(struct vh *h, struct fuzz_input *p)
 {
 	static const uint16_t regs[] = { PCI_COMMAND, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_1,
 					 0x40, 0x42, 0x44, 0x48, 0x50, 0x60, 0x70, 0x72 };
@@ -147,20 +120,20 @@ static void config_write(struct vh *h, struct prog *p)
 
 	if (k % 5 == 0) {
 		/* A BAR 0 placement somewhere in the window (a whole 64-bit write). */
-		vh_place_bar(h, LAYOUT_PCI_MMIO32_BASE + ((next_n(p, 2) & 0x3ff) << 15));
+		vh_place_bar(h, LAYOUT_PCI_MMIO32_BASE + ((next_be(p, 2) & 0x3ff) << 15));
 		return;
 	}
 	vh_cfg_write(h, reg + (len == 1 ? next(p) & 3 : len == 2 ? next(p) & 2 : 0),
-		     (uint32_t)next_n(p, len), len);
+		     (uint32_t)next_be(p, len), len);
 }
 
-static void driver_step(struct vh *h, struct prog *p)
+static void driver_step(struct vh *h, struct fuzz_input *p)
 {
 	uint8_t k = next(p);
 
 	switch (k % 4) {
 	case 0:
-		vh_negotiate(h, next_n(p, 8) | (next(p) & 1 ? 1ULL << VIRTIO_F_VERSION_1 : 0));
+		vh_negotiate(h, next_be(p, 8) | (next(p) & 1 ? 1ULL << VIRTIO_F_VERSION_1 : 0));
 		break;
 	case 1: {
 		uint16_t q = next(p) % (VH_QUEUES + 1), size = (uint16_t)(1u << (next(p) % 8));
@@ -180,7 +153,7 @@ static void driver_step(struct vh *h, struct prog *p)
 	}
 }
 
-static void device_event(struct vh *h, struct prog *p)
+static void device_event(struct vh *h, struct fuzz_input *p)
 {
 	struct virtio_device *vdev = &h->fake->vdev;
 	uint8_t k = next(p);
@@ -245,7 +218,7 @@ static void check_invariants(struct vh *h)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct prog p = { data, size };
+	struct fuzz_input p = { data, size };
 	struct vh *h;
 
 	if (!harness) {

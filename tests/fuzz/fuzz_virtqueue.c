@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "devices/virtqueue.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,8 +47,6 @@ struct op {
 
 static struct vq_elem elem;
 static uint8_t scratch[64 * 1024];
-
-#define check(cond) do { if (!(cond)) abort(); } while (0)
 
 static void check_segments(const struct iovec *iov, unsigned int n, uint64_t total,
 			   const struct guest_memory *mem)
