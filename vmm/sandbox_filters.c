@@ -6,9 +6,9 @@
  *
  * A system call name the architecture lacks (open on arm64, which has only
  * openat) is skipped, so one table serves the arm64 binary and the native
- * unit tests. ioctl is allowed by request number only: a file descriptor's
- * number says nothing about what it is (the one exception, the terminal
- * restore on standard input, is add_terminal_restore()'s).
+ * unit tests. ioctl is allowed by request number: a file descriptor's number
+ * says nothing about what it is (the one exception, the terminal restore on
+ * standard input, names its fd in ioctl_rules).
  */
 #include <errno.h>
 #include <linux/fs.h>
@@ -114,7 +114,12 @@ static const struct syscall_rule syscall_rules[] = {
 struct ioctl_rule {
 	unsigned long request;
 	unsigned int kinds;
+	int fd;			/* the one fd it is allowed on, or ANY_FD */
 };
+
+#define ANY_FD			(-1)
+#define I(request, kinds)	{ request, kinds, ANY_FD }
+#define I_FD(request, kinds, fd) { request, kinds, fd }
 
 #define VM_IRQS		(K(MAIN) | K(VCPU) | K(IOTHREAD))
 #define VCPU_STATE	(K(MAIN) | K(VCPU) | K(MIGRATE))
@@ -122,53 +127,56 @@ struct ioctl_rule {
 /* After set-up nothing creates a VM, a vCPU or a device: KVM_CREATE_* are
  * in no list. */
 static const struct ioctl_rule ioctl_rules[] = {
-	{ KVM_RUN, K(VCPU) },
-	{ KVM_GET_ONE_REG, VCPU_STATE }, { KVM_SET_ONE_REG, VCPU_STATE },
-	{ KVM_GET_VCPU_EVENTS, VCPU_STATE }, { KVM_SET_VCPU_EVENTS, VCPU_STATE },
-	{ KVM_GET_MP_STATE, VCPU_STATE }, { KVM_SET_MP_STATE, VCPU_STATE },
-	{ KVM_GET_REG_LIST, K(MAIN) | K(MIGRATE) },
-	{ KVM_ARM_VCPU_INIT, K(MAIN) }, { KVM_ARM_PREFERRED_TARGET, K(MAIN) },
-	{ KVM_ARM_SET_COUNTER_OFFSET, K(MAIN) },
-	{ KVM_CHECK_EXTENSION, K(MAIN) | K(MIGRATE) },
-	{ KVM_ENABLE_CAP, K(MAIN) },
+	I(KVM_RUN, K(VCPU)),
+	I(KVM_GET_ONE_REG, VCPU_STATE), I(KVM_SET_ONE_REG, VCPU_STATE),
+	I(KVM_GET_VCPU_EVENTS, VCPU_STATE), I(KVM_SET_VCPU_EVENTS, VCPU_STATE),
+	I(KVM_GET_MP_STATE, VCPU_STATE), I(KVM_SET_MP_STATE, VCPU_STATE),
+	I(KVM_GET_REG_LIST, K(MAIN) | K(MIGRATE)),
+	I(KVM_ARM_VCPU_INIT, K(MAIN)), I(KVM_ARM_PREFERRED_TARGET, K(MAIN)),
+	I(KVM_ARM_SET_COUNTER_OFFSET, K(MAIN)),
+	I(KVM_CHECK_EXTENSION, K(MAIN) | K(MIGRATE)),
+	I(KVM_ENABLE_CAP, K(MAIN)),
 	/* Interrupts: vector and queue set-up comes from the guest's MMIO. */
-	{ KVM_IRQ_LINE, VM_IRQS }, { KVM_SIGNAL_MSI, VM_IRQS }, { KVM_IRQFD, VM_IRQS },
-	{ KVM_SET_GSI_ROUTING, VM_IRQS }, { KVM_IOEVENTFD, VM_IRQS },
+	I(KVM_IRQ_LINE, VM_IRQS), I(KVM_SIGNAL_MSI, VM_IRQS), I(KVM_IRQFD, VM_IRQS),
+	I(KVM_SET_GSI_ROUTING, VM_IRQS), I(KVM_IOEVENTFD, VM_IRQS),
 	/* The vGIC and ITS state, saved and restored while paused. */
-	{ KVM_GET_DEVICE_ATTR, K(MAIN) | K(MIGRATE) }, { KVM_SET_DEVICE_ATTR, K(MAIN) | K(MIGRATE) },
-	{ KVM_HAS_DEVICE_ATTR, K(MAIN) | K(MIGRATE) },
+	I(KVM_GET_DEVICE_ATTR, K(MAIN) | K(MIGRATE)), I(KVM_SET_DEVICE_ATTR, K(MAIN) | K(MIGRATE)),
+	I(KVM_HAS_DEVICE_ATTR, K(MAIN) | K(MIGRATE)),
 	/* Dirty tracking for migration; with --dirty-tracking bitmap the
 	 * migration thread turns the memslot's dirty logging on and off
 	 * (KVM_MEM_LOG_DIRTY_PAGES), the one memslot change after set-up. */
-	{ KVM_SET_USER_MEMORY_REGION2, K(MIGRATE) },
+	I(KVM_SET_USER_MEMORY_REGION2, K(MIGRATE)),
 	/* ... and a passed-through device's BAR memslots follow the guest's
 	 * BAR writes (vCPU) and guest resets (main): devices/vfio.c. */
-	{ KVM_SET_USER_MEMORY_REGION, K(MAIN) | K(VCPU) | K(MIGRATE) },
-	{ KVM_GET_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
-	{ KVM_CLEAR_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
-	{ KVM_RESET_DIRTY_RINGS, K(MAIN) | K(VCPU) | K(MIGRATE) | K(POSTCOPY_SOURCE) },
+	I(KVM_SET_USER_MEMORY_REGION, K(MAIN) | K(VCPU) | K(MIGRATE)),
+	I(KVM_GET_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE)),
+	I(KVM_CLEAR_DIRTY_LOG, K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE)),
+	I(KVM_RESET_DIRTY_RINGS, K(MAIN) | K(VCPU) | K(MIGRATE) | K(POSTCOPY_SOURCE)),
 	/* Post-copy at the destination. */
-	{ UFFDIO_API, K(MAIN) }, { UFFDIO_REGISTER, K(MAIN) }, { UFFDIO_UNREGISTER, K(MAIN) },
-	{ USERFAULTFD_IOC_NEW, K(MAIN) },
-	{ UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST) }, { UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST) },
-	{ UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST) },
+	I(UFFDIO_API, K(MAIN)), I(UFFDIO_REGISTER, K(MAIN)), I(UFFDIO_UNREGISTER, K(MAIN)),
+	I(USERFAULTFD_IOC_NEW, K(MAIN)),
+	I(UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST)), I(UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST)),
+	I(UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST)),
 	/* VFIO: the device's MSI-X, and INTx while MSI-X is off, follow the
 	 * guest's enable (vCPU) and reset (main); at exit the main thread
 	 * resets the device and unmaps DMA. INTx's resample irqfd is a
 	 * KVM_IRQFD and its SPI's route a KVM_SET_GSI_ROUTING (above). */
-	{ VFIO_DEVICE_SET_IRQS, K(MAIN) | K(VCPU) }, { VFIO_DEVICE_RESET, K(MAIN) },
-	{ VFIO_IOMMU_UNMAP_DMA, K(MAIN) },
+	I(VFIO_DEVICE_SET_IRQS, K(MAIN) | K(VCPU)), I(VFIO_DEVICE_RESET, K(MAIN)),
+	I(VFIO_IOMMU_UNMAP_DMA, K(MAIN)),
 	/* Devices: tap offloads follow the guest's features; discard. */
-	{ TUNSETOFFLOAD, VM_IRQS }, { BLKDISCARD, K(MAIN) | K(IOTHREAD) },
+	I(TUNSETOFFLOAD, VM_IRQS), I(BLKDISCARD, K(MAIN) | K(IOTHREAD)),
 	/* The terminal, restored at exit. */
-	{ TCGETS, K(MAIN) }, { TCSETS, K(MAIN) }, { TCSETSW, K(MAIN) }, { TCSETSF, K(MAIN) },
-	{ TIOCGWINSZ, K(MAIN) },
-};
-
-/* Standard input's only, on every thread: add_terminal_restore(). */
-static const unsigned long terminal_restore[] = {
-	TCGETS,		/* glibc's tcsetattr reads the attributes first */
-	TCSETS,
+	I(TCGETS, K(MAIN)), I(TCSETS, K(MAIN)), I(TCSETSW, K(MAIN)), I(TCSETSF, K(MAIN)),
+	I(TIOCGWINSZ, K(MAIN)),
+	/*
+	 * Every thread may restore the terminal, and only that: a kill's SIGSYS
+	 * handler runs on the thread that made the forbidden call and puts
+	 * tern's terminal back out of raw mode (sandbox_at_violation) before it
+	 * exits. A call trapped inside that handler, with SIGSYS blocked, would
+	 * kill the process with no report and the terminal still raw.
+	 */
+	I_FD(TCGETS, ALL, STDIN_FILENO),	/* glibc's tcsetattr reads them first */
+	I_FD(TCSETS, ALL, STDIN_FILENO),
 };
 
 static const int prctl_options[] = { PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME };
@@ -240,7 +248,7 @@ unsigned int sandbox_allowlist_size(enum sandbox_kind kind, uint32_t arch)
 			n += check_patterns(syscall_rules[i].check);
 	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++)
 		n += !!(ioctl_rules[i].kinds & mask);
-	return n + sizeof(terminal_restore) / sizeof(terminal_restore[0]);
+	return n;
 }
 
 static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
@@ -273,23 +281,16 @@ static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
 	return -EINVAL;
 }
 
-/*
- * Every thread may restore the terminal, and only that: a kill's SIGSYS
- * handler runs on the thread that made the forbidden call and puts tern's
- * terminal back out of raw mode (sandbox_at_violation) before it exits. A
- * call trapped inside that handler, with SIGSYS blocked, would kill the
- * process with no report and the terminal still raw.
- */
-static int add_terminal_restore(scmp_filter_ctx ctx, int ioctl_nr)
+static int add_ioctl(scmp_filter_ctx ctx, int ioctl_nr, const struct ioctl_rule *rule)
 {
-	int ret = 0;
+	/* The kernel takes the request as an unsigned int (fs/ioctl.c). */
+	const struct scmp_arg_cmp request = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+						    (scmp_datum_t)(rule->request & 0xffffffffu));
 
-	for (size_t i = 0; !ret && i < sizeof(terminal_restore) / sizeof(terminal_restore[0]); i++)
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 2,
-				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)STDIN_FILENO, 0),
-				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-					       (scmp_datum_t)terminal_restore[i]));
-	return ret;
+	if (rule->fd == ANY_FD)
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 1, request);
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 2,
+				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)rule->fd, 0), request);
 }
 
 static int add_rules(scmp_filter_ctx ctx, enum sandbox_kind kind, uint32_t arch)
@@ -310,14 +311,11 @@ static int add_rules(scmp_filter_ctx ctx, enum sandbox_kind kind, uint32_t arch)
 	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++) {
 		if (!(ioctl_rules[i].kinds & mask))
 			continue;
-		/* The kernel takes the request as an unsigned int (fs/ioctl.c). */
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ioctl_nr, 1,
-				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-					       (scmp_datum_t)(ioctl_rules[i].request & 0xffffffffu)));
+		ret = add_ioctl(ctx, ioctl_nr, &ioctl_rules[i]);
 		if (ret < 0)
 			return ret;
 	}
-	return add_terminal_restore(ctx, ioctl_nr);
+	return 0;
 }
 
 int sandbox_filter_build(enum sandbox_kind kind, enum sandbox_mode mode, uint32_t arch,
