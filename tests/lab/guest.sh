@@ -25,6 +25,19 @@
 #   guest_value KEY       the last "KEY=value" line the guest printed: value
 #   guest_poweroff [S]    "poweroff", wait for tern to exit, expect status 0
 #   pattern_sum FILE WHAT the fnv1a64 of the last "blkpattern: WHAT ..." line in FILE
+#   guest_blk_roundtrip DEV SEED BYTES S WHY
+#                         in the guest, blkpattern write then verify DEV (at most
+#                         S seconds); fails with WHY unless both pass, or if their
+#                         checksums differ; sets $guest_sum
+#   guest_blk_irqs [S]    the guest's virtio-blk queue interrupts through the ITS
+#                         so far (its "ITS-PCI-MSIX ... req" lines in
+#                         /proc/interrupts, all CPUs): sets $blk_irqs
+#   ctl_refused SOCK SAYS COMMAND ARGS...
+#                         "tern ctl SOCK COMMAND ARGS..." must be refused (exit
+#                         1) with the fixed string SAYS in what it prints
+#   snapshot_refused SOCK FILE SAYS
+#                         ctl_refused for "snapshot path=FILE", and neither FILE
+#                         nor FILE.part may be left behind
 #   guest_dump_logs       print every tern*.log of the scenario (for an EXIT trap:
 #                         the lab shows a scenario's output only when it fails)
 #
@@ -153,6 +166,34 @@ guest_poweroff() {
 
 pattern_sum() {
 	tr -d '\r' <"$1" | grep -F "blkpattern: $2 " | tail -n 1 | sed -n 's/.*fnv1a64=\([0-9a-f]*\).*/\1/p'
+}
+
+guest_blk_roundtrip() {
+	guest_run "blkpattern write $1 $2 $3 && blkpattern verify $1 $2 $3" "$4"
+	expect_status "$run_rc" 0 "$5"
+	guest_sum=$(pattern_sum tern.log "write $1")
+	[ "$guest_sum" = "$(pattern_sum tern.log "verify $1")" ] ||
+		fail "the guest wrote and read back different checksums"
+}
+
+guest_blk_irqs() {
+	guest_run 'awk "/ITS-PCI-MSIX/ && /req/ { for (i = 2; i <= NF && \$i ~ /^[0-9]+\$/; i++) s += \$i } END { print \"BLKIRQ=\" s + 0 }" /proc/interrupts' "${1:-60}"
+	blk_irqs=$(guest_value BLKIRQ)
+}
+
+ctl_refused() {
+	_cr_sock=$1 _cr_says=$2
+	shift 2
+	"$TERN" ctl "$_cr_sock" "$@" >"ctl-$1.out" 2>&1
+	_cr_st=$?
+	cat "ctl-$1.out"
+	expect_status "$_cr_st" 1 "tern ctl $* was not refused"
+	grep -qF -- "$_cr_says" "ctl-$1.out" || fail "the refusal of tern ctl $* does not say: $_cr_says"
+}
+
+snapshot_refused() {
+	ctl_refused "$1" "$3" snapshot path="$2"
+	[ ! -e "$2" ] && [ ! -e "$2.part" ] || fail "a refused snapshot left $2 or $2.part"
 }
 
 guest_dump_logs() {

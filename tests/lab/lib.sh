@@ -49,6 +49,15 @@
 #                                     (need_tun loads tun when it can)
 #   make_tap NAME ADDR/LEN            a persistent tap NAME, up, with that address
 #                                     (busybox tunctl + ip); removed by del_tap NAME
+#   step TEXT                         print TEXT, and "LAB-PROGRESS <scenario>: TEXT"
+#                                     on the emulated host's console (a scenario's
+#                                     log shows only at its end)
+#   pci_fn ATTR VALUE [ATTR2 VALUE2]  the address of the host's first PCI function
+#                                     whose sysfs ATTR reads VALUE (and ATTR2 VALUE2);
+#                                     empty when there is none
+#   pci_bind BDF DRIVER               hand function BDF to DRIVER through its
+#                                     driver_override ('' = back to its own driver);
+#                                     fails unless DRIVER ('' : any) then has it
 
 fail() {
 	echo "FAIL: $*"
@@ -85,6 +94,30 @@ make_tap() {
 
 del_tap() {
 	ip link del "$1" 2>/dev/null || tunctl -d "$1" >/dev/null 2>&1 || :
+}
+
+step() {
+	echo "$*"
+	[ -w /dev/console ] && echo "LAB-PROGRESS $(basename "$0" .sh): $*" >/dev/console
+	:
+}
+
+pci_fn() {
+	for _pf in /sys/bus/pci/devices/*; do
+		[ "$(cat "$_pf/$1")" = "$2" ] || continue
+		[ -z "${3:-}" ] || [ "$(cat "$_pf/$3")" = "$4" ] || continue
+		echo "${_pf##*/}"
+		return
+	done
+}
+
+pci_bind() {
+	_pb=/sys/bus/pci/devices/$1
+	[ -e "$_pb/driver" ] && { echo "$1" >"$_pb/driver/unbind" || fail "cannot unbind $1"; }
+	echo "$2" >"$_pb/driver_override" || fail "cannot set driver_override of $1"
+	echo "$1" >/sys/bus/pci/drivers_probe
+	[ -n "$2" ] || return 0
+	[ "$(basename "$(readlink "$_pb/driver")")" = "$2" ] || fail "$1 did not bind to $2"
 }
 
 # Scale a timeout in seconds by LAB_SCALE, rounding up to a whole second.

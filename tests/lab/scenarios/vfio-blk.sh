@@ -20,28 +20,15 @@
 need_tern
 need_root
 trap guest_dump_logs EXIT
-# Progress on the host's console too (the scenario's log shows only at its end).
-step() { echo "$*"; [ -w /dev/console ] && echo "LAB-PROGRESS vfio-blk: $*" >/dev/console; :; }
 BP=$LAB_BIN/blkpattern
 SIZE=16777216
 
 # The passthrough candidate: a modern virtio-blk (1af4:1042).
-bdf=''
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1042 ] && bdf=${d##*/} && break
-done
+bdf=$(pci_fn vendor 0x1af4 device 0x1042)
 [ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
 dev=/sys/bus/pci/devices/$bdf
 [ -e "$dev/iommu_group" ] || skip "$bdf has no IOMMU group (no IOMMU)"
 echo "device $bdf, IOMMU group $(basename "$(readlink "$dev/iommu_group")"), driver $(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)"
-
-bind_to() { # DRIVER ('' = the default one)
-	[ -e "$dev/driver" ] && { echo "$bdf" >"$dev/driver/unbind" || fail "cannot unbind $bdf"; }
-	echo "$1" >"$dev/driver_override" || fail "cannot set driver_override of $bdf"
-	echo "$bdf" >/sys/bus/pci/drivers_probe
-	[ -n "$1" ] || return 0
-	[ "$(basename "$(readlink "$dev/driver")")" = "$1" ] || fail "$bdf did not bind to $1"
-}
 
 # 1. Refused while another driver has it.
 step "1. Refused while another driver has it."
@@ -58,7 +45,7 @@ grep -q "bound to virtio-pci, not vfio-pci; hand it over: echo $bdf > $dev/drive
 
 # 2. To vfio-pci.
 step "2. To vfio-pci."
-bind_to vfio-pci
+pci_bind "$bdf" vfio-pci
 group=$(basename "$(readlink "$dev/iommu_group")")
 [ -c "/dev/vfio/$group" ] || fail "/dev/vfio/$group did not appear"
 
@@ -68,31 +55,18 @@ guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --control "$PWD/ctl.sock" 
 guest_run 'printf "VDA-SECTORS=%s\n" "$(cat /sys/block/vda/size)"; cat /proc/interrupts' 60
 [ "$(guest_value VDA-SECTORS)" = $((SIZE / 512)) ] ||
 	fail "the guest sees /dev/vda with $(guest_value VDA-SECTORS) sectors, expected $((SIZE / 512))"
-COUNT_IRQS='awk "/ITS-PCI-MSIX/ && /req/ { for (i = 2; i <= NF && \$i ~ /^[0-9]+\$/; i++) s += \$i } END { print \"BLKIRQ=\" s + 0 }" /proc/interrupts'
-guest_run "$COUNT_IRQS" 30
-irq0=$(guest_value BLKIRQ)
-guest_run "blkpattern write /dev/vda 7 $SIZE && blkpattern verify /dev/vda 7 $SIZE" 400
-expect_status "$run_rc" 0 "the guest's pattern did not read back from the passed-through disk"
-guest_sum=$(pattern_sum tern.log "write /dev/vda")
-[ "$guest_sum" = "$(pattern_sum tern.log "verify /dev/vda")" ] || fail "the guest wrote and read back different checksums"
-guest_run "$COUNT_IRQS" 30
-irq1=$(guest_value BLKIRQ)
+guest_blk_irqs 30
+irq0=$blk_irqs
+guest_blk_roundtrip /dev/vda 7 "$SIZE" 400 "the guest's pattern did not read back from the passed-through disk"
+guest_blk_irqs 30
+irq1=$blk_irqs
 echo "virtio-blk queue interrupts through the ITS: $irq0 before the I/O, $irq1 after"
 [ "${irq1:-0}" -gt "${irq0:-0}" ] || fail "no ITS-PCI-MSIX interrupts of the disk's queue during its I/O"
 
 # 4. Snapshot and migration refused, the guest runs on.
 step "4. Snapshot and migration refused, the guest runs on."
-"$TERN" ctl ctl.sock snapshot path="$PWD/snap.tern" >snap.out 2>&1
-st=$?
-cat snap.out
-expect_status "$st" 1 "snapshot with a passed-through device was not refused"
-grep -q "vfio $bdf is a passed-through host device" snap.out || fail "the snapshot refusal does not name the device"
-[ ! -e snap.tern ] && [ ! -e snap.tern.part ] || fail "a snapshot file was written"
-"$TERN" ctl ctl.sock migrate uri="unix:$PWD/nobody.sock" >mig.out 2>&1
-st=$?
-cat mig.out
-expect_status "$st" 1 "migrate with a passed-through device was not refused"
-grep -q "vfio $bdf is a passed-through host device" mig.out || fail "the migrate refusal does not name the device"
+snapshot_refused ctl.sock "$PWD/snap.tern" "vfio $bdf is a passed-through host device"
+ctl_refused ctl.sock "vfio $bdf is a passed-through host device" migrate uri="unix:$PWD/nobody.sock"
 guest_run "echo alive" 30
 expect_status "$run_rc" 0 "the guest did not keep running after the refusals"
 
@@ -119,7 +93,7 @@ echo "REPORT: BAR accesses that exited to tern: ${traps% *} MSI-X table/PBA, ${t
 
 # 7. Back to the host's virtio: the disk holds the guest's pattern.
 step "7. Back to the host's virtio: the disk holds the guest's pattern."
-bind_to ''
+pci_bind "$bdf" ''
 n=0
 while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
 [ -b /dev/vda ] || fail "the host's virtio_blk did not bring the disk back as /dev/vda"

@@ -13,20 +13,13 @@
 need_tern
 need_root
 trap guest_dump_logs EXIT
-step() { echo "$*"; [ -w /dev/console ] && echo "LAB-PROGRESS vfio-intx: $*" >/dev/console; :; }
 SIZE=16777216
 
-bdf=''
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1042 ] && bdf=${d##*/} && break
-done
+bdf=$(pci_fn vendor 0x1af4 device 0x1042)
 [ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
 dev=/sys/bus/pci/devices/$bdf
 [ "$(cat "$dev/irq")" != 0 ] || skip "$bdf has no legacy interrupt on this host"
-[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
-echo vfio-pci >"$dev/driver_override"
-echo "$bdf" >/sys/bus/pci/drivers_probe
-[ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || fail "$bdf did not bind to vfio-pci"
+pci_bind "$bdf" vfio-pci
 
 step "1. boot with pci=nomsi"
 GUEST_CMDLINE="$GUEST_CMDLINE pci=nomsi" guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --trace
@@ -46,10 +39,8 @@ guest_log | grep -E "^ *[0-9]+:.* $intid +Level" || fail "the guest's IRQ of $fn
 c0=$(guest_value INTXCOUNT)
 
 step "2. I/O through INTx"
-guest_run "blkpattern write /dev/vda 9 $SIZE && blkpattern verify /dev/vda 9 $SIZE" 400
-expect_status "$run_rc" 0 "the guest's pattern did not read back from the passed-through disk over INTx"
-[ "$(pattern_sum tern.log "write /dev/vda")" = "$(pattern_sum tern.log "verify /dev/vda")" ] ||
-	fail "the guest wrote and read back different checksums"
+guest_blk_roundtrip /dev/vda 9 "$SIZE" 400 \
+	"the guest's pattern did not read back from the passed-through disk over INTx"
 guest_run "$INTX" 60
 c1=$(guest_value INTXCOUNT)
 echo "REPORT: INTx (GIC INTID $intid) interrupts of the passed-through disk: $c0 before the I/O, $c1 after"

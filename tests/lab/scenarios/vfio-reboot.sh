@@ -16,19 +16,11 @@
 need_tern
 need_root
 trap guest_dump_logs EXIT
-step() { echo "$*"; [ -w /dev/console ] && echo "LAB-PROGRESS vfio-reboot: $*" >/dev/console; :; }
 SIZE=16777216
 
-bdf=''
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1042 ] && bdf=${d##*/} && break
-done
+bdf=$(pci_fn vendor 0x1af4 device 0x1042)
 [ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
-dev=/sys/bus/pci/devices/$bdf
-[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
-echo vfio-pci >"$dev/driver_override"
-echo "$bdf" >/sys/bus/pci/drivers_probe
-[ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || fail "$bdf did not bind to vfio-pci"
+pci_bind "$bdf" vfio-pci
 
 step "1. first boot: write a pattern"
 guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --trace
@@ -49,17 +41,15 @@ grep -q "vm: reset" tern-stderr.log || fail "tern did not reset the VM"
 grep -q "device MSI-X off" tern-stderr.log || fail "tern did not switch the device's MSI-X off at the reset"
 
 step "3. second boot: read it back, write and read a new one"
-COUNT_IRQS='awk "/ITS-PCI-MSIX/ && /req/ { for (i = 2; i <= NF && \$i ~ /^[0-9]+\$/; i++) s += \$i } END { print \"BLKIRQ=\" s + 0 }" /proc/interrupts'
-guest_run "$COUNT_IRQS" 60
-irq0=$(guest_value BLKIRQ)
+guest_blk_irqs 60
+irq0=$blk_irqs
 guest_run "blkpattern verify /dev/vda 5 $SIZE" 400
 expect_status "$run_rc" 0 "after the reboot the guest does not read its pattern back"
 [ -n "$wrote" ] && [ "$(pattern_sum tern.log "verify /dev/vda")" = "$wrote" ] ||
 	fail "checksums differ across the reboot: wrote $wrote, read $(pattern_sum tern.log "verify /dev/vda")"
-guest_run "blkpattern write /dev/vda 6 $SIZE && blkpattern verify /dev/vda 6 $SIZE" 400
-expect_status "$run_rc" 0 "after the reboot the guest cannot write and read a new pattern"
-guest_run "$COUNT_IRQS" 60
-irq1=$(guest_value BLKIRQ)
+guest_blk_roundtrip /dev/vda 6 "$SIZE" 400 "after the reboot the guest cannot write and read a new pattern"
+guest_blk_irqs 60
+irq1=$blk_irqs
 echo "REPORT: after the reboot, virtio-blk queue interrupts through the ITS: $irq0 -> $irq1"
 [ "${irq1:-0}" -gt "${irq0:-0}" ] || fail "no ITS-PCI-MSIX interrupts of the disk's queue after the reboot"
 guest_poweroff 120
