@@ -48,12 +48,7 @@ t_linux=$(lab_uptime)
 ! grep "^TERN-GUEST: module " tern.log ||
 	fail "the guest could not load its modules (see the 'TERN-GUEST: module' lines)"
 grep -q "^TERN-GUEST: cpus=1 " tern.log || fail "the guest did not report its CPU"
-"$TERN" ctl ctl.sock snapshot path="$PWD/fw.snap" >snap.out 2>&1
-st=$?
-cat snap.out
-expect_status "$st" 1 "a snapshot of a firmware-booted guest was not refused"
-grep -q "UEFI firmware (--firmware)" snap.out || fail "the refusal does not name the firmware"
-[ ! -e fw.snap ] && [ ! -e fw.snap.part ] || fail "a refused snapshot left a file"
+snapshot_refused ctl.sock "$PWD/fw.snap" "UEFI firmware (--firmware)"
 guest_send "echo typed on the pl011 42"
 wait_for tern.log "TERN-GUEST: echo typed on the pl011 42" 60
 guest_poweroff 120
