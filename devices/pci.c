@@ -39,6 +39,7 @@
 #include <libfdt.h>
 #include <linux/pci.h>		/* PCI_DEVFN; includes pci_regs.h */
 
+#include "migration/le.h"
 #include "migration/state.h"
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
@@ -58,21 +59,6 @@
 #define FDT_PCI_MEM32		0x02000000u
 #define FDT_PCI_MEM64_PREF	0x43000000u
 #define FDT_PCI_IO		0x01000000u
-
-static uint32_t get_le(const uint8_t *p, unsigned int len)
-{
-	uint32_t v = 0;
-
-	for (unsigned int i = len; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_le(uint8_t *p, uint32_t v, unsigned int len)
-{
-	for (unsigned int i = 0; i < len; i++, v >>= 8)
-		p[i] = v & 0xff;
-}
 
 static bool is_pow2(uint64_t x)
 {

@@ -9,18 +9,10 @@
 
 #include <linux/pci_regs.h>
 
+#include "migration/le.h"
 #include "vfio_cfg.h"
 
 #define VFIO_MIN_BAR	4096u
-
-static uint32_t le(const uint8_t *p, unsigned int len)
-{
-	uint32_t v = 0;
-
-	for (unsigned int i = len; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static bool is_pow2(uint64_t x)
 {
@@ -75,10 +67,10 @@ static int read_msix(const uint8_t *cfg, uint8_t off, const struct vfio_bar_info
 	/* Before any byte of the capability is read: it must fit. */
 	if (off > PCI_CFG_SPACE_SIZE - PCI_CAP_MSIX_SIZEOF)
 		return fail(err, errlen, "MSI-X capability at 0x%x runs past config space", off);
-	table = le(cfg + off + PCI_MSIX_TABLE, 4);
-	pba = le(cfg + off + PCI_MSIX_PBA, 4);
+	table = get_le(cfg + off + PCI_MSIX_TABLE, 4);
+	pba = get_le(cfg + off + PCI_MSIX_PBA, 4);
 	m->cap = off;
-	m->nr_vectors = (le(cfg + off + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1;
+	m->nr_vectors = (get_le(cfg + off + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1;
 	m->bar = (int)(table & PCI_MSIX_TABLE_BIR);
 	m->table_off = table & PCI_MSIX_TABLE_OFFSET;
 	m->pba_off = pba & PCI_MSIX_PBA_OFFSET;
@@ -100,7 +92,7 @@ static int read_bars(const uint8_t *dev_cfg, const uint64_t *region_size,
 		     struct vfio_bar_info *bars, char *err, unsigned int errlen)
 {
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
-		uint32_t reg = le(dev_cfg + PCI_BASE_ADDRESS_0 + 4 * i, 4);
+		uint32_t reg = get_le(dev_cfg + PCI_BASE_ADDRESS_0 + 4 * i, 4);
 		struct vfio_bar_info *b = &bars[i];
 
 		memset(b, 0, sizeof(*b));
@@ -131,7 +123,7 @@ static int copy_caps(struct pci_device *pdev, const uint8_t *dev_cfg, struct vfi
 	uint8_t off = dev_cfg[PCI_CAPABILITY_LIST] & ~3u, *link = &pdev->cfg[PCI_CAPABILITY_LIST];
 	bool seen[PCI_CFG_SPACE_SIZE] = { false };
 
-	if (!(le(dev_cfg + PCI_STATUS, 2) & PCI_STATUS_CAP_LIST))
+	if (!(get_le(dev_cfg + PCI_STATUS, 2) & PCI_STATUS_CAP_LIST))
 		return 0;
 	while (off) {
 		uint8_t id, next;
@@ -182,10 +174,10 @@ int vfio_cfg_build(struct pci_device *pdev, const uint8_t dev_cfg[PCI_CFG_SPACE_
 	ret = read_bars(dev_cfg, region_size, out->bars, err, errlen);
 	if (ret)
 		return ret;
-	pci_device_init(pdev, (uint16_t)le(dev_cfg + PCI_VENDOR_ID, 2),
-			(uint16_t)le(dev_cfg + PCI_DEVICE_ID, 2), le(dev_cfg + PCI_CLASS_PROG, 3),
-			dev_cfg[PCI_REVISION_ID], (uint16_t)le(dev_cfg + PCI_SUBSYSTEM_VENDOR_ID, 2),
-			(uint16_t)le(dev_cfg + PCI_SUBSYSTEM_ID, 2));
+	pci_device_init(pdev, (uint16_t)get_le(dev_cfg + PCI_VENDOR_ID, 2),
+			(uint16_t)get_le(dev_cfg + PCI_DEVICE_ID, 2), get_le(dev_cfg + PCI_CLASS_PROG, 3),
+			dev_cfg[PCI_REVISION_ID], (uint16_t)get_le(dev_cfg + PCI_SUBSYSTEM_VENDOR_ID, 2),
+			(uint16_t)get_le(dev_cfg + PCI_SUBSYSTEM_ID, 2));
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		const struct vfio_bar_info *b = &out->bars[i];
 		uint64_t size = b->size < VFIO_MIN_BAR ? VFIO_MIN_BAR : b->size;

@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-/* The little-endian fields of tern's wire formats, byte by byte: no
- * alignment and no host byte order assumed. */
+/* The little-endian fields of tern's wire formats and of PCI config space,
+ * byte by byte: no alignment and no host byte order assumed. */
 
 static inline void put_le(uint8_t *p, uint64_t v, unsigned int n)
 {

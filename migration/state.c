@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migration/le.h"
 #include "migration/state.h"
 
 void sw_init(struct state_writer *w)
@@ -49,8 +50,8 @@ static void sw_le(struct state_writer *w, uint64_t v, unsigned int n)
 {
 	uint8_t *p = sw_room(w, n);
 
-	for (unsigned int i = 0; p && i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	if (p)
+		put_le(p, v, n);
 }
 
 void sw_u8(struct state_writer *w, uint8_t v) { sw_le(w, v, 1); }
@@ -110,11 +111,8 @@ static const uint8_t *sr_take(struct state_reader *r, size_t n)
 static uint64_t sr_le(struct state_reader *r, unsigned int n)
 {
 	const uint8_t *p = sr_take(r, n);
-	uint64_t v = 0;
 
-	for (unsigned int i = 0; p && i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
+	return p ? get_le(p, n) : 0;
 }
 
 uint8_t sr_u8(struct state_reader *r) { return (uint8_t)sr_le(r, 1); }

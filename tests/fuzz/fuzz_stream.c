@@ -38,6 +38,7 @@
 #include <zlib.h>
 
 #include "migration/its.h"
+#include "migration/le.h"
 #include "migration/postcopy_proto.h"
 #include "migration/state.h"
 #include "migration/stream.h"
@@ -72,21 +73,6 @@ static ssize_t input_read(void *opaque, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
-static uint64_t get_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (unsigned int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint32_t crc(const uint8_t *p, size_t n)
 {
 	return (uint32_t)crc32(0, p, (uInt)n);
@@ -100,7 +86,7 @@ static void repair(uint8_t *buf, size_t size)
 	if (size < HDR_BYTES)
 		return;
 	memcpy(buf, STREAM_MAGIC, 8);
-	put_le32(buf + 32, crc(buf, 32));
+	put_le(buf + 32, crc(buf, 32), 4);
 	while (size - pos >= SEC_BYTES) {
 		uint8_t *s = buf + pos;
 		uint64_t len = get_le(s + 8, 8);
@@ -108,9 +94,9 @@ static void repair(uint8_t *buf, size_t size)
 		bool complete = len <= size - pos - SEC_BYTES;
 
 		if (complete && !(instance & 1))
-			put_le32(s + 16, len ? crc(s + SEC_BYTES, len) : 0);
+			put_le(s + 16, len ? crc(s + SEC_BYTES, len) : 0, 4);
 		if ((instance & 3) != 3)
-			put_le32(s + 20, crc(s, 20));
+			put_le(s + 20, crc(s, 20), 4);
 		if (!complete)
 			return;
 		pos += SEC_BYTES + len;

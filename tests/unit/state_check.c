@@ -85,15 +85,6 @@ void assert_truncations_refused(const struct model *m, const struct state_writer
 	free(longer);
 }
 
-uint64_t get_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* The first bytes of every state: a u16-prefixed model name, a u16 version. */
 size_t header_len(const char *model)
 {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migration/le.h"
 #include "migration/state.h"
 
 /*
@@ -34,7 +35,6 @@ void assert_refused_with(const struct model *m, const struct state_writer *w, si
 /* Every proper prefix of a good state is refused as truncated, and so is
  * one byte more. */
 void assert_truncations_refused(const struct model *m, const struct state_writer *w);
-uint64_t get_le(const uint8_t *p, unsigned int n);
 /* The first bytes of every state: a u16-prefixed model name, a u16 version. */
 size_t header_len(const char *model);
 

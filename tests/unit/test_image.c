@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "migration/le.h"
 #include "vmm/image.h"
 #include "vmm/layout.h"
 
@@ -20,36 +21,18 @@
 static uint8_t img_buf[IMG_LEN];
 static char why[256];
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, (uint16_t)v);
-	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* A plain Image header (CONFIG_EFI=n kernel): a branch, then the fields. */
 static uint8_t *make_image(uint64_t text_offset, uint64_t image_size, uint64_t flags)
 {
 	memset(img_buf, 0xaa, sizeof(img_buf));
-	put_le32(img_buf, 0x14000010);		/* b #0x40 */
-	put_le32(img_buf + 4, 0);
-	put_le64(img_buf + 8, text_offset);
-	put_le64(img_buf + 16, image_size);
-	put_le64(img_buf + 24, flags);
+	put_le(img_buf, 0x14000010, 4);		/* b #0x40 */
+	put_le(img_buf + 4, 0, 4);
+	put_le(img_buf + 8, text_offset, 8);
+	put_le(img_buf + 16, image_size, 8);
+	put_le(img_buf + 24, flags, 8);
 	memset(img_buf + 32, 0, 24);
 	memcpy(img_buf + 56, "ARM\x64", 4);
-	put_le32(img_buf + 60, 0);
+	put_le(img_buf + 60, 0, 4);
 	return img_buf;
 }
 
@@ -61,20 +44,20 @@ static uint8_t *make_efi_image(uint32_t claimed)
 
 	make_image(0, 2 * MiB, 0xa);
 	memcpy(img_buf, "MZ\0\0", 4);
-	put_le32(img_buf + 60, PE_OFF);
+	put_le(img_buf + 60, PE_OFF, 4);
 	pe = img_buf + PE_OFF;
 	memcpy(pe, "PE\0\0", 4);
-	put_le16(pe + 4, 0xaa64);
-	put_le16(pe + 6, 2);
-	put_le16(pe + 20, OPTHDR_SIZE);
+	put_le(pe + 4, 0xaa64, 2);
+	put_le(pe + 6, 2, 2);
+	put_le(pe + 20, OPTHDR_SIZE, 2);
 	sect = pe + 24 + OPTHDR_SIZE;
 	memcpy(sect, ".text\0\0\0", 8);
-	put_le32(sect + 16, 0x200);		/* SizeOfRawData */
-	put_le32(sect + 20, 0x400);		/* PointerToRawData */
+	put_le(sect + 16, 0x200, 4);		/* SizeOfRawData */
+	put_le(sect + 20, 0x400, 4);		/* PointerToRawData */
 	sect += 40;
 	memcpy(sect, ".data\0\0\0", 8);
-	put_le32(sect + 16, claimed - 0x600);
-	put_le32(sect + 20, 0x600);
+	put_le(sect + 16, claimed - 0x600, 4);
+	put_le(sect + 20, 0x600, 4);
 	return img_buf;
 }
 

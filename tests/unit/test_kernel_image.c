@@ -20,6 +20,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "migration/le.h"
 #include "vmm/kernel_image.h"
 #include "vmm/layout.h"
 
@@ -35,24 +36,6 @@ struct blob {
 
 static char why[512];
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, (uint16_t)v);
-	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 /*
  * A PE header at PE_OFF for @machine whose one section ends at @file_len:
  * the way both an EFI-stub Image and a zboot image say how long they are.
@@ -61,15 +44,15 @@ static void put_pe(uint8_t *buf, uint16_t machine, uint32_t file_len)
 {
 	uint8_t *pe = buf + PE_OFF, *sect;
 
-	put_le32(buf + 0x3c, PE_OFF);
+	put_le(buf + 0x3c, PE_OFF, 4);
 	memcpy(pe, "PE\0\0", 4);
-	put_le16(pe + 4, machine);
-	put_le16(pe + 6, 1);			/* NumberOfSections */
-	put_le16(pe + 20, 0);			/* SizeOfOptionalHeader */
+	put_le(pe + 4, machine, 2);
+	put_le(pe + 6, 1, 2);			/* NumberOfSections */
+	put_le(pe + 20, 0, 2);			/* SizeOfOptionalHeader */
 	sect = pe + 24;
 	memcpy(sect, ".text\0\0\0", 8);
-	put_le32(sect + 16, file_len - 0x200);	/* SizeOfRawData */
-	put_le32(sect + 20, 0x200);		/* PointerToRawData */
+	put_le(sect + 16, file_len - 0x200, 4);	/* SizeOfRawData */
+	put_le(sect + 20, 0x200, 4);		/* PointerToRawData */
 }
 
 /* An EFI-stub arm64 Image of @len bytes, image_size @image_size, with a
@@ -85,9 +68,9 @@ static struct blob make_image(size_t len, uint64_t image_size)
 		b.p[i] = (uint8_t)((x >> 24) & 0x1f);
 	}
 	memcpy(b.p, "MZ", 2);
-	put_le64(b.p + 8, 0);			/* text_offset */
-	put_le64(b.p + 16, image_size);
-	put_le64(b.p + 24, 0xa);		/* 4K pages, anywhere */
+	put_le(b.p + 8, 0, 8);			/* text_offset */
+	put_le(b.p + 16, image_size, 8);
+	put_le(b.p + 24, 0xa, 8);		/* 4K pages, anywhere */
 	memcpy(b.p + 56, "ARM\x64", 4);
 	put_pe(b.p, 0xaa64, (uint32_t)len);
 	return b;
@@ -168,7 +151,7 @@ static void xz_set_dict(struct blob *xz, uint8_t dict_byte)
 			break;
 	assert_true(i + 2 < hdr + hlen - 4);
 	xz->p[i + 2] = dict_byte;
-	put_le32(xz->p + hdr + hlen - 4, (uint32_t)crc32(0, xz->p + hdr, (uInt)(hlen - 4)));
+	put_le(xz->p + hdr + hlen - 4, (uint32_t)crc32(0, xz->p + hdr, (uInt)(hlen - 4)), 4);
 }
 
 /*
@@ -187,14 +170,14 @@ static struct blob make_zboot(const struct blob *payload, const char *comp, uint
 	b.p = calloc(1, b.len);
 	assert_non_null(b.p);
 	memcpy(b.p, "MZ\0\0zimg", 8);
-	put_le32(b.p + 8, ZB_PAYLOAD_OFF);
-	put_le32(b.p + 12, (uint32_t)payload->len);
+	put_le(b.p + 8, ZB_PAYLOAD_OFF, 4);
+	put_le(b.p + 12, (uint32_t)payload->len, 4);
 	strcpy((char *)b.p + 24, comp);
-	put_le32(b.p + 0x38, 0x818223cd);	/* LINUX_PE_MAGIC */
+	put_le(b.p + 0x38, 0x818223cd, 4);	/* LINUX_PE_MAGIC */
 	put_pe(b.p, machine, (uint32_t)b.len);
 	memcpy(b.p + ZB_PAYLOAD_OFF, payload->p, payload->len);
 	if (sized)
-		put_le32(b.p + ZB_PAYLOAD_OFF + payload->len, decompressed);
+		put_le(b.p + ZB_PAYLOAD_OFF + payload->len, decompressed, 4);
 	return b;
 }
 
@@ -506,10 +489,10 @@ static void test_zboot_compressions(void **state)
 	free(zb.p);
 	/* Payload offset or size that make no sense. */
 	zb = make_zboot(&gz, "gzip", 0xaa64, 0);
-	put_le32(zb.p + 12, 0);
+	put_le(zb.p + 12, 0, 4);
 	assert_probe_refused(&zb, -ENOEXEC, "corrupt header");
-	put_le32(zb.p + 8, 0xfffffff0);
-	put_le32(zb.p + 12, 0x100);
+	put_le(zb.p + 8, 0xfffffff0, 4);
+	put_le(zb.p + 12, 0x100, 4);
 	assert_probe_refused(&zb, -ENOEXEC, "truncated");
 	free(zb.p);
 	free(img.p);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "migration/le.h"
 #include "migration/stream.h"
 
 #define PAGE		4096
@@ -137,12 +138,6 @@ static int teardown(void **state)
 }
 
 /* ---- streams built by hand, from the byte tables ---- */
-
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static uint32_t crc(const void *p, size_t n)
 {
