@@ -14,18 +14,7 @@
 
 #include "vmm/cli.h"
 #include "vmm/control_proto.h"
-
-static enum cli_command cmd;
-static struct vm_config cfg;
-
-static int parse_argv(char **argv)
-{
-	int argc = 0;
-
-	while (argv[argc])
-		argc++;
-	return cli_parse(argc, argv, &cmd, &cfg);
-}
+#include "cli_argv.h"
 
 #define PARSE(...) parse_argv((char *[]){ "tern", __VA_ARGS__, NULL })
 #define RUN(...) PARSE("run", "--kernel", "Image", __VA_ARGS__)

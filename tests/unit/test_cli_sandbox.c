@@ -18,18 +18,7 @@
 #include "vmm/cli.h"
 #include "vmm/landlock.h"
 #include "vmm/sandbox.h"
-
-static enum cli_command cmd;
-static struct vm_config cfg;
-
-static int parse_argv(char **argv)
-{
-	int argc = 0;
-
-	while (argv[argc])
-		argc++;
-	return cli_parse(argc, argv, &cmd, &cfg);
-}
+#include "cli_argv.h"
 
 #define RUN(...) parse_argv((char *[]){ "tern", "run", "--kernel", "Image", __VA_ARGS__, NULL })
 
