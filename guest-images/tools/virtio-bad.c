@@ -27,6 +27,19 @@
  * came back), "suspicious" (a bad case the device claims to have filled with
  * data) or "no-data" (a good case that got nothing back). Then "virtio-bad: done".
  *
+ *   virtio-bad --poisoned-ring GOFILE [DEVICE_ID ...]
+ *
+ * instead runs "good", then sets queue 0 up with one request made available
+ * but not notified, prints
+ *   virtio-bad: ring avail_pa=0x... desc_pa=0x... used_pa=0x...
+ * and waits (up to 10 min) for GOFILE to exist: the test poisons the host page
+ * behind avail_pa meanwhile, and nothing here touches that page until the
+ * device has. Then it notifies, prints "case poisoned-ring" as above (with
+ * verdict "needs-reset", "failed" or "data": what the device did), resets the
+ * device and runs "good-after-poison": set-up writes the replaced ring page
+ * again, so a guest that touched it without the VMM replacing it first would
+ * take the memory error itself.
+ *
  * Exit status: 0 all cases ran (whatever the device answered), 2 the set-up
  * failed (the reason is printed).
  */
@@ -38,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vpci_user.h"
@@ -147,21 +161,83 @@ static void setup(struct vpci_dev *dev, const unsigned long *ids, int nids)
 	printf("virtio-bad: queue 0 size %u, features 0x%" PRIx64 "\n", dev->qsize, dev->features);
 }
 
+/* Waits up to 10 min for @path to exist; 0 or -ETIMEDOUT. */
+static int wait_file(const char *path)
+{
+	struct stat st;
+
+	for (int i = 0; i < 6000; i++) {
+		if (!stat(path, &st))
+			return 0;
+		vpci_msleep(100);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * One request made available on a queue whose avail ring page the test
+ * poisons before the notify: the device reads a ring the driver did not
+ * write (the VMM's replacement page), so it must fail the request or report
+ * NEEDS_RESET, and stay usable after a reset.
+ */
+static void poisoned_ring(struct vpci_dev *dev, const char *gofile)
+{
+	volatile struct desc *d = dev->desc_pg.va;
+	volatile uint16_t *avail = dev->avail_pg.va;
+	uint16_t noff;
+	struct outcome o;
+	const char *verdict;
+
+	run_case(dev, "good", 1);
+	if (vpci_init_queue0(dev))
+		setup_fail("%s", dev->err);
+	d[0] = (struct desc){ dev->data_pg.pa, 64, DESC_F_WRITE, 0 };
+	avail[2] = 0;
+	mb();
+	avail[1] = 1;
+	mb();
+	noff = rd16(dev->common + C_Q_NOFF);
+	printf("virtio-bad: ring avail_pa=0x%" PRIx64 " desc_pa=0x%" PRIx64 " used_pa=0x%" PRIx64 "\n",
+	       dev->avail_pg.pa, dev->desc_pg.pa, dev->used_pg.pa);
+	fflush(stdout);
+	if (wait_file(gofile))
+		setup_fail("%s did not appear within 10 minutes", gofile);
+	wr16(dev->notify_base + (uint32_t)noff * dev->notify_mult, 0);
+	o = wait_outcome(dev);
+	verdict = o.status & S_NEEDS_RESET ? "needs-reset" : o.used_idx && o.used_len ? "data" : "failed";
+	printf("virtio-bad: case poisoned-ring: status=0x%02x used_idx=%u used_len=%u verdict=%s\n",
+	       o.status, o.used_idx, o.used_len, verdict);
+	fflush(stdout);
+	if (vpci_reset(dev))
+		printf("virtio-bad: case poisoned-ring: the device did not reset afterwards\n");
+	run_case(dev, "good-after-poison", 1);
+	puts("virtio-bad: done");
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long ids[8] = { 0x1044, 0x1005 };
-	int nids = 2;
+	int nids = 2, first = 1;
+	const char *gofile = NULL;
 	struct vpci_dev dev = { 0 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 1) {
+	if (argc > 2 && !strcmp(argv[1], "--poisoned-ring")) {
+		gofile = argv[2];
+		first = 3;
+	}
+	if (argc > first) {
 		nids = 0;
-		for (int i = 1; i < argc && nids < 8; i++)
+		for (int i = first; i < argc && nids < 8; i++)
 			ids[nids++] = strtoul(argv[i], NULL, 16);
 	}
 	if (geteuid() != 0)
 		setup_fail("must run as root (sysfs unbind, pagemap)");
 	setup(&dev, ids, nids);
+	if (gofile) {
+		poisoned_ring(&dev, gofile);
+		return 0;
+	}
 	run_case(&dev, "good", 1);
 	run_case(&dev, "a", 0);
 	run_case(&dev, "b", 0);
