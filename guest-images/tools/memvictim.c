@@ -4,6 +4,7 @@
  *
  *   memvictim GOFILE [CHECKFILE]
  *   memvictim --dio DEVICE GOFILE
+ *   memvictim --huge GOFILE
  *
  * Maps one page, writes a pattern into it, locks it (so that it keeps its
  * physical page), prints
@@ -33,6 +34,14 @@
  * instead, so that the host's device model, not the guest, writes it:
  *   memvictim: dio read ok         (exit 0)
  *   memvictim: dio read failed: <strerror>   (exit 5 for EIO, else 1)
+ *
+ * --huge: the page is one 2 MiB huge page of the guest (MAP_HUGETLB; the
+ * guest must have one reserved, vm.nr_hugepages), so that a host huge page
+ * behind it (tern's backend=hugetlb) holds no other guest data: nobody else
+ * in the guest touches the poisoned host page first. pa is the huge page's
+ * start; after the SIGBUS it is given back and taken again (the guest's pool
+ * hands out the same one; its kernel zeroes all of it first), and the
+ * pattern covers all of it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -85,6 +94,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 }
 
 #define REUSE_MAX_MIB	96
+#define HUGE_SIZE	(2UL << 20)
 #define PATTERN(i)	(0x6e72657400000000ULL | (i))
 
 /* Whether the page at @w holds PATTERN. */
@@ -190,12 +200,44 @@ static void wait_for_file(const char *path)
 		nanosleep(&nap, NULL);
 }
 
+/* The guest huge page taken again: the pool's only one, so @pa again. */
+static volatile uint64_t *reuse_huge(uint64_t pa, long page)
+{
+	volatile uint64_t *w = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	uint64_t got;
+
+	if (w == MAP_FAILED) {
+		perror("memvictim: mmap MAP_HUGETLB again");
+		return NULL;
+	}
+	w[0] = 1;	/* the guest kernel zeroes all 2 MiB here */
+	if (physical_address((const void *)w, page, &got) < 0)
+		return NULL;
+	if (got != pa) {
+		printf("memvictim: page not reused: the huge page came back at pa=%#llx\n",
+		       (unsigned long long)got);
+		return NULL;
+	}
+	for (size_t i = 0; i < HUGE_SIZE / sizeof(*w); i++)
+		w[i] = PATTERN(i);
+	printf("memvictim: reused pa=%#llx after 1 pages, pattern %s\n", (unsigned long long)pa,
+	       pattern_ok(w, (long)HUGE_SIZE) ? "ok" : "BAD");
+	return w;
+}
+
 /* After the SIGBUS: the page's next user, and the check across a move. */
 static int after_sigbus(volatile uint64_t *p, uint64_t pa, long page, const char *checkfile)
 {
 	volatile uint64_t *w;
 
 	fflush(stdout);
+	if ((size_t)page == HUGE_SIZE) {
+		munmap((void *)p, HUGE_SIZE);
+		w = reuse_huge(pa, sysconf(_SC_PAGESIZE));
+		fflush(stdout);
+		return 135;
+	}
 	munmap((void *)p, (size_t)page);
 	flush_munlock_batch(page);
 	printf("memvictim: unmapped; page flags %s\n", page_flags(pa, page));
@@ -242,13 +284,17 @@ int main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
 	struct timespec t0;
-	long page = sysconf(_SC_PAGESIZE);
 	volatile uint64_t *p;
 	uint64_t pa, moved, value;
 
 	const char *dev = NULL, *gofile, *checkfile;
+	int huge = 0;
 
-	if (argc == 4 && !strcmp(argv[1], "--dio")) {
+	if (argc == 3 && !strcmp(argv[1], "--huge")) {
+		huge = MAP_HUGETLB;
+		gofile = argv[2];
+		checkfile = NULL;
+	} else if (argc == 4 && !strcmp(argv[1], "--dio")) {
 		dev = argv[2];
 		gofile = argv[3];
 		checkfile = NULL;
@@ -256,10 +302,12 @@ int main(int argc, char *argv[])
 		gofile = argv[1];
 		checkfile = argc == 3 ? argv[2] : NULL;
 	} else {
-		fprintf(stderr, "usage: memvictim GOFILE [CHECKFILE] | memvictim --dio DEVICE GOFILE\n");
+		fprintf(stderr, "usage: memvictim GOFILE [CHECKFILE] | memvictim --dio DEVICE GOFILE | memvictim --huge GOFILE\n");
 		return 2;
 	}
-	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const long page = huge ? (long)HUGE_SIZE : sysconf(_SC_PAGESIZE);
+
+	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | huge, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("memvictim: mmap");
 		return 2;
@@ -271,13 +319,13 @@ int main(int argc, char *argv[])
 		perror("memvictim: mlock");
 		return 2;
 	}
-	if (physical_address((const void *)p, page, &pa) < 0)
+	if (physical_address((const void *)p, huge ? sysconf(_SC_PAGESIZE) : page, &pa) < 0)
 		return 2;
 	printf("memvictim: pa=%#llx\n", (unsigned long long)pa);
 	fflush(stdout);
 	wait_for_file(gofile);
 	/* pagemap reads the page table, not the page. */
-	if (physical_address((const void *)p, page, &moved) < 0)
+	if (physical_address((const void *)p, huge ? sysconf(_SC_PAGESIZE) : page, &moved) < 0)
 		return 2;
 	if (moved != pa) {
 		printf("memvictim: the guest moved the page to pa=%#llx\n", (unsigned long long)moved);
