@@ -4,9 +4,9 @@
 # the file and out of its own mapping; the guest gives the freed page to its
 # next user, which finds healthy memory; the guest powers off cleanly. First:
 # inject-memory-error is refused without --allow-fault-injection (a paused VM:
-# no boot needed). hugetlb is not run here: a poisoned huge page takes the
-# guest's 511 other pages in it along, and another user of those (seen: the
-# guest's own) hits it before memvictim does, so the scenario's steps race.
+# no boot needed). hugetlb has its own scenario, memory-error-hugetlb: a
+# poisoned huge page takes the guest's 511 other pages in it along, so there
+# the victim owns a whole guest huge page.
 # timeout: 420
 # poisons-host-memory: runs after the other scenarios (tests/lab/run)
 . "$LAB/lib.sh"
