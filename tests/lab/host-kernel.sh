@@ -70,7 +70,7 @@ hk_find_modules() {
 	[[ -d $m ]] || die "--host-kernel: no such modules directory: $m"
 	if [[ ! -e $m/modules.builtin && -d $m/lib/modules ]]; then
 		[[ -d $m/lib/modules/$rel ]] ||
-			die "--host-kernel: $m/lib/modules has no $rel (the Image's release); it has: $(ls "$m/lib/modules" | tr '\n' ' ')"
+			die "--host-kernel: $m/lib/modules has no $rel (the Image's release); it has: $(cd "$m/lib/modules" && echo *)"
 		m=$m/lib/modules/$rel
 	fi
 	[[ -e $m/modules.builtin ]] ||
@@ -161,12 +161,12 @@ hk_stage_list() {
 # The newest tree scripts/setup --host-kernel already fetched that matches
 # version $1 (kernel_version_matches), or nothing: no network, no setup run.
 hk_fetched() {
-	local want=$1 d rel suite ver best='' bestver=''
+	local want=$1 d rel ver best='' bestver=''
 	for d in "$TERN_ROOT"/.deps/host-kernels/*/; do
 		d=${d%/}
 		[[ -e $d/.complete ]] || continue
 		rel=${d##*/}
-		read -r suite ver <"$d/.complete"
+		read -r _ ver <"$d/.complete" # "suite version"
 		kernel_version_matches "$want" "$rel" "$ver" || continue
 		if [[ -z $best ]] || dpkg --compare-versions "$ver" gt "$bestver"; then
 			best=$d bestver=$ver
@@ -202,5 +202,6 @@ host_kernel_use() {
 	((need_vfio)) || vmiss=''
 	[[ -z $miss && -z $vmiss ]] ||
 		die "--host-kernel: $HOST_KREL lacks modules the lab loads, neither built in nor under $mods: ${miss:+$miss (the host: taps, the two-host network, kernel TLS) }${vmiss:+$vmiss (the vfio host)}"
+	# shellcheck disable=SC2034 # for tests/lab/run
 	HOST_IMAGE=$img HOST_MODULES=$stage/host VFIO_MODULES=$stage/host-vfio
 }

@@ -17,4 +17,4 @@ echo "host kernel $release"
 # An older kernel is one a developer chose (tests/lab/run --host-kernel): fit
 # for most of tern, and the scenarios that need more say so themselves.
 [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 18 ]; } ||
-	host_lacks "guest_memfd for arm64 VMs: kernel $release is older than 6.18"
+	host_lacks "guest_memfd for arm64 VMs (Linux 6.18+)"
