@@ -61,6 +61,17 @@ debian_mirror_uri() {
 	printf '%s\n' "${uri%/}"
 }
 
+# True when kernel version $1 (as a user gives it to --host-kernel) names the
+# Debian kernel of release $2 (e.g. 6.12.117+deb13-arm64) and package version
+# $3 (e.g. 6.12.117-1): $1 is the package version, the release, or the start of
+# the release up to a separator (6, 6.12, 6.12.117, 6.12.117+deb13).
+kernel_version_matches() {
+	local want=$1 rel=$2 ver=$3
+	[[ -n $want ]] || return 1
+	[[ $want == "$ver" || $want == "$rel" ]] && return 0
+	[[ $rel == "$want"* && ${rel:${#want}:1} == [.+-] ]]
+}
+
 # ---- initramfs helpers (guest-images/build, tests/lab/run)
 
 # Pack directory $1 into the newc archive $2, every file owned by root.

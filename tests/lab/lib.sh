@@ -58,6 +58,14 @@
 #   pci_bind BDF DRIVER               hand function BDF to DRIVER through its
 #                                     driver_override ('' = back to its own driver);
 #                                     fails unless DRIVER ('' : any) then has it
+#   host_has_kvm_cap NAME             true when the host's KVM answers > 0 for
+#                                     KVM_CAP_NAME (on a VM fd; $LAB_BIN/kvmcap),
+#                                     asked without tern
+#   host_has_guest_memfd              true when the host's KVM offers what
+#                                     --memory backend=guest_memfd needs
+#   host_lacks WHAT                   skip with "host lacks WHAT (host kernel REL)":
+#                                     the form a scenario uses when the host kernel
+#                                     (tests/lab/run --host-kernel) misses a capability
 
 fail() {
 	echo "FAIL: $*"
@@ -137,4 +145,31 @@ wait_for() {
 
 expect_status() {
 	[ "$1" = "$2" ] || fail "$3 (exit status $1, expected $2)"
+}
+
+# What the host's KVM answers for each KVM_CAP_<name> in $@, one a line, into
+# _kvm_caps (not a subshell: a failure must fail the scenario, not read as 0).
+kvm_caps() {
+	_kvm_caps=$("$LAB_BIN/kvmcap" "$@") || fail "kvmcap $* could not ask the host's KVM"
+}
+
+# True when the host's KVM answers more than 0 for KVM_CAP_$1.
+host_has_kvm_cap() {
+	kvm_caps "$1"
+	[ "$_kvm_caps" -gt 0 ]
+}
+
+# Documentation/virt/kvm/api.rst: a guest_memfd that the VMM can mmap and
+# that starts shared needs KVM_CAP_GUEST_MEMFD, KVM_CAP_USER_MEMORY2 and
+# GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED (bits 0 and 1) among
+# KVM_CAP_GUEST_MEMFD_FLAGS (arm64: Linux 6.18).
+host_has_guest_memfd() {
+	kvm_caps GUEST_MEMFD USER_MEMORY2 GUEST_MEMFD_FLAGS
+	# shellcheck disable=SC2086 # three numbers, split on purpose
+	set -- $_kvm_caps
+	[ "$1" -gt 0 ] && [ "$2" -gt 0 ] && [ $(($3 & 3)) = 3 ]
+}
+
+host_lacks() {
+	skip "host lacks $* (host kernel $(uname -r))"
 }

@@ -11,6 +11,7 @@
 . "$LAB/guest.sh"
 need_tern
 need_root
+host_has_guest_memfd || host_lacks "guest_memfd (KVM_CAP_GUEST_MEMFD with MMAP|INIT_SHARED)"
 trap 'guest_dump_logs' EXIT
 
 memory_error_survived guest_memfd "flags 0x0 (EHWPOISON) backend=guest_memfd: memory error: external data abort injected"

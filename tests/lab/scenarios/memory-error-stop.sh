@@ -34,5 +34,6 @@ guard_fires() { # BACKEND HOW
 }
 
 guard_fires anon "EHWPOISON, SIGBUS BUS_MCEERR_AR"
+host_has_guest_memfd || host_lacks "guest_memfd (KVM_CAP_GUEST_MEMFD with MMAP|INIT_SHARED): the anon case passed"
 guard_fires guest_memfd "EHWPOISON"
 echo "memory-error-stop passed"

@@ -8,6 +8,7 @@
 . "$LAB/guest.sh"
 need_tern
 need_root
+host_has_guest_memfd || host_lacks "guest_memfd (KVM_CAP_GUEST_MEMFD with MMAP|INIT_SHARED)"
 trap 'guest_dump_logs' EXIT
 
 guest_serve --cpus 1 --memory 256M,backend=guest_memfd --control ctl.sock --snapshot-dir "$PWD"

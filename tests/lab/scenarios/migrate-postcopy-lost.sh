@@ -35,20 +35,25 @@ trap 'guest_dump_logs' EXIT
 guest_serve $MACHINE --memory 256M --control ctl.sock
 memverify_start 16 8
 
-# 1. Refused at the switch-over: the source resumes.
-# shellcheck disable=SC2086
-dest_listen gm "unix:$PWD/gm.mig" $MACHINE --memory 256M,backend=guest_memfd
-migrate "unix:$PWD/gm.mig" postcopy=true
-wait_migration_state failed 120
-grep -q '"state": "failed"' status.out || fail "the refused post-copy migration did not fail"
-grep -q "guest_memfd cannot take a post-copy migration" status.out ||
-	fail "the source's status does not carry the destination's reason"
-grep -q '"state": "running"' status.out || fail "the source VM is not running after the refusal"
-wait "$dest_pid"
-gm_status=$?
-[ "$gm_status" != 0 ] || fail "the guest_memfd destination exited 0"
-grep -q "never ran here" gm-stderr.log || fail "the destination does not say the guest never ran there"
-verifier_passes "at the source after the refused post-copy"
+# 1. Refused at the switch-over: the source resumes. Only where the host
+# has guest_memfd (else the destination could not even start; see the end).
+gmem=1
+host_has_guest_memfd || gmem=0
+if [ "$gmem" = 1 ]; then
+	# shellcheck disable=SC2086
+	dest_listen gm "unix:$PWD/gm.mig" $MACHINE --memory 256M,backend=guest_memfd
+	migrate "unix:$PWD/gm.mig" postcopy=true
+	wait_migration_state failed 120
+	grep -q '"state": "failed"' status.out || fail "the refused post-copy migration did not fail"
+	grep -q "guest_memfd cannot take a post-copy migration" status.out ||
+		fail "the source's status does not carry the destination's reason"
+	grep -q '"state": "running"' status.out || fail "the source VM is not running after the refusal"
+	wait "$dest_pid"
+	gm_status=$?
+	[ "$gm_status" != 0 ] || fail "the guest_memfd destination exited 0"
+	grep -q "never ran here" gm-stderr.log || fail "the destination does not say the guest never ran there"
+	verifier_passes "at the source after the refused post-copy"
+fi
 
 # 2. The page channel breaks and comes back.
 # shellcheck disable=SC2086
@@ -143,4 +148,6 @@ d_status=$?
 echo "REPORT: source killed: the destination exited with status $d_status $(($(date +%s) - t0)) s after losing its source"
 [ "$d_status" != 0 ] || fail "the destination exited 0 although its source died in post-copy"
 grep "the VM is lost" dst3-stderr.log || fail "the destination does not say the VM is lost"
+[ "$gmem" = 1 ] ||
+	host_lacks "guest_memfd (KVM_CAP_GUEST_MEMFD with MMAP|INIT_SHARED): parts 2-4 passed, part 1 (a guest_memfd destination) not run"
 echo "migrate-postcopy-lost scenario passed"
