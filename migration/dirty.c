@@ -15,6 +15,7 @@
 #include "migration/dirty.h"
 #include "vmm/kvm.h"
 #include "vmm/log.h"
+#include "vmm/runstate.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -26,8 +27,6 @@
 void dirty_log_init(struct dirty_log *dl)
 {
 	memset(dl, 0, sizeof(*dl));
-	pthread_mutex_init(&dl->lock, NULL);
-	pthread_cond_init(&dl->cond, NULL);
 }
 
 static int enable_cap(int vm_fd, uint32_t cap, uint64_t arg)
@@ -206,14 +205,6 @@ static int reset_rings(void *opaque)
 	return (int)kvm_ioctl_val(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0);
 }
 
-static void wake_ring_waiters(struct dirty_log *dl)
-{
-	pthread_mutex_lock(&dl->lock);
-	dl->reset_gen++;
-	pthread_cond_broadcast(&dl->cond);
-	pthread_mutex_unlock(&dl->lock);
-}
-
 static int ring_harvest(struct vm *vm, uint64_t *entries)
 {
 	struct dirty_log *dl = &vm->dirty;
@@ -234,7 +225,7 @@ static int ring_harvest(struct vm *vm, uint64_t *entries)
 	ret = dirty_rings_reset(dl->rings, vm->nr_vcpus, reset_rings, vm);
 	if (ret < 0)
 		return (int)kvm_report("vm", "KVM_RESET_DIRTY_RINGS", ret);
-	wake_ring_waiters(dl);
+	runstate_harvested(&vm->rs);
 	return 0;
 }
 
@@ -350,12 +341,12 @@ static int bitmap_protect_all(struct vm *vm)
 
 /* ---- both ---- */
 
-static void set_logging(struct dirty_log *dl, bool on)
+/* A vCPU whose ring fills waits for a harvest only while logging is on
+ * (runstate_wait_harvest): after that no harvest comes. */
+static void set_logging(struct vm *vm, bool on)
 {
-	pthread_mutex_lock(&dl->lock);
-	dl->logging = on;
-	pthread_cond_broadcast(&dl->cond);
-	pthread_mutex_unlock(&dl->lock);
+	vm->dirty.logging = on;
+	runstate_set_harvesting(&vm->rs, on);
 }
 
 int dirty_log_start(struct vm *vm)
@@ -374,7 +365,7 @@ int dirty_log_start(struct vm *vm)
 		return ret;
 	}
 	written_log_set(&dl->written, true);
-	set_logging(dl, true);
+	set_logging(vm, true);
 	pr_info("migration: dirty tracking by %s", dl->mode == DIRTY_TRACKING_BITMAP ?
 		"bitmap (KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG)" : "dirty rings");
 	return 0;
@@ -393,7 +384,7 @@ void dirty_log_stop(struct vm *vm)
 	 * bitmap tracking: KVM dropped the slot's bitmap with the flag.) */
 	if (dl->mode == DIRTY_TRACKING_RING)
 		ring_harvest(vm, &n);
-	set_logging(dl, false);
+	set_logging(vm, false);
 	written_log_set(&dl->written, false);
 	written_log_take(&dl->written, dl->collected.words);
 	dirty_bitmap_clear_all(&dl->collected);
@@ -430,43 +421,4 @@ int dirty_log_collect_bitmap(struct vm *vm)
 	if (!ret)
 		take_written(&vm->dirty);
 	return ret;
-}
-
-bool dirty_log_has_waiters(struct vm *vm)
-{
-	struct dirty_log *dl = &vm->dirty;
-	bool waiting;
-
-	pthread_mutex_lock(&dl->lock);
-	waiting = dl->waiters > 0;
-	pthread_mutex_unlock(&dl->lock);
-	return waiting;
-}
-
-void dirty_log_wait_harvest(struct vcpu *vcpu)
-{
-	struct vm *vm = vcpu->vm;
-	struct dirty_log *dl = &vm->dirty;
-	uint64_t gen;
-
-	pthread_mutex_lock(&dl->lock);
-	gen = dl->reset_gen;
-	dl->waiters++;
-	pthread_cond_broadcast(&dl->cond);
-	/* A pause must not wait for a harvest that the pausing thread (the
-	 * migration thread, in its final stage) would do only after it. */
-	while (dl->reset_gen == gen && dl->logging && vm_stop_reason(vm) == VM_RUNNING &&
-	       !atomic_load(&vm->pause_requested))
-		pthread_cond_wait(&dl->cond, &dl->lock);
-	dl->waiters--;
-	pthread_mutex_unlock(&dl->lock);
-}
-
-void dirty_log_wake(struct vm *vm)
-{
-	struct dirty_log *dl = &vm->dirty;
-
-	pthread_mutex_lock(&dl->lock);
-	pthread_cond_broadcast(&dl->cond);
-	pthread_mutex_unlock(&dl->lock);
 }

@@ -142,7 +142,7 @@ static int check_running(struct migration *m)
 		return -ECANCELED;
 	if (vm_stop_reason(m->vm) != VM_RUNNING)
 		return -ESHUTDOWN;
-	if (dirty_log_has_waiters(m->vm))
+	if (runstate_ring_waiters(&m->vm->rs))
 		return harvest(m);
 	return 0;
 }

@@ -547,7 +547,7 @@ static void fill_poll_set(struct vm *vm, int sig_fd, struct pollfd fds[POLL_NR])
 	struct control *ctl = vm->control;
 	struct console *con = &vm->console;
 
-	fds[POLL_STOP] = (struct pollfd){ .fd = vm->stop_efd, .events = POLLIN };
+	fds[POLL_STOP] = (struct pollfd){ .fd = vm->rs.stop_efd, .events = POLLIN };
 	fds[POLL_SIGNAL] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
 	fds[POLL_RX_ROOM] = (struct pollfd){ .fd = con->rx_efd, .events = POLLIN };
 	fds[POLL_STDIN] = (struct pollfd){ .fd = console_wants_input(con) ? con->in_fd : -1,

@@ -39,7 +39,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool entered;			/* has done its first KVM_RUN */
-	bool parked;			/* in vcpu_park; under vm->pause_lock */
+	bool parked;			/* in runstate_park; under vm->rs.lock */
 	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
 	struct sigbus_slot sigbus;
 	struct mem_fault_guard fault_guard;
@@ -52,7 +52,7 @@ struct vcpu {
  * a thread kicks each vCPU out of KVM_RUN, and the vCPU then sleeps pct % of
  * the period before it enters again, so it runs (100 - pct) % of the time.
  * The sleep ends at once when the VM is paused or stopped (it waits on the
- * pause condition), so neither waits for a throttle. Owned by its user (the
+ * run state, runstate.h), so neither waits for a throttle. Owned by its user (the
  * migration); the thread starts with the first non-zero percentage.
  */
 #define VCPU_THROTTLE_PERIOD_MS	10
@@ -87,6 +87,13 @@ int vcpus_start(struct vm *vm);
 void vcpus_join(struct vm *vm);
 /* Forces every vCPU out of KVM_RUN (immediate_exit + a signal). */
 void vcpus_kick(struct vm *vm);
+/*
+ * The vCPU half of vm_pause (vmctl.c): every live vCPU kicked and parked,
+ * within VM_PAUSE_TIMEOUT_MS, or -ETIMEDOUT (reported, naming the vCPUs)
+ * with those that parked running again. vcpus_unpause() lets them go.
+ */
+int vcpus_pause(struct vm *vm);
+void vcpus_unpause(struct vm *vm);
 /*
  * Hold: every vCPU is asked to park at its next exit, without waiting for
  * it and without pausing devices (post-copy's lost channel: a vCPU that a

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "memory.h"
 #include "msi.h"
+#include "runstate.h"
 #include "devices/pci.h"
 #include "migration/channel_sec.h"
 #include "migration/dirty.h"
@@ -28,19 +29,6 @@ struct migration;
 struct postcopy_dest;
 struct vcpu;
 struct vfio_dev;
-
-/* Why the VM stopped; decided once, by whoever stops it first. */
-enum vm_stop_reason {
-	VM_RUNNING = 0,
-	VM_STOP_POWEROFF,	/* PSCI SYSTEM_OFF */
-	VM_STOP_RESET,		/* PSCI SYSTEM_RESET */
-	VM_STOP_CRASH,		/* the guest reported a crash */
-	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM: stop_arg is the signal */
-	VM_STOP_QUIT,		/* console escape Ctrl-A x */
-	VM_STOP_ERROR,		/* tern or KVM failed; already reported */
-	VM_STOP_MEMORY_FAULT,	/* a guest memory fault tern cannot resolve; reported */
-	VM_STOP_MIGRATED,	/* the guest now runs at a migration's destination */
-};
 
 /* What the guest boots: read and checked before any KVM object exists. */
 struct boot_images {
@@ -100,21 +88,14 @@ struct vm {
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
 
 	/*
-	 * Pausing (vm_pause): a vCPU parks only right after a KVM_RUN that
-	 * returned EINTR, so any MMIO exit it had taken has been completed by
-	 * that KVM_RUN (Documentation/virt/kvm/api.rst, immediate_exit).
+	 * Stop, pause, hold, parked vCPUs, the dirty-ring-full wait (runstate.h).
+	 * A vCPU parks only right after a KVM_RUN that returned EINTR, so any
+	 * MMIO exit it had taken has been completed by that KVM_RUN
+	 * (Documentation/virt/kvm/api.rst, immediate_exit).
 	 */
-	pthread_mutex_t pause_lock;
-	pthread_cond_t pause_cond;		/* parked/alive changes, resume, stop */
-	_Atomic bool pause_requested;
-	_Atomic bool hold_requested;		/* vcpus_hold: park, devices run on */
-	unsigned int vcpus_parked;		/* under pause_lock */
-	unsigned int vcpus_alive;		/* threads in their run loop */
-	bool paused;				/* main thread only */
+	struct runstate rs;
+	bool paused;				/* main thread only (vmctl.c) */
 
-	_Atomic int stop_reason;		/* enum vm_stop_reason */
-	int stop_arg;
-	int stop_efd;				/* written when stop_reason is set */
 	int sig_fd;				/* SIGINT/SIGTERM (signalfd); main thread */
 	/* Guest-triggered messages (vmm/log.h): stray MMIO, --strict-mmio aborts. */
 	struct ratelimit unclaimed_mmio_log;
@@ -131,12 +112,13 @@ void vm_trace(const struct vm *vm, const char *fmt, ...) __attribute__((format(p
 uint64_t monotonic_ns(void);
 
 /* Records why the VM stops (first caller wins) and kicks every vCPU out of
- * KVM_RUN. Safe from any thread. */
+ * KVM_RUN. Any thread but a vCPU's, which calls runstate_request_stop()
+ * (vmctl.c). */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int arg);
 
 static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
 {
-	return (enum vm_stop_reason)atomic_load(&vm->stop_reason);
+	return runstate_stop_reason(&vm->rs);
 }
 
 /* The device whose MMIO window holds [gpa, gpa+len), or NULL. */
@@ -152,7 +134,7 @@ static inline uint32_t vm_reserve_memslot(struct vm *vm)
 }
 
 /*
- * Pause: every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
+ * Pause (vmctl.c): every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
  * last KVM_RUN with immediate_exit), the I/O thread paused with no request
  * in flight. Returns when all of that holds. Called from the main thread,
  * or from the migration thread while a migration runs (the control socket
