@@ -87,7 +87,9 @@ void runstate_clear_stop(struct runstate *rs);
 /* ---- pause and hold ---- */
 
 /* Adds @what to the requests (seq_cst: a vCPU that checks after its next
- * KVM_RUN returns sees it). The caller then kicks the vCPUs. */
+ * KVM_RUN returns sees it) and wakes the waiters, so that a throttle
+ * sleeper (and, for a pause, a ring-full waiter) goes to park. The caller
+ * then kicks the vCPUs that are in KVM_RUN. */
 void runstate_request(struct runstate *rs, unsigned int what);
 
 /*
