@@ -430,7 +430,7 @@ void vcpus_destroy(struct vm *vm)
  * takes the sleep; set again then, nothing would clear it and KVM_RUN
  * would return at once until the next kick): the order
  * vcpu_throttle_sleep() relies on. */
-static void throttle_kick(struct vm *vm, uint32_t us)
+void vcpus_throttle_kick(struct vm *vm, uint32_t us)
 {
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
@@ -441,106 +441,4 @@ static void throttle_kick(struct vm *vm, uint32_t us)
 		atomic_store(&vcpu->throttle_sleep_us, us);
 		vcpu_interrupt(vcpu);
 	}
-}
-
-static uint64_t timespec_ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
-}
-
-/* One kick per period, on a fixed schedule; a period missed (the thread
- * was late) is skipped rather than made up with a burst of kicks. */
-static void *throttle_thread(void *arg)
-{
-	const uint64_t period_ns = VCPU_THROTTLE_PERIOD_MS * 1000000ull;
-	struct vcpu_throttle *t = arg;
-	struct timespec next = runstate_deadline(0), now;
-
-	if (sandbox_enter(SANDBOX_THROTTLE) < 0)
-		return NULL;
-	pthread_mutex_lock(&t->lock);
-	while (!t->stop) {
-		uint64_t due = timespec_ns(&next) + period_ns;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (due < timespec_ns(&now))
-			due = timespec_ns(&now) + period_ns;
-		next.tv_sec = (time_t)(due / 1000000000u);
-		next.tv_nsec = (long)(due % 1000000000u);
-		if (t->pct && !runstate_requested(&t->vm->rs, RUNSTATE_PAUSE))
-			throttle_kick(t->vm, (uint32_t)(t->pct * VCPU_THROTTLE_PERIOD_MS * 10));
-		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock, &next) != ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&t->lock);
-	return NULL;
-}
-
-int vcpu_throttle_init(struct vcpu_throttle *t, struct vm *vm)
-{
-	pthread_condattr_t attr;
-	int ret;
-
-	*t = (struct vcpu_throttle){ .vm = vm };
-	ret = pthread_condattr_init(&attr);
-	if (!ret)
-		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (!ret)
-		ret = pthread_cond_init(&t->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if (!ret)
-		ret = pthread_mutex_init(&t->lock, NULL);
-	return -ret;
-}
-
-int vcpu_throttle_set(struct vcpu_throttle *t, unsigned int pct)
-{
-	int ret = 0;
-
-	if (pct > VCPU_THROTTLE_MAX)
-		pct = VCPU_THROTTLE_MAX;
-	pthread_mutex_lock(&t->lock);
-	t->pct = pct;
-	if (pct && !t->thread_started) {
-		ret = pthread_create(&t->thread, NULL, throttle_thread, t);
-		t->thread_started = !ret;
-		if (ret)
-			t->pct = 0;
-	}
-	pthread_mutex_unlock(&t->lock);
-	if (ret)
-		pr_err("cannot start the vCPU throttle thread: %s", strerror(ret));
-	return -ret;
-}
-
-unsigned int vcpu_throttle_get(struct vcpu_throttle *t)
-{
-	unsigned int pct;
-
-	pthread_mutex_lock(&t->lock);
-	pct = t->pct;
-	pthread_mutex_unlock(&t->lock);
-	return pct;
-}
-
-void vcpu_throttle_stop(struct vcpu_throttle *t)
-{
-	pthread_mutex_lock(&t->lock);
-	t->pct = 0;
-	t->stop = true;
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
-	if (t->thread_started)
-		pthread_join(t->thread, NULL);
-	t->thread_started = false;
-	t->stop = false;
-	/* A sleep already handed out is left to the vCPU: its kick's
-	 * immediate_exit is cleared only by taking it. It ends within a period. */
-}
-
-void vcpu_throttle_destroy(struct vcpu_throttle *t)
-{
-	vcpu_throttle_stop(t);
-	pthread_cond_destroy(&t->cond);
-	pthread_mutex_destroy(&t->lock);
 }

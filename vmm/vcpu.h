@@ -47,27 +47,6 @@ struct vcpu {
 	_Atomic uint32_t throttle_sleep_us;
 };
 
-/*
- * Throttling (live migration's auto-converge): every VCPU_THROTTLE_PERIOD_MS
- * a thread kicks each vCPU out of KVM_RUN, and the vCPU then sleeps pct % of
- * the period before it enters again, so it runs (100 - pct) % of the time.
- * The sleep ends at once when the VM is paused or stopped (it waits on the
- * run state, runstate.h), so neither waits for a throttle. Owned by its user (the
- * migration); the thread starts with the first non-zero percentage.
- */
-#define VCPU_THROTTLE_PERIOD_MS	10
-#define VCPU_THROTTLE_MAX	99
-
-struct vcpu_throttle {
-	struct vm *vm;
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* CLOCK_MONOTONIC: the period, stop */
-	unsigned int pct;		/* under lock; 0: no throttle */
-	bool stop;			/* under lock */
-};
-
 /* KVM_CREATE_VCPU for all vCPUs, and their kvm_run mappings. */
 int vcpus_create(struct vm *vm);
 /* KVM_ARM_VCPU_INIT for each: PSCI 0.2, secondaries powered off, PMUv3 if
@@ -107,17 +86,12 @@ void vcpus_release(struct vm *vm);
 unsigned int vcpus_held(struct vm *vm);
 void vcpus_destroy(struct vm *vm);
 
-/* Throttle off, no thread yet. -errno. */
-int vcpu_throttle_init(struct vcpu_throttle *t, struct vm *vm);
-/* vCPUs lose @pct % (at most VCPU_THROTTLE_MAX) of their run time from the
- * next period on; 0 lets them run freely. -errno if the thread cannot start. */
-int vcpu_throttle_set(struct vcpu_throttle *t, unsigned int pct);
-unsigned int vcpu_throttle_get(struct vcpu_throttle *t);
-/* Throttle off, the thread joined: the vCPUs run freely once they are out
- * of a sleep (within one period). vcpu_throttle_set() may start it again. */
-void vcpu_throttle_stop(struct vcpu_throttle *t);
-/* Stop, and the end of @t. */
-void vcpu_throttle_destroy(struct vcpu_throttle *t);
+/*
+ * Every running vCPU out of KVM_RUN for a sleep of @us, which it takes in
+ * the run state (runstate_throttle_sleep: cut short by a pause or a stop)
+ * before it enters again. The mechanism of migration/throttle.c.
+ */
+void vcpus_throttle_kick(struct vm *vm, uint32_t us);
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
