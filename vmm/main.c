@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "confine.h"
 #include "control.h"
+#include "mainloop.h"
 #include "devices/devices.h"
 #include "gic.h"
 #include "kvm.h"
@@ -202,7 +203,7 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 	if (runstate_requested(&vm->rs, RUNSTATE_PAUSE) && vm_pause(vm) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 
-	if (control_loop(vm, sig_fd) < 0)
+	if (main_loop(vm, sig_fd) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 	/* A vCPU thread that stopped the VM only told the run state, whose
 	 * eventfd ended the loop: the other vCPUs leave KVM_RUN now. */
