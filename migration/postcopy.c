@@ -595,19 +595,16 @@ int postcopy_source_reconnect(struct postcopy_source *ps)
 	return ret;
 }
 
-json_t *postcopy_source_status(struct postcopy_source *ps)
+void postcopy_source_stats(struct postcopy_source *ps, struct postcopy_source_stats *st)
 {
-	json_t *j;
-
 	pthread_mutex_lock(&ps->lock);
-	j = json_pack("{s:I, s:I, s:I, s:I, s:I}",
-		      "pages_missing", (json_int_t)ps->total,
-		      "pages_sent", (json_int_t)(ps->on_demand + ps->pushed),
-		      "pages_on_demand", (json_int_t)ps->on_demand,
-		      "pages_pushed", (json_int_t)ps->pushed,
-		      "reconnects", (json_int_t)ps->reconnects);
+	*st = (struct postcopy_source_stats){
+		.pages_missing = ps->total,
+		.pages_on_demand = ps->on_demand,
+		.pages_pushed = ps->pushed,
+		.reconnects = ps->reconnects,
+	};
 	pthread_mutex_unlock(&ps->lock);
-	return j;
 }
 
 void postcopy_source_summary(struct postcopy_source *ps, char *buf, size_t len)
