@@ -24,11 +24,6 @@
  * its MMU lock for one whole call. */
 #define CLEAR_CHUNK_PAGES	(1u << 18)
 
-void dirty_log_init(struct dirty_log *dl)
-{
-	memset(dl, 0, sizeof(*dl));
-}
-
 static int enable_cap(int vm_fd, uint32_t cap, uint64_t arg)
 {
 	struct kvm_enable_cap ec = { .cap = cap, .args = { arg } };
@@ -50,7 +45,7 @@ static uint32_t ring_entries_for(uint32_t want, int max_bytes)
 
 static int ring_enable(struct vm *vm, uint32_t entries)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int max_bytes, ret;
 
 	if (!entries) {
@@ -101,7 +96,7 @@ static int ring_enable(struct vm *vm, uint32_t entries)
  */
 static int bitmap_enable(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	/* On a VM fd the capability reports the flags KVM accepts. */
 	int offered = kvm_check_extension(vm->vm_fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	uint64_t flags;
@@ -128,7 +123,7 @@ static int bitmap_enable(struct vm *vm)
 
 int dirty_log_enable(struct vm *vm, enum dirty_tracking mode, uint32_t ring_entries)
 {
-	vm->dirty.mode = mode;
+	vm->dirty->mode = mode;
 	if (mode == DIRTY_TRACKING_BITMAP)
 		return bitmap_enable(vm);
 	return ring_enable(vm, ring_entries);
@@ -141,7 +136,7 @@ const char *dirty_log_mode_name(const struct dirty_log *dl)
 
 static int ring_map(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 
 	dl->rings = calloc(vm->nr_vcpus, sizeof(*dl->rings));
 	if (!dl->rings)
@@ -161,7 +156,7 @@ static int ring_map(struct vm *vm)
 
 int dirty_log_attach(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int ret;
 
 	if (!dl->available)
@@ -183,7 +178,7 @@ int dirty_log_attach(struct vm *vm)
 
 void dirty_log_destroy(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 
 	for (unsigned int i = 0; dl->rings && i < vm->nr_vcpus; i++)
 		if (dl->rings[i].gfns)
@@ -207,7 +202,7 @@ static int reset_rings(void *opaque)
 
 static int ring_harvest(struct vm *vm, uint64_t *entries)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	struct dirty_slots slots = { &dl->slot, 1 };
 	uint64_t n = 0;
 	int ret;
@@ -233,7 +228,7 @@ static int ring_harvest(struct vm *vm, uint64_t *entries)
  * Without manual protect, the ioctl also clears what it returns. */
 static int ring_collect_backup_bitmap(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	size_t words = (dl->slot.npages + 63) / 64;
 	uint64_t *bits = calloc(words, sizeof(*bits));
 	struct kvm_dirty_log log = { .slot = RAM_SLOT, .dirty_bitmap = bits };
@@ -255,7 +250,7 @@ static int ring_collect_backup_bitmap(struct vm *vm)
  * so. */
 static int bitmap_fetch(struct vm *vm)
 {
-	struct dirty_bitmap *f = &vm->dirty.fetched;
+	struct dirty_bitmap *f = &vm->dirty->fetched;
 	struct kvm_dirty_log log = { .slot = RAM_SLOT, .dirty_bitmap = f->words };
 	long ret = kvm_ioctl_checked("vm", vm->vm_fd, KVM_GET_DIRTY_LOG, &log);
 
@@ -270,7 +265,7 @@ static int bitmap_fetch(struct vm *vm)
  * chunks that skip clean stretches (dirty_bitmap_clear_range()). */
 static int bitmap_reprotect_fetched(struct vm *vm)
 {
-	struct dirty_bitmap *f = &vm->dirty.fetched;
+	struct dirty_bitmap *f = &vm->dirty->fetched;
 	struct dirty_range r = { 0, 0 };
 	int ret;
 
@@ -305,7 +300,7 @@ static int bitmap_reprotect_fetched(struct vm *vm)
  */
 static int bitmap_harvest(struct vm *vm, uint64_t *pages)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int ret = bitmap_fetch(vm);
 
 	if (ret)
@@ -333,7 +328,7 @@ static int bitmap_protect_all(struct vm *vm)
 	uint64_t pages = 0;
 	int ret = bitmap_harvest(vm, &pages);
 
-	dirty_bitmap_clear_all(&vm->dirty.collected);
+	dirty_bitmap_clear_all(&vm->dirty->collected);
 	vm_trace(vm, "dirty bitmap: %llu pages write-protected before round 0",
 		 (unsigned long long)pages);
 	return ret;
@@ -345,13 +340,13 @@ static int bitmap_protect_all(struct vm *vm)
  * (runstate_wait_harvest): after that no harvest comes. */
 static void set_logging(struct vm *vm, bool on)
 {
-	vm->dirty.logging = on;
+	vm->dirty->logging = on;
 	runstate_set_harvesting(&vm->rs, on);
 }
 
 int dirty_log_start(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int ret;
 
 	if (!dl->available)
@@ -373,7 +368,7 @@ int dirty_log_start(struct vm *vm)
 
 void dirty_log_stop(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	uint64_t n = 0;
 
 	if (!dl->logging)
@@ -400,12 +395,12 @@ int dirty_log_harvest(struct vm *vm, uint64_t *entries)
 {
 	int ret;
 
-	if (vm->dirty.mode == DIRTY_TRACKING_BITMAP)
+	if (vm->dirty->mode == DIRTY_TRACKING_BITMAP)
 		ret = bitmap_harvest(vm, entries);
 	else
 		ret = ring_harvest(vm, entries);
 	if (!ret)
-		take_written(&vm->dirty);
+		take_written(vm->dirty);
 	return ret;
 }
 
@@ -414,11 +409,11 @@ int dirty_log_collect_bitmap(struct vm *vm)
 	uint64_t pages = 0;
 	int ret;
 
-	if (vm->dirty.mode == DIRTY_TRACKING_BITMAP)
+	if (vm->dirty->mode == DIRTY_TRACKING_BITMAP)
 		ret = bitmap_harvest(vm, &pages);
 	else
 		ret = ring_collect_backup_bitmap(vm);
 	if (!ret)
-		take_written(&vm->dirty);
+		take_written(vm->dirty);
 	return ret;
 }

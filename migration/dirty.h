@@ -45,7 +45,6 @@ struct dirty_log {
 	bool with_bitmap;		/* KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP on */
 	struct dirty_ring *rings;	/* one per vCPU, in vCPU order */
 	size_t ring_bytes;
-	_Atomic uint64_t ring_full_exits; /* KVM_EXIT_DIRTY_RING_FULL, for status */
 
 	/* bitmap tracking */
 	uint64_t manual_flags;		/* KVM_DIRTY_LOG_* enabled */
@@ -54,7 +53,6 @@ struct dirty_log {
 	bool logging;			/* KVM_MEM_LOG_DIRTY_PAGES is on; migration thread */
 };
 
-void dirty_log_init(struct dirty_log *dl);
 /* Right after KVM_CREATE_VM, before any vCPU and memslot: for @mode ring,
  * the rings of @ring_entries (0: none) and their backup bitmap; for bitmap,
  * manual re-protection. A host without them leaves dl->available false and

@@ -13,6 +13,7 @@
 
 #include "devices/devices.h"
 #include "migration/channel.h"
+#include "migration/channel_keys.h"
 #include "migration/channel_sec.h"
 #include "migration/incoming.h"
 #include "migration/machine.h"
@@ -239,10 +240,10 @@ int migration_incoming(struct vm *vm)
 	struct postcopy_dest *pd;
 	int lfd = -1, fd, ret;
 
-	fd = accept_source(vm, &vm->incoming, &lfd);
+	fd = accept_source(vm, &vm->keys->incoming, &lfd);
 	if (fd < 0)
 		return fd;
-	pd = postcopy_dest_new(vm, &vm->incoming, lfd);
+	pd = postcopy_dest_new(vm, &vm->keys->incoming, lfd);
 	if (!pd) {
 		pr_err("migration: out of memory");
 		close(lfd);

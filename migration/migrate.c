@@ -270,7 +270,7 @@ static int take_dirty(struct migration *m, uint64_t *dirty)
 
 	if (ret)
 		return ret;
-	ret = dirty_bitmap_take(&m->vm->dirty.collected, &m->round);
+	ret = dirty_bitmap_take(&m->vm->dirty->collected, &m->round);
 	*dirty = dirty_bitmap_count(&m->round);
 	return ret;
 }
@@ -422,7 +422,7 @@ static int precopy(struct migration *m, struct stream_writer *sw)
 /* m->round |= what is collected now. */
 static void merge_collected(struct migration *m)
 {
-	struct dirty_bitmap *c = &m->vm->dirty.collected;
+	struct dirty_bitmap *c = &m->vm->dirty->collected;
 
 	for (uint64_t i = 0; i < (c->nr_pages + 63) / 64; i++)
 		m->round.words[i] |= c->words[i];
@@ -600,7 +600,7 @@ static void report(struct migration *m)
 		"%" PRIu64 " dirty-ring-full exits",
 		m->uri, m->total_ms, m->downtime_ms_measured, m->expected_downtime_ms,
 		m->params.downtime_ms, m->rounds, m->pages_sent, m->zero_pages, m->pages_resent,
-		m->bytes_sent >> 20, m->conv.throttle, atomic_load(&m->vm->dirty.ring_full_exits));
+		m->bytes_sent >> 20, m->conv.throttle, atomic_load(&m->vm->dirty_ring_full_exits));
 	pr_info("migration to %s: dirty log harvest %" PRIu64 " entries in %" PRIu64 " ms, "
 		"harvest %" PRIu64 " entries/s", m->uri, m->harvested, m->harvest_ns / 1000000,
 		m->harvest_ns ? m->harvested * 1000000000 / m->harvest_ns : 0);
@@ -834,7 +834,7 @@ static struct migration *migration_new(struct vm *vm, const struct migrate_param
 	m->bounce = malloc(BOUNCE_BYTES);
 	m->throttle_ready = !throttle_init(&m->throttle, vm);
 	if (!m->bounce || !m->throttle_ready ||
-	    dirty_bitmap_init(&m->round, vm->dirty.slot.npages)) {
+	    dirty_bitmap_init(&m->round, vm->dirty->slot.npages)) {
 		migration_free(m);
 		return NULL;
 	}
@@ -914,8 +914,8 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		snprintf(err, errlen, "cannot migrate: %s; nothing was sent", why);
 		return -EOPNOTSUPP;
 	}
-	if (!vm->dirty.available) {
-		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
+	if (!vm->dirty->available) {
+		snprintf(err, errlen, "cannot migrate: %s", vm->dirty->unavailable);
 		return -ENOTSUP;
 	}
 	if (vm_is_paused(vm)) {
@@ -1049,7 +1049,7 @@ int migrate_stats(struct vm *vm, struct migrate_stats *st)
 	pthread_mutex_lock(&m->lock);
 	*st = (struct migrate_stats){
 		.state = state_names[m->state],
-		.dirty_tracking = dirty_log_mode_name(&vm->dirty),
+		.dirty_tracking = dirty_log_mode_name(vm->dirty),
 		.downtime_target_ms = m->params.downtime_ms,
 		.max_bandwidth_mib = m->params.max_bandwidth_mib,
 		.max_rounds = m->params.max_rounds,

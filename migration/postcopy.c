@@ -400,11 +400,11 @@ static int split_missing(struct postcopy_source *ps, const struct dirty_bitmap *
 	if (!ret)
 		ret = dirty_log_harvest(vm, &n);
 	if (!ret)
-		ret = dirty_bitmap_take(&vm->dirty.collected, &ps->missing);
+		ret = dirty_bitmap_take(&vm->dirty->collected, &ps->missing);
 	if (!ret)
 		ret = dirty_log_collect_bitmap(vm);
 	if (!ret)
-		ret = dirty_bitmap_take(&vm->dirty.collected, eager);
+		ret = dirty_bitmap_take(&vm->dirty->collected, eager);
 	if (ret) {
 		if (!err[0])
 			snprintf(err, errlen, "collecting the last dirty pages: %s", strerror(-ret));
@@ -453,7 +453,7 @@ static struct postcopy_source *source_new(struct vm *vm, const char *uri,
 					  const struct postcopy_params *pp)
 {
 	struct postcopy_source *ps = calloc(1, sizeof(*ps));
-	uint64_t npages = vm->dirty.slot.npages;
+	uint64_t npages = vm->dirty->slot.npages;
 
 	if (!ps)
 		return NULL;
@@ -525,7 +525,7 @@ int postcopy_switchover(struct vm *vm, struct stream_writer *sw, const char *uri
 	int ret;
 
 	err[0] = 0;
-	if (!ps || dirty_bitmap_init(&eager, vm->dirty.slot.npages)) {
+	if (!ps || dirty_bitmap_init(&eager, vm->dirty->slot.npages)) {
 		postcopy_source_free(ps);
 		snprintf(err, errlen, "out of memory for the post-copy page maps");
 		return -ENOMEM;

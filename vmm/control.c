@@ -149,7 +149,7 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 					  "pages_replaced", (json_int_t)atomic_load(&vm->pages_replaced),
 					  "uptime_ms", uptime_ms,
 					  "dirty_ring_full_exits",
-					  (json_int_t)atomic_load(&vm->dirty.ring_full_exits)),
+					  (json_int_t)atomic_load(&vm->dirty_ring_full_exits)),
 			 err, errlen);
 	if (ret) {
 		json_decref(mig);

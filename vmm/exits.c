@@ -184,7 +184,7 @@ static enum exit_action handle_intr(struct vcpu *vcpu)
  */
 static enum exit_action handle_dirty_ring_full(struct vcpu *vcpu)
 {
-	atomic_fetch_add(&vcpu->vm->dirty.ring_full_exits, 1);
+	atomic_fetch_add(&vcpu->vm->dirty_ring_full_exits, 1);
 	runstate_wait_harvest(&vcpu->vm->rs);
 	return EXIT_CONTINUE;
 }

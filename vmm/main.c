@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "control.h"
 #include "mainloop.h"
 #include "devices/devices.h"
+#include "devices/pci.h"
 #include "gic.h"
 #include "kvm.h"
 #include "log.h"
@@ -253,6 +255,18 @@ static void trace_memory_use(struct vm *vm)
 		 hwm_kib, rss_kib, guest_kib, hwm_kib > guest_kib ? hwm_kib - guest_kib : 0);
 }
 
+/* The state of the features struct vm points to (vm.h says why it does
+ * not embed them), zeroed as their init functions expect. */
+static int vm_alloc_features(struct vm *vm)
+{
+	vm->pci = calloc(1, sizeof(*vm->pci));
+	vm->dirty = calloc(1, sizeof(*vm->dirty));
+	if (vm->pci && vm->dirty)
+		return 0;
+	pr_err("cannot allocate the VM's PCI and dirty-tracking state: out of memory");
+	return -ENOMEM;
+}
+
 static void vm_destroy(struct vm *vm)
 {
 	devices_destroy(vm);
@@ -268,6 +282,8 @@ static void vm_destroy(struct vm *vm)
 	if (vm->host.kvm_fd > 0)
 		close(vm->host.kvm_fd);
 	runstate_destroy(&vm->rs);
+	free(vm->dirty);
+	free(vm->pci);
 }
 
 /*
@@ -304,7 +320,6 @@ int main(int argc, char *argv[])
 	ratelimit_init(&vm.msi.lost_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ratelimit_init(&vm.unclaimed_mmio_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ratelimit_init(&vm.strict_mmio_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
-	dirty_log_init(&vm.dirty);
 	vm.start_ns = monotonic_ns();
 	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
 		return EXIT_USAGE;
@@ -319,6 +334,8 @@ int main(int argc, char *argv[])
 	if (cmd == CLI_CTL)
 		return ctl_main(&cfg);
 	vm_trace(&vm, "tern %s: starting", TERN_VERSION);
+	if (vm_alloc_features(&vm) < 0)
+		return EXIT_FAILURE;
 
 	vm.nr_vcpus = cfg.nr_cpus;
 	if (layout_compute(&vm.layout, cfg.ram_size, cfg.nr_cpus) < 0 ||

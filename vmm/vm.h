@@ -18,14 +18,14 @@
 #include "memory.h"
 #include "msi.h"
 #include "runstate.h"
-#include "devices/pci.h"
-#include "migration/channel_sec.h"
-#include "migration/dirty.h"
 
 struct control;
 struct device;
+struct dirty_log;
 struct iothread;
 struct migration;
+struct migration_keys;
+struct pci_host;
 struct postcopy_dest;
 struct vcpu;
 struct vfio_dev;
@@ -44,7 +44,11 @@ struct boot_images {
 
 #define VM_MAX_DEVICES 16
 
-/* One VM: owns every piece of state; nothing lives in globals. */
+/*
+ * One VM: owns every piece of state; nothing lives in globals. The state of
+ * devices/ and migration/ hangs off pointers, so that this header, which
+ * every layer includes, includes none of theirs.
+ */
 /*
  * Why building the VM, or loading it from a snapshot or a migration, failed:
  * main() turns it into the exit status. Host problems are the default; a
@@ -67,7 +71,7 @@ struct vm {
 	struct gic gic;
 	struct device *devices[VM_MAX_DEVICES];	/* fixed MMIO windows */
 	unsigned int nr_devices;
-	struct pci_host pci;
+	struct pci_host *pci;			/* the PCI host bridge (devices.c) */
 	struct vfio_dev *vfio[CONFIG_MAX_VFIO];	/* --vfio functions */
 	unsigned int nr_vfio;
 	uint32_t nr_extra_slots;		/* memslots after RAM's (slot 0): BARs */
@@ -77,12 +81,11 @@ struct vm {
 	struct boot_images boot;
 	struct firmware fw;			/* --firmware */
 	struct control *control;		/* --control socket; NULL: none */
-	struct dirty_log dirty;			/* dirty rings, for migration */
+	struct dirty_log *dirty;		/* dirty tracking, for migration (dirty.c) */
 	struct migration *migration;		/* outgoing; NULL: none yet */
-	/* Migration channels and their keys, read before tern confines
-	 * itself (migration_keys_load). */
-	struct channel_spec incoming;		/* --incoming */
-	struct channel_spec migrate_to[CONFIG_MAX_MIGRATE_TO];	/* --migrate-to */
+	/* Migration channels (--incoming, --migrate-to) and their keys, read
+	 * before tern confines itself (migration_keys_load). */
+	struct migration_keys *keys;
 	struct postcopy_dest *postcopy_in;	/* incoming post-copy still running */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
@@ -102,6 +105,7 @@ struct vm {
 	struct ratelimit strict_mmio_log;
 	_Atomic uint64_t memory_errors;		/* poisoned pages the guest or tern ran into */
 	_Atomic uint64_t pages_replaced;	/* of those, replaced by zeroed pages */
+	_Atomic uint64_t dirty_ring_full_exits;	/* KVM_EXIT_DIRTY_RING_FULL, for status */
 	uint64_t restore_count;			/* guest counter to restore */
 	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
 	uint64_t start_ns;
