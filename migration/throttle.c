@@ -51,19 +51,8 @@ static void *throttle_thread(void *arg)
 
 int throttle_init(struct throttle *t, struct vm *vm)
 {
-	pthread_condattr_t attr;
-	int ret;
-
 	*t = (struct throttle){ .vm = vm };
-	ret = pthread_condattr_init(&attr);
-	if (!ret)
-		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (!ret)
-		ret = pthread_cond_init(&t->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if (!ret)
-		ret = pthread_mutex_init(&t->lock, NULL);
-	return -ret;
+	return monotonic_cond_init(&t->lock, &t->cond);
 }
 
 int throttle_set(struct throttle *t, unsigned int pct)

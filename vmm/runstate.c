@@ -14,22 +14,30 @@
 #include "log.h"
 #include "runstate.h"
 
-int runstate_init(struct runstate *rs)
+int monotonic_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond)
 {
 	pthread_condattr_t attr;
 	int ret;
 
-	*rs = (struct runstate){ .stop_efd = -1 };
 	ret = pthread_condattr_init(&attr);
 	if (!ret)
 		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	if (!ret)
-		ret = pthread_cond_init(&rs->cond, &attr);
+		ret = pthread_cond_init(cond, &attr);
 	pthread_condattr_destroy(&attr);
 	if (!ret)
-		ret = pthread_mutex_init(&rs->lock, NULL);
+		ret = pthread_mutex_init(lock, NULL);
+	return -ret;
+}
+
+int runstate_init(struct runstate *rs)
+{
+	int ret;
+
+	*rs = (struct runstate){ .stop_efd = -1 };
+	ret = monotonic_cond_init(&rs->lock, &rs->cond);
 	if (ret)
-		return -ret;
+		return ret;
 	/* Non-blocking: runstate_clear_stop drains it without waiting. */
 	rs->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return rs->stop_efd < 0 ? -errno : 0;

@@ -152,5 +152,8 @@ bool runstate_ring_waiters(struct runstate *rs);
 
 /* A CLOCK_MONOTONIC deadline @ns from now. */
 struct timespec runstate_deadline(uint64_t ns);
+/* @lock, and @cond timed on CLOCK_MONOTONIC (runstate_deadline's clock,
+ * which wall-clock steps do not move). -errno. */
+int monotonic_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond);
 
 #endif
