@@ -250,10 +250,10 @@ int migration_incoming(struct vm *vm)
 		close(fd);
 		return -ENOMEM;
 	}
-	ret = devices_pause(vm);
+	ret = vm_pause_devices(vm);
 	if (!ret) {
 		ret = receive(vm, fd, pd);
-		devices_resume(vm);
+		vm_resume_devices(vm);
 	}
 	close(fd);
 	/* An adopted post-copy's pages keep arriving while the guest runs;

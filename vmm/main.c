@@ -209,7 +209,7 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 	/* A vCPU thread that stopped the VM only told the run state, whose
 	 * eventfd ended the loop: the other vCPUs leave KVM_RUN now. */
-	vcpus_kick(vm);
+	vm_stopped(vm);
 	/* Before anything here changes the VM's pause state again. */
 	moved = migrate_finish(vm);
 	/* Parked vCPUs and a paused I/O thread see the stop. A migrated VM's

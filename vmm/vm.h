@@ -153,6 +153,13 @@ static inline uint32_t vm_reserve_memslot(struct vm *vm)
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(const struct vm *vm);
+/* The devices alone, while no vCPU runs (a restore or an incoming migration
+ * loads their state): the I/O thread paused, every device quiesced. -errno. */
+int vm_pause_devices(struct vm *vm);
+void vm_resume_devices(struct vm *vm);
+/* The main loop saw the stop: every vCPU out of KVM_RUN now (one that
+ * stopped the VM from its own thread only told the run state). */
+void vm_stopped(struct vm *vm);
 
 /* A loader refused its input (main thread, while the VM is built): records
  * it for main()'s exit status and returns @err. */

@@ -48,6 +48,21 @@ int vm_resume(struct vm *vm)
 	return 0;
 }
 
+int vm_pause_devices(struct vm *vm)
+{
+	return devices_pause(vm);
+}
+
+void vm_resume_devices(struct vm *vm)
+{
+	devices_resume(vm);
+}
+
+void vm_stopped(struct vm *vm)
+{
+	vcpus_kick(vm);
+}
+
 bool vm_is_paused(const struct vm *vm)
 {
 	return vm->paused;
