@@ -7,6 +7,7 @@
 #include "migration/state.h"
 #include "device.h"
 #include "devices.h"
+#include "pci.h"
 #include "pl011.h"
 #include "pl031.h"
 #include "uart16550.h"
@@ -66,14 +67,14 @@ static struct virtio_device *create_net(struct vm *vm, unsigned int i)
 
 static int create_pci_bus(struct vm *vm)
 {
-	int ret = pci_host_init(&vm->pci, &vm->layout);
+	int ret = pci_host_init(vm->pci, &vm->layout);
 
 	if (!ret)
-		ret = vm_add_device(vm, &vm->pci.ecam);
+		ret = vm_add_device(vm, &vm->pci->ecam);
 	if (!ret)
-		ret = vm_add_device(vm, &vm->pci.mmio);
-	if (!ret && vm->pci.mmio64.mmio_size)
-		ret = vm_add_device(vm, &vm->pci.mmio64);
+		ret = vm_add_device(vm, &vm->pci->mmio);
+	if (!ret && vm->pci->mmio64.mmio_size)
+		ret = vm_add_device(vm, &vm->pci->mmio64);
 	return ret;
 }
 
@@ -99,7 +100,7 @@ static int create_firmware_devices(struct vm *vm)
 		return ret;
 	con->uart = pl011;
 	con->receive = pl011_receive;
-	vm->pci.io_window = true;
+	vm->pci->io_window = true;
 	return 0;
 }
 
@@ -189,9 +190,9 @@ bool devices_migration_blocker(struct vm *vm, char *why, size_t len)
 		return true;
 	}
 	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++) {
-		if (vm->pci.slots[s] && vm->pci.slots[s]->no_migration) {
+		if (vm->pci->slots[s] && vm->pci->slots[s]->no_migration) {
 			snprintf(why, len, "%s is a passed-through host device (VFIO), whose state "
-				 "tern cannot save", vm->pci.slots[s]->name);
+				 "tern cannot save", vm->pci->slots[s]->name);
 			return true;
 		}
 	}
@@ -214,7 +215,7 @@ static bool state_device(const struct vm *vm, unsigned int i, struct device **de
 		}
 	}
 	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++) {
-		struct pci_device *p = vm->pci.slots[s];
+		struct pci_device *p = vm->pci->slots[s];
 
 		if (!p || !p->ops || !p->ops->save)
 			continue;
@@ -260,9 +261,9 @@ static int state_transfer(struct vm *vm, unsigned int i, struct state_writer *w,
 		return -ENOENT;
 	if (dev)
 		return w ? dev->ops->save(dev, w) : dev->ops->load(dev, r);
-	pthread_mutex_lock(&vm->pci.lock);
+	pthread_mutex_lock(&vm->pci->lock);
 	ret = w ? pdev->ops->save(pdev, w) : pdev->ops->load(pdev, r);
-	pthread_mutex_unlock(&vm->pci.lock);
+	pthread_mutex_unlock(&vm->pci->lock);
 	return ret;
 }
 
@@ -293,7 +294,7 @@ int devices_pause(struct vm *vm)
 	int ret = iothread_pause(vm->io);
 
 	for (unsigned int s = 0; !ret && s < PCI_MAX_SLOTS; s++) {
-		struct pci_device *pdev = vm->pci.slots[s];
+		struct pci_device *pdev = vm->pci->slots[s];
 
 		if (!pdev || !pdev->ops || !pdev->ops->quiesce)
 			continue;

@@ -564,7 +564,7 @@ int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev *
 	ret = vfio_host_reset(&d->host);
 	if (ret < 0)
 		pr_warn("vfio %s: VFIO_DEVICE_RESET: %s", d->host.name, strerror(-ret));
-	ret = pci_host_add(&vm->pci, &d->pci);
+	ret = pci_host_add(vm->pci, &d->pci);
 	if (ret < 0) {
 		pr_err("vfio %s: no room on the PCI bus (slot or 32-bit window): %s", d->host.name,
 		       strerror(-ret));

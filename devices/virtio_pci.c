@@ -761,7 +761,7 @@ int virtio_pci_add(struct vm *vm, struct virtio_device *vdev, uint32_t class_cod
 	if (!ret)
 		ret = vpci_setup_kicks(vp);
 	if (!ret)
-		ret = pci_host_add(&vm->pci, &vp->pci);
+		ret = pci_host_add(vm->pci, &vp->pci);
 	if (ret < 0) {
 		pr_err("cannot add %s on PCI: %s", vdev->ops->name, strerror(-ret));
 		return ret;	/* the VM is torn down; partial state goes with it */

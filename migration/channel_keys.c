@@ -2,6 +2,7 @@
 /* Migration channels' keys, read at start (migration/channel_keys.h). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "migration/channel_keys.h"
@@ -35,20 +36,32 @@ static int load_target(const char *arg, struct channel_spec *cs)
 int migration_keys_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
+	struct migration_keys *k = calloc(1, sizeof(*k));
 	int ret = 0;
 
+	if (!k) {
+		pr_err("migration keys: out of memory");
+		return -ENOMEM;
+	}
+	vm->keys = k;
 	if (cfg->incoming_uri)
-		ret = load_one("--incoming", cfg->incoming_uri, true, &vm->incoming);
+		ret = load_one("--incoming", cfg->incoming_uri, true, &k->incoming);
 	for (unsigned int i = 0; !ret && i < cfg->nr_migrate_to; i++)
-		ret = load_target(cfg->migrate_to[i], &vm->migrate_to[i]);
+		ret = load_target(cfg->migrate_to[i], &k->migrate_to[i]);
 	return ret;
 }
 
 void migration_keys_free(struct vm *vm)
 {
-	tls_creds_free(&vm->incoming.sec);
+	struct migration_keys *k = vm->keys;
+
+	if (!k)
+		return;
+	tls_creds_free(&k->incoming.sec);
 	for (unsigned int i = 0; i < CONFIG_MAX_MIGRATE_TO; i++)
-		tls_creds_free(&vm->migrate_to[i].sec);
+		tls_creds_free(&k->migrate_to[i].sec);
+	free(k);
+	vm->keys = NULL;
 }
 
 static bool names_options(const struct channel_sec *s)
@@ -65,8 +78,8 @@ static bool same_options(const struct channel_sec *a, const struct channel_sec *
 const struct channel_sec *migration_target_keys(const struct vm *vm, const char *uri,
 						const struct channel_sec *given)
 {
-	for (unsigned int i = 0; i < vm->cfg->nr_migrate_to; i++) {
-		const struct channel_spec *cs = &vm->migrate_to[i];
+	for (unsigned int i = 0; vm->keys && i < vm->cfg->nr_migrate_to; i++) {
+		const struct channel_spec *cs = &vm->keys->migrate_to[i];
 
 		if (strcmp(cs->uri, uri) || !names_options(&cs->sec))
 			continue;

@@ -3,14 +3,22 @@
 #define TERN_CHANNEL_KEYS_H
 
 #include "migration/channel_sec.h"
+#include "vmm/config.h"
 
 struct vm;
+
+/* What migration_keys_load read: vm->keys. */
+struct migration_keys {
+	struct channel_spec incoming;		/* --incoming */
+	struct channel_spec migrate_to[CONFIG_MAX_MIGRATE_TO];	/* --migrate-to */
+};
 
 /*
  * The migration channels named on the command line, --incoming and each
  * --migrate-to, parsed into @vm with their key files read (migration/tls.h)
  * before tern confines itself: handshakes later open no file, and a bad or
- * unreadable key fails at start. -errno, logged.
+ * unreadable key fails at start. -errno, logged. vm->keys stays NULL
+ * only if this fails for lack of memory.
  */
 int migration_keys_load(struct vm *vm);
 void migration_keys_free(struct vm *vm);

@@ -15,6 +15,7 @@
 #include "migration/dirty.h"
 #include "vmm/kvm.h"
 #include "vmm/log.h"
+#include "vmm/runstate.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -22,13 +23,6 @@
 /* Pages per KVM_CLEAR_DIRTY_LOG at most (1 GiB of 4 KiB pages): KVM holds
  * its MMU lock for one whole call. */
 #define CLEAR_CHUNK_PAGES	(1u << 18)
-
-void dirty_log_init(struct dirty_log *dl)
-{
-	memset(dl, 0, sizeof(*dl));
-	pthread_mutex_init(&dl->lock, NULL);
-	pthread_cond_init(&dl->cond, NULL);
-}
 
 static int enable_cap(int vm_fd, uint32_t cap, uint64_t arg)
 {
@@ -51,7 +45,7 @@ static uint32_t ring_entries_for(uint32_t want, int max_bytes)
 
 static int ring_enable(struct vm *vm, uint32_t entries)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int max_bytes, ret;
 
 	if (!entries) {
@@ -102,7 +96,7 @@ static int ring_enable(struct vm *vm, uint32_t entries)
  */
 static int bitmap_enable(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	/* On a VM fd the capability reports the flags KVM accepts. */
 	int offered = kvm_check_extension(vm->vm_fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	uint64_t flags;
@@ -129,7 +123,7 @@ static int bitmap_enable(struct vm *vm)
 
 int dirty_log_enable(struct vm *vm, enum dirty_tracking mode, uint32_t ring_entries)
 {
-	vm->dirty.mode = mode;
+	vm->dirty->mode = mode;
 	if (mode == DIRTY_TRACKING_BITMAP)
 		return bitmap_enable(vm);
 	return ring_enable(vm, ring_entries);
@@ -142,7 +136,7 @@ const char *dirty_log_mode_name(const struct dirty_log *dl)
 
 static int ring_map(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 
 	dl->rings = calloc(vm->nr_vcpus, sizeof(*dl->rings));
 	if (!dl->rings)
@@ -162,7 +156,7 @@ static int ring_map(struct vm *vm)
 
 int dirty_log_attach(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int ret;
 
 	if (!dl->available)
@@ -184,7 +178,7 @@ int dirty_log_attach(struct vm *vm)
 
 void dirty_log_destroy(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 
 	for (unsigned int i = 0; dl->rings && i < vm->nr_vcpus; i++)
 		if (dl->rings[i].gfns)
@@ -206,17 +200,9 @@ static int reset_rings(void *opaque)
 	return (int)kvm_ioctl_val(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0);
 }
 
-static void wake_ring_waiters(struct dirty_log *dl)
-{
-	pthread_mutex_lock(&dl->lock);
-	dl->reset_gen++;
-	pthread_cond_broadcast(&dl->cond);
-	pthread_mutex_unlock(&dl->lock);
-}
-
 static int ring_harvest(struct vm *vm, uint64_t *entries)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	struct dirty_slots slots = { &dl->slot, 1 };
 	uint64_t n = 0;
 	int ret;
@@ -234,7 +220,7 @@ static int ring_harvest(struct vm *vm, uint64_t *entries)
 	ret = dirty_rings_reset(dl->rings, vm->nr_vcpus, reset_rings, vm);
 	if (ret < 0)
 		return (int)kvm_report("vm", "KVM_RESET_DIRTY_RINGS", ret);
-	wake_ring_waiters(dl);
+	runstate_harvested(&vm->rs);
 	return 0;
 }
 
@@ -242,7 +228,7 @@ static int ring_harvest(struct vm *vm, uint64_t *entries)
  * Without manual protect, the ioctl also clears what it returns. */
 static int ring_collect_backup_bitmap(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	size_t words = (dl->slot.npages + 63) / 64;
 	uint64_t *bits = calloc(words, sizeof(*bits));
 	struct kvm_dirty_log log = { .slot = RAM_SLOT, .dirty_bitmap = bits };
@@ -264,7 +250,7 @@ static int ring_collect_backup_bitmap(struct vm *vm)
  * so. */
 static int bitmap_fetch(struct vm *vm)
 {
-	struct dirty_bitmap *f = &vm->dirty.fetched;
+	struct dirty_bitmap *f = &vm->dirty->fetched;
 	struct kvm_dirty_log log = { .slot = RAM_SLOT, .dirty_bitmap = f->words };
 	long ret = kvm_ioctl_checked("vm", vm->vm_fd, KVM_GET_DIRTY_LOG, &log);
 
@@ -279,7 +265,7 @@ static int bitmap_fetch(struct vm *vm)
  * chunks that skip clean stretches (dirty_bitmap_clear_range()). */
 static int bitmap_reprotect_fetched(struct vm *vm)
 {
-	struct dirty_bitmap *f = &vm->dirty.fetched;
+	struct dirty_bitmap *f = &vm->dirty->fetched;
 	struct dirty_range r = { 0, 0 };
 	int ret;
 
@@ -314,7 +300,7 @@ static int bitmap_reprotect_fetched(struct vm *vm)
  */
 static int bitmap_harvest(struct vm *vm, uint64_t *pages)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int ret = bitmap_fetch(vm);
 
 	if (ret)
@@ -342,7 +328,7 @@ static int bitmap_protect_all(struct vm *vm)
 	uint64_t pages = 0;
 	int ret = bitmap_harvest(vm, &pages);
 
-	dirty_bitmap_clear_all(&vm->dirty.collected);
+	dirty_bitmap_clear_all(&vm->dirty->collected);
 	vm_trace(vm, "dirty bitmap: %llu pages write-protected before round 0",
 		 (unsigned long long)pages);
 	return ret;
@@ -350,17 +336,17 @@ static int bitmap_protect_all(struct vm *vm)
 
 /* ---- both ---- */
 
-static void set_logging(struct dirty_log *dl, bool on)
+/* A vCPU whose ring fills waits for a harvest only while logging is on
+ * (runstate_wait_harvest): after that no harvest comes. */
+static void set_logging(struct vm *vm, bool on)
 {
-	pthread_mutex_lock(&dl->lock);
-	dl->logging = on;
-	pthread_cond_broadcast(&dl->cond);
-	pthread_mutex_unlock(&dl->lock);
+	vm->dirty->logging = on;
+	runstate_set_harvesting(&vm->rs, on);
 }
 
 int dirty_log_start(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	int ret;
 
 	if (!dl->available)
@@ -374,7 +360,7 @@ int dirty_log_start(struct vm *vm)
 		return ret;
 	}
 	written_log_set(&dl->written, true);
-	set_logging(dl, true);
+	set_logging(vm, true);
 	pr_info("migration: dirty tracking by %s", dl->mode == DIRTY_TRACKING_BITMAP ?
 		"bitmap (KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG)" : "dirty rings");
 	return 0;
@@ -382,7 +368,7 @@ int dirty_log_start(struct vm *vm)
 
 void dirty_log_stop(struct vm *vm)
 {
-	struct dirty_log *dl = &vm->dirty;
+	struct dirty_log *dl = vm->dirty;
 	uint64_t n = 0;
 
 	if (!dl->logging)
@@ -393,7 +379,7 @@ void dirty_log_stop(struct vm *vm)
 	 * bitmap tracking: KVM dropped the slot's bitmap with the flag.) */
 	if (dl->mode == DIRTY_TRACKING_RING)
 		ring_harvest(vm, &n);
-	set_logging(dl, false);
+	set_logging(vm, false);
 	written_log_set(&dl->written, false);
 	written_log_take(&dl->written, dl->collected.words);
 	dirty_bitmap_clear_all(&dl->collected);
@@ -409,12 +395,12 @@ int dirty_log_harvest(struct vm *vm, uint64_t *entries)
 {
 	int ret;
 
-	if (vm->dirty.mode == DIRTY_TRACKING_BITMAP)
+	if (vm->dirty->mode == DIRTY_TRACKING_BITMAP)
 		ret = bitmap_harvest(vm, entries);
 	else
 		ret = ring_harvest(vm, entries);
 	if (!ret)
-		take_written(&vm->dirty);
+		take_written(vm->dirty);
 	return ret;
 }
 
@@ -423,50 +409,11 @@ int dirty_log_collect_bitmap(struct vm *vm)
 	uint64_t pages = 0;
 	int ret;
 
-	if (vm->dirty.mode == DIRTY_TRACKING_BITMAP)
+	if (vm->dirty->mode == DIRTY_TRACKING_BITMAP)
 		ret = bitmap_harvest(vm, &pages);
 	else
 		ret = ring_collect_backup_bitmap(vm);
 	if (!ret)
-		take_written(&vm->dirty);
+		take_written(vm->dirty);
 	return ret;
-}
-
-bool dirty_log_has_waiters(struct vm *vm)
-{
-	struct dirty_log *dl = &vm->dirty;
-	bool waiting;
-
-	pthread_mutex_lock(&dl->lock);
-	waiting = dl->waiters > 0;
-	pthread_mutex_unlock(&dl->lock);
-	return waiting;
-}
-
-void dirty_log_wait_harvest(struct vcpu *vcpu)
-{
-	struct vm *vm = vcpu->vm;
-	struct dirty_log *dl = &vm->dirty;
-	uint64_t gen;
-
-	pthread_mutex_lock(&dl->lock);
-	gen = dl->reset_gen;
-	dl->waiters++;
-	pthread_cond_broadcast(&dl->cond);
-	/* A pause must not wait for a harvest that the pausing thread (the
-	 * migration thread, in its final stage) would do only after it. */
-	while (dl->reset_gen == gen && dl->logging && vm_stop_reason(vm) == VM_RUNNING &&
-	       !atomic_load(&vm->pause_requested))
-		pthread_cond_wait(&dl->cond, &dl->lock);
-	dl->waiters--;
-	pthread_mutex_unlock(&dl->lock);
-}
-
-void dirty_log_wake(struct vm *vm)
-{
-	struct dirty_log *dl = &vm->dirty;
-
-	pthread_mutex_lock(&dl->lock);
-	pthread_cond_broadcast(&dl->cond);
-	pthread_mutex_unlock(&dl->lock);
 }

@@ -2,7 +2,6 @@
 #ifndef TERN_DIRTY_H
 #define TERN_DIRTY_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -11,7 +10,6 @@
 #include "vmm/config.h"
 
 struct vm;
-struct vcpu;
 
 /*
  * Dirty page tracking of the VM's RAM slot, for live migration, in one of
@@ -22,8 +20,8 @@ struct vcpu;
  * for what KVM writes with no vCPU running. The rings are enabled when the
  * VM is built (KVM only allows it before the first vCPU). One thread, the
  * migration thread, harvests and resets (dirty_ring.h says why). A vCPU
- * whose ring is full waits in dirty_log_wait_harvest() until that thread has
- * recycled the entries.
+ * whose ring is full waits in the run state (runstate_wait_harvest) until
+ * that thread has recycled the entries.
  *
  * bitmap: the slot's dirty bitmap with manual re-protection
  * (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2): KVM_GET_DIRTY_LOG reads it,
@@ -47,20 +45,14 @@ struct dirty_log {
 	bool with_bitmap;		/* KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP on */
 	struct dirty_ring *rings;	/* one per vCPU, in vCPU order */
 	size_t ring_bytes;
-	_Atomic uint64_t ring_full_exits; /* KVM_EXIT_DIRTY_RING_FULL, for status */
 
 	/* bitmap tracking */
 	uint64_t manual_flags;		/* KVM_DIRTY_LOG_* enabled */
 	struct dirty_bitmap fetched;	/* the last KVM_GET_DIRTY_LOG */
 
-	pthread_mutex_t lock;		/* protects what follows */
-	pthread_cond_t cond;		/* reset_gen, logging, waiters change */
-	bool logging;			/* KVM_MEM_LOG_DIRTY_PAGES is on */
-	unsigned int waiters;		/* vCPUs waiting for a reset */
-	uint64_t reset_gen;		/* bumped after each KVM_RESET_DIRTY_RINGS */
+	bool logging;			/* KVM_MEM_LOG_DIRTY_PAGES is on; migration thread */
 };
 
-void dirty_log_init(struct dirty_log *dl);
 /* Right after KVM_CREATE_VM, before any vCPU and memslot: for @mode ring,
  * the rings of @ring_entries (0: none) and their backup bitmap; for bitmap,
  * manual re-protection. A host without them leaves dl->available false and
@@ -81,7 +73,7 @@ void dirty_log_stop(struct vm *vm);
 /* Collects what was dirtied since the last harvest into dl->collected and
  * has KVM re-protect those pages, so that a later write is logged again.
  * ring: every ring is harvested, its entries recycled, and vCPUs waiting on
- * a full ring woken; bitmap: KVM_GET_DIRTY_LOG, then KVM_CLEAR_DIRTY_LOG of
+ * a full ring woken (runstate_harvested); bitmap: KVM_GET_DIRTY_LOG, then KVM_CLEAR_DIRTY_LOG of
  * exactly what it returned. Adds the ring entries or dirty pages seen to
  * *@entries. Migration thread only, before the pages are read. -errno. */
 int dirty_log_harvest(struct vm *vm, uint64_t *entries);
@@ -90,14 +82,5 @@ int dirty_log_harvest(struct vm *vm, uint64_t *entries);
  * (the pages KVM itself wrote with no vCPU running); bitmap: one more
  * harvest. -errno. */
 int dirty_log_collect_bitmap(struct vm *vm);
-/* True while a vCPU waits for a harvest. */
-bool dirty_log_has_waiters(struct vm *vm);
-
-/* vCPU thread, on KVM_EXIT_DIRTY_RING_FULL: waits until the harvester has
- * reset the rings, logging is off, a pause is requested or the VM stops. */
-void dirty_log_wait_harvest(struct vcpu *vcpu);
-/* Wakes vCPUs in dirty_log_wait_harvest() to look at the VM's state again
- * (a pause or a stop was requested). */
-void dirty_log_wake(struct vm *vm);
 
 #endif

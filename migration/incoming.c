@@ -13,6 +13,7 @@
 
 #include "devices/devices.h"
 #include "migration/channel.h"
+#include "migration/channel_keys.h"
 #include "migration/channel_sec.h"
 #include "migration/incoming.h"
 #include "migration/machine.h"
@@ -239,20 +240,20 @@ int migration_incoming(struct vm *vm)
 	struct postcopy_dest *pd;
 	int lfd = -1, fd, ret;
 
-	fd = accept_source(vm, &vm->incoming, &lfd);
+	fd = accept_source(vm, &vm->keys->incoming, &lfd);
 	if (fd < 0)
 		return fd;
-	pd = postcopy_dest_new(vm, &vm->incoming, lfd);
+	pd = postcopy_dest_new(vm, &vm->keys->incoming, lfd);
 	if (!pd) {
 		pr_err("migration: out of memory");
 		close(lfd);
 		close(fd);
 		return -ENOMEM;
 	}
-	ret = devices_pause(vm);
+	ret = vm_pause_devices(vm);
 	if (!ret) {
 		ret = receive(vm, fd, pd);
-		devices_resume(vm);
+		vm_resume_devices(vm);
 	}
 	close(fd);
 	/* An adopted post-copy's pages keep arriving while the guest runs;

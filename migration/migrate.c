@@ -34,6 +34,7 @@
 #include "migration/migrate.h"
 #include "migration/postcopy.h"
 #include "migration/postcopy_proto.h"
+#include "migration/throttle.h"
 #include "migration/tls.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
@@ -80,7 +81,7 @@ struct migration {
 	uint8_t *bounce;
 	struct dirty_bitmap round;	/* the pages this round sends */
 	struct converge conv;		/* migration thread only */
-	struct vcpu_throttle throttle;	/* migration thread only */
+	struct throttle throttle;	/* migration thread only */
 	bool throttle_ready;		/* initialised */
 	bool pacing;			/* the bandwidth cap applies (live rounds) */
 	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
@@ -142,7 +143,7 @@ static int check_running(struct migration *m)
 		return -ECANCELED;
 	if (vm_stop_reason(m->vm) != VM_RUNNING)
 		return -ESHUTDOWN;
-	if (dirty_log_has_waiters(m->vm))
+	if (runstate_ring_waiters(&m->vm->rs))
 		return harvest(m);
 	return 0;
 }
@@ -269,7 +270,7 @@ static int take_dirty(struct migration *m, uint64_t *dirty)
 
 	if (ret)
 		return ret;
-	ret = dirty_bitmap_take(&m->vm->dirty.collected, &m->round);
+	ret = dirty_bitmap_take(&m->vm->dirty->collected, &m->round);
 	*dirty = dirty_bitmap_count(&m->round);
 	return ret;
 }
@@ -299,7 +300,7 @@ static void record_round(struct migration *m, const struct converge_round *r,
 
 static int set_throttle(struct migration *m, unsigned int pct)
 {
-	int ret = vcpu_throttle_set(&m->throttle, pct);
+	int ret = throttle_set(&m->throttle, pct);
 
 	if (ret) {
 		fail(m, "cannot throttle the vCPUs: %s", strerror(-ret));
@@ -421,7 +422,7 @@ static int precopy(struct migration *m, struct stream_writer *sw)
 /* m->round |= what is collected now. */
 static void merge_collected(struct migration *m)
 {
-	struct dirty_bitmap *c = &m->vm->dirty.collected;
+	struct dirty_bitmap *c = &m->vm->dirty->collected;
 
 	for (uint64_t i = 0; i < (c->nr_pages + 63) / 64; i++)
 		m->round.words[i] |= c->words[i];
@@ -599,7 +600,7 @@ static void report(struct migration *m)
 		"%" PRIu64 " dirty-ring-full exits",
 		m->uri, m->total_ms, m->downtime_ms_measured, m->expected_downtime_ms,
 		m->params.downtime_ms, m->rounds, m->pages_sent, m->zero_pages, m->pages_resent,
-		m->bytes_sent >> 20, m->conv.throttle, atomic_load(&m->vm->dirty.ring_full_exits));
+		m->bytes_sent >> 20, m->conv.throttle, atomic_load(&m->vm->dirty_ring_full_exits));
 	pr_info("migration to %s: dirty log harvest %" PRIu64 " entries in %" PRIu64 " ms, "
 		"harvest %" PRIu64 " entries/s", m->uri, m->harvested, m->harvest_ns / 1000000,
 		m->harvest_ns ? m->harvested * 1000000000 / m->harvest_ns : 0);
@@ -739,7 +740,7 @@ static void *migrate_thread(void *arg)
 		ret = migrate_run(m, &sw);
 	}
 	/* Full speed again, whatever the outcome (paused, if it succeeded). */
-	vcpu_throttle_stop(&m->throttle);
+	throttle_stop(&m->throttle);
 	if (ret && sw.err[0])
 		fail(m, "%s", sw.err);
 	pthread_mutex_lock(&m->lock);
@@ -780,7 +781,7 @@ static void migration_free(struct migration *m)
 	if (!m)
 		return;
 	if (m->throttle_ready)
-		vcpu_throttle_destroy(&m->throttle);
+		throttle_destroy(&m->throttle);
 	if (m->owns_keys)
 		tls_creds_free(&m->params.sec);
 	dirty_bitmap_free(&m->round);
@@ -831,9 +832,9 @@ static struct migration *migration_new(struct vm *vm, const struct migrate_param
 	pthread_mutex_init(&m->lock, NULL);
 	m->start_ns = monotonic_ns();
 	m->bounce = malloc(BOUNCE_BYTES);
-	m->throttle_ready = !vcpu_throttle_init(&m->throttle, vm);
+	m->throttle_ready = !throttle_init(&m->throttle, vm);
 	if (!m->bounce || !m->throttle_ready ||
-	    dirty_bitmap_init(&m->round, vm->dirty.slot.npages)) {
+	    dirty_bitmap_init(&m->round, vm->dirty->slot.npages)) {
 		migration_free(m);
 		return NULL;
 	}
@@ -913,8 +914,8 @@ int migrate_start(struct vm *vm, const struct migrate_params *params, char *err,
 		snprintf(err, errlen, "cannot migrate: %s; nothing was sent", why);
 		return -EOPNOTSUPP;
 	}
-	if (!vm->dirty.available) {
-		snprintf(err, errlen, "cannot migrate: %s", vm->dirty.unavailable);
+	if (!vm->dirty->available) {
+		snprintf(err, errlen, "cannot migrate: %s", vm->dirty->unavailable);
 		return -ENOTSUP;
 	}
 	if (vm_is_paused(vm)) {
@@ -1039,48 +1040,42 @@ bool migrate_finish(struct vm *vm)
 	return moved;
 }
 
-json_t *migrate_status(struct vm *vm)
+int migrate_stats(struct vm *vm, struct migrate_stats *st)
 {
 	struct migration *m = vm->migration;
-	json_t *j;
 
 	if (!m)
-		return NULL;
+		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
-	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, "
-		      "s:I, s:I}",
-		      "state", state_names[m->state], "uri", m->uri,
-		      "round", (json_int_t)m->rounds,
-		      "mib_sent", (json_int_t)(m->bytes_sent >> 20),
-		      "mib_per_s", (json_int_t)(m->bandwidth >> 20),
-		      "dirty_pages_per_s", (json_int_t)m->dirty_rate,
-		      "expected_downtime_ms", (json_int_t)m->expected_downtime_ms,
-		      "downtime_target_ms", (json_int_t)m->params.downtime_ms,
-		      "fixed_cost_ms", (json_int_t)m->fixed_cost_ms,
-		      "throttle_percent", (json_int_t)m->throttle_pct,
-		      "max_bandwidth_mib_per_s", (json_int_t)m->params.max_bandwidth_mib,
-		      "max_rounds", (json_int_t)m->params.max_rounds,
-		      "pages_sent", (json_int_t)m->pages_sent,
-		      "auto_converge", m->params.auto_converge,
-		      "pages_resent", (json_int_t)m->pages_resent,
-		      "elapsed_ms", (json_int_t)(m->state == MIG_ACTIVE ? ms_since(m->start_ns) :
-						m->total_ms));
-	if (j)
-		json_object_set_new(j, "dirty_tracking", json_string(dirty_log_mode_name(&vm->dirty)));
-	if (j && m->state == MIG_DONE) {
-		json_object_set_new(j, "downtime_ms", json_integer((json_int_t)m->downtime_ms_measured));
-		json_object_set_new(j, "final_work_ms", json_integer((json_int_t)m->final_work_ms));
-	}
-	if (j && m->error[0])
-		json_object_set_new(j, "error", json_string(m->error));
-	if (j && m->params.postcopy) {
-		json_object_set_new(j, "recovery_timeout_s",
-				    json_integer((json_int_t)m->params.recovery_s));
-		json_object_set_new(j, "max_postcopy_bandwidth_mib_per_s",
-				    json_integer((json_int_t)m->params.postcopy_bandwidth_mib));
-	}
-	if (j && m->pc)
-		json_object_set_new(j, "postcopy", postcopy_source_status(m->pc));
+	*st = (struct migrate_stats){
+		.state = state_names[m->state],
+		.dirty_tracking = dirty_log_mode_name(vm->dirty),
+		.downtime_target_ms = m->params.downtime_ms,
+		.max_bandwidth_mib = m->params.max_bandwidth_mib,
+		.max_rounds = m->params.max_rounds,
+		.auto_converge = m->params.auto_converge,
+		.postcopy_asked = m->params.postcopy,
+		.recovery_s = m->params.recovery_s,
+		.postcopy_bandwidth_mib = m->params.postcopy_bandwidth_mib,
+		.rounds = m->rounds,
+		.bytes_sent = m->bytes_sent,
+		.bandwidth = m->bandwidth,
+		.dirty_rate = m->dirty_rate,
+		.expected_downtime_ms = m->expected_downtime_ms,
+		.fixed_cost_ms = m->fixed_cost_ms,
+		.throttle_pct = m->throttle_pct,
+		.pages_sent = m->pages_sent,
+		.pages_resent = m->pages_resent,
+		.elapsed_ms = m->state == MIG_ACTIVE ? ms_since(m->start_ns) : m->total_ms,
+		.completed = m->state == MIG_DONE,
+		.downtime_ms = m->downtime_ms_measured,
+		.final_work_ms = m->final_work_ms,
+		.postcopy = m->pc != NULL,
+	};
+	snprintf(st->uri, sizeof(st->uri), "%s", m->uri);
+	snprintf(st->error, sizeof(st->error), "%s", m->error);
+	if (m->pc)
+		postcopy_source_stats(m->pc, &st->pc);
 	pthread_mutex_unlock(&m->lock);
-	return j;
+	return 0;
 }

@@ -6,9 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "migration/channel_sec.h"
+#include "migration/postcopy.h"
 
 struct vm;
 
@@ -59,8 +58,33 @@ int migrate_start_postcopy(struct vm *vm, char *err, size_t errlen);
 int migrate_reconnect(struct vm *vm, char *err, size_t errlen);
 bool migrate_active(struct vm *vm);
 
-/* The current or last migration, for 'status'; NULL if there was none. */
-json_t *migrate_status(struct vm *vm);
+/* The current or last migration, as 'status' shows it (docs/control.md). */
+struct migrate_stats {
+	const char *state;		/* "active", "completed", ... */
+	char uri[256];
+	char error[400];		/* "": none */
+	const char *dirty_tracking;	/* "ring", "bitmap" */
+	/* As started, defaults filled in: */
+	uint64_t downtime_target_ms, max_bandwidth_mib;
+	unsigned int max_rounds;
+	bool auto_converge;
+	bool postcopy_asked;		/* postcopy=on; then: */
+	unsigned int recovery_s;
+	uint64_t postcopy_bandwidth_mib;
+	unsigned int rounds;
+	uint64_t bytes_sent, bandwidth;	/* bytes, bytes/s */
+	uint64_t dirty_rate;		/* pages/s, last round */
+	uint64_t expected_downtime_ms, fixed_cost_ms;
+	unsigned int throttle_pct;
+	uint64_t pages_sent, pages_resent;
+	uint64_t elapsed_ms;
+	bool completed;			/* then: */
+	uint64_t downtime_ms, final_work_ms;
+	bool postcopy;			/* switched to post-copy; then: */
+	struct postcopy_source_stats pc;
+};
+/* -ENOENT if there was none. */
+int migrate_stats(struct vm *vm, struct migrate_stats *st);
 /* Cancels an active migration and waits for its thread (tern is exiting).
  * Returns true if the guest moved: a post-copy destination acknowledged,
  * so nothing here may run the guest or its devices again, even if the

@@ -400,11 +400,11 @@ static int split_missing(struct postcopy_source *ps, const struct dirty_bitmap *
 	if (!ret)
 		ret = dirty_log_harvest(vm, &n);
 	if (!ret)
-		ret = dirty_bitmap_take(&vm->dirty.collected, &ps->missing);
+		ret = dirty_bitmap_take(&vm->dirty->collected, &ps->missing);
 	if (!ret)
 		ret = dirty_log_collect_bitmap(vm);
 	if (!ret)
-		ret = dirty_bitmap_take(&vm->dirty.collected, eager);
+		ret = dirty_bitmap_take(&vm->dirty->collected, eager);
 	if (ret) {
 		if (!err[0])
 			snprintf(err, errlen, "collecting the last dirty pages: %s", strerror(-ret));
@@ -453,7 +453,7 @@ static struct postcopy_source *source_new(struct vm *vm, const char *uri,
 					  const struct postcopy_params *pp)
 {
 	struct postcopy_source *ps = calloc(1, sizeof(*ps));
-	uint64_t npages = vm->dirty.slot.npages;
+	uint64_t npages = vm->dirty->slot.npages;
 
 	if (!ps)
 		return NULL;
@@ -525,7 +525,7 @@ int postcopy_switchover(struct vm *vm, struct stream_writer *sw, const char *uri
 	int ret;
 
 	err[0] = 0;
-	if (!ps || dirty_bitmap_init(&eager, vm->dirty.slot.npages)) {
+	if (!ps || dirty_bitmap_init(&eager, vm->dirty->slot.npages)) {
 		postcopy_source_free(ps);
 		snprintf(err, errlen, "out of memory for the post-copy page maps");
 		return -ENOMEM;
@@ -595,19 +595,16 @@ int postcopy_source_reconnect(struct postcopy_source *ps)
 	return ret;
 }
 
-json_t *postcopy_source_status(struct postcopy_source *ps)
+void postcopy_source_stats(struct postcopy_source *ps, struct postcopy_source_stats *st)
 {
-	json_t *j;
-
 	pthread_mutex_lock(&ps->lock);
-	j = json_pack("{s:I, s:I, s:I, s:I, s:I}",
-		      "pages_missing", (json_int_t)ps->total,
-		      "pages_sent", (json_int_t)(ps->on_demand + ps->pushed),
-		      "pages_on_demand", (json_int_t)ps->on_demand,
-		      "pages_pushed", (json_int_t)ps->pushed,
-		      "reconnects", (json_int_t)ps->reconnects);
+	*st = (struct postcopy_source_stats){
+		.pages_missing = ps->total,
+		.pages_on_demand = ps->on_demand,
+		.pages_pushed = ps->pushed,
+		.reconnects = ps->reconnects,
+	};
 	pthread_mutex_unlock(&ps->lock);
-	return j;
 }
 
 void postcopy_source_summary(struct postcopy_source *ps, char *buf, size_t len)

@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 
 #include "migration/channel_sec.h"
 #include "migration/dirty_ring.h"
@@ -57,7 +56,12 @@ void postcopy_source_free(struct postcopy_source *ps);
 int postcopy_source_reconnect(struct postcopy_source *ps);
 
 /* For 'status' and the final report: pages left, on demand, pushed. */
-json_t *postcopy_source_status(struct postcopy_source *ps);
+struct postcopy_source_stats {
+	uint64_t pages_missing;		/* at the switch-over */
+	uint64_t pages_on_demand, pages_pushed;
+	uint64_t reconnects;
+};
+void postcopy_source_stats(struct postcopy_source *ps, struct postcopy_source_stats *st);
 void postcopy_source_summary(struct postcopy_source *ps, char *buf, size_t len);
 
 #endif

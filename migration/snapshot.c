@@ -750,14 +750,14 @@ int snapshot_restore(struct vm *vm, const char *path)
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	machine_loader_init(&rs, vm, stream_fd_read, (void *)(intptr_t)fd,
 			    vm->cfg->restore_clock == CLOCK_WALL);
-	ret = devices_pause(vm);
+	ret = vm_pause_devices(vm);
 	if (!ret) {
 		ret = machine_load_prelude(&rs);
 		if (ret == -EPROTO)
 			pr_err("snapshot does not fit this VM: %s", rs.refusal);
 		if (!ret)
 			ret = machine_load_rest(&rs);
-		devices_resume(vm);
+		vm_resume_devices(vm);
 	}
 	close(fd);
 	if (ret)

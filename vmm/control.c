@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The main thread's loop while the VM runs: signals, console input, the
- * VM's stop notification and the control socket (docs/control.md).
+ * The control socket (docs/control.md): its server, polled by the main
+ * loop (mainloop.c), and the command handlers.
  *
  * Control requests are answered one at a time, in the order they arrive,
  * on this thread: a long one (snapshot) holds up the console and the other
@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,7 +30,6 @@
 #include "migration/snapshot.h"
 #include "vm.h"
 
-#define CONTROL_MAX_CLIENTS	8
 #define FLUSH_TIMEOUT_MS	1000	/* per reply still unsent when the loop ends */
 #define ACCEPT_RETRY_MS		1000	/* after accept() ran out of fds or memory */
 
@@ -79,12 +77,68 @@ static const char *state_name(const struct vm *vm)
 	return vm_is_paused(vm) ? "paused" : "running";
 }
 
+static json_t *postcopy_json(const struct postcopy_source_stats *pc)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+			 "pages_missing", (json_int_t)pc->pages_missing,
+			 "pages_sent", (json_int_t)(pc->pages_on_demand + pc->pages_pushed),
+			 "pages_on_demand", (json_int_t)pc->pages_on_demand,
+			 "pages_pushed", (json_int_t)pc->pages_pushed,
+			 "reconnects", (json_int_t)pc->reconnects);
+}
+
+/* status's "migration" object (docs/control.md); NULL with no migration
+ * or out of memory. */
+static json_t *migration_json(const struct migrate_stats *st)
+{
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			      "s:I, s:b, s:I, s:I, s:s}",
+			      "state", st->state, "uri", st->uri,
+			      "round", (json_int_t)st->rounds,
+			      "mib_sent", (json_int_t)(st->bytes_sent >> 20),
+			      "mib_per_s", (json_int_t)(st->bandwidth >> 20),
+			      "dirty_pages_per_s", (json_int_t)st->dirty_rate,
+			      "expected_downtime_ms", (json_int_t)st->expected_downtime_ms,
+			      "downtime_target_ms", (json_int_t)st->downtime_target_ms,
+			      "fixed_cost_ms", (json_int_t)st->fixed_cost_ms,
+			      "throttle_percent", (json_int_t)st->throttle_pct,
+			      "max_bandwidth_mib_per_s", (json_int_t)st->max_bandwidth_mib,
+			      "max_rounds", (json_int_t)st->max_rounds,
+			      "pages_sent", (json_int_t)st->pages_sent,
+			      "auto_converge", st->auto_converge,
+			      "pages_resent", (json_int_t)st->pages_resent,
+			      "elapsed_ms", (json_int_t)st->elapsed_ms,
+			      "dirty_tracking", st->dirty_tracking);
+
+	if (j && st->completed) {
+		json_object_set_new(j, "downtime_ms", json_integer((json_int_t)st->downtime_ms));
+		json_object_set_new(j, "final_work_ms", json_integer((json_int_t)st->final_work_ms));
+	}
+	if (j && st->error[0])
+		json_object_set_new(j, "error", json_string(st->error));
+	if (j && st->postcopy_asked) {
+		json_object_set_new(j, "recovery_timeout_s", json_integer((json_int_t)st->recovery_s));
+		json_object_set_new(j, "max_postcopy_bandwidth_mib_per_s",
+				    json_integer((json_int_t)st->postcopy_bandwidth_mib));
+	}
+	if (j && st->postcopy)
+		json_object_set_new(j, "postcopy", postcopy_json(&st->pc));
+	return j;
+}
+
 static int do_status(struct vm *vm, const struct control_args *args, json_t *reply,
 		     char *err, size_t errlen)
 {
 	json_int_t uptime_ms = (json_int_t)((monotonic_ns() - vm->start_ns) / 1000000);
-	json_t *mig = migrate_status(vm);
+	struct migrate_stats st;
+	json_t *mig = NULL;
 	int ret;
+
+	if (!migrate_stats(vm, &st)) {
+		mig = migration_json(&st);
+		if (!mig)
+			return failed(err, errlen, "building the reply", -ENOMEM);
+	}
 
 	ret = add_fields(reply, json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
 					  "state", state_name(vm),
@@ -95,7 +149,7 @@ static int do_status(struct vm *vm, const struct control_args *args, json_t *rep
 					  "pages_replaced", (json_int_t)atomic_load(&vm->pages_replaced),
 					  "uptime_ms", uptime_ms,
 					  "dirty_ring_full_exits",
-					  (json_int_t)atomic_load(&vm->dirty.ring_full_exits)),
+					  (json_int_t)atomic_load(&vm->dirty_ring_full_exits)),
 			 err, errlen);
 	if (ret) {
 		json_decref(mig);
@@ -511,7 +565,7 @@ static void accept_client(struct control *ctl)
 }
 
 /* Lines left over when a run ended (a guest reset) are answered now. */
-static void serve_buffered(struct vm *vm)
+void control_serve_buffered(struct vm *vm)
 {
 	struct control *ctl = vm->control;
 
@@ -521,8 +575,10 @@ static void serve_buffered(struct vm *vm)
 }
 
 /* Replies still queued when the VM stopped, "quit"'s own among them. */
-static void flush_replies(struct control *ctl)
+void control_flush_replies(struct vm *vm)
 {
+	struct control *ctl = vm->control;
+
 	for (unsigned int i = 0; ctl && i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *c = ctl->clients[i];
 		struct pollfd p = { .fd = c ? c->fd : -1, .events = POLLOUT };
@@ -532,101 +588,37 @@ static void flush_replies(struct control *ctl)
 	}
 }
 
-enum {
-	POLL_STOP,
-	POLL_SIGNAL,
-	POLL_RX_ROOM,
-	POLL_STDIN,
-	POLL_LISTEN,
-	POLL_CLIENT0,
-	POLL_NR = POLL_CLIENT0 + CONTROL_MAX_CLIENTS,
-};
-
-static void fill_poll_set(struct vm *vm, int sig_fd, struct pollfd fds[POLL_NR])
+/* Slot 0 is the listening socket, then one per client; -1: nothing to poll. */
+int control_poll_fill(struct vm *vm, struct pollfd fds[CONTROL_POLL_NR])
 {
 	struct control *ctl = vm->control;
-	struct console *con = &vm->console;
 
-	fds[POLL_STOP] = (struct pollfd){ .fd = vm->stop_efd, .events = POLLIN };
-	fds[POLL_SIGNAL] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
-	fds[POLL_RX_ROOM] = (struct pollfd){ .fd = con->rx_efd, .events = POLLIN };
-	fds[POLL_STDIN] = (struct pollfd){ .fd = console_wants_input(con) ? con->in_fd : -1,
-					   .events = POLLIN };
-	fds[POLL_LISTEN] = (struct pollfd){
-		.fd = ctl && !ctl->accept_blocked ? ctl->listen_fd : -1, .events = POLLIN };
+	fds[0] = (struct pollfd){ .fd = ctl && !ctl->accept_blocked ? ctl->listen_fd : -1,
+				  .events = POLLIN };
 	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *c = ctl ? ctl->clients[i] : NULL;
 
-		fds[POLL_CLIENT0 + i] = (struct pollfd){ .fd = c ? c->fd : -1,
-							 .events = c ? client_events(c) : 0 };
+		fds[1 + i] = (struct pollfd){ .fd = c ? c->fd : -1,
+					      .events = c ? client_events(c) : 0 };
 	}
+	return ctl && ctl->accept_blocked ? ACCEPT_RETRY_MS : -1;
 }
 
-static void serve_control(struct vm *vm, const struct pollfd fds[POLL_NR])
+void control_poll_serve(struct vm *vm, const struct pollfd fds[CONTROL_POLL_NR])
 {
 	struct control *ctl = vm->control;
 
 	if (!ctl)
 		return;
+	ctl->accept_blocked = false;
 	for (unsigned int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-		short revents = fds[POLL_CLIENT0 + i].revents;
+		short revents = fds[1 + i].revents;
 
 		if (ctl->clients[i] && revents && client_service(vm, ctl->clients[i], revents) < 0)
 			client_close(ctl, i);
 	}
-	if (fds[POLL_LISTEN].revents)
+	if (fds[0].revents)
 		accept_client(ctl);
-}
-
-static void take_signal(struct vm *vm, int sig_fd)
-{
-	struct signalfd_siginfo si;
-
-	if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	pr_info("%s received: stopping the VM", strsignal((int)si.ssi_signo));
-	vm_request_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
-}
-
-static void serve_console(struct vm *vm, bool input_ready)
-{
-	struct console *con = &vm->console;
-	int ret = console_pump(con, input_ready);
-
-	if (ret < 0) {
-		pr_warn("console input: %s; input stops", strerror(-ret));
-		con->in_fd = -1;
-	}
-	if (con->quit)
-		vm_request_stop(vm, VM_STOP_QUIT, 0);
-}
-
-int control_loop(struct vm *vm, int sig_fd)
-{
-	struct pollfd fds[POLL_NR];
-	int timeout, ret;
-
-	serve_buffered(vm);
-	while (vm_stop_reason(vm) == VM_RUNNING) {
-		fill_poll_set(vm, sig_fd, fds);
-		timeout = vm->control && vm->control->accept_blocked ? ACCEPT_RETRY_MS : -1;
-		if (poll(fds, POLL_NR, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			pr_err("poll: %s", strerror(errno));
-			return ret;
-		}
-		if (vm->control)
-			vm->control->accept_blocked = false;
-		if (fds[POLL_SIGNAL].revents)
-			take_signal(vm, sig_fd);
-		if (fds[POLL_STDIN].revents || fds[POLL_RX_ROOM].revents)
-			serve_console(vm, fds[POLL_STDIN].revents != 0);
-		serve_control(vm, fds);
-	}
-	flush_replies(vm->control);
-	return 0;
 }
 
 /*

@@ -9,6 +9,7 @@
 #include "gic.h"
 #include "kvm.h"
 #include "log.h"
+#include "runstate.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -67,7 +68,7 @@ int vcpu_inject_ext_dabt(struct vcpu *vcpu)
 static enum exit_action inject_dabt(struct vcpu *vcpu, uint64_t addr)
 {
 	if (vcpu_inject_ext_dabt(vcpu) < 0) {
-		vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+		runstate_request_stop(&vcpu->vm->rs, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
 	}
 	pr_warn_ratelimited(&vcpu->vm->strict_mmio_log,
@@ -89,12 +90,12 @@ static enum exit_action handle_mmio(struct vcpu *vcpu)
 		pr_err("%s: MMIO %s at %#llx inside the %s reached userspace: the vGIC is not mapped (bring-up order bug)",
 		       vcpu->name, mmio->is_write ? "write" : "read",
 		       (unsigned long long)mmio->phys_addr, gic_frame);
-		vm_request_stop(vm, VM_STOP_ERROR, 0);
+		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
 	}
 	if (mmio->len == 0 || mmio->len > sizeof(mmio->data)) {
 		pr_err("%s: MMIO exit with length %u", vcpu->name, mmio->len);
-		vm_request_stop(vm, VM_STOP_ERROR, 0);
+		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
 	}
 	dev = vm_find_device(vm, mmio->phys_addr, mmio->len);
@@ -122,15 +123,15 @@ static enum exit_action handle_system_event(struct vcpu *vcpu)
 	switch (type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
 		vm_trace(vcpu->vm, "%s: PSCI SYSTEM_OFF", vcpu->name);
-		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, 0);
+		runstate_request_stop(&vcpu->vm->rs, VM_STOP_POWEROFF, 0);
 		return EXIT_STOP;
 	case KVM_SYSTEM_EVENT_RESET:
 		vm_trace(vcpu->vm, "%s: PSCI SYSTEM_RESET", vcpu->name);
-		vm_request_stop(vcpu->vm, VM_STOP_RESET, 0);
+		runstate_request_stop(&vcpu->vm->rs, VM_STOP_RESET, 0);
 		return EXIT_STOP;
 	case KVM_SYSTEM_EVENT_CRASH:
 		pr_err("%s: the guest reported a crash (PSCI system event CRASH)", vcpu->name);
-		vm_request_stop(vcpu->vm, VM_STOP_CRASH, 0);
+		runstate_request_stop(&vcpu->vm->rs, VM_STOP_CRASH, 0);
 		return EXIT_STOP;
 	case KVM_SYSTEM_EVENT_WAKEUP:
 		/* A vCPU woke from PSCI SYSTEM_SUSPEND's WFI: keep running it. */
@@ -138,7 +139,7 @@ static enum exit_action handle_system_event(struct vcpu *vcpu)
 	default:
 		pr_err("%s: unsupported system event %u (SUSPEND is not enabled, others are unknown)",
 		       vcpu->name, type);
-		vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+		runstate_request_stop(&vcpu->vm->rs, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
 	}
 }
@@ -148,7 +149,7 @@ static enum exit_action handle_nisv(struct vcpu *vcpu)
 	pr_err("%s: data abort at IPA %#llx outside memory and devices that KVM cannot decode (ESR ISS %#llx, no valid syndrome: e.g. a load/store pair or writeback to MMIO); stopping",
 	       vcpu->name, (unsigned long long)vcpu->run->arm_nisv.fault_ipa,
 	       (unsigned long long)vcpu->run->arm_nisv.esr_iss);
-	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	runstate_request_stop(&vcpu->vm->rs, VM_STOP_ERROR, 0);
 	return EXIT_STOP;
 }
 
@@ -157,7 +158,7 @@ static enum exit_action handle_fail_entry(struct vcpu *vcpu)
 	pr_err("%s: KVM could not enter the guest (hardware_entry_failure_reason %#llx)",
 	       vcpu->name,
 	       (unsigned long long)vcpu->run->fail_entry.hardware_entry_failure_reason);
-	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	runstate_request_stop(&vcpu->vm->rs, VM_STOP_ERROR, 0);
 	return EXIT_STOP;
 }
 
@@ -165,7 +166,7 @@ static enum exit_action handle_internal_error(struct vcpu *vcpu)
 {
 	pr_err("%s: KVM internal error, suberror %u", vcpu->name,
 	       vcpu->run->internal.suberror);
-	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	runstate_request_stop(&vcpu->vm->rs, VM_STOP_ERROR, 0);
 	return EXIT_STOP;
 }
 
@@ -175,14 +176,16 @@ static enum exit_action handle_intr(struct vcpu *vcpu)
 }
 
 /*
- * KVM stops the vCPU when its dirty ring is within reach of full, until the
- * migration thread has harvested and reset the rings. Waiting on a
- * condition rather than re-entering: re-entering would exit again at once.
+ * KVM stops the vCPU when its dirty ring is soft-full, until userspace has
+ * harvested and reset the rings (Documentation/virt/kvm/api.rst,
+ * KVM_CAP_DIRTY_LOG_RING: KVM_RUN exits with KVM_EXIT_DIRTY_RING_FULL again
+ * until then). Waiting in the run state rather than re-entering, which would
+ * exit again at once; the harvester, a pause or a stop ends the wait.
  */
 static enum exit_action handle_dirty_ring_full(struct vcpu *vcpu)
 {
-	atomic_fetch_add(&vcpu->vm->dirty.ring_full_exits, 1);
-	dirty_log_wait_harvest(vcpu);
+	atomic_fetch_add(&vcpu->vm->dirty_ring_full_exits, 1);
+	runstate_wait_harvest(&vcpu->vm->rs);
 	return EXIT_CONTINUE;
 }
 
@@ -204,6 +207,6 @@ enum exit_action vcpu_handle_exit(struct vcpu *vcpu)
 		return exit_handlers[reason](vcpu);
 	pr_err("%s: unhandled exit reason %u (%s); stopping the VM", vcpu->name, reason,
 	       exit_reason_name(reason));
-	vm_request_stop(vcpu->vm, VM_STOP_ERROR, 0);
+	runstate_request_stop(&vcpu->vm->rs, VM_STOP_ERROR, 0);
 	return EXIT_STOP;
 }

@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -18,7 +18,9 @@
 #include "cli.h"
 #include "confine.h"
 #include "control.h"
+#include "mainloop.h"
 #include "devices/devices.h"
+#include "devices/pci.h"
 #include "gic.h"
 #include "kvm.h"
 #include "log.h"
@@ -28,6 +30,7 @@
 #include "migration/migrate.h"
 #include "migration/postcopy_incoming.h"
 #include "migration/snapshot.h"
+#include "runstate.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -163,7 +166,7 @@ static int vm_reset(struct vm *vm)
 	return boot_load_into_ram(vm);
 }
 
-static int status_for(const struct vm *vm, enum vm_stop_reason reason)
+static int status_for(struct vm *vm, enum vm_stop_reason reason)
 {
 	switch (reason) {
 	case VM_STOP_POWEROFF:
@@ -176,7 +179,7 @@ static int status_for(const struct vm *vm, enum vm_stop_reason reason)
 	case VM_STOP_CRASH:
 		return EXIT_CRASH;
 	case VM_STOP_SIGNAL:
-		return EXIT_SIGNAL + vm->stop_arg;
+		return EXIT_SIGNAL + runstate_stop_arg(&vm->rs);
 	case VM_STOP_MEMORY_FAULT:
 		return EXIT_MEMORY_FAULT;
 	case VM_RUNNING:
@@ -192,18 +195,21 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 	bool moved;
 	int ret;
 
-	atomic_store(&vm->stop_reason, VM_RUNNING);
+	runstate_clear_stop(&vm->rs);
 	pthread_barrier_init(&vm->start_barrier, NULL, vm->nr_vcpus + 1);
 	ret = vcpus_start(vm);
 	if (ret < 0)
 		return VM_STOP_ERROR;	/* threads stuck at the barrier end with the process */
 	vm_trace(vm, "vcpus: %u threads released", vm->nr_vcpus);
 	pthread_barrier_wait(&vm->start_barrier);
-	if (atomic_load(&vm->pause_requested) && vm_pause(vm) < 0)
+	if (runstate_requested(&vm->rs, RUNSTATE_PAUSE) && vm_pause(vm) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 
-	if (control_loop(vm, sig_fd) < 0)
+	if (main_loop(vm, sig_fd) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
+	/* A vCPU thread that stopped the VM only told the run state, whose
+	 * eventfd ended the loop: the other vCPUs leave KVM_RUN now. */
+	vm_stopped(vm);
 	/* Before anything here changes the VM's pause state again. */
 	moved = migrate_finish(vm);
 	/* Parked vCPUs and a paused I/O thread see the stop. A migrated VM's
@@ -249,6 +255,18 @@ static void trace_memory_use(struct vm *vm)
 		 hwm_kib, rss_kib, guest_kib, hwm_kib > guest_kib ? hwm_kib - guest_kib : 0);
 }
 
+/* The state of the features struct vm points to (vm.h says why it does
+ * not embed them), zeroed as their init functions expect. */
+static int vm_alloc_features(struct vm *vm)
+{
+	vm->pci = calloc(1, sizeof(*vm->pci));
+	vm->dirty = calloc(1, sizeof(*vm->dirty));
+	if (vm->pci && vm->dirty)
+		return 0;
+	pr_err("cannot allocate the VM's PCI and dirty-tracking state: out of memory");
+	return -ENOMEM;
+}
+
 static void vm_destroy(struct vm *vm)
 {
 	devices_destroy(vm);
@@ -263,8 +281,9 @@ static void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->host.kvm_fd > 0)
 		close(vm->host.kvm_fd);
-	if (vm->stop_efd >= 0)
-		close(vm->stop_efd);
+	runstate_destroy(&vm->rs);
+	free(vm->dirty);
+	free(vm->pci);
 }
 
 /*
@@ -293,7 +312,7 @@ int main(int argc, char *argv[])
 {
 	struct vm_config cfg;
 	enum cli_command cmd;
-	struct vm vm = { .cfg = &cfg, .stop_efd = -1, .sig_fd = -1, .console.rx_efd = -1,
+	struct vm vm = { .cfg = &cfg, .rs.stop_efd = -1, .sig_fd = -1, .console.rx_efd = -1,
 			 .console.out_fd = -1, .console.out_rd = -1, .ram.fd = -1 };
 	int status, sig_fd, ret;
 
@@ -301,9 +320,6 @@ int main(int argc, char *argv[])
 	ratelimit_init(&vm.msi.lost_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ratelimit_init(&vm.unclaimed_mmio_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ratelimit_init(&vm.strict_mmio_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
-	dirty_log_init(&vm.dirty);
-	pthread_mutex_init(&vm.pause_lock, NULL);
-	pthread_cond_init(&vm.pause_cond, NULL);
 	vm.start_ns = monotonic_ns();
 	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
 		return EXIT_USAGE;
@@ -318,9 +334,10 @@ int main(int argc, char *argv[])
 	if (cmd == CLI_CTL)
 		return ctl_main(&cfg);
 	vm_trace(&vm, "tern %s: starting", TERN_VERSION);
+	if (vm_alloc_features(&vm) < 0)
+		return EXIT_FAILURE;
 
 	vm.nr_vcpus = cfg.nr_cpus;
-	atomic_store(&vm.pause_requested, cfg.start_paused);
 	if (layout_compute(&vm.layout, cfg.ram_size, cfg.nr_cpus) < 0 ||
 	    (boots_kernel(&cfg) && boot_images_load(&vm) < 0)) {
 		boot_images_free(&vm);
@@ -336,17 +353,18 @@ int main(int argc, char *argv[])
 	}
 	sig_fd = block_signals();
 	vm.sig_fd = sig_fd;
-	vm.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd < 0 || vm.stop_efd < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||
+	if (sig_fd < 0 || runstate_init(&vm.rs) < 0 || console_open(&vm.console, cfg.console_buffer) < 0 ||
 	    (cfg.control_path && control_open(&vm, cfg.control_path) < 0)) {
 		vm_destroy(&vm);
 		return EXIT_ERROR;
 	}
+	if (cfg.start_paused)
+		runstate_request(&vm.rs, RUNSTATE_PAUSE);
 	ret = vm_build(&vm);
 	/* Not guessed from the errno: a missing /dev/kvm (ENOENT) or KVM
 	 * capability (ENOTSUP) is the host's, only a loader says "bad input". */
 	if (ret == -EINTR && vm_stop_reason(&vm) == VM_STOP_SIGNAL)
-		status = EXIT_SIGNAL + vm.stop_arg;	/* --incoming's wait, interrupted */
+		status = EXIT_SIGNAL + runstate_stop_arg(&vm.rs);	/* --incoming's wait, interrupted */
 	else if (ret < 0)
 		status = vm.failure == VM_FAILED_INPUT ? EXIT_USAGE : EXIT_ERROR;
 	else

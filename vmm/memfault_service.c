@@ -27,6 +27,7 @@
 #include "kvm.h"
 #include "log.h"
 #include "memfault_service.h"
+#include "runstate.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -169,7 +170,7 @@ static uint64_t vcpu_pc(struct vcpu *vcpu)
 
 static enum exit_action stop_vm(struct vcpu *vcpu)
 {
-	vm_request_stop(vcpu->vm, VM_STOP_MEMORY_FAULT, 0);
+	runstate_request_stop(&vcpu->vm->rs, VM_STOP_MEMORY_FAULT, 0);
 	return EXIT_STOP;
 }
 

@@ -14,7 +14,7 @@
 
 #include "log.h"
 #include "memfault.h"
-#include "memory.h"
+#include "memory_map.h"
 #include "memory_guard.h"
 
 static const char *const backend_names[MEM_BACKEND_NR] = {

@@ -10,11 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/devices.h"
 #include "exits.h"
 #include "kvm.h"
 #include "log.h"
 #include "memfault_service.h"
+#include "runstate.h"
 #include "vcpu.h"
 #include "vm.h"
 #include "sandbox.h"
@@ -168,38 +168,7 @@ int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb)
 /* A pause or a hold asks the vCPU to stay out of KVM_RUN. */
 static bool vcpu_should_park(struct vm *vm)
 {
-	return atomic_load(&vm->pause_requested) || atomic_load(&vm->hold_requested);
-}
-
-/*
- * Parks the vCPU while a pause or a hold is requested. Only called right after a
- * KVM_RUN that returned EINTR: that KVM_RUN has completed any MMIO exit the
- * vCPU had taken, so its registers are final for a snapshot.
- */
-static void vcpu_park(struct vcpu *vcpu)
-{
-	struct vm *vm = vcpu->vm;
-
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->vcpus_parked++;
-	vcpu->parked = true;
-	pthread_cond_broadcast(&vm->pause_cond);
-	while (vcpu_should_park(vm) && vm_stop_reason(vm) == VM_RUNNING)
-		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
-	vcpu->parked = false;
-	vm->vcpus_parked--;
-	pthread_mutex_unlock(&vm->pause_lock);
-}
-
-static struct timespec monotonic_after_ns(uint64_t ns)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ns += (uint64_t)ts.tv_nsec;
-	ts.tv_sec += (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
-	return ts;
+	return runstate_requested(&vm->rs, RUNSTATE_PAUSE | RUNSTATE_HOLD);
 }
 
 /*
@@ -208,27 +177,20 @@ static struct timespec monotonic_after_ns(uint64_t ns)
  * the throttle thread sets immediate_exit before it stores the sleep: so a
  * kick seen here has its immediate_exit cleared, and one not seen yet
  * leaves immediate_exit set for the next KVM_RUN, which returns to take
- * it. A pause or stop sets pause_requested or stop_reason before its own
+ * it. A pause or stop sets its request or the stop reason before its own
  * immediate_exit and both are checked after the clear, so neither is lost
- * (all seq_cst). The sleep waits on pause_cond, which pause and stop
- * broadcast: they never wait for it.
+ * (all seq_cst). The sleep waits on the run state, which a pause and a
+ * stop wake: they never wait for it.
  */
 static void vcpu_throttle_sleep(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	uint32_t us = atomic_exchange(&vcpu->throttle_sleep_us, 0);
-	struct timespec until;
 
 	if (!us)
 		return;
 	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	until = monotonic_after_ns((uint64_t)us * 1000);
-	pthread_mutex_lock(&vm->pause_lock);
-	while (!vcpu_should_park(vm) && vm_stop_reason(vm) == VM_RUNNING &&
-	       pthread_cond_clockwait(&vm->pause_cond, &vm->pause_lock, CLOCK_MONOTONIC,
-				      &until) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&vm->pause_lock);
+	runstate_throttle_sleep(&vm->rs, (uint64_t)us * 1000);
 }
 
 /* KVM_RUN, with the thread's SIGBUS slot armed: a memory error KVM reports
@@ -266,8 +228,10 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 			/* A kick: a throttle's, for a pause, or the loop
 			 * condition decides. */
 			vcpu_throttle_sleep(vcpu);
+			/* Parked only here: this KVM_RUN completed any MMIO
+			 * exit, so the registers are final for a snapshot. */
 			if (vcpu_should_park(vm))
-				vcpu_park(vcpu);
+				runstate_park(&vm->rs, &vcpu->parked);
 			continue;
 		}
 		if (ret == -EFAULT || ret == -EHWPOISON) {
@@ -277,7 +241,7 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 		}
 		if (ret < 0) {
 			kvm_report(vcpu->name, "KVM_RUN", ret);
-			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 			break;
 		}
 		memfault_progress(vcpu);
@@ -298,16 +262,11 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	memfault_thread_init(vcpu);
 	if (sandbox_enter(SANDBOX_VCPU) < 0)
-		vm_request_stop(vm, VM_STOP_ERROR, 0);
+		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 
 	pthread_barrier_wait(&vm->start_barrier);
 	vcpu_run_loop(vcpu);
-
-	/* A pause waiting for this vCPU to park must not wait for ever. */
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->vcpus_alive--;
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	runstate_vcpu_exit(&vm->rs);
 	return NULL;
 }
 
@@ -337,14 +296,12 @@ int vcpus_start(struct vm *vm)
 		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 		if (ret) {
 			pr_err("cannot start the thread of %s: %s", vcpu->name, strerror(ret));
-			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 			/* The started ones still wait on the barrier; the caller releases it. */
 			return -ret;
 		}
 		vcpu->thread_started = true;
-		pthread_mutex_lock(&vm->pause_lock);
-		vm->vcpus_alive++;
-		pthread_mutex_unlock(&vm->pause_lock);
+		runstate_vcpu_enter(&vm->rs);
 	}
 	return 0;
 }
@@ -362,23 +319,20 @@ void vcpus_join(struct vm *vm)
 
 /* Lets parked vCPUs go once neither a pause nor a hold wants them:
  * immediate_exit cleared first, so that their next KVM_RUN enters the
- * guest. Under pause_lock. */
-static void vcpus_let_go(struct vm *vm)
+ * guest. Under the run state's lock (runstate_withdraw), so that a pause
+ * requested meanwhile is not undone. */
+static void vcpus_let_go(void *arg)
 {
-	if (!vcpu_should_park(vm))
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			if (vm->vcpus[i].run)
-				__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0,
-						 __ATOMIC_SEQ_CST);
-	pthread_cond_broadcast(&vm->pause_cond);
+	struct vm *vm = arg;
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
-static void vm_resume_vcpus(struct vm *vm)
+void vcpus_unpause(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->pause_lock);
-	atomic_store(&vm->pause_requested, false);
-	vcpus_let_go(vm);
-	pthread_mutex_unlock(&vm->pause_lock);
+	runstate_withdraw(&vm->rs, RUNSTATE_PAUSE, vcpus_let_go, vm);
 }
 
 /* The signal half of a kick: makes a KVM_RUN in progress return EINTR. */
@@ -408,32 +362,25 @@ void vcpus_kick(struct vm *vm)
 
 void vcpus_hold(struct vm *vm)
 {
-	atomic_store(&vm->hold_requested, true);
+	runstate_request(&vm->rs, RUNSTATE_HOLD);
 	vcpus_kick(vm);
 }
 
 void vcpus_release(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->pause_lock);
-	atomic_store(&vm->hold_requested, false);
-	vcpus_let_go(vm);
-	pthread_mutex_unlock(&vm->pause_lock);
+	runstate_withdraw(&vm->rs, RUNSTATE_HOLD, vcpus_let_go, vm);
 }
 
 unsigned int vcpus_held(struct vm *vm)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&vm->pause_lock);
-	n = vm->vcpus_parked;
-	pthread_mutex_unlock(&vm->pause_lock);
-	return n;
+	return runstate_parked(&vm->rs);
 }
 
 /* Names the vCPUs that are alive and not parked, for a pause that timed
- * out. Under pause_lock. */
-static void report_unparked(struct vm *vm)
+ * out. Under the run state's lock. */
+static void report_unparked(void *arg, unsigned int parked, unsigned int alive)
 {
+	struct vm *vm = arg;
 	char names[256] = "";
 	size_t len = 0;
 
@@ -442,69 +389,22 @@ static void report_unparked(struct vm *vm)
 			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
 						len ? ", " : "", vm->vcpus[i].name);
 	pr_err("pause: %u of %u vCPUs did not stop within %d ms (%s: in a device's MMIO handler or inside KVM); the VM runs on",
-	       vm->vcpus_alive - vm->vcpus_parked, vm->vcpus_alive, VM_PAUSE_TIMEOUT_MS,
-	       names[0] ? names : "?");
+	       alive - parked, alive, VM_PAUSE_TIMEOUT_MS, names[0] ? names : "?");
 }
 
-/* Waits for every live vCPU to park, at most VM_PAUSE_TIMEOUT_MS. -ETIMEDOUT. */
-static int wait_vcpus_parked(struct vm *vm)
-{
-	struct timespec deadline = monotonic_after_ns((uint64_t)VM_PAUSE_TIMEOUT_MS * 1000000);
-	int ret = 0;
-
-	pthread_mutex_lock(&vm->pause_lock);
-	/* One sleeping for a throttle goes at once. */
-	pthread_cond_broadcast(&vm->pause_cond);
-	while (!ret && vm->vcpus_parked < vm->vcpus_alive)
-		ret = pthread_cond_clockwait(&vm->pause_cond, &vm->pause_lock, CLOCK_MONOTONIC,
-					     &deadline);
-	ret = vm->vcpus_parked < vm->vcpus_alive ? -ETIMEDOUT : 0;
-	if (ret)
-		report_unparked(vm);
-	pthread_mutex_unlock(&vm->pause_lock);
-	return ret;
-}
-
-int vm_pause(struct vm *vm)
+int vcpus_pause(struct vm *vm)
 {
 	int ret;
 
-	if (vm->paused)
-		return 0;
-	atomic_store(&vm->pause_requested, true);
+	/* The request before the kick: a vCPU that the kick makes return
+	 * from KVM_RUN sees it (seq_cst), and one waiting for a throttle or a
+	 * dirty ring harvest is woken by it to park instead. */
+	runstate_request(&vm->rs, RUNSTATE_PAUSE);
 	vcpus_kick(vm);
-	/* A vCPU waiting for a dirty ring harvest goes to park instead. */
-	dirty_log_wake(vm);
-	ret = wait_vcpus_parked(vm);
-	if (ret < 0) {
-		/* Those that parked run again: the VM is as before the pause. */
-		vm_resume_vcpus(vm);
-		return ret;
-	}
-	ret = devices_pause(vm);
-	if (ret < 0) {
-		vm_resume_vcpus(vm);
-		return ret;
-	}
-	vm->paused = true;
-	vm_trace(vm, "vm: paused");
-	return 0;
-}
-
-int vm_resume(struct vm *vm)
-{
-	if (!vm->paused)
-		return 0;
-	devices_resume(vm);
-	vm_resume_vcpus(vm);
-	vm->paused = false;
-	vm_trace(vm, "vm: resumed");
-	return 0;
-}
-
-bool vm_is_paused(const struct vm *vm)
-{
-	return vm->paused;
+	ret = runstate_wait_parked(&vm->rs, VM_PAUSE_TIMEOUT_MS, report_unparked, vm);
+	if (ret < 0)
+		vcpus_unpause(vm);	/* those that parked run again */
+	return ret;
 }
 
 void vcpus_destroy(struct vm *vm)
@@ -530,7 +430,7 @@ void vcpus_destroy(struct vm *vm)
  * takes the sleep; set again then, nothing would clear it and KVM_RUN
  * would return at once until the next kick): the order
  * vcpu_throttle_sleep() relies on. */
-static void throttle_kick(struct vm *vm, uint32_t us)
+void vcpus_throttle_kick(struct vm *vm, uint32_t us)
 {
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
@@ -541,106 +441,4 @@ static void throttle_kick(struct vm *vm, uint32_t us)
 		atomic_store(&vcpu->throttle_sleep_us, us);
 		vcpu_interrupt(vcpu);
 	}
-}
-
-static uint64_t timespec_ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
-}
-
-/* One kick per period, on a fixed schedule; a period missed (the thread
- * was late) is skipped rather than made up with a burst of kicks. */
-static void *throttle_thread(void *arg)
-{
-	const uint64_t period_ns = VCPU_THROTTLE_PERIOD_MS * 1000000ull;
-	struct vcpu_throttle *t = arg;
-	struct timespec next = monotonic_after_ns(0), now;
-
-	if (sandbox_enter(SANDBOX_THROTTLE) < 0)
-		return NULL;
-	pthread_mutex_lock(&t->lock);
-	while (!t->stop) {
-		uint64_t due = timespec_ns(&next) + period_ns;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (due < timespec_ns(&now))
-			due = timespec_ns(&now) + period_ns;
-		next.tv_sec = (time_t)(due / 1000000000u);
-		next.tv_nsec = (long)(due % 1000000000u);
-		if (t->pct && !atomic_load(&t->vm->pause_requested))
-			throttle_kick(t->vm, (uint32_t)(t->pct * VCPU_THROTTLE_PERIOD_MS * 10));
-		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock, &next) != ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&t->lock);
-	return NULL;
-}
-
-int vcpu_throttle_init(struct vcpu_throttle *t, struct vm *vm)
-{
-	pthread_condattr_t attr;
-	int ret;
-
-	*t = (struct vcpu_throttle){ .vm = vm };
-	ret = pthread_condattr_init(&attr);
-	if (!ret)
-		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (!ret)
-		ret = pthread_cond_init(&t->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if (!ret)
-		ret = pthread_mutex_init(&t->lock, NULL);
-	return -ret;
-}
-
-int vcpu_throttle_set(struct vcpu_throttle *t, unsigned int pct)
-{
-	int ret = 0;
-
-	if (pct > VCPU_THROTTLE_MAX)
-		pct = VCPU_THROTTLE_MAX;
-	pthread_mutex_lock(&t->lock);
-	t->pct = pct;
-	if (pct && !t->thread_started) {
-		ret = pthread_create(&t->thread, NULL, throttle_thread, t);
-		t->thread_started = !ret;
-		if (ret)
-			t->pct = 0;
-	}
-	pthread_mutex_unlock(&t->lock);
-	if (ret)
-		pr_err("cannot start the vCPU throttle thread: %s", strerror(ret));
-	return -ret;
-}
-
-unsigned int vcpu_throttle_get(struct vcpu_throttle *t)
-{
-	unsigned int pct;
-
-	pthread_mutex_lock(&t->lock);
-	pct = t->pct;
-	pthread_mutex_unlock(&t->lock);
-	return pct;
-}
-
-void vcpu_throttle_stop(struct vcpu_throttle *t)
-{
-	pthread_mutex_lock(&t->lock);
-	t->pct = 0;
-	t->stop = true;
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
-	if (t->thread_started)
-		pthread_join(t->thread, NULL);
-	t->thread_started = false;
-	t->stop = false;
-	/* A sleep already handed out is left to the vCPU: its kick's
-	 * immediate_exit is cleared only by taking it. It ends within a period. */
-}
-
-void vcpu_throttle_destroy(struct vcpu_throttle *t)
-{
-	vcpu_throttle_stop(t);
-	pthread_cond_destroy(&t->cond);
-	pthread_mutex_destroy(&t->lock);
 }

@@ -39,33 +39,12 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool entered;			/* has done its first KVM_RUN */
-	bool parked;			/* in vcpu_park; under vm->pause_lock */
+	bool parked;			/* in runstate_park; under vm->rs.lock */
 	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
 	struct sigbus_slot sigbus;
 	struct mem_fault_guard fault_guard;
 	/* Set with a throttle kick: how long to stay out of KVM_RUN (µs). */
 	_Atomic uint32_t throttle_sleep_us;
-};
-
-/*
- * Throttling (live migration's auto-converge): every VCPU_THROTTLE_PERIOD_MS
- * a thread kicks each vCPU out of KVM_RUN, and the vCPU then sleeps pct % of
- * the period before it enters again, so it runs (100 - pct) % of the time.
- * The sleep ends at once when the VM is paused or stopped (it waits on the
- * pause condition), so neither waits for a throttle. Owned by its user (the
- * migration); the thread starts with the first non-zero percentage.
- */
-#define VCPU_THROTTLE_PERIOD_MS	10
-#define VCPU_THROTTLE_MAX	99
-
-struct vcpu_throttle {
-	struct vm *vm;
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* CLOCK_MONOTONIC: the period, stop */
-	unsigned int pct;		/* under lock; 0: no throttle */
-	bool stop;			/* under lock */
 };
 
 /* KVM_CREATE_VCPU for all vCPUs, and their kvm_run mappings. */
@@ -88,6 +67,13 @@ void vcpus_join(struct vm *vm);
 /* Forces every vCPU out of KVM_RUN (immediate_exit + a signal). */
 void vcpus_kick(struct vm *vm);
 /*
+ * The vCPU half of vm_pause (vmctl.c): every live vCPU kicked and parked,
+ * within VM_PAUSE_TIMEOUT_MS, or -ETIMEDOUT (reported, naming the vCPUs)
+ * with those that parked running again. vcpus_unpause() lets them go.
+ */
+int vcpus_pause(struct vm *vm);
+void vcpus_unpause(struct vm *vm);
+/*
  * Hold: every vCPU is asked to park at its next exit, without waiting for
  * it and without pausing devices (post-copy's lost channel: a vCPU that a
  * missing page holds in KVM's fault path parks only once the page came).
@@ -100,17 +86,12 @@ void vcpus_release(struct vm *vm);
 unsigned int vcpus_held(struct vm *vm);
 void vcpus_destroy(struct vm *vm);
 
-/* Throttle off, no thread yet. -errno. */
-int vcpu_throttle_init(struct vcpu_throttle *t, struct vm *vm);
-/* vCPUs lose @pct % (at most VCPU_THROTTLE_MAX) of their run time from the
- * next period on; 0 lets them run freely. -errno if the thread cannot start. */
-int vcpu_throttle_set(struct vcpu_throttle *t, unsigned int pct);
-unsigned int vcpu_throttle_get(struct vcpu_throttle *t);
-/* Throttle off, the thread joined: the vCPUs run freely once they are out
- * of a sleep (within one period). vcpu_throttle_set() may start it again. */
-void vcpu_throttle_stop(struct vcpu_throttle *t);
-/* Stop, and the end of @t. */
-void vcpu_throttle_destroy(struct vcpu_throttle *t);
+/*
+ * Every running vCPU out of KVM_RUN for a sleep of @us, which it takes in
+ * the run state (runstate_throttle_sleep: cut short by a pause or a stop)
+ * before it enters again. The mechanism of migration/throttle.c.
+ */
+void vcpus_throttle_kick(struct vm *vm, uint32_t us);
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 

@@ -3,11 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "devices/device.h"
 #include "log.h"
-#include "vcpu.h"
 #include "vm.h"
 
 uint64_t monotonic_ns(void)
@@ -32,25 +30,6 @@ void vm_trace(const struct vm *vm, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "tern: trace %6llu.%03llu ms %s\n", (unsigned long long)(us / 1000),
 		(unsigned long long)(us % 1000), line);
-}
-
-void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int arg)
-{
-	int expected = VM_RUNNING;
-	uint64_t one = 1;
-
-	if (atomic_compare_exchange_strong(&vm->stop_reason, &expected, (int)reason)) {
-		vm->stop_arg = arg;
-		if (write(vm->stop_efd, &one, sizeof(one)) < 0)
-			pr_warn("cannot signal the VM stop: %m");
-	}
-	vcpus_kick(vm);
-	/* Parked vCPUs wake to see the stop. */
-	pthread_mutex_lock(&vm->pause_lock);
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
-	/* And so do vCPUs waiting for their dirty ring to be harvested. */
-	dirty_log_wake(vm);
 }
 
 struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len)

@@ -17,30 +17,18 @@
 #include "log.h"
 #include "memory.h"
 #include "msi.h"
-#include "devices/pci.h"
-#include "migration/channel_sec.h"
-#include "migration/dirty.h"
+#include "runstate.h"
 
 struct control;
 struct device;
+struct dirty_log;
 struct iothread;
 struct migration;
+struct migration_keys;
+struct pci_host;
 struct postcopy_dest;
 struct vcpu;
 struct vfio_dev;
-
-/* Why the VM stopped; decided once, by whoever stops it first. */
-enum vm_stop_reason {
-	VM_RUNNING = 0,
-	VM_STOP_POWEROFF,	/* PSCI SYSTEM_OFF */
-	VM_STOP_RESET,		/* PSCI SYSTEM_RESET */
-	VM_STOP_CRASH,		/* the guest reported a crash */
-	VM_STOP_SIGNAL,		/* SIGINT/SIGTERM: stop_arg is the signal */
-	VM_STOP_QUIT,		/* console escape Ctrl-A x */
-	VM_STOP_ERROR,		/* tern or KVM failed; already reported */
-	VM_STOP_MEMORY_FAULT,	/* a guest memory fault tern cannot resolve; reported */
-	VM_STOP_MIGRATED,	/* the guest now runs at a migration's destination */
-};
 
 /* What the guest boots: read and checked before any KVM object exists. */
 struct boot_images {
@@ -56,7 +44,11 @@ struct boot_images {
 
 #define VM_MAX_DEVICES 16
 
-/* One VM: owns every piece of state; nothing lives in globals. */
+/*
+ * One VM: owns every piece of state; nothing lives in globals. The state of
+ * devices/ and migration/ hangs off pointers, so that this header, which
+ * every layer includes, includes none of theirs.
+ */
 /*
  * Why building the VM, or loading it from a snapshot or a migration, failed:
  * main() turns it into the exit status. Host problems are the default; a
@@ -79,7 +71,7 @@ struct vm {
 	struct gic gic;
 	struct device *devices[VM_MAX_DEVICES];	/* fixed MMIO windows */
 	unsigned int nr_devices;
-	struct pci_host pci;
+	struct pci_host *pci;			/* the PCI host bridge (devices.c) */
 	struct vfio_dev *vfio[CONFIG_MAX_VFIO];	/* --vfio functions */
 	unsigned int nr_vfio;
 	uint32_t nr_extra_slots;		/* memslots after RAM's (slot 0): BARs */
@@ -89,38 +81,31 @@ struct vm {
 	struct boot_images boot;
 	struct firmware fw;			/* --firmware */
 	struct control *control;		/* --control socket; NULL: none */
-	struct dirty_log dirty;			/* dirty rings, for migration */
+	struct dirty_log *dirty;		/* dirty tracking, for migration (dirty.c) */
 	struct migration *migration;		/* outgoing; NULL: none yet */
-	/* Migration channels and their keys, read before tern confines
-	 * itself (migration_keys_load). */
-	struct channel_spec incoming;		/* --incoming */
-	struct channel_spec migrate_to[CONFIG_MAX_MIGRATE_TO];	/* --migrate-to */
+	/* Migration channels (--incoming, --migrate-to) and their keys, read
+	 * before tern confines itself (migration_keys_load). */
+	struct migration_keys *keys;
 	struct postcopy_dest *postcopy_in;	/* incoming post-copy still running */
 
 	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
 
 	/*
-	 * Pausing (vm_pause): a vCPU parks only right after a KVM_RUN that
-	 * returned EINTR, so any MMIO exit it had taken has been completed by
-	 * that KVM_RUN (Documentation/virt/kvm/api.rst, immediate_exit).
+	 * Stop, pause, hold, parked vCPUs, the dirty-ring-full wait (runstate.h).
+	 * A vCPU parks only right after a KVM_RUN that returned EINTR, so any
+	 * MMIO exit it had taken has been completed by that KVM_RUN
+	 * (Documentation/virt/kvm/api.rst, immediate_exit).
 	 */
-	pthread_mutex_t pause_lock;
-	pthread_cond_t pause_cond;		/* parked/alive changes, resume, stop */
-	_Atomic bool pause_requested;
-	_Atomic bool hold_requested;		/* vcpus_hold: park, devices run on */
-	unsigned int vcpus_parked;		/* under pause_lock */
-	unsigned int vcpus_alive;		/* threads in their run loop */
-	bool paused;				/* main thread only */
+	struct runstate rs;
+	bool paused;				/* main thread only (vmctl.c) */
 
-	_Atomic int stop_reason;		/* enum vm_stop_reason */
-	int stop_arg;
-	int stop_efd;				/* written when stop_reason is set */
 	int sig_fd;				/* SIGINT/SIGTERM (signalfd); main thread */
 	/* Guest-triggered messages (vmm/log.h): stray MMIO, --strict-mmio aborts. */
 	struct ratelimit unclaimed_mmio_log;
 	struct ratelimit strict_mmio_log;
 	_Atomic uint64_t memory_errors;		/* poisoned pages the guest or tern ran into */
 	_Atomic uint64_t pages_replaced;	/* of those, replaced by zeroed pages */
+	_Atomic uint64_t dirty_ring_full_exits;	/* KVM_EXIT_DIRTY_RING_FULL, for status */
 	uint64_t restore_count;			/* guest counter to restore */
 	bool counter_offset_set;		/* KVM_ARM_SET_COUNTER_OFFSET done */
 	uint64_t start_ns;
@@ -131,12 +116,13 @@ void vm_trace(const struct vm *vm, const char *fmt, ...) __attribute__((format(p
 uint64_t monotonic_ns(void);
 
 /* Records why the VM stops (first caller wins) and kicks every vCPU out of
- * KVM_RUN. Safe from any thread. */
+ * KVM_RUN. Any thread but a vCPU's, which calls runstate_request_stop()
+ * (vmctl.c). */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int arg);
 
 static inline enum vm_stop_reason vm_stop_reason(struct vm *vm)
 {
-	return (enum vm_stop_reason)atomic_load(&vm->stop_reason);
+	return runstate_stop_reason(&vm->rs);
 }
 
 /* The device whose MMIO window holds [gpa, gpa+len), or NULL. */
@@ -152,7 +138,7 @@ static inline uint32_t vm_reserve_memslot(struct vm *vm)
 }
 
 /*
- * Pause: every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
+ * Pause (vmctl.c): every vCPU out of KVM_RUN and parked (any MMIO exit completed by a
  * last KVM_RUN with immediate_exit), the I/O thread paused with no request
  * in flight. Returns when all of that holds. Called from the main thread,
  * or from the migration thread while a migration runs (the control socket
@@ -167,6 +153,13 @@ static inline uint32_t vm_reserve_memslot(struct vm *vm)
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(const struct vm *vm);
+/* The devices alone, while no vCPU runs (a restore or an incoming migration
+ * loads their state): the I/O thread paused, every device quiesced. -errno. */
+int vm_pause_devices(struct vm *vm);
+void vm_resume_devices(struct vm *vm);
+/* The main loop saw the stop: every vCPU out of KVM_RUN now (one that
+ * stopped the VM from its own thread only told the run state). */
+void vm_stopped(struct vm *vm);
 
 /* A loader refused its input (main thread, while the VM is built): records
  * it for main()'s exit status and returns @err. */

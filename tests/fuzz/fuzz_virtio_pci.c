@@ -97,17 +97,17 @@ static void bar_access(struct vh *h, struct fuzz_input *p, bool write)
 static void window_access(struct vh *h, struct fuzz_input *p)
 {
 	uint64_t bar = pci_bar_addr(h->pdev, 0);
-	uint64_t off = bar ? bar - h->vm.pci.mmio.mmio_base + pick_offset(p) : next_be(p, 3);
+	uint64_t off = bar ? bar - h->vm.pci->mmio.mmio_base + pick_offset(p) : next_be(p, 3);
 	unsigned int len = widths[next(p) & 3];
 	uint64_t v = next_be(p, len);
 	bool write = next(p) & 1;
 
-	if (off >= h->vm.pci.mmio.mmio_size || h->vm.pci.mmio.mmio_size - off < len)
+	if (off >= h->vm.pci->mmio.mmio_size || h->vm.pci->mmio.mmio_size - off < len)
 		return;
 	if (write)
-		h->vm.pci.mmio.ops->mmio_write(&h->vm.pci.mmio, off, (const uint8_t *)&v, len);
+		h->vm.pci->mmio.ops->mmio_write(&h->vm.pci->mmio, off, (const uint8_t *)&v, len);
 	else
-		h->vm.pci.mmio.ops->mmio_read(&h->vm.pci.mmio, off, (uint8_t *)&v, len);
+		h->vm.pci->mmio.ops->mmio_read(&h->vm.pci->mmio, off, (uint8_t *)&v, len);
 }
 
 static void config_write(struct vh *h, struct fuzz_input *p)
@@ -228,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	h = harness;
 	/* As at power-on; the stubs' records start again. */
-	pci_host_reset(&h->vm.pci);
+	pci_host_reset(h->vm.pci);
 	check(h->nr_evfds == 0);
 	h->refuse_addr = 0;
 	h->refused = h->bad_deassign = 0;

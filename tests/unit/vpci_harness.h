@@ -58,6 +58,7 @@ struct vh_evfd {
 
 struct vh {
 	struct vm vm;
+	struct pci_host pci;		/* vm.pci */
 	struct guest_memory mem;
 	struct vh_fake *fake;
 	struct pci_device *pdev;
@@ -204,8 +205,9 @@ static inline int vh_init(struct vh *h)
 	struct vh_fake *f;
 
 	memset(h, 0, sizeof(*h));
+	h->vm.pci = &h->pci;
 	if (layout_compute(&h->vm.layout, 256ULL << 20, 1) < 0 ||
-	    pci_host_init(&h->vm.pci, &h->vm.layout) < 0)
+	    pci_host_init(h->vm.pci, &h->vm.layout) < 0)
 		return -1;
 	h->vm.io = iothread_create();
 	h->mem.gpa = VH_RAM_GPA;
@@ -228,11 +230,11 @@ static inline int vh_init(struct vh *h)
 	h->fake = f;
 	if (virtio_pci_add(&h->vm, &f->vdev, 0xff0000) < 0)
 		return -1;
-	for (h->slot = 0; h->slot < PCI_MAX_SLOTS && !h->vm.pci.slots[h->slot]; h->slot++)
+	for (h->slot = 0; h->slot < PCI_MAX_SLOTS && !h->vm.pci->slots[h->slot]; h->slot++)
 		;
 	if (h->slot == PCI_MAX_SLOTS)
 		return -1;
-	h->pdev = h->vm.pci.slots[h->slot];
+	h->pdev = h->vm.pci->slots[h->slot];
 	return 0;
 }
 
@@ -242,7 +244,7 @@ static inline void vh_fini(struct vh *h)
 		virtio_pci_destroy(h->pdev);
 	if (h->vm.io)
 		iothread_destroy(h->vm.io);
-	h->vm.pci.ecam.ops->destroy(&h->vm.pci.ecam);
+	h->vm.pci->ecam.ops->destroy(&h->vm.pci->ecam);
 	free(h->mem.hva);
 }
 
@@ -270,13 +272,13 @@ static inline uint32_t vh_cfg_read(struct vh *h, uint32_t reg, unsigned int len)
 {
 	uint32_t v = 0;
 
-	h->vm.pci.ecam.ops->mmio_read(&h->vm.pci.ecam, vh_ecam_off(h, reg), (uint8_t *)&v, len);
+	h->vm.pci->ecam.ops->mmio_read(&h->vm.pci->ecam, vh_ecam_off(h, reg), (uint8_t *)&v, len);
 	return v;
 }
 
 static inline void vh_cfg_write(struct vh *h, uint32_t reg, uint32_t v, unsigned int len)
 {
-	h->vm.pci.ecam.ops->mmio_write(&h->vm.pci.ecam, vh_ecam_off(h, reg), (const uint8_t *)&v,
+	h->vm.pci->ecam.ops->mmio_write(&h->vm.pci->ecam, vh_ecam_off(h, reg), (const uint8_t *)&v,
 				       len);
 }
 
