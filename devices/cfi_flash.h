@@ -27,9 +27,15 @@
  *
  * A read-only bank (the firmware code) is a ROM: it ignores writes and
  * stays in read-array mode, mapped.
+ *
+ * Snapshot state (save/load): a read-only bank's size and SHA-256, which
+ * the restoring side's bank must match; a writable bank's command state and
+ * contents, written into @array by the load (after the whole state was
+ * checked, so a refused one leaves @array as it was).
  */
 #define CFI_BLOCK_SIZE		(256u * 1024)
 #define CFI_BUFFER_WORDS	32u	/* 32-bit words in the write buffer */
+#define CFI_HASH_SIZE		32u	/* SHA-256 of a read-only bank, for snapshots */
 
 typedef void (*cfi_map_fn)(void *opaque, bool mapped);
 

@@ -29,6 +29,7 @@
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
+#include "device_state.h"
 #include "pl011.h"
 
 #define UARTDR		0x000
@@ -380,14 +381,106 @@ static void pl011_destroy(struct device *dev)
 	free(u);
 }
 
+/* ---------------------------------------------------------------- snapshot */
+
+#define PL011_STATE_VERSION	1
+
+/* Every register a driver can set, the receive FIFO as it sits (ring,
+ * head, count), the transmit interrupt's raw status and the line. The
+ * output fd and the drop counter belong to the process, not the guest. */
+static int pl011_save(struct device *dev, struct state_writer *w)
+{
+	struct pl011 *u = to_pl011(dev);
+
+	pthread_mutex_lock(&u->lock);
+	dev_state_begin(w, dev->ops->name, PL011_STATE_VERSION);
+	sw_u32(w, u->ris);
+	sw_u32(w, u->imsc);
+	sw_u32(w, u->lcr_h);
+	sw_u32(w, u->cr);
+	sw_u32(w, u->ibrd);
+	sw_u32(w, u->fbrd);
+	sw_u32(w, u->ifls);
+	sw_u32(w, u->ilpr);
+	sw_u32(w, u->dmacr);
+	sw_u8(w, (uint8_t)u->rx_head);
+	sw_u8(w, (uint8_t)u->rx_count);
+	sw_bytes(w, u->rx_fifo, sizeof(u->rx_fifo));
+	sw_u8(w, u->irq_level);
+	pthread_mutex_unlock(&u->lock);
+	return w->err;
+}
+
+/* A register with bits write_reg() never keeps: refused, named. */
+static bool reg_fits(struct state_reader *r, const char *name, uint32_t v, uint32_t mask)
+{
+	if (v & ~mask)
+		sr_fail(r, "%s 0x%x has bits a PL011 does not keep (mask 0x%x)", name, v, mask);
+	return !(v & ~mask);
+}
+
+static int pl011_check_state(const struct pl011 *u, struct state_reader *r)
+{
+	bool level = raw_status(u) & u->imsc;
+
+	if (!reg_fits(r, "RIS", u->ris, INT_TX) || !reg_fits(r, "IMSC", u->imsc, INT_MASK) ||
+	    !reg_fits(r, "LCR_H", u->lcr_h, 0xff) || !reg_fits(r, "CR", u->cr, 0xffff) ||
+	    !reg_fits(r, "IBRD", u->ibrd, 0xffff) || !reg_fits(r, "FBRD", u->fbrd, 0x3f) ||
+	    !reg_fits(r, "IFLS", u->ifls, 0x3f) || !reg_fits(r, "ILPR", u->ilpr, 0xff) ||
+	    !reg_fits(r, "DMACR", u->dmacr, 0x7))
+		return r->err;
+	if (u->rx_head >= PL011_FIFO_SIZE)
+		return sr_fail(r, "receive FIFO head %u is past the %u-byte FIFO", u->rx_head,
+			       PL011_FIFO_SIZE);
+	if (u->rx_count > rx_capacity(u))
+		return sr_fail(r, "receive FIFO holds %u bytes, more than its %u", u->rx_count,
+			       rx_capacity(u));
+	if (u->irq_level != level)
+		return sr_fail(r, "interrupt line %s while the registers say %s",
+			       u->irq_level ? "high" : "low", level ? "high" : "low");
+	return 0;
+}
+
+static int pl011_load(struct device *dev, struct state_reader *r)
+{
+	struct pl011 *u = to_pl011(dev);
+	int err;
+
+	if (dev_state_check(r, dev->ops->name, PL011_STATE_VERSION))
+		return r->err;
+	pthread_mutex_lock(&u->lock);
+	u->ris = sr_u32(r);
+	u->imsc = sr_u32(r);
+	u->lcr_h = sr_u32(r);
+	u->cr = sr_u32(r);
+	u->ibrd = sr_u32(r);
+	u->fbrd = sr_u32(r);
+	u->ifls = sr_u32(r);
+	u->ilpr = sr_u32(r);
+	u->dmacr = sr_u32(r);
+	u->rx_head = sr_u8(r);
+	u->rx_count = sr_u8(r);
+	sr_bytes(r, u->rx_fifo, sizeof(u->rx_fifo));
+	u->irq_level = dev_state_bool(r, "interrupt line");
+	err = sr_ok(r) ? pl011_check_state(u, r) : r->err;
+	if (err) {
+		reset_registers(u);
+		u->irq_level = false;
+	}
+	/* The new VM's interrupt controller learns the line from us. */
+	device_set_irq(dev, u->irq_level);
+	pthread_mutex_unlock(&u->lock);
+	return err;
+}
+
 static const struct device_ops pl011_ops = {
 	.name = "pl011",
 	.mmio_read = pl011_mmio_read,
 	.mmio_write = pl011_mmio_write,
 	.fdt_node = pl011_fdt_node,
 	.reset = pl011_reset,
-	/* No save/load: it exists only with --firmware, whose guests cannot
-	 * be snapshotted or migrated yet (devices_migration_blocker). */
+	.save = pl011_save,
+	.load = pl011_load,
 	.destroy = pl011_destroy,
 };
 
