@@ -80,6 +80,11 @@ struct cfi_flash {
 	uint32_t buf[CFI_BUFFER_WORDS];
 	bool buf_seen[CFI_BUFFER_WORDS];
 	uint8_t code_hash[CFI_HASH_SIZE];	/* a read-only bank's, made at creation */
+	/* Erase blocks known to hold only zeros (a new store file's holes):
+	 * a snapshot sends them without reading them, and a restore leaves
+	 * them alone, since touching 64 MiB of holes page by page costs
+	 * seconds of page faults during a migration's downtime. */
+	uint64_t blank[CFI_MAX_BLOCKS / 64];
 };
 
 static struct cfi_flash *to_flash(struct device *dev)
@@ -171,11 +176,26 @@ static void flash_mmio_read(struct device *dev, uint64_t offset, uint8_t *data, 
 
 /* ---------------------------------------------------------------- writes */
 
+static bool block_blank(const struct cfi_flash *f, uint64_t off)
+{
+	uint64_t b = off / CFI_BLOCK_SIZE;
+
+	return f->blank[b / 64] >> (b % 64) & 1;
+}
+
+static void set_block_blank(struct cfi_flash *f, uint64_t off, bool blank)
+{
+	uint64_t b = off / CFI_BLOCK_SIZE, bit = 1ULL << (b % 64);
+
+	f->blank[b / 64] = blank ? f->blank[b / 64] | bit : f->blank[b / 64] & ~bit;
+}
+
 /* Flash programming only clears bits. */
 static void program_word(struct cfi_flash *f, uint64_t off, uint32_t value)
 {
 	uint32_t w;
 
+	set_block_blank(f, off, false);
 	memcpy(&w, f->array + off, sizeof(w));
 	w &= value;
 	memcpy(f->array + off, &w, sizeof(w));
@@ -183,6 +203,7 @@ static void program_word(struct cfi_flash *f, uint64_t off, uint32_t value)
 
 static void erase_block(struct cfi_flash *f, uint64_t off)
 {
+	set_block_blank(f, off, false);
 	memset(f->array + off - off % CFI_BLOCK_SIZE, 0xff, CFI_BLOCK_SIZE);
 }
 
@@ -426,7 +447,10 @@ static void save_array(const struct cfi_flash *f, struct state_writer *w)
 	for (uint64_t off = 0; off < f->dev.mmio_size; off += CFI_STATE_PAGE) {
 		const uint8_t *p = f->array + off;
 
-		if (page_uniform(p)) {
+		if (block_blank(f, off)) {
+			sw_u8(w, PAGE_UNIFORM);
+			sw_u8(w, 0);
+		} else if (page_uniform(p)) {
 			sw_u8(w, PAGE_UNIFORM);
 			sw_u8(w, p[0]);
 		} else {
@@ -527,28 +551,40 @@ static int check_regs(const struct cfi_flash *f, const struct cfi_regs *s,
  * The contents are checked whole before a byte is written (@apply false),
  * then written (@apply true): the array may be the user's variable store
  * file, which a refused stream must not damage. A page already as the
- * stream has it is not written: a blank sparse file stays sparse.
+ * stream has it is not written, and one of a blank block not even read: a
+ * blank sparse file stays sparse. @zero: the blocks the stream leaves all
+ * zero, which are blank afterwards.
  */
-static int load_array(struct cfi_flash *f, struct state_reader *r, bool apply)
+static int load_array(struct cfi_flash *f, struct state_reader *r, bool apply,
+		      uint64_t zero[CFI_MAX_BLOCKS / 64])
 {
 	for (uint64_t off = 0; off < f->dev.mmio_size && sr_ok(r); off += CFI_STATE_PAGE) {
-		uint8_t *dst = f->array + off, tag = sr_u8(r), fill;
-		const uint8_t *src;
+		uint8_t *dst = f->array + off, tag = sr_u8(r), fill = 0;
+		uint64_t b = off / CFI_BLOCK_SIZE, bit = 1ULL << (b % 64);
+		const uint8_t *src = NULL;
 
-		if (tag == PAGE_UNIFORM) {
+		if (tag == PAGE_UNIFORM)
 			fill = sr_u8(r);
-			if (apply && !(dst[0] == fill && page_uniform(dst)))
-				memset(dst, fill, CFI_STATE_PAGE);
-		} else if (tag == PAGE_DATA) {
+		else if (tag == PAGE_DATA)
 			src = sr_view(r, CFI_STATE_PAGE);
-			if (src && page_uniform(src))
-				return sr_fail(r, "flash page at %#" PRIx64 " is sent whole but is one byte repeated",
-					       off);
-			if (src && apply && memcmp(dst, src, CFI_STATE_PAGE))
-				memcpy(dst, src, CFI_STATE_PAGE);
-		} else if (sr_ok(r)) {
+		else if (sr_ok(r))
 			return sr_fail(r, "flash page at %#" PRIx64 " has kind %u, not 0 or 1", off, tag);
-		}
+		if (!sr_ok(r))
+			break;
+		if (off % CFI_BLOCK_SIZE == 0)
+			zero[b / 64] |= bit;
+		if (src || fill)
+			zero[b / 64] &= ~bit;
+		if (src && page_uniform(src))
+			return sr_fail(r, "flash page at %#" PRIx64 " is sent whole but is one byte repeated",
+				       off);
+		if (!apply)
+			continue;
+		if (src && memcmp(dst, src, CFI_STATE_PAGE))
+			memcpy(dst, src, CFI_STATE_PAGE);
+		else if (!src && !(!fill && block_blank(f, off)) &&
+			 !(dst[0] == fill && page_uniform(dst)))
+			memset(dst, fill, CFI_STATE_PAGE);
 	}
 	return r->err;
 }
@@ -569,6 +605,7 @@ static void apply_regs(struct cfi_flash *f, const struct cfi_regs *s)
 
 static int load_store(struct cfi_flash *f, struct state_reader *r)
 {
+	uint64_t zero[CFI_MAX_BLOCKS / 64] = { 0 };
 	struct state_reader pass;
 	struct cfi_regs s;
 
@@ -576,9 +613,10 @@ static int load_store(struct cfi_flash *f, struct state_reader *r)
 	if (!sr_ok(r) || check_regs(f, &s, r))
 		return r->err;
 	pass = *r;
-	if (load_array(f, &pass, false))
+	if (load_array(f, &pass, false, zero))
 		return sr_fail(r, "%s", pass.msg);
-	load_array(f, r, true);
+	load_array(f, r, true, zero);
+	memcpy(f->blank, zero, sizeof(f->blank));
 	apply_regs(f, &s);
 	return r->err;
 }
@@ -638,7 +676,7 @@ struct device *cfi_flash_create(uint64_t base, uint8_t *array, uint64_t size, bo
 	struct cfi_flash *f;
 	int err;
 
-	if (!array || !size || size % CFI_BLOCK_SIZE) {
+	if (!array || !size || size % CFI_BLOCK_SIZE || size / CFI_BLOCK_SIZE > CFI_MAX_BLOCKS) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -666,6 +704,17 @@ struct device *cfi_flash_create(uint64_t base, uint8_t *array, uint64_t size, bo
 		return NULL;
 	}
 	return &f->dev;
+}
+
+void cfi_flash_mark_blank(struct device *dev, uint64_t offset)
+{
+	struct cfi_flash *f = to_flash(dev);
+
+	if (offset < dev->mmio_size) {
+		pthread_mutex_lock(&f->lock);
+		set_block_blank(f, offset, true);
+		pthread_mutex_unlock(&f->lock);
+	}
 }
 
 bool cfi_flash_array_mode(struct device *dev)
