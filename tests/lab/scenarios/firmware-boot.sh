@@ -66,6 +66,8 @@ start_tern() {
 
 # Boots the firmware on store $2; the guest's init is ready.
 boot_firmware() {
+	# After a migration ctl.sock is a link to the destination's socket.
+	rm -f ctl.sock
 	start_tern "$1" $(machine "$2") --control ctl.sock --snapshot-dir "$PWD"
 	wait_for tern.log "TERN-FIRMWARE: startup.nsh" 600
 	t_shell=$(lab_uptime)
