@@ -20,10 +20,12 @@
 #include <string.h>
 
 #include <libfdt.h>
+#include <openssl/evp.h>
 
 #include "vmm/fdt.h"
 #include "vmm/log.h"
 #include "cfi_flash.h"
+#include "device_state.h"
 
 #define CMD_READ_ARRAY		0xff
 #define CMD_READ_STATUS		0x70
@@ -77,6 +79,12 @@ struct cfi_flash {
 	unsigned int buf_filled;	/* words received */
 	uint32_t buf[CFI_BUFFER_WORDS];
 	bool buf_seen[CFI_BUFFER_WORDS];
+	uint8_t code_hash[CFI_HASH_SIZE];	/* a read-only bank's, made at creation */
+	/* Erase blocks known to hold only zeros (a new store file's holes):
+	 * a snapshot sends them without reading them, and a restore leaves
+	 * them alone, since touching 64 MiB of holes page by page costs
+	 * seconds of page faults during a migration's downtime. */
+	uint64_t blank[CFI_MAX_BLOCKS / 64];
 };
 
 static struct cfi_flash *to_flash(struct device *dev)
@@ -168,11 +176,26 @@ static void flash_mmio_read(struct device *dev, uint64_t offset, uint8_t *data, 
 
 /* ---------------------------------------------------------------- writes */
 
+static bool block_blank(const struct cfi_flash *f, uint64_t off)
+{
+	uint64_t b = off / CFI_BLOCK_SIZE;
+
+	return f->blank[b / 64] >> (b % 64) & 1;
+}
+
+static void set_block_blank(struct cfi_flash *f, uint64_t off, bool blank)
+{
+	uint64_t b = off / CFI_BLOCK_SIZE, bit = 1ULL << (b % 64);
+
+	f->blank[b / 64] = blank ? f->blank[b / 64] | bit : f->blank[b / 64] & ~bit;
+}
+
 /* Flash programming only clears bits. */
 static void program_word(struct cfi_flash *f, uint64_t off, uint32_t value)
 {
 	uint32_t w;
 
+	set_block_blank(f, off, false);
 	memcpy(&w, f->array + off, sizeof(w));
 	w &= value;
 	memcpy(f->array + off, &w, sizeof(w));
@@ -180,6 +203,7 @@ static void program_word(struct cfi_flash *f, uint64_t off, uint32_t value)
 
 static void erase_block(struct cfi_flash *f, uint64_t off)
 {
+	set_block_blank(f, off, false);
 	memset(f->array + off - off % CFI_BLOCK_SIZE, 0xff, CFI_BLOCK_SIZE);
 }
 
@@ -379,14 +403,270 @@ static void flash_destroy(struct device *dev)
 	free(f);
 }
 
+/* ---------------------------------------------------------------- snapshot */
+
+/*
+ * A read-only bank (the firmware) saves only its size and SHA-256: both
+ * sides must run the very same firmware file, which the guest executes in
+ * place and which is never in the stream. A writable bank (the variable
+ * store) saves its command state and its whole contents, since the other
+ * side may be another host: page by page (CFI_STATE_PAGE bytes), a page
+ * that is one byte repeated (erased, or a blank file's zeros) as that byte,
+ * any other as its bytes, so a 64 MiB store that holds 768 KiB of
+ * variables costs well under 1 MiB.
+ */
+#define CFI_STATE_VERSION	1
+#define CFI_STATE_PAGE		4096u
+#define PAGE_UNIFORM		0
+#define PAGE_DATA		1
+
+static void save_regs(const struct cfi_flash *f, struct state_writer *w)
+{
+	uint32_t seen = 0;
+
+	sw_u8(w, (uint8_t)f->mode);
+	sw_u8(w, (uint8_t)f->wait);
+	sw_u8(w, f->status);
+	sw_u64(w, f->buf_base);
+	sw_u8(w, (uint8_t)f->buf_count);
+	sw_u8(w, (uint8_t)f->buf_filled);
+	for (unsigned int i = 0; i < CFI_BUFFER_WORDS; i++) {
+		sw_u32(w, f->buf[i]);
+		seen |= (uint32_t)f->buf_seen[i] << i;
+	}
+	sw_u32(w, seen);
+}
+
+static bool page_uniform(const uint8_t *p)
+{
+	return p[0] == p[CFI_STATE_PAGE - 1] && !memcmp(p, p + 1, CFI_STATE_PAGE - 1);
+}
+
+static void save_array(const struct cfi_flash *f, struct state_writer *w)
+{
+	for (uint64_t off = 0; off < f->dev.mmio_size; off += CFI_STATE_PAGE) {
+		const uint8_t *p = f->array + off;
+
+		if (block_blank(f, off)) {
+			sw_u8(w, PAGE_UNIFORM);
+			sw_u8(w, 0);
+		} else if (page_uniform(p)) {
+			sw_u8(w, PAGE_UNIFORM);
+			sw_u8(w, p[0]);
+		} else {
+			sw_u8(w, PAGE_DATA);
+			sw_bytes(w, p, CFI_STATE_PAGE);
+		}
+	}
+}
+
+static int flash_save(struct device *dev, struct state_writer *w)
+{
+	struct cfi_flash *f = to_flash(dev);
+
+	pthread_mutex_lock(&f->lock);
+	dev_state_begin(w, dev->ops->name, CFI_STATE_VERSION);
+	sw_u8(w, f->readonly);
+	sw_u64(w, dev->mmio_size);
+	if (f->readonly) {
+		sw_bytes(w, f->code_hash, sizeof(f->code_hash));
+	} else {
+		save_regs(f, w);
+		save_array(f, w);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return w->err;
+}
+
+/* The command state as read, before it is checked and applied. */
+struct cfi_regs {
+	uint8_t mode, wait, status, buf_count, buf_filled;
+	uint64_t buf_base;
+	uint32_t buf[CFI_BUFFER_WORDS];
+	uint32_t seen;
+};
+
+static void read_regs(struct state_reader *r, struct cfi_regs *s)
+{
+	s->mode = sr_u8(r);
+	s->wait = sr_u8(r);
+	s->status = sr_u8(r);
+	s->buf_base = sr_u64(r);
+	s->buf_count = sr_u8(r);
+	s->buf_filled = sr_u8(r);
+	for (unsigned int i = 0; i < CFI_BUFFER_WORDS; i++)
+		s->buf[i] = sr_u32(r);
+	s->seen = sr_u32(r);
+}
+
+/* A buffered program under way must fit its erase block and the bank, as
+ * buffer_count() made sure: buffer_program() writes there. */
+static int check_buffer(const struct cfi_flash *f, const struct cfi_regs *s,
+			struct state_reader *r)
+{
+	uint64_t end = s->buf_base + 4ULL * s->buf_count;
+
+	if (s->wait != WAIT_BUFFER_DATA && s->wait != WAIT_BUFFER_CONFIRM)
+		return 0;
+	if (!s->buf_count || end > f->dev.mmio_size ||
+	    s->buf_base / CFI_BLOCK_SIZE != (end - 1) / CFI_BLOCK_SIZE)
+		return sr_fail(r, "write buffer of %u words at %#" PRIx64 " leaves its erase block",
+			       s->buf_count, s->buf_base);
+	if ((s->wait == WAIT_BUFFER_CONFIRM) != (s->buf_filled == s->buf_count))
+		return sr_fail(r, "write buffer holds %u of %u words while waiting for %s",
+			       s->buf_filled, s->buf_count,
+			       s->wait == WAIT_BUFFER_CONFIRM ? "its confirm" : "data");
+	return 0;
+}
+
+/* Refuses a command state no sequence of guest writes could produce. */
+static int check_regs(const struct cfi_flash *f, const struct cfi_regs *s,
+		      struct state_reader *r)
+{
+	uint32_t beyond = s->buf_count < 32 ? ~0u << s->buf_count : 0;
+
+	if (s->mode > MODE_CFI)
+		return sr_fail(r, "flash mode %u is not one of the 4", s->mode);
+	if (s->wait > WAIT_BUFFER_CONFIRM)
+		return sr_fail(r, "flash command step %u is not one of the 7", s->wait);
+	if (s->status & ~SR_SEQUENCE_ERROR)
+		return sr_fail(r, "flash status 0x%02x has bits other than the error bits 0x%02x",
+			       s->status, SR_SEQUENCE_ERROR);
+	if (s->wait != WAIT_COMMAND && s->mode != MODE_STATUS)
+		return sr_fail(r, "a command under way (step %u) in mode %u, not status mode",
+			       s->wait, s->mode);
+	if (s->buf_base >= f->dev.mmio_size || (s->buf_base & 3))
+		return sr_fail(r, "write buffer address %#" PRIx64 " is not a word of the bank",
+			       s->buf_base);
+	if (s->buf_count > CFI_BUFFER_WORDS || s->buf_filled > s->buf_count)
+		return sr_fail(r, "write buffer of %u words holds %u; at most %u", s->buf_count,
+			       s->buf_filled, CFI_BUFFER_WORDS);
+	if ((unsigned int)__builtin_popcount(s->seen) != s->buf_filled || (s->seen & beyond))
+		return sr_fail(r, "write buffer's word map 0x%08x does not match its %u of %u words",
+			       s->seen, s->buf_filled, s->buf_count);
+	return check_buffer(f, s, r);
+}
+
+/*
+ * The contents are checked whole before a byte is written (@apply false),
+ * then written (@apply true): the array may be the user's variable store
+ * file, which a refused stream must not damage. A page already as the
+ * stream has it is not written, and one of a blank block not even read: a
+ * blank sparse file stays sparse. @zero: the blocks the stream leaves all
+ * zero, which are blank afterwards.
+ */
+static int load_array(struct cfi_flash *f, struct state_reader *r, bool apply,
+		      uint64_t zero[CFI_MAX_BLOCKS / 64])
+{
+	for (uint64_t off = 0; off < f->dev.mmio_size && sr_ok(r); off += CFI_STATE_PAGE) {
+		uint8_t *dst = f->array + off, tag = sr_u8(r), fill = 0;
+		uint64_t b = off / CFI_BLOCK_SIZE, bit = 1ULL << (b % 64);
+		const uint8_t *src = NULL;
+
+		if (tag == PAGE_UNIFORM)
+			fill = sr_u8(r);
+		else if (tag == PAGE_DATA)
+			src = sr_view(r, CFI_STATE_PAGE);
+		else if (sr_ok(r))
+			return sr_fail(r, "flash page at %#" PRIx64 " has kind %u, not 0 or 1", off, tag);
+		if (!sr_ok(r))
+			break;
+		if (off % CFI_BLOCK_SIZE == 0)
+			zero[b / 64] |= bit;
+		if (src || fill)
+			zero[b / 64] &= ~bit;
+		if (src && page_uniform(src))
+			return sr_fail(r, "flash page at %#" PRIx64 " is sent whole but is one byte repeated",
+				       off);
+		if (!apply)
+			continue;
+		if (src && memcmp(dst, src, CFI_STATE_PAGE))
+			memcpy(dst, src, CFI_STATE_PAGE);
+		else if (!src && !(!fill && block_blank(f, off)) &&
+			 !(dst[0] == fill && page_uniform(dst)))
+			memset(dst, fill, CFI_STATE_PAGE);
+	}
+	return r->err;
+}
+
+static void apply_regs(struct cfi_flash *f, const struct cfi_regs *s)
+{
+	f->wait = s->wait;
+	f->status = s->status;
+	f->buf_base = s->buf_base;
+	f->buf_count = s->buf_count;
+	f->buf_filled = s->buf_filled;
+	memcpy(f->buf, s->buf, sizeof(f->buf));
+	for (unsigned int i = 0; i < CFI_BUFFER_WORDS; i++)
+		f->buf_seen[i] = s->seen >> i & 1;
+	/* Unmaps the bank's memslot unless it is back in read-array mode. */
+	set_mode(f, s->mode);
+}
+
+static int load_store(struct cfi_flash *f, struct state_reader *r)
+{
+	uint64_t zero[CFI_MAX_BLOCKS / 64] = { 0 };
+	struct state_reader pass;
+	struct cfi_regs s;
+
+	read_regs(r, &s);
+	if (!sr_ok(r) || check_regs(f, &s, r))
+		return r->err;
+	pass = *r;
+	if (load_array(f, &pass, false, zero))
+		return sr_fail(r, "%s", pass.msg);
+	load_array(f, r, true, zero);
+	memcpy(f->blank, zero, sizeof(f->blank));
+	apply_regs(f, &s);
+	return r->err;
+}
+
+static int load_code_hash(struct cfi_flash *f, struct state_reader *r)
+{
+	uint8_t hash[CFI_HASH_SIZE];
+
+	sr_bytes(r, hash, sizeof(hash));
+	if (sr_ok(r) && memcmp(hash, f->code_hash, sizeof(hash)))
+		return sr_fail(r, "the firmware (%" PRIu64 " KiB) differs from the saved VM's, which "
+			       "runs it in place: give --firmware the same file", f->dev.mmio_size / 1024);
+	return r->err;
+}
+
+static int flash_load(struct device *dev, struct state_reader *r)
+{
+	struct cfi_flash *f = to_flash(dev);
+	const char *what = f->readonly ? "firmware" : "variable store";
+	bool readonly;
+	uint64_t size;
+	int err;
+
+	if (dev_state_check(r, dev->ops->name, CFI_STATE_VERSION))
+		return r->err;
+	readonly = dev_state_bool(r, "read-only");
+	size = sr_u64(r);
+	if (!sr_ok(r))
+		return r->err;
+	if (readonly != f->readonly)
+		return sr_fail(r, "the saved flash bank is %s, this one %s",
+			       readonly ? "the firmware" : "a variable store", what);
+	if (size != dev->mmio_size)
+		return sr_fail(r, "the saved %s is %" PRIu64 " bytes, this one %" PRIu64 " (%s)",
+			       what, size, dev->mmio_size, f->readonly ? "--firmware: give the same file" :
+			       "--firmware-vars: give a file of the saved size");
+	pthread_mutex_lock(&f->lock);
+	err = f->readonly ? load_code_hash(f, r) : load_store(f, r);
+	pthread_mutex_unlock(&f->lock);
+	return err;
+}
+
 static const struct device_ops cfi_flash_ops = {
 	.name = "cfi-flash",
 	.mmio_read = flash_mmio_read,
 	.mmio_write = flash_mmio_write,
 	.fdt_node = flash_fdt_node,
 	.reset = flash_reset,
-	/* No save/load: snapshots and migrations of firmware guests are
-	 * refused (devices_migration_blocker). */
+	.save = flash_save,
+	.load = flash_load,
 	.destroy = flash_destroy,
 };
 
@@ -396,7 +676,7 @@ struct device *cfi_flash_create(uint64_t base, uint8_t *array, uint64_t size, bo
 	struct cfi_flash *f;
 	int err;
 
-	if (!array || !size || size % CFI_BLOCK_SIZE) {
+	if (!array || !size || size % CFI_BLOCK_SIZE || size / CFI_BLOCK_SIZE > CFI_MAX_BLOCKS) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -417,7 +697,24 @@ struct device *cfi_flash_create(uint64_t base, uint8_t *array, uint64_t size, bo
 	f->map = map;
 	f->map_opaque = map_opaque;
 	f->mode = MODE_ARRAY;
+	if (readonly && !EVP_Digest(array, size, f->code_hash, NULL, EVP_sha256(), NULL)) {
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		errno = EIO;
+		return NULL;
+	}
 	return &f->dev;
+}
+
+void cfi_flash_mark_blank(struct device *dev, uint64_t offset)
+{
+	struct cfi_flash *f = to_flash(dev);
+
+	if (offset < dev->mmio_size) {
+		pthread_mutex_lock(&f->lock);
+		set_block_blank(f, offset, true);
+		pthread_mutex_unlock(&f->lock);
+	}
 }
 
 bool cfi_flash_array_mode(struct device *dev)

@@ -27,16 +27,28 @@
  *
  * A read-only bank (the firmware code) is a ROM: it ignores writes and
  * stays in read-array mode, mapped.
+ *
+ * Snapshot state (save/load): a read-only bank's size and SHA-256, which
+ * the restoring side's bank must match; a writable bank's command state and
+ * contents, written into @array by the load (after the whole state was
+ * checked, so a refused one leaves @array as it was).
  */
 #define CFI_BLOCK_SIZE		(256u * 1024)
 #define CFI_BUFFER_WORDS	32u	/* 32-bit words in the write buffer */
+#define CFI_HASH_SIZE		32u	/* SHA-256 of a read-only bank, for snapshots */
+#define CFI_MAX_BLOCKS		256u	/* 64 MiB, the largest bank */
 
 typedef void (*cfi_map_fn)(void *opaque, bool mapped);
 
-/* @size: a non-zero multiple of CFI_BLOCK_SIZE, the bank's MMIO window and
- * @array's length. NULL (errno set) on bad arguments or no memory. */
+/* @size: a non-zero multiple of CFI_BLOCK_SIZE, at most CFI_MAX_BLOCKS of
+ * them, the bank's MMIO window and @array's length. NULL (errno set) on bad arguments or no memory. */
 struct device *cfi_flash_create(uint64_t base, uint8_t *array, uint64_t size, bool readonly,
 				cfi_map_fn map, void *map_opaque);
+
+/* The caller knows that the erase block at @offset holds only zeros (a
+ * hole of a new store file): snapshots then neither read nor write it
+ * while it stays so. */
+void cfi_flash_mark_blank(struct device *dev, uint64_t offset);
 
 /* Whether the bank is in read-array mode (the caller's memslot mapped). */
 bool cfi_flash_array_mode(struct device *dev);

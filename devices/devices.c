@@ -183,12 +183,6 @@ void devices_destroy(struct vm *vm)
 
 bool devices_migration_blocker(struct vm *vm, char *why, size_t len)
 {
-	/* Its flash, PL011 and PL031 have no saved state yet. */
-	if (vm->cfg->firmware_path) {
-		snprintf(why, len, "the UEFI firmware (--firmware) has flash and UART state tern "
-			 "cannot save yet");
-		return true;
-	}
 	for (unsigned int s = 0; s < PCI_MAX_SLOTS; s++) {
 		if (vm->pci->slots[s] && vm->pci->slots[s]->no_migration) {
 			snprintf(why, len, "%s is a passed-through host device (VFIO), whose state "
@@ -199,7 +193,8 @@ bool devices_migration_blocker(struct vm *vm, char *why, size_t len)
 	return false;
 }
 
-/* Device @i with snapshot state: one of vm->devices (the UART), else a PCI
+/* Device @i with snapshot state: one of vm->devices (the UART; with
+ * --firmware the flash banks, the RTC and the PL011), else a PCI
  * function. Exactly one of *dev, *pdev is set; false if there is no @i. */
 static bool state_device(const struct vm *vm, unsigned int i, struct device **dev,
 			 struct pci_device **pdev)

@@ -19,12 +19,13 @@ void devices_reset(struct vm *vm);
 void devices_destroy(struct vm *vm);
 
 /* true if some device's state cannot be saved or moved (a passed-through
- * host device, the firmware's flash and UARTs), with what and why in @why:
+ * host device), with what and why in @why:
  * snapshots and migrations check it before they start. */
 bool devices_migration_blocker(struct vm *vm, char *why, size_t len);
 
 /* Devices with snapshot state, in an order fixed by the configuration:
- * the UART, then each PCI function by slot. Names such as "uart16550" and
+ * the UART (with --firmware: then both flash banks, the PL031, the PL011),
+ * then each PCI function by slot. Names such as "uart16550" and
  * "pci 00:02.0 virtio-blk" are stable for a configuration. */
 unsigned int devices_state_count(const struct vm *vm);
 const char *devices_state_name(const struct vm *vm, unsigned int i);

@@ -12,8 +12,9 @@
  * cleared by ICR; RT, the modem
  * and error interrupts never fire.
  *
- * Locking as in uart16550.c: one mutex; the irq callback runs under it,
- * rx_ready without it.
+ * The receive FIFO, the output and the lock are the console UARTs' shared
+ * core (devices/serial.h); the irq callback runs under the lock, rx_ready
+ * without it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,14 +23,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <libfdt.h>
 
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
+#include "device_state.h"
 #include "pl011.h"
+#include "serial.h"
 
 #define UARTDR		0x000
 #define UARTRSR		0x004
@@ -64,29 +66,19 @@
 #define CR_RESET	0x300	/* TXE | RXE */
 #define IFLS_RESET	0x012	/* both FIFOs at half */
 
-#define PL011_FIFO_SIZE	16
 #define PL011_CLOCK_HZ	24000000
-#define PL011_TX_TRIES	4
 
 /* PeriphID0-3 (part 0x011, designer ARM, revision r1p5) and PrimeCell ID0-3. */
 static const uint8_t pl011_id[8] = { 0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
 
 struct pl011 {
 	struct device dev;
-	pthread_mutex_t lock;
+	struct serial s;		/* lock, receive FIFO, output (serial.h) */
 
-	uint8_t rx_fifo[PL011_FIFO_SIZE];
-	unsigned int rx_head, rx_count;
 	uint32_t ris;			/* raw interrupt status: INT_TX only; RX is derived */
 	uint32_t imsc;
 	uint32_t lcr_h, cr, ibrd, fbrd, ifls, ilpr, dmacr;
 	bool irq_level;
-	uint64_t tx_dropped;
-	struct ratelimit tx_drop_log;
-
-	int out_fd;
-	uart_rx_ready_fn rx_ready;
-	void *rx_opaque;
 };
 
 static struct pl011 *to_pl011(struct device *dev)
@@ -96,12 +88,12 @@ static struct pl011 *to_pl011(struct device *dev)
 
 static unsigned int rx_capacity(const struct pl011 *u)
 {
-	return (u->lcr_h & LCRH_FEN) ? PL011_FIFO_SIZE : 1;
+	return (u->lcr_h & LCRH_FEN) ? SERIAL_FIFO_SIZE : 1;
 }
 
 static uint32_t raw_status(const struct pl011 *u)
 {
-	return u->ris | (u->rx_count ? INT_RX : 0);
+	return u->ris | (u->s.rx_count ? INT_RX : 0);
 }
 
 static void update_irq(struct pl011 *u)
@@ -118,45 +110,11 @@ static uint32_t flags(const struct pl011 *u)
 {
 	uint32_t fr = FR_CTS | FR_DSR | FR_DCD | FR_TXFE;
 
-	if (!u->rx_count)
+	if (!u->s.rx_count)
 		fr |= FR_RXFE;
-	if (u->rx_count >= rx_capacity(u))
+	if (u->s.rx_count >= rx_capacity(u))
 		fr |= FR_RXFF;
 	return fr;
-}
-
-static void transmit(struct pl011 *u, uint8_t byte)
-{
-	int err = EAGAIN;
-
-	for (int tries = 0; tries < PL011_TX_TRIES; tries++) {
-		ssize_t n = write(u->out_fd, &byte, 1);
-
-		if (n == 1)
-			return;
-		if (n < 0 && errno != EINTR) {
-			err = errno;
-			break;
-		}
-	}
-	u->tx_dropped++;
-	pr_warn_ratelimited(&u->tx_drop_log,
-			    "pl011: console output dropped: %s (%" PRIu64 " bytes so far; %s)",
-			    strerror(err), u->tx_dropped,
-			    err == EAGAIN ? "its reader is not keeping up" : "the output is broken");
-}
-
-/* @drained: set when this read emptied the receive FIFO. */
-static uint32_t read_dr(struct pl011 *u, bool *drained)
-{
-	uint8_t byte;
-
-	if (!u->rx_count)
-		return 0;
-	byte = u->rx_fifo[u->rx_head];
-	u->rx_head = (u->rx_head + 1) % PL011_FIFO_SIZE;
-	*drained = --u->rx_count == 0;
-	return byte;
 }
 
 static uint32_t read_reg(struct pl011 *u, uint64_t off, bool *drained)
@@ -164,7 +122,7 @@ static uint32_t read_reg(struct pl011 *u, uint64_t off, bool *drained)
 	if (off >= UARTID_BASE)
 		return pl011_id[(off - UARTID_BASE) / 4];
 	switch (off) {
-	case UARTDR:	return read_dr(u, drained);
+	case UARTDR:	return serial_rx_pop(&u->s, drained);
 	case UARTRSR:	return 0;
 	case UARTFR:	return flags(u);
 	case UARTILPR:	return u->ilpr;
@@ -184,13 +142,11 @@ static uint32_t read_reg(struct pl011 *u, uint64_t off, bool *drained)
 /* Returns whether received bytes were thrown away (FIFO switched). */
 static bool write_lcr_h(struct pl011 *u, uint32_t val)
 {
-	bool drop = ((u->lcr_h ^ val) & LCRH_FEN) && u->rx_count;
+	bool drop = false;
 
 	/* Turning the FIFOs on or off empties them. */
-	if ((u->lcr_h ^ val) & LCRH_FEN) {
-		u->rx_head = 0;
-		u->rx_count = 0;
-	}
+	if ((u->lcr_h ^ val) & LCRH_FEN)
+		drop = serial_rx_clear(&u->s);
 	u->lcr_h = val & 0xff;
 	return drop;
 }
@@ -199,7 +155,7 @@ static bool write_reg(struct pl011 *u, uint64_t off, uint32_t val)
 {
 	switch (off) {
 	case UARTDR:
-		transmit(u, (uint8_t)val);
+		serial_transmit(&u->s, (uint8_t)val);
 		u->ris |= INT_TX;
 		break;
 	case UARTRSR:
@@ -244,12 +200,6 @@ static bool is_register_access(uint64_t offset, unsigned int len)
 	return (offset & 3) == 0 && len <= 4;
 }
 
-static void notify_rx_ready(struct pl011 *u, bool drained)
-{
-	if (drained && u->rx_ready)
-		u->rx_ready(u->rx_opaque);
-}
-
 static void pl011_mmio_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
 {
 	struct pl011 *u = to_pl011(dev);
@@ -259,12 +209,12 @@ static void pl011_mmio_read(struct device *dev, uint64_t offset, uint8_t *data, 
 	memset(data, 0, len);
 	if (!is_register_access(offset, len))
 		return;
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	val = read_reg(u, offset, &drained);
 	update_irq(u);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 	memcpy(data, &val, len);
-	notify_rx_ready(u, drained);
+	serial_rx_ready(&u->s, drained);
 }
 
 static void pl011_mmio_write(struct device *dev, uint64_t offset, const uint8_t *data,
@@ -277,11 +227,11 @@ static void pl011_mmio_write(struct device *dev, uint64_t offset, const uint8_t 
 	if (!is_register_access(offset, len))
 		return;
 	memcpy(&val, data, len);
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	drained = write_reg(u, offset, val);
 	update_irq(u);
-	pthread_mutex_unlock(&u->lock);
-	notify_rx_ready(u, drained);
+	pthread_mutex_unlock(&u->s.lock);
+	serial_rx_ready(&u->s, drained);
 }
 
 static int fdt_fail(const char *what, int err)
@@ -342,10 +292,8 @@ static int pl011_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 
 static bool reset_registers(struct pl011 *u)
 {
-	bool drained = u->rx_count > 0;
+	bool drained = serial_rx_clear(&u->s);
 
-	u->rx_head = 0;
-	u->rx_count = 0;
 	u->ris = 0;
 	u->imsc = 0;
 	u->lcr_h = 0;
@@ -363,21 +311,97 @@ static void pl011_reset(struct device *dev)
 	struct pl011 *u = to_pl011(dev);
 	bool drained;
 
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	drained = reset_registers(u);
 	u->irq_level = false;
 	device_set_irq(dev, false);
-	pthread_mutex_unlock(&u->lock);
-	notify_rx_ready(u, drained);
+	pthread_mutex_unlock(&u->s.lock);
+	serial_rx_ready(&u->s, drained);
 }
 
 static void pl011_destroy(struct device *dev)
 {
 	struct pl011 *u = to_pl011(dev);
 
-	pthread_mutex_destroy(&u->lock);
-	ratelimit_destroy(&u->tx_drop_log);
+	serial_destroy(&u->s);
 	free(u);
+}
+
+/* ---------------------------------------------------------------- snapshot */
+
+#define PL011_STATE_VERSION	1
+
+/* Every register a driver can set, the receive FIFO as it sits (ring,
+ * head, count), the transmit interrupt's raw status and the line. The
+ * output fd and the drop counter belong to the process, not the guest. */
+static int pl011_save(struct device *dev, struct state_writer *w)
+{
+	struct pl011 *u = to_pl011(dev);
+
+	pthread_mutex_lock(&u->s.lock);
+	dev_state_begin(w, dev->ops->name, PL011_STATE_VERSION);
+	sw_u32(w, u->ris);
+	sw_u32(w, u->imsc);
+	sw_u32(w, u->lcr_h);
+	sw_u32(w, u->cr);
+	sw_u32(w, u->ibrd);
+	sw_u32(w, u->fbrd);
+	sw_u32(w, u->ifls);
+	sw_u32(w, u->ilpr);
+	sw_u32(w, u->dmacr);
+	serial_rx_save(&u->s, w, u->irq_level);
+	pthread_mutex_unlock(&u->s.lock);
+	return w->err;
+}
+
+/* A register with bits write_reg() never keeps: refused, named. */
+static bool reg_fits(struct state_reader *r, const char *name, uint32_t v, uint32_t mask)
+{
+	if (v & ~mask)
+		sr_fail(r, "%s 0x%x has bits a PL011 does not keep (mask 0x%x)", name, v, mask);
+	return !(v & ~mask);
+}
+
+static int pl011_check_state(const struct pl011 *u, struct state_reader *r)
+{
+	bool level = raw_status(u) & u->imsc;
+
+	if (!reg_fits(r, "RIS", u->ris, INT_TX) || !reg_fits(r, "IMSC", u->imsc, INT_MASK) ||
+	    !reg_fits(r, "LCR_H", u->lcr_h, 0xff) || !reg_fits(r, "CR", u->cr, 0xffff) ||
+	    !reg_fits(r, "IBRD", u->ibrd, 0xffff) || !reg_fits(r, "FBRD", u->fbrd, 0x3f) ||
+	    !reg_fits(r, "IFLS", u->ifls, 0x3f) || !reg_fits(r, "ILPR", u->ilpr, 0xff) ||
+	    !reg_fits(r, "DMACR", u->dmacr, 0x7))
+		return r->err;
+	return serial_rx_check(&u->s, r, rx_capacity(u), u->irq_level, level);
+}
+
+static int pl011_load(struct device *dev, struct state_reader *r)
+{
+	struct pl011 *u = to_pl011(dev);
+	int err;
+
+	if (dev_state_check(r, dev->ops->name, PL011_STATE_VERSION))
+		return r->err;
+	pthread_mutex_lock(&u->s.lock);
+	u->ris = sr_u32(r);
+	u->imsc = sr_u32(r);
+	u->lcr_h = sr_u32(r);
+	u->cr = sr_u32(r);
+	u->ibrd = sr_u32(r);
+	u->fbrd = sr_u32(r);
+	u->ifls = sr_u32(r);
+	u->ilpr = sr_u32(r);
+	u->dmacr = sr_u32(r);
+	u->irq_level = serial_rx_load(&u->s, r);
+	err = sr_ok(r) ? pl011_check_state(u, r) : r->err;
+	if (err) {
+		reset_registers(u);
+		u->irq_level = false;
+	}
+	/* The new VM's interrupt controller learns the line from us. */
+	device_set_irq(dev, u->irq_level);
+	pthread_mutex_unlock(&u->s.lock);
+	return err;
 }
 
 static const struct device_ops pl011_ops = {
@@ -386,8 +410,8 @@ static const struct device_ops pl011_ops = {
 	.mmio_write = pl011_mmio_write,
 	.fdt_node = pl011_fdt_node,
 	.reset = pl011_reset,
-	/* No save/load: it exists only with --firmware, whose guests cannot
-	 * be snapshotted or migrated yet (devices_migration_blocker). */
+	.save = pl011_save,
+	.load = pl011_load,
 	.destroy = pl011_destroy,
 };
 
@@ -399,20 +423,16 @@ struct device *pl011_create(uint64_t base, unsigned int spi, int out_fd,
 
 	if (!u)
 		return NULL;
-	err = pthread_mutex_init(&u->lock, NULL);
+	err = serial_init(&u->s, "pl011", out_fd, rx_ready, rx_opaque);
 	if (err) {
 		free(u);
-		errno = err;
+		errno = -err;
 		return NULL;
 	}
 	u->dev.ops = &pl011_ops;
 	u->dev.mmio_base = base;
 	u->dev.mmio_size = LAYOUT_PL011_SIZE;
 	u->dev.spi = spi;
-	u->out_fd = out_fd;
-	u->rx_ready = rx_ready;
-	u->rx_opaque = rx_opaque;
-	ratelimit_init(&u->tx_drop_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	reset_registers(u);
 	return &u->dev;
 }
@@ -420,14 +440,11 @@ struct device *pl011_create(uint64_t base, unsigned int spi, int out_fd,
 size_t pl011_receive(struct device *dev, const uint8_t *buf, size_t len)
 {
 	struct pl011 *u = to_pl011(dev);
-	size_t n = 0;
+	size_t n;
 
-	pthread_mutex_lock(&u->lock);
-	while (n < len && u->rx_count < rx_capacity(u)) {
-		u->rx_fifo[(u->rx_head + u->rx_count) % PL011_FIFO_SIZE] = buf[n++];
-		u->rx_count++;
-	}
+	pthread_mutex_lock(&u->s.lock);
+	n = serial_rx_fill(&u->s, buf, len, rx_capacity(u));
 	update_irq(u);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 	return n;
 }

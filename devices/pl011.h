@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "device.h"
-#include "uart16550.h"
+#include "serial.h"
 
 /*
  * An ARM PrimeCell PL011 UART ("arm,pl011", "arm,primecell"): the console

@@ -17,6 +17,7 @@
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
+#include "device_state.h"
 #include "pl011.h"
 #include "pl031.h"
 
@@ -164,12 +165,67 @@ static void pl031_destroy(struct device *dev)
 	free(r);
 }
 
+/* ---------------------------------------------------------------- snapshot */
+
+#define PL031_STATE_VERSION	1
+/* The offset is an LR value (32 bits) minus a host time in seconds since
+ * 1970: anything further out than these no guest could have set. */
+#define OFFSET_MAX	((int64_t)UINT32_MAX)
+#define OFFSET_MIN	(-((int64_t)1 << 40))
+
+/*
+ * The guest's offset from the host's wall clock, not the time it read: the
+ * RTC goes on counting across a snapshot or a move, as a battery-backed
+ * clock does across a power cut, and shows the restoring host's time plus
+ * what the guest set. The match register and interrupt mask; the match
+ * interrupt never fires (pl031.h), so there is no line state.
+ */
+static int pl031_save(struct device *dev, struct state_writer *w)
+{
+	struct pl031 *r = to_rtc(dev);
+
+	pthread_mutex_lock(&r->lock);
+	dev_state_begin(w, dev->ops->name, PL031_STATE_VERSION);
+	sw_u64(w, (uint64_t)r->offset);
+	sw_u32(w, r->mr);
+	sw_u8(w, (uint8_t)r->imsc);
+	pthread_mutex_unlock(&r->lock);
+	return w->err;
+}
+
+static int pl031_load(struct device *dev, struct state_reader *sr)
+{
+	struct pl031 *r = to_rtc(dev);
+	int64_t offset;
+	uint32_t mr;
+	bool imsc;
+
+	if (dev_state_check(sr, dev->ops->name, PL031_STATE_VERSION))
+		return sr->err;
+	offset = (int64_t)sr_u64(sr);
+	mr = sr_u32(sr);
+	imsc = dev_state_bool(sr, "RTC interrupt mask");
+	if (!sr_ok(sr))
+		return sr->err;
+	if (offset > OFFSET_MAX || offset < OFFSET_MIN)
+		return sr_fail(sr, "RTC offset %" PRId64 " s from the host's clock is beyond what a 32-bit load register can set",
+			       offset);
+	pthread_mutex_lock(&r->lock);
+	r->offset = offset;
+	r->mr = mr;
+	r->imsc = imsc;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 static const struct device_ops pl031_ops = {
 	.name = "pl031",
 	.mmio_read = pl031_mmio_read,
 	.mmio_write = pl031_mmio_write,
 	.fdt_node = pl031_fdt_node,
 	.reset = pl031_reset,
+	.save = pl031_save,
+	.load = pl031_load,
 	.destroy = pl031_destroy,
 };
 

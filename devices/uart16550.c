@@ -6,23 +6,22 @@
  * MMIO write returns, so THR and the transmitter are always empty as far as
  * the guest can tell (LSR.THRE and LSR.TEMT stay set). Reception goes through
  * a 16-byte FIFO fed by the console; instead of overrunning, receive() takes
- * only what fits and the console retries after rx_ready.
+ * only what fits and the console retries after rx_ready. The FIFO, the
+ * output and the lock are the console UARTs' shared core (devices/serial.h).
  *
- * Locking: one mutex per UART covers all register state. device_set_irq() is
+ * Locking: one mutex per UART (serial.h's) covers all register state. device_set_irq() is
  * called with it held, so level changes reach the interrupt controller in the
  * order the state changed (the irq callback must not call back into the UART).
  * rx_ready is called without it, so the console may call receive() from there.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <libfdt.h>
 
@@ -30,6 +29,7 @@
 #include "vmm/layout.h"
 #include "vmm/log.h"
 #include "device_state.h"
+#include "serial.h"
 #include "uart16550.h"
 
 /* Register offsets (reg-shift 0). */
@@ -88,23 +88,15 @@
 #define MSR_DCD		0x80
 #define MSR_DELTAS	0x0f	/* DCTS, DDSR, TERI, DDCD */
 
-#define UART_FIFO_SIZE	16
 #define UART_CLOCK_HZ	1843200
-/* Bound on retries of a write interrupted or making no progress. */
-#define UART_TX_TRIES	4
 
 struct uart16550 {
 	struct device dev;
-	pthread_mutex_t lock;
+	struct serial s;		/* lock, receive FIFO, output (serial.h) */
 
-	uint8_t rx_fifo[UART_FIFO_SIZE];
-	unsigned int rx_head;		/* index of the oldest byte */
-	unsigned int rx_count;
 	bool fifo_enabled;		/* FCR bit 0; off: a 1-byte holding register */
 	bool thr_ipending;		/* THR-empty interrupt not yet acknowledged */
 	bool irq_level;			/* what device_set_irq() was last told */
-	uint64_t tx_dropped;		/* bytes out_fd did not take */
-	struct ratelimit tx_drop_log;
 
 	uint8_t ier;
 	uint8_t lcr;
@@ -114,10 +106,6 @@ struct uart16550 {
 	uint8_t scr;
 	uint8_t dll;
 	uint8_t dlm;
-
-	int out_fd;
-	uart_rx_ready_fn rx_ready;
-	void *rx_opaque;
 };
 
 static struct uart16550 *to_uart(struct device *dev)
@@ -129,40 +117,12 @@ static struct uart16550 *to_uart(struct device *dev)
 
 static unsigned int rx_capacity(const struct uart16550 *u)
 {
-	return u->fifo_enabled ? UART_FIFO_SIZE : 1;
-}
-
-static bool rx_push(struct uart16550 *u, uint8_t byte)
-{
-	if (u->rx_count >= rx_capacity(u))
-		return false;
-	u->rx_fifo[(u->rx_head + u->rx_count) % UART_FIFO_SIZE] = byte;
-	u->rx_count++;
-	return true;
-}
-
-static uint8_t rx_pop(struct uart16550 *u)
-{
-	uint8_t byte = u->rx_fifo[u->rx_head];
-
-	u->rx_head = (u->rx_head + 1) % UART_FIFO_SIZE;
-	u->rx_count--;
-	return byte;
-}
-
-/* Returns whether bytes were thrown away, i.e. the FIFO went empty. */
-static bool rx_clear(struct uart16550 *u)
-{
-	bool had_data = u->rx_count > 0;
-
-	u->rx_head = 0;
-	u->rx_count = 0;
-	return had_data;
+	return u->fifo_enabled ? SERIAL_FIFO_SIZE : 1;
 }
 
 static uint8_t lsr_value(const struct uart16550 *u)
 {
-	return (u->rx_count ? LSR_DR : 0) | u->lsr_errors | LSR_THRE | LSR_TEMT;
+	return (u->s.rx_count ? LSR_DR : 0) | u->lsr_errors | LSR_THRE | LSR_TEMT;
 }
 
 /*
@@ -204,7 +164,7 @@ static uint8_t iir_source(const struct uart16550 *u)
 		return IIR_RLSI;
 	/* No character timeout: data raises RDI at any FIFO level, which
 	 * drivers handle alike, and needs no timer. */
-	if ((u->ier & IER_ERBFI) && u->rx_count)
+	if ((u->ier & IER_ERBFI) && u->s.rx_count)
 		return IIR_RDI;
 	if ((u->ier & IER_ETBEI) && u->thr_ipending)
 		return IIR_THRI;
@@ -225,44 +185,11 @@ static void update_irq(struct uart16550 *u)
 
 /* ---------------------------------------------------------------- transmit */
 
-/*
- * Returns 0, or a positive errno once the byte is dropped. This runs on a
- * vCPU thread under the UART's lock, so it never waits: out_fd is
- * non-blocking (the console's buffer, drained by its writer thread), and
- * a full or broken one loses the byte. A console reader that stops reading
- * then costs bytes, never a stuck vCPU, pause or quit.
- */
-static int write_byte(int fd, uint8_t byte)
-{
-	for (int tries = 0; tries < UART_TX_TRIES; tries++) {
-		ssize_t n = write(fd, &byte, 1);
-
-		if (n == 1)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return errno;
-	}
-	return EAGAIN;
-}
-
-static void transmit(struct uart16550 *u, uint8_t byte)
-{
-	int err = write_byte(u->out_fd, byte);
-
-	if (!err)
-		return;
-	u->tx_dropped++;
-	pr_warn_ratelimited(&u->tx_drop_log,
-			    "uart: console output dropped: %s (%" PRIu64 " bytes so far; %s)",
-			    strerror(err), u->tx_dropped,
-			    err == EAGAIN ? "its reader is not keeping up" : "the output is broken");
-}
-
 static void write_thr(struct uart16550 *u, uint8_t byte)
 {
 	if (!(u->mcr & MCR_LOOP))
-		transmit(u, byte);
-	else if (!rx_push(u, byte))
+		serial_transmit(&u->s, byte);
+	else if (!serial_rx_push(&u->s, byte, rx_capacity(u)))
 		u->lsr_errors |= LSR_OE;	/* the FIFO keeps its bytes; this one is lost */
 	/*
 	 * Writing THR acknowledges the THRE interrupt, but the byte has already
@@ -295,11 +222,11 @@ static bool write_fcr(struct uart16550 *u, uint8_t val)
 	/* Switching the FIFOs on or off empties them. */
 	if (enable != u->fifo_enabled) {
 		u->fifo_enabled = enable;
-		cleared = rx_clear(u);
+		cleared = serial_rx_clear(&u->s);
 	}
 	/* The clear bits only act with FCR0 set; TX has nothing to clear. */
 	if (enable && (val & FCR_CLEAR_RX))
-		cleared |= rx_clear(u);
+		cleared |= serial_rx_clear(&u->s);
 	return cleared;
 }
 
@@ -346,10 +273,7 @@ static uint8_t read_reg(struct uart16550 *u, unsigned int reg, bool *drained)
 	case UART_RBR:
 		if (dlab)
 			return u->dll;
-		if (!u->rx_count)
-			return 0;
-		*drained = u->rx_count == 1;
-		return rx_pop(u);
+		return serial_rx_pop(&u->s, drained);
 	case UART_IER:
 		return dlab ? u->dlm : u->ier;
 	case UART_IIR:
@@ -405,12 +329,6 @@ static bool write_reg(struct uart16550 *u, unsigned int reg, uint8_t val)
 
 /* ---------------------------------------------------------------- device ops */
 
-static void notify_rx_ready(struct uart16550 *u, bool drained)
-{
-	if (drained && u->rx_ready)
-		u->rx_ready(u->rx_opaque);
-}
-
 /* Only byte accesses to the 8 registers do anything; the rest of the 4 KiB
  * window and wider accesses read as 0 and ignore writes. */
 static bool is_register_access(uint64_t offset, unsigned int len)
@@ -427,12 +345,12 @@ static void uart_mmio_read(struct device *dev, uint64_t offset, uint8_t *data, u
 	if (!is_register_access(offset, len))
 		return;
 
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	data[0] = read_reg(u, offset, &drained);
 	update_irq(u);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 
-	notify_rx_ready(u, drained);
+	serial_rx_ready(&u->s, drained);
 }
 
 static void uart_mmio_write(struct device *dev, uint64_t offset, const uint8_t *data,
@@ -444,12 +362,12 @@ static void uart_mmio_write(struct device *dev, uint64_t offset, const uint8_t *
 	if (!is_register_access(offset, len))
 		return;
 
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	drained = write_reg(u, offset, data[0]);
 	update_irq(u);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 
-	notify_rx_ready(u, drained);
+	serial_rx_ready(&u->s, drained);
 }
 
 static int fdt_errno(int err, const char *what)
@@ -492,7 +410,7 @@ static int uart_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 /* Power-on values; the caller holds the lock (or owns @u alone). */
 static bool reset_registers(struct uart16550 *u)
 {
-	bool drained = rx_clear(u);
+	bool drained = serial_rx_clear(&u->s);
 
 	u->fifo_enabled = false;
 	u->thr_ipending = false;
@@ -512,16 +430,16 @@ static void uart_reset(struct device *dev)
 	struct uart16550 *u = to_uart(dev);
 	bool drained;
 
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	drained = reset_registers(u);
 	/* Lowered even if we think it is low: the interrupt controller may have
 	 * been reset on its own. */
 	u->irq_level = false;
 	device_set_irq(dev, false);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 
 	/* Pending input was thrown away: let the console send more. */
-	notify_rx_ready(u, drained);
+	serial_rx_ready(&u->s, drained);
 }
 
 /* ---------------------------------------------------------------- snapshot */
@@ -537,7 +455,7 @@ static int uart_save(struct device *dev, struct state_writer *w)
 {
 	struct uart16550 *u = to_uart(dev);
 
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	dev_state_begin(w, dev->ops->name, UART_STATE_VERSION);
 	sw_u8(w, u->ier);
 	sw_u8(w, u->lcr);
@@ -549,11 +467,8 @@ static int uart_save(struct device *dev, struct state_writer *w)
 	sw_u8(w, u->dlm);
 	sw_u8(w, u->fifo_enabled);
 	sw_u8(w, u->thr_ipending);
-	sw_u8(w, (uint8_t)u->rx_head);
-	sw_u8(w, (uint8_t)u->rx_count);
-	sw_bytes(w, u->rx_fifo, sizeof(u->rx_fifo));
-	sw_u8(w, u->irq_level);
-	pthread_mutex_unlock(&u->lock);
+	serial_rx_save(&u->s, w, u->irq_level);
+	pthread_mutex_unlock(&u->s.lock);
 	return w->err;
 }
 
@@ -570,16 +485,7 @@ static int uart_check_state(const struct uart16550 *u, struct state_reader *r)
 		return sr_fail(r, "LSR errors 0x%02x: only overrun can happen", u->lsr_errors);
 	if (u->msr_deltas & ~MSR_DELTAS)
 		return sr_fail(r, "MSR deltas 0x%02x are not delta bits", u->msr_deltas);
-	if (u->rx_head >= UART_FIFO_SIZE)
-		return sr_fail(r, "receive FIFO head %u is past the %u-byte FIFO", u->rx_head,
-			       UART_FIFO_SIZE);
-	if (u->rx_count > rx_capacity(u))
-		return sr_fail(r, "receive FIFO holds %u bytes, more than its %u", u->rx_count,
-			       rx_capacity(u));
-	if (u->irq_level != level)
-		return sr_fail(r, "interrupt line %s while the registers say %s",
-			       u->irq_level ? "high" : "low", level ? "high" : "low");
-	return 0;
+	return serial_rx_check(&u->s, r, rx_capacity(u), u->irq_level, level);
 }
 
 static int uart_load(struct device *dev, struct state_reader *r)
@@ -589,7 +495,7 @@ static int uart_load(struct device *dev, struct state_reader *r)
 
 	if (dev_state_check(r, dev->ops->name, UART_STATE_VERSION))
 		return r->err;
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
 	u->ier = sr_u8(r);
 	u->lcr = sr_u8(r);
 	u->mcr = sr_u8(r);
@@ -600,10 +506,7 @@ static int uart_load(struct device *dev, struct state_reader *r)
 	u->dlm = sr_u8(r);
 	u->fifo_enabled = dev_state_bool(r, "FIFO enable");
 	u->thr_ipending = dev_state_bool(r, "THR empty interrupt pending");
-	u->rx_head = sr_u8(r);
-	u->rx_count = sr_u8(r);
-	sr_bytes(r, u->rx_fifo, sizeof(u->rx_fifo));
-	u->irq_level = dev_state_bool(r, "interrupt line");
+	u->irq_level = serial_rx_load(&u->s, r);
 	err = sr_ok(r) ? uart_check_state(u, r) : r->err;
 	if (err) {
 		reset_registers(u);
@@ -611,7 +514,7 @@ static int uart_load(struct device *dev, struct state_reader *r)
 	}
 	/* The interrupt controller of the new VM learns the line from us. */
 	device_set_irq(dev, u->irq_level);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 	return err;
 }
 
@@ -619,8 +522,7 @@ static void uart_destroy(struct device *dev)
 {
 	struct uart16550 *u = to_uart(dev);
 
-	pthread_mutex_destroy(&u->lock);
-	ratelimit_destroy(&u->tx_drop_log);
+	serial_destroy(&u->s);
 	free(u);
 }
 
@@ -643,20 +545,16 @@ struct device *uart16550_create(uint64_t base, unsigned int spi, int out_fd,
 
 	if (!u)
 		return NULL;
-	err = pthread_mutex_init(&u->lock, NULL);
+	err = serial_init(&u->s, "uart", out_fd, rx_ready, rx_opaque);
 	if (err) {
 		free(u);
-		errno = err;
+		errno = -err;
 		return NULL;
 	}
 	u->dev.ops = &uart16550_ops;
 	u->dev.mmio_base = base;
 	u->dev.mmio_size = LAYOUT_UART_SIZE;
 	u->dev.spi = spi;
-	u->out_fd = out_fd;
-	u->rx_ready = rx_ready;
-	u->rx_opaque = rx_opaque;
-	ratelimit_init(&u->tx_drop_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	reset_registers(u);
 	return &u->dev;
 }
@@ -666,21 +564,20 @@ uint64_t uart16550_tx_dropped(struct device *dev)
 	struct uart16550 *u = to_uart(dev);
 	uint64_t n;
 
-	pthread_mutex_lock(&u->lock);
-	n = u->tx_dropped;
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&u->s.lock);
+	n = u->s.tx_dropped;
+	pthread_mutex_unlock(&u->s.lock);
 	return n;
 }
 
 size_t uart16550_receive(struct device *dev, const uint8_t *buf, size_t len)
 {
 	struct uart16550 *u = to_uart(dev);
-	size_t n = 0;
+	size_t n;
 
-	pthread_mutex_lock(&u->lock);
-	while (n < len && rx_push(u, buf[n]))
-		n++;
+	pthread_mutex_lock(&u->s.lock);
+	n = serial_rx_fill(&u->s, buf, len, rx_capacity(u));
 	update_irq(u);
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&u->s.lock);
 	return n;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "serial.h"	/* uart_rx_ready_fn */
 
 /*
  * An NS16550A-compatible UART (8 registers, byte-wide, reg-shift 0), the
@@ -16,10 +17,6 @@
  * console (uart16550_receive). The interrupt is level-triggered and follows
  * IER/IIR semantics (RX data available, THR empty, line status).
  */
-
-/* Called (from a vCPU thread, without the UART's lock held) when the guest
- * has drained the receive FIFO, so the console may feed more input. */
-typedef void (*uart_rx_ready_fn)(void *opaque);
 
 /* Returns NULL (errno set) on allocation failure. */
 struct device *uart16550_create(uint64_t base, unsigned int spi, int out_fd,

@@ -85,7 +85,7 @@ static int config_check(struct vm *vm, struct state_reader *r)
 			       vm->gic.nr_irqs);
 	if (n != devices_state_count(vm))
 		return sr_fail(r, "the saved VM has %u devices, this VM %u (--disk, --net, "
-			       "--vconsole)", n, devices_state_count(vm));
+			       "--vconsole, --firmware)", n, devices_state_count(vm));
 	for (unsigned int i = 0; i < n && sr_ok(r); i++) {
 		sr_str(r, name, sizeof(name));
 		if (sr_ok(r) && strcmp(name, devices_state_name(vm, i)))

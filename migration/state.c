@@ -120,6 +120,11 @@ uint16_t sr_u16(struct state_reader *r) { return (uint16_t)sr_le(r, 2); }
 uint32_t sr_u32(struct state_reader *r) { return (uint32_t)sr_le(r, 4); }
 uint64_t sr_u64(struct state_reader *r) { return sr_le(r, 8); }
 
+const uint8_t *sr_view(struct state_reader *r, size_t n)
+{
+	return sr_take(r, n);
+}
+
 void sr_bytes(struct state_reader *r, void *dst, size_t n)
 {
 	const uint8_t *p = sr_take(r, n);

@@ -51,6 +51,10 @@ uint16_t sr_u16(struct state_reader *r);
 uint32_t sr_u32(struct state_reader *r);
 uint64_t sr_u64(struct state_reader *r);
 void sr_bytes(struct state_reader *r, void *p, size_t n);
+/* The next @n bytes where they are in the buffer, consumed; NULL (and the
+ * reader failed as truncated) if fewer are left. For large fields read in
+ * place. */
+const uint8_t *sr_view(struct state_reader *r, size_t n);
 /* Reads a string written by sw_str into @buf (@size with the NUL); a longer
  * one is an error. */
 void sr_str(struct state_reader *r, char *buf, size_t size);

@@ -50,7 +50,9 @@ static const struct stream_section_rule rules[] = {
 	{ STREAM_SEC_VCPU,   "vcpu",   1, 1 * MiB },
 	{ STREAM_SEC_GIC,    "gic",    1, 16 * MiB },
 	{ STREAM_SEC_ITS,    "its",    1, 4 * KiB },
-	{ STREAM_SEC_DEVICE, "device", 1, 1 * MiB },
+	/* A firmware's variable store (devices/cfi_flash.c) is device state:
+	 * up to 64 MiB of flash as 4 KiB pages, each with a kind byte. */
+	{ STREAM_SEC_DEVICE, "device", 1, 65 * MiB },
 	{ STREAM_SEC_CLOCK,  "clock",  1, 256 },
 	{ STREAM_SEC_RAM_ZERO, "ram-zero", 1, STREAM_RAM_ZERO_BYTES },
 	{ STREAM_SEC_RAM_MISSING, "ram-missing", 1, STREAM_RAM_ZERO_BYTES },

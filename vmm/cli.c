@@ -135,13 +135,15 @@ void cli_usage(FILE *out)
 "                    (Linux: console=ttyAMA0), which then takes the input; it\n"
 "                    boots what it finds on --disk (an EFI system partition).\n"
 "                    Needs --memory 128M or more. Not with --kernel, --initrd,\n"
-"                    --cmdline, --kernel-format. Such a guest cannot be\n"
-"                    snapshotted or migrated yet.\n"
+"                    --cmdline, --kernel-format. To --restore or take --incoming\n"
+"                    such a guest, give the same FILE again (checked by SHA-256).\n"
 "  --firmware-vars FILE\n"
 "                    the firmware's UEFI variable store, a second CFI flash bank\n"
 "                    that the guest's writes reach; created blank (64 MiB) when\n"
 "                    missing or empty, formatted by the firmware at its first\n"
-"                    boot. Default: a blank store lost at exit.\n"
+"                    boot. Default: a blank store lost at exit. With --restore or\n"
+"                    --incoming, FILE (of the saved store's size) is overwritten\n"
+"                    with the store the snapshot or migration carries.\n"
 "  --kernel-format image|raw\n"
 "                    image: --kernel must be an arm64 Image, its header checked\n"
 "                    (the default). raw: --kernel is a flat arm64 binary with no\n"
@@ -272,7 +274,8 @@ void cli_usage(FILE *out)
 "           that is not one or is not of this machine (--restore), or a\n"
 "           migration stream refused as such before the guest ran (--incoming)\n"
 "  3        the guest asked for a reset under --no-reboot, or after --restore\n"
-"           (a restored VM has no kernel image to boot again)\n"
+"           (a restored VM has no kernel image to boot again; a --firmware\n"
+"           one boots its firmware again)\n"
 "  4        the guest crashed (PSCI SYSTEM_EVENT crash)\n"
 "  5        a guest memory fault tern could not resolve: the repeat guard\n"
 "           (--memory-fault-retries), or KVM could not reach guest memory\n"
@@ -1050,7 +1053,7 @@ static int check_run_combination(const struct vm_config *cfg, uint64_t seen)
 {
 	/* What a fresh boot needs; a snapshot brings its own. */
 	static const int boot_only[] = { OPT_KERNEL, OPT_KERNEL_FORMAT, OPT_INITRD, OPT_CMDLINE,
-					 OPT_DTB_OUT, OPT_FIRMWARE, OPT_FIRMWARE_VARS };
+					 OPT_DTB_OUT };
 
 	if (cfg->restore_path && cfg->incoming_uri) {
 		pr_err("run: --restore and --incoming exclude each other: the guest comes from one of them");
@@ -1069,6 +1072,10 @@ static int check_run_combination(const struct vm_config *cfg, uint64_t seen)
 			       cfg->restore_path ? "snapshot" : "migration");
 			return -EINVAL;
 		}
+		/* A firmware guest's firmware runs in place from a flash bank that
+		 * is not in the stream: --firmware names it again. */
+		if (check_firmware(cfg, seen))
+			return -EINVAL;
 	} else if (check_firmware(cfg, seen)) {
 		return -EINVAL;
 	} else if (!cfg->kernel_path && !cfg->firmware_path) {

@@ -209,6 +209,20 @@ static void flash_map(void *opaque, bool mapped)
 	}
 }
 
+/* The store's erase blocks that are holes of its file (all of a new or an
+ * anonymous store) hold zeros: the bank need not read them to save them
+ * (cfi_flash_mark_blank). A file system without SEEK_DATA marks none. */
+static void mark_blank_blocks(const struct firmware *fw, struct device *dev)
+{
+	for (uint64_t off = 0; off < fw->vars_size; off += CFI_BLOCK_SIZE) {
+		off_t data = fw->vars_fd < 0 ? -1 : lseek(fw->vars_fd, (off_t)off, SEEK_DATA);
+
+		if (fw->vars_fd < 0 || (data < 0 && errno == ENXIO) ||
+		    (data >= 0 && (uint64_t)data >= off + CFI_BLOCK_SIZE))
+			cfi_flash_mark_blank(dev, off);
+	}
+}
+
 static int add_bank(struct vm *vm, struct flash_slot *s, uint64_t gpa, uint8_t *hva,
 		    uint64_t size, bool readonly)
 {
@@ -226,6 +240,8 @@ static int add_bank(struct vm *vm, struct flash_slot *s, uint64_t gpa, uint8_t *
 		dev->ops->destroy(dev);
 		return -EINVAL;
 	}
+	if (!readonly)
+		mark_blank_blocks(&vm->fw, dev);
 	return vm_add_device(vm, dev);
 }
 

@@ -125,7 +125,8 @@ static int vm_build(struct vm *vm)
 		ret = vcpus_read_mpidr(vm);
 	/* A restored or migrated guest's RAM, device tree included, comes from
 	 * the stream. */
-	if (!ret && boots_kernel(vm->cfg))
+	/* A firmware guest's tree also serves a reset after a restore. */
+	if (!ret && (boots_kernel(vm->cfg) || vm->cfg->firmware_path))
 		ret = boot_build_dtb(vm);
 	if (!ret && boots_kernel(vm->cfg))
 		ret = boot_load_into_ram(vm);
@@ -339,7 +340,7 @@ int main(int argc, char *argv[])
 
 	vm.nr_vcpus = cfg.nr_cpus;
 	if (layout_compute(&vm.layout, cfg.ram_size, cfg.nr_cpus) < 0 ||
-	    (boots_kernel(&cfg) && boot_images_load(&vm) < 0)) {
+	    ((boots_kernel(&cfg) || cfg.firmware_path) && boot_images_load(&vm) < 0)) {
 		boot_images_free(&vm);
 		return EXIT_USAGE;
 	}

@@ -3,8 +3,10 @@
  * libFuzzer target for device state loading: arbitrary bytes go into a fresh
  * instance of one device model. Input:
  *
- *   u8  model      (mod 7) uart16550, PCI function, PCI function with MSI-X,
- *                  virtio-blk, virtio-net, virtio-rng, virtio-console
+ *   u8  model      (mod 11) uart16550, PCI function, PCI function with MSI-X,
+ *                  virtio-blk, virtio-net, virtio-rng, virtio-console, and
+ *                  --firmware's: pl011, pl031, CFI flash (variable store),
+ *                  CFI flash (the firmware's read-only bank)
  *   u8  flags      bit 0: the state is a good one (the model's own, saved
  *                  from a busy instance) with patches applied, rather than
  *                  raw bytes: the fuzzer then reaches past the identity and
@@ -37,8 +39,11 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
+#include "devices/cfi_flash.h"
 #include "devices/msix.h"
 #include "devices/pci.h"
+#include "devices/pl011.h"
+#include "devices/pl031.h"
 #include "devices/uart16550.h"
 #include "devices/virtio.h"
 #include "devices/virtio_devices.h"
@@ -125,6 +130,145 @@ static void uart_destroy(void *obj)
 	struct device *dev = obj;
 
 	dev->ops->destroy(dev);
+}
+
+/* ---- --firmware's devices: the PL011, the PL031, both flash banks */
+
+static void reg_write(struct device *dev, uint64_t off, uint32_t v)
+{
+	dev->ops->mmio_write(dev, off, (const uint8_t *)&v, 4);
+}
+
+static void *pl011_new(void)
+{
+	return pl011_create(LAYOUT_PL011_BASE, LAYOUT_PL011_SPI, null_fd, NULL, NULL);
+}
+
+static void pl011_prime(void *obj)
+{
+	reg_write(obj, 0x2c, 0x70);		/* LCR_H: 8 bits, FIFOs on */
+	reg_write(obj, 0x38, 0x30);		/* IMSC: RX, TX */
+	reg_write(obj, 0x00, 'x');		/* TX raw status */
+	pl011_receive(obj, (const uint8_t *)"state", 5);
+}
+
+/* Every register read (DR drains the FIFO), a byte sent, input again. */
+static void pl011_exercise(void *obj)
+{
+	struct device *dev = obj;
+	uint32_t v;
+
+	for (int round = 0; round < 20; round++)
+		for (uint64_t reg = 0; reg < 0x50; reg += 4)
+			dev->ops->mmio_read(dev, reg, (uint8_t *)&v, 4);
+	reg_write(dev, 0x44, 0x7ff);		/* ICR */
+	reg_write(dev, 0x00, 'y');
+	pl011_receive(dev, (const uint8_t *)"more", 4);
+}
+
+static void *pl031_new(void)
+{
+	return pl031_create(LAYOUT_PL031_BASE, LAYOUT_PL031_SPI);
+}
+
+static void pl031_prime(void *obj)
+{
+	reg_write(obj, 0x08, 1000000);		/* LR */
+	reg_write(obj, 0x04, 1000060);		/* MR */
+	reg_write(obj, 0x10, 1);		/* IMSC */
+}
+
+static void pl031_exercise(void *obj)
+{
+	struct device *dev = obj;
+	uint32_t v;
+
+	for (uint64_t reg = 0; reg < 0x20; reg += 4)
+		dev->ops->mmio_read(dev, reg, (uint8_t *)&v, 4);
+}
+
+/* One erase block; the array is the bank's own. */
+struct bank {
+	struct device *dev;
+	uint8_t array[CFI_BLOCK_SIZE];
+};
+
+static void *bank_new(bool readonly)
+{
+	struct bank *b = malloc(sizeof(*b));
+
+	check(b != NULL);
+	memset(b->array, readonly ? 0x5a : 0, sizeof(b->array));
+	b->dev = cfi_flash_create(0x04000000, b->array, sizeof(b->array), readonly, NULL, NULL);
+	check(b->dev != NULL);
+	return b;
+}
+
+static void *vars_new(void) { return bank_new(false); }
+static void *code_new(void) { return bank_new(true); }
+
+static void bank_cmd(struct bank *b, uint64_t off, uint32_t cmd)
+{
+	reg_write(b->dev, off, cmd << 16 | cmd);
+}
+
+/* EDK2's erase and word program, then a buffered program left halfway. */
+static void bank_prime(void *obj)
+{
+	struct bank *b = obj;
+
+	bank_cmd(b, 0, 0x20);
+	bank_cmd(b, 0, 0xd0);
+	bank_cmd(b, 0x40, 0x40);
+	reg_write(b->dev, 0x40, 0x12345678);
+	bank_cmd(b, 0x2000, 0xe8);
+	bank_cmd(b, 0x2000, 3);
+	reg_write(b->dev, 0x2004, 0xabcdef01);
+}
+
+/* Data and a confirm for whatever was under way, status, a buffered
+ * program, back to read-array, reads in every mode. */
+static void bank_exercise(void *obj)
+{
+	struct bank *b = obj;
+	uint32_t v;
+
+	for (uint64_t off = 0x2000; off < 0x2010; off += 4)
+		reg_write(b->dev, off, 0x0f0f0f0f);
+	bank_cmd(b, 0x2000, 0xd0);
+	bank_cmd(b, 0x3000, 0xe8);
+	bank_cmd(b, 0x3000, 1);
+	reg_write(b->dev, 0x3000, 0x11111111);
+	reg_write(b->dev, 0x3004, 0x22222222);
+	bank_cmd(b, 0x3000, 0xd0);
+	for (uint32_t cmd = 0; cmd < 0x100; cmd += 0x38) {
+		bank_cmd(b, 0, cmd);
+		b->dev->ops->mmio_read(b->dev, 0x40, (uint8_t *)&v, 4);
+	}
+	bank_cmd(b, 0, 0x50);
+	bank_cmd(b, 0, 0xff);
+}
+
+static void bank_destroy(void *obj)
+{
+	struct bank *b = obj;
+
+	b->dev->ops->destroy(b->dev);
+	free(b);
+}
+
+static int bank_save(void *obj, struct state_writer *w)
+{
+	struct bank *b = obj;
+
+	return b->dev->ops->save(b->dev, w);
+}
+
+static int bank_load(void *obj, struct state_reader *r)
+{
+	struct bank *b = obj;
+
+	return b->dev->ops->load(b->dev, r);
 }
 
 /* ---- PCI function, with or without MSI-X */
@@ -492,6 +636,14 @@ static const struct model models[] = {
 	VIRTIO_MODEL(net_create, net_destroy),
 	VIRTIO_MODEL(rng_create, virtio_destroy),
 	VIRTIO_MODEL(console_create, virtio_destroy),
+	{ .create = pl011_new, .prime = pl011_prime, .save = uart_save, .load = uart_load,
+	  .exercise = pl011_exercise, .destroy = uart_destroy },
+	{ .create = pl031_new, .prime = pl031_prime, .save = uart_save, .load = uart_load,
+	  .exercise = pl031_exercise, .destroy = uart_destroy },
+	{ .create = vars_new, .prime = bank_prime, .save = bank_save, .load = bank_load,
+	  .exercise = bank_exercise, .destroy = bank_destroy },
+	{ .create = code_new, .prime = bank_prime, .save = bank_save, .load = bank_load,
+	  .exercise = bank_exercise, .destroy = bank_destroy },
 };
 
 #define NR_MODELS (sizeof(models) / sizeof(models[0]))

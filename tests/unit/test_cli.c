@@ -376,9 +376,14 @@ static void test_firmware(void **state)
 	assert_error_says("--firmware-vars is the variable store of --firmware FILE, which is missing",
 			  (char *[]){ "tern", "run", "--kernel", "Image", "--firmware-vars", "v",
 				      NULL });
-	assert_error_says("--firmware cannot be used with --restore",
-			  (char *[]){ "tern", "run", "--restore", "s", "--firmware", "f", NULL });
-	assert_error_says("--firmware-vars cannot be used with --incoming",
+	/* A firmware guest is restored or received with its firmware named
+	 * again (it is not in the stream), the store's file optional. */
+	assert_int_equal(PARSE("run", "--restore", "s", "--firmware", "f", "--firmware-vars", "v"),
+			 0);
+	assert_string_equal(cfg.firmware_path, "f");
+	assert_string_equal(cfg.firmware_vars_path, "v");
+	assert_int_equal(PARSE("run", "--incoming", "unix:/tmp/s", "--firmware", "f"), 0);
+	assert_error_says("--firmware-vars is the variable store of --firmware FILE, which is missing",
 			  (char *[]){ "tern", "run", "--incoming", "unix:/tmp/s",
 				      "--firmware-vars", "v", NULL });
 	assert_int_equal(PARSE("run", "--firmware", ""), -EINVAL);
@@ -962,7 +967,8 @@ static void test_usage_documents_everything(void **state)
 		"--control PATH", "unix socket", "at most 107 bytes", "stale socket",
 		"--restore FILE", "tern run --restore FILE", "guest's own kernel and memory",
 		"--firmware FILE", "--firmware-vars FILE", "QEMU_EFI.fd", "console=ttyAMA0",
-		"snapshotted or migrated yet",
+		"give the same FILE again (checked by SHA-256)",
+		"with the store the snapshot or migration carries",
 		"--kernel, --initrd, --cmdline and --dtb-out are refused",
 		"--cpus, --memory, --disk, --net, --vconsole and --pmu",
 		"must match", "--restore-clock continue|wall", "wall-clock", "Default: continue.",

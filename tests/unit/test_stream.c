@@ -388,7 +388,7 @@ static const struct { uint16_t type; const char *name; uint64_t max; } limits[] 
 	{ STREAM_SEC_VCPU, "vcpu", 1 << 20 },
 	{ STREAM_SEC_GIC, "gic", 16 << 20 },
 	{ STREAM_SEC_ITS, "its", 4 << 10 },
-	{ STREAM_SEC_DEVICE, "device", 1 << 20 },
+	{ STREAM_SEC_DEVICE, "device", 65 << 20 },
 	{ STREAM_SEC_CLOCK, "clock", 256 },
 	{ STREAM_SEC_RAM_ZERO, "ram-zero", 16 },
 	{ STREAM_SEC_RAM_MISSING, "ram-missing", 16 },
