@@ -213,10 +213,24 @@ guest_dump_logs() {
 #                          (tern needs --allow-fault-injection), check a second
 #                          injection there is refused; sets $victim_pa. Skips when
 #                          the host cannot poison pages.
+#   poison_page SOCK GPA   "tern ctl SOCK inject-memory-error gpa=GPA", which
+#                          must succeed; skips when the host cannot poison pages
 #   memvictim_touch        let memvictim read its page; sets $victim_exit (its
 #                          exit status, 135 = SIGBUS) unless tern exits first
 #   lab_uptime             the host's uptime in seconds, with hundredths
 lab_uptime() { cut -d' ' -f1 /proc/uptime; }
+
+poison_page() {
+	"$TERN" ctl "$1" inject-memory-error gpa="$2" >inject.out 2>&1
+	_pp_st=$?
+	cat inject.out
+	if [ "$_pp_st" = 1 ] && grep -q "MADV_HWPOISON" inject.out; then
+		trap - EXIT
+		guest_dump_logs
+		skip "the host cannot poison pages: $(sed -n 's/.*"error": *"\([^"]*\)".*/\1/p' inject.out)"
+	fi
+	expect_status "$_pp_st" 0 "tern ctl inject-memory-error failed"
+}
 
 memvictim_poison() {
 	rm -f go
@@ -225,15 +239,7 @@ memvictim_poison() {
 	victim_pa=$(guest_log | sed -n 's/^memvictim: pa=\(0x[0-9a-f]*\).*/\1/p' | tail -n 1)
 	[ -n "$victim_pa" ] || fail "memvictim printed no physical address"
 	echo "memvictim's page: $victim_pa"
-	"$TERN" ctl "$1" inject-memory-error gpa="$victim_pa" >inject.out 2>&1
-	_mp_st=$?
-	cat inject.out
-	if [ "$_mp_st" = 1 ] && grep -q "MADV_HWPOISON" inject.out; then
-		trap - EXIT
-		guest_dump_logs
-		skip "the host cannot poison pages: $(sed -n 's/.*"error": *"\([^"]*\)".*/\1/p' inject.out)"
-	fi
-	expect_status "$_mp_st" 0 "tern ctl inject-memory-error failed"
+	poison_page "$1" "$victim_pa"
 	# Again, before the guest touched it: refused, and tern lives on.
 	"$TERN" ctl "$1" inject-memory-error gpa="$victim_pa" >inject2.out 2>&1
 	_mp_st=$?
