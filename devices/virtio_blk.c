@@ -313,18 +313,6 @@ static bool blk_zero_fill(struct virtio_blk *b, struct blk_req *req)
 	return blk_queue_sqe(b, req);
 }
 
-/*
- * The kernel could not reach a buffer of @req: a poisoned page fails the
- * I/O with EFAULT (EHWPOISON) rather than raising SIGBUS. Touching each
- * page here raises it on this thread, and the SIGBUS handler replaces the
- * poisoned page; the request fails with an I/O error.
- */
-static void blk_touch_buffers(const struct blk_req *req)
-{
-	for (unsigned int i = 0; i < req->iovcnt; i++)
-		guest_memory_touch(req->iov[i].iov_base, req->iov[i].iov_len);
-}
-
 /* A CQE for @req: finish it or queue its next step. @reset: just drop it. */
 static void blk_cqe(struct virtio_blk *b, struct blk_req *req, int res, bool reset)
 {
@@ -339,7 +327,7 @@ static void blk_cqe(struct virtio_blk *b, struct blk_req *req, int res, bool res
 	case BLK_OP_RW:
 	case BLK_OP_ZERO_FILL:
 		if (req->op == BLK_OP_RW && (res == -EFAULT || res == -EHWPOISON))
-			blk_touch_buffers(req);
+			iov_touch(req->iov, req->iovcnt);	/* fails with an I/O error */
 		if (res <= 0)
 			break;			/* error, or end of file inside the capacity */
 		req->offset += (unsigned int)res;

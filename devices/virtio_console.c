@@ -88,6 +88,15 @@ static void con_rx(struct virtio_console *c)
 		r = readv(c->master, e->in, (int)e->in_num);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EFAULT) {
+			/* A poisoned page among the buffers: replaced now; this
+			 * buffer goes back empty and the input waits for the
+			 * next one (held, it would fail on every byte to come). */
+			iov_touch(e->in, e->in_num);
+			virtio_complete(&c->vdev, CON_RXQ, e, 0);
+			c->rx_held = false;
+			continue;
+		}
 		if (r <= 0)
 			return;			/* EAGAIN: keep the buffer for later */
 		virtio_complete(&c->vdev, CON_RXQ, e, (uint32_t)r);

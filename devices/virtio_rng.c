@@ -28,10 +28,12 @@ struct virtio_rng {
 	struct vq_elem elem;
 };
 
-/* Fills @buf; returns the bytes obtained (less only on an unexpected error). */
+/* Fills @buf; returns the bytes obtained, less on an error (errno set). */
 static size_t rng_get(void *buf, size_t len)
 {
 	size_t done = 0;
+
+	errno = 0;
 
 	while (done < len) {
 		ssize_t r = getrandom((uint8_t *)buf + done, len - done, GRND_NONBLOCK);
@@ -61,6 +63,13 @@ static uint32_t rng_fill(const struct vq_elem *e)
 			chunk = RNG_MAX_REQ - total;
 		got = rng_get(e->in[i].iov_base, chunk);
 		total += got;
+		if (got < chunk && errno == EFAULT) {
+			/* A poisoned page: replaced now, and the request ends
+			 * with what was written before it, never on the new
+			 * page (what the guest had there is gone). */
+			iov_touch(&e->in[i], 1);
+			break;
+		}
 		if (got < chunk)
 			break;
 	}

@@ -16,6 +16,7 @@
 
 #include "migration/state.h"
 #include "vmm/memfault.h"
+#include "vmm/memory_map.h"
 #include "device_state.h"
 #include "virtqueue.h"
 
@@ -470,4 +471,10 @@ size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t off, const v
 		    size_t len)
 {
 	return iov_copy(iov, n, off, (uint8_t *)buf, len, false);
+}
+
+void iov_touch(const struct iovec *iov, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		guest_memory_touch(iov[i].iov_base, iov[i].iov_len);
 }

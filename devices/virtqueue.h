@@ -104,6 +104,15 @@ bool vq_enable_notify(struct virtqueue *vq);
 void vq_save(const struct virtqueue *vq, uint16_t held, struct state_writer *w);
 int vq_load(struct virtqueue *vq, uint16_t max_size, unsigned int q, struct state_reader *r);
 
+/*
+ * The kernel failed a copy into (or out of) guest buffers with EFAULT: a
+ * page of them may be poisoned, which a system call reports as EFAULT
+ * rather than with SIGBUS. Reads each page from this thread, so a
+ * poisoned one raises SIGBUS here and is replaced (vmm/memfault_service.c);
+ * the device then fails the request rather than retry onto the new page.
+ */
+void iov_touch(const struct iovec *iov, unsigned int n);
+
 /* Copies between an element's segments and a flat buffer (for headers that a
  * driver may split across descriptors). Return bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);

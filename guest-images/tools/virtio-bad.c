@@ -31,14 +31,24 @@
  *
  * instead runs "good", then sets queue 0 up with one request made available
  * but not notified, prints
- *   virtio-bad: ring avail_pa=0x... desc_pa=0x... used_pa=0x...
+ *   virtio-bad: poisoned-ring: avail_pa=0x... desc_pa=0x... used_pa=0x... data_pa=0x...
  * and waits (up to 10 min) for GOFILE to exist: the test poisons the host page
  * behind avail_pa meanwhile, and nothing here touches that page until the
  * device has. Then it notifies, prints "case poisoned-ring" as above (with
- * verdict "needs-reset", "failed" or "data": what the device did), resets the
+ * verdict "needs-reset", "failed" or "data": what the device did; or
+ * "served-early": the device had served the request before the notify, so
+ * before the poison, and the case proves nothing), resets the
  * device and runs "good-after-poison": set-up writes the replaced ring page
  * again, so a guest that touched it without the VMM replacing it first would
  * take the memory error itself.
+ *
+ *   virtio-bad --poisoned-buffer GOFILE [DEVICE_ID ...]
+ *
+ * the same, but the test poisons the page of the request's buffer (data_pa
+ * on the line above, printed after "poisoned-buffer:"), and after the
+ * outcome this program reads that page whole ("case poisoned-buffer: the
+ * buffer page reads back"): the VMM must have replaced it, or the read kills
+ * this program with SIGBUS.
  *
  * Exit status: 0 all cases ran (whatever the device answered), 2 the set-up
  * failed (the reason is printed).
@@ -47,6 +57,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,16 +186,24 @@ static int wait_file(const char *path)
 }
 
 /*
- * One request made available on a queue whose avail ring page the test
- * poisons before the notify: the device reads a ring the driver did not
- * write (the VMM's replacement page), so it must fail the request or report
- * NEEDS_RESET, and stay usable after a reset.
+ * One request made available on a queue; before the notify the test poisons
+ * the page behind either the avail ring (@buffer false) or the request's
+ * buffer (@buffer true).
+ *  - ring: the device reads a ring the driver did not write (the VMM's
+ *    replacement page), so it must fail the request or report NEEDS_RESET;
+ *  - buffer: the device cannot write the buffer; it must fail the request
+ *    (no data) and leave a replaced page, which this program then reads: a
+ *    page left poisoned would kill it with SIGBUS there.
+ * Either way the device must stay usable after a reset.
  */
-static void poisoned_ring(struct vpci_dev *dev, const char *gofile)
+static void poisoned(struct vpci_dev *dev, const char *gofile, bool buffer)
 {
 	volatile struct desc *d = dev->desc_pg.va;
 	volatile uint16_t *avail = dev->avail_pg.va;
-	uint16_t noff;
+	const char *name = buffer ? "poisoned-buffer" : "poisoned-ring";
+	volatile uint8_t *data = dev->data_pg.va;
+	unsigned int sum = 0;
+	uint16_t noff, early;
 	struct outcome o;
 	const char *verdict;
 
@@ -197,19 +216,30 @@ static void poisoned_ring(struct vpci_dev *dev, const char *gofile)
 	avail[1] = 1;
 	mb();
 	noff = rd16(dev->common + C_Q_NOFF);
-	printf("virtio-bad: ring avail_pa=0x%" PRIx64 " desc_pa=0x%" PRIx64 " used_pa=0x%" PRIx64 "\n",
-	       dev->avail_pg.pa, dev->desc_pg.pa, dev->used_pg.pa);
+	printf("virtio-bad: %s: avail_pa=0x%" PRIx64 " desc_pa=0x%" PRIx64 " used_pa=0x%" PRIx64
+	       " data_pa=0x%" PRIx64 "\n", name, dev->avail_pg.pa, dev->desc_pg.pa, dev->used_pg.pa,
+	       dev->data_pg.pa);
 	fflush(stdout);
 	if (wait_file(gofile))
 		setup_fail("%s did not appear within 10 minutes", gofile);
+	/* The used ring is not the poisoned page: the device may poll the
+	 * queue, and a request it served before the poison proves nothing. */
+	early = ((volatile uint16_t *)dev->used_pg.va)[1];
 	wr16(dev->notify_base + (uint32_t)noff * dev->notify_mult, 0);
 	o = wait_outcome(dev);
-	verdict = o.status & S_NEEDS_RESET ? "needs-reset" : o.used_idx && o.used_len ? "data" : "failed";
-	printf("virtio-bad: case poisoned-ring: status=0x%02x used_idx=%u used_len=%u verdict=%s\n",
-	       o.status, o.used_idx, o.used_len, verdict);
+	verdict = early ? "served-early" : o.status & S_NEEDS_RESET ? "needs-reset" :
+		  o.used_idx && o.used_len ? "data" : "failed";
+	printf("virtio-bad: case %s: status=0x%02x used_idx=%u used_len=%u verdict=%s\n",
+	       name, o.status, o.used_idx, o.used_len, verdict);
 	fflush(stdout);
+	if (buffer) {
+		for (int i = 0; i < 4096; i++)
+			sum += data[i];
+		printf("virtio-bad: case %s: the buffer page reads back (byte sum %u)\n", name, sum);
+		fflush(stdout);
+	}
 	if (vpci_reset(dev))
-		printf("virtio-bad: case poisoned-ring: the device did not reset afterwards\n");
+		printf("virtio-bad: case %s: the device did not reset afterwards\n", name);
 	run_case(dev, "good-after-poison", 1);
 	puts("virtio-bad: done");
 }
@@ -220,9 +250,11 @@ int main(int argc, char **argv)
 	int nids = 2, first = 1;
 	const char *gofile = NULL;
 	struct vpci_dev dev = { 0 };
+	bool buffer = false;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 2 && !strcmp(argv[1], "--poisoned-ring")) {
+	if (argc > 2 && (!strcmp(argv[1], "--poisoned-ring") || !strcmp(argv[1], "--poisoned-buffer"))) {
+		buffer = !strcmp(argv[1], "--poisoned-buffer");
 		gofile = argv[2];
 		first = 3;
 	}
@@ -235,7 +267,7 @@ int main(int argc, char **argv)
 		setup_fail("must run as root (sysfs unbind, pagemap)");
 	setup(&dev, ids, nids);
 	if (gofile) {
-		poisoned_ring(&dev, gofile);
+		poisoned(&dev, gofile, buffer);
 		return 0;
 	}
 	run_case(&dev, "good", 1);
