@@ -207,6 +207,8 @@ guest_dump_logs() {
 }
 
 # Memory errors (scenarios memory-error-*): a serving guest, with --control SOCK.
+#   memvictim_start [ARGS] start memvictim ARGS (default /tmp/go) in the guest; sets
+#                          $victim_pa, the physical address of its page
 #   memvictim_poison SOCK [ARGS]
 #                          start memvictim ARGS (default /tmp/go) in the guest (guest-images/tools/memvictim.c),
 #                          poison its page through "tern ctl SOCK inject-memory-error"
@@ -232,13 +234,17 @@ poison_page() {
 	expect_status "$_pp_st" 0 "tern ctl inject-memory-error failed"
 }
 
-memvictim_poison() {
+memvictim_start() {
 	rm -f go
-	guest_run "(memvictim ${2:-/tmp/go}; echo \"memvictim-exit=\$?\") &" 30
+	guest_run "(memvictim ${1:-/tmp/go}; echo \"memvictim-exit=\$?\") &" 30
 	wait_for tern.log "memvictim: pa=" 30
 	victim_pa=$(guest_log | sed -n 's/^memvictim: pa=\(0x[0-9a-f]*\).*/\1/p' | tail -n 1)
 	[ -n "$victim_pa" ] || fail "memvictim printed no physical address"
 	echo "memvictim's page: $victim_pa"
+}
+
+memvictim_poison() {
+	memvictim_start "${2:-}"
 	poison_page "$1" "$victim_pa"
 	# Again, before the guest touched it: refused, and tern lives on.
 	"$TERN" ctl "$1" inject-memory-error gpa="$victim_pa" >inject2.out 2>&1

@@ -31,12 +31,7 @@ verifier_passes "before any migration"
 # One move to a destination with RAM backend $2, named $1; memvictim's page
 # poisoned and touched there during post-copy.
 move_and_poison() {
-	rm -f go
-	guest_run "(memvictim /tmp/go; echo \"memvictim-exit=\$?\") &" 30
-	wait_for tern.log "memvictim: pa=" 30
-	victim_pa=$(guest_log | sed -n 's/^memvictim: pa=\(0x[0-9a-f]*\).*/\1/p' | tail -n 1)
-	[ -n "$victim_pa" ] || fail "memvictim printed no physical address"
-	echo "memvictim's page: $victim_pa"
+	memvictim_start
 	uri="unix:$PWD/$1.mig"
 	dest_listen "$1" "$uri" --cpus 1 --memory "256M,backend=$2" --control "$1.sock" \
 		--allow-fault-injection
