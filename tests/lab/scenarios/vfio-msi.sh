@@ -9,11 +9,16 @@
 #   vector (sysfs msi_irqs says "msi"), writes a pattern and reads it back
 #   (O_DIRECT: from the device), the ITS-PCI-MSI (not MSIX) line's count
 #   grows;
+# - with its driver unbound, guest userspace writes nonsense to the MSI
+#   capability through sysfs (enabled with address 0, then all ones, the
+#   reserved vector count 7, enable toggled 50 times): tern lives, logs no
+#   warning past its rate limit, and the rebound driver reads the pattern
+#   back over MSI again;
 # - no BAR access came to tern (the AHCI registers are a memslot over the
 #   VFIO mmap; no MSI-X table to trap);
 # - given to the host's ahci afterwards, the disk holds the guest's pattern.
 # host: vfio
-# timeout: 600
+# timeout: 900
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 need_tern
@@ -53,15 +58,32 @@ guest_irqs "$MSIPAT" 30
 irq1=$irqs
 echo "REPORT: AHCI MSI interrupts through the ITS (ITS-PCI-MSI): $irq0 before the I/O, $irq1 after"
 [ "${irq1:-0}" -gt "${irq0:-0}" ] || fail "no ITS-PCI-MSI interrupts of the AHCI controller during its I/O ($irq0 -> $irq1)"
+
+step "3. Nonsense in the MSI capability, then the driver again"
+# Offsets from the function's own capability pointer (0x34); 64-bit MSI
+# (Message Control bit 7) assumed and checked.
+NONSENSE='for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010601 ] && g=$d; done; echo "${g##*/}" >$g/driver/unbind || exit 1; c=$(od -An -tu1 -j52 -N1 $g/config | tr -d " "); [ "$(od -An -tu1 -j$c -N1 $g/config | tr -d " ")" = 5 ] || exit 2; [ $(( $(od -An -tu1 -j$((c + 2)) -N1 $g/config) & 128 )) = 128 ] || exit 3; w() { printf "$2" | dd of=$g/config bs=1 seek=$(($c + $1)) conv=notrunc 2>/dev/null; }; w 4 "\000\000\000\000"; w 12 "\000\000"; w 2 "\001"; i=0; while [ $i -lt 25 ]; do w 4 "\377\377\377\377"; w 8 "\377\377\377\377"; w 12 "\377\377"; w 2 "\161"; w 2 "\000"; w 4 "\000\000\000\000"; w 2 "\001"; i=$((i + 1)); done; echo "MSI-CAP=$(od -An -tx1 -j$c -N14 $g/config)"; echo "${g##*/}" >/sys/bus/pci/drivers/ahci/bind || exit 4; n=0; while [ ! -b /dev/sda ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/sda ]'
+guest_run "$NONSENSE" 240
+expect_status "$run_rc" 0 "nonsense in the MSI capability, then the ahci driver bound again, did not bring /dev/sda back"
+echo "guest's MSI capability after the nonsense: $(guest_value MSI-CAP)"
+guest_run "blkpattern verify /dev/sda 13 $SIZE" 400
+expect_status "$run_rc" 0 "the pattern did not read back over MSI after the nonsense"
+guest_irqs "$MSIPAT" 30
+irq2=$irqs
+echo "REPORT: AHCI MSI interrupts of the rebound driver's verify: $irq2"
+[ "${irq2:-0}" -gt 0 ] || fail "no ITS-PCI-MSI interrupts after the driver was bound again"
+warns=$(grep -v "tern: trace" tern-stderr.log | grep -c "MSI")
+echo "REPORT: tern's MSI log lines other than traces after the nonsense: $warns; MSI switched on $(grep -c "device MSI on" tern-stderr.log) times"
+[ "$warns" -le 10 ] || fail "the guest's nonsense made tern log $warns MSI lines (rate limit 10 per 5 s)"
 guest_poweroff 120
 grep "device MSI off: ok" tern-stderr.log || fail "tern did not switch the device's MSI off at exit"
 
-step "3. No BAR access came to tern"
+step "4. No BAR access came to tern"
 traps=$(sed -n 's/.*came to tern: \([0-9]*\) to the MSI-X table and PBA, \([0-9]*\) elsewhere.*/\1 \2/p' tern-stderr.log)
 echo "REPORT: AHCI BAR accesses that exited to tern: ${traps% *} MSI-X table/PBA, ${traps#* } elsewhere"
 [ "$traps" = "0 0" ] || fail "BAR accesses came to tern (${traps:-no count})"
 
-step "4. Back to the host's ahci: the disk holds the guest's pattern"
+step "5. Back to the host's ahci: the disk holds the guest's pattern"
 for m in $(cat /lab/modules/ahci/load-order); do
 	[ -e "/sys/module/$m" ] || insmod "/lab/modules/ahci/$m.ko" || skip "the host cannot load $m (another host kernel?)"
 done
