@@ -22,15 +22,17 @@
  *   Bus Master bits follow the guest's.
  * - Interrupts: vector i's VFIO trigger is eventfd i, which is also the
  *   irqfd of vector i's GSI route (an MSI carrying the requester ID as ITS
- *   DeviceID): no hop through tern per interrupt. A masked vector's irqfd is
- *   unbound from KVM, so its interrupts wait in the eventfd and arrive at
- *   the unmask. The device's MSI-X is switched on (VFIO_DEVICE_SET_IRQS)
- *   when the guest enables it and off when it disables it or resets.
- *   While MSI-X is off, INTx is on (devices/vfio_intx.c: VFIO's trigger is
- *   a KVM irqfd with a resample eventfd on the slot's SPI): VFIO lets a
- *   device have one kind on at a time.
- * - Reset (the guest's, and at creation and exit): MSI-X and INTx off at
- *   the device, vectors' irqfds unbound, BAR memslots gone with decoding
+ *   DeviceID; devices/vfio_irq.c): no hop through tern per interrupt. A
+ *   masked vector's irqfd is unbound from KVM, so its interrupts wait in the
+ *   eventfd and arrive at the unmask. The device's MSI-X is switched on
+ *   (VFIO_DEVICE_SET_IRQS) when the guest enables it and off when it
+ *   disables it or resets; the same for MSI, with the emulated MSI
+ *   capability (devices/vfio_msi.c). While both are off, INTx is on
+ *   (devices/vfio_intx.c: VFIO's trigger is a KVM irqfd with a resample
+ *   eventfd on the slot's SPI): VFIO lets a device have one kind on at a
+ *   time.
+ * - Reset (the guest's, and at creation and exit): MSI-X, MSI and INTx off
+ *   at the device, vectors' irqfds unbound, BAR memslots gone with decoding
  *   (devices/pci.c), VFIO_DEVICE_RESET, then INTx on again; guest RAM
  *   stays mapped for DMA.
  */
@@ -52,6 +54,8 @@
 #include "vfio_cfg.h"
 #include "vfio_host.h"
 #include "vfio_intx.h"
+#include "vfio_irq.h"
+#include "vfio_msi.h"
 #include "vmm/kvm.h"
 #include "vmm/log.h"
 #include "vmm/msi.h"
@@ -84,11 +88,10 @@ struct vfio_dev {
 	struct vm *vm;
 	char model[40];			/* "vfio 0000:00:02.0" */
 	struct vfio_bar bars[PCI_NUM_BARS];
-	int *efd;			/* per MSI-X vector: VFIO trigger = irqfd */
-	int *route;			/* MSI route per vector, -1 until first used */
-	unsigned int nr_vectors;
+	struct vfio_vectors msix_vec;	/* per MSI-X vector: VFIO trigger = irqfd */
 	bool irqs_on;			/* the device's MSI-X triggers are set */
-	struct vfio_intx intx;		/* on while MSI-X is off */
+	struct vfio_msi msi;		/* MSI, when the device has the capability */
+	struct vfio_intx intx;		/* on while MSI-X and MSI are off */
 	_Atomic uint64_t trapped_msix;	/* guest BAR accesses that came to tern */
 	_Atomic uint64_t trapped_other;
 	struct ratelimit slot_log;	/* KVM refused a BAR memslot (guest-placed) */
@@ -97,52 +100,43 @@ struct vfio_dev {
 
 /* ---- interrupts ----------------------------------------------------------- */
 
-static int vfio_msi_route(void *opaque, unsigned int vec, uint64_t addr, uint32_t data)
+static int vfio_msix_route(void *opaque, unsigned int vec, uint64_t addr, uint32_t data)
 {
 	struct vfio_dev *d = opaque;
 
-	if (vec >= d->nr_vectors)
-		return -EINVAL;
-	if (d->route[vec] < 0) {
-		int r = msi_route_alloc_eventfd(d->vm, pci_requester_id(&d->pci), d->efd[vec]);
-
-		if (r < 0)
-			return r;
-		d->route[vec] = r;
-	}
-	return msi_route_set(d->vm, d->route[vec], addr, data);
+	return vfio_vectors_route(&d->msix_vec, d->vm, pci_requester_id(&d->pci), vec, addr, data);
 }
 
 /* Only for an interrupt msix.c held pending: the device's come by themselves. */
-static void vfio_msi_fire(void *opaque, unsigned int vec)
+static void vfio_msix_fire(void *opaque, unsigned int vec)
 {
 	struct vfio_dev *d = opaque;
-	uint64_t one = 1;
+	int ret = vfio_vectors_fire(&d->msix_vec, vec);
 
-	if (vec < d->nr_vectors && write(d->efd[vec], &one, sizeof(one)) < 0)
-		pr_warn_ratelimited(&d->io_log, "%s: vector %u: %m", d->pci.name, vec);
+	if (ret < 0)
+		pr_warn_ratelimited(&d->io_log, "%s: vector %u: %s", d->pci.name, vec, strerror(-ret));
 }
 
-static void vfio_msi_set_live(void *opaque, unsigned int vec, bool live)
+static void vfio_msix_set_live(void *opaque, unsigned int vec, bool live)
 {
 	struct vfio_dev *d = opaque;
 	int ret;
 
-	if (vec >= d->nr_vectors || d->route[vec] < 0)
+	if (vec >= d->msix_vec.nr || d->msix_vec.route[vec] < 0)
 		return;
-	ret = msi_route_attach(d->vm, d->route[vec], live);
+	ret = vfio_vectors_attach(&d->msix_vec, d->vm, vec, live);
 	vm_trace(d->vm, "%s: vector %u %s (GSI route %d): %s", d->pci.name, vec,
-		 live ? "live, irqfd bound" : "masked, irqfd unbound", d->route[vec],
+		 live ? "live, irqfd bound" : "masked, irqfd unbound", d->msix_vec.route[vec],
 		 ret < 0 ? strerror(-ret) : "ok");
 	if (ret < 0)
 		pr_warn_ratelimited(&d->io_log, "%s: vector %u: cannot %s its irqfd: %s", d->pci.name,
 				    vec, live ? "bind" : "unbind", strerror(-ret));
 }
 
-static const struct msi_sink_ops vfio_msi_sink = {
-	.route = vfio_msi_route,
-	.fire = vfio_msi_fire,
-	.set_live = vfio_msi_set_live,
+static const struct msi_sink_ops vfio_msix_sink = {
+	.route = vfio_msix_route,
+	.fire = vfio_msix_fire,
+	.set_live = vfio_msix_set_live,
 };
 
 static void set_intx(struct vfio_dev *d, bool on)
@@ -159,6 +153,13 @@ static void set_intx(struct vfio_dev *d, bool on)
 				    d->pci.name, on ? "on" : "off", strerror(-ret));
 }
 
+/* INTx is on exactly while neither MSI-X nor MSI is on at the device (the
+ * PCI rule: a function that signals by message does not assert INTx). */
+static void sync_intx(struct vfio_dev *d)
+{
+	set_intx(d, !d->irqs_on && !d->msi.on);
+}
+
 /* MSI-X on at the device means INTx off, and the other way round. */
 static void set_device_msix(struct vfio_dev *d, bool on)
 {
@@ -168,19 +169,30 @@ static void set_device_msix(struct vfio_dev *d, bool on)
 		return;
 	if (on)
 		set_intx(d, false);
-	ret = vfio_host_set_msix(&d->host, d->efd, on ? d->nr_vectors : 0);
+	ret = vfio_host_set_vectors(&d->host, VFIO_PCI_MSIX_IRQ_INDEX, d->msix_vec.efd,
+				    on ? d->msix_vec.nr : 0);
 	vm_trace(d->vm, "%s: device MSI-X %s (%u vectors): %s", d->pci.name, on ? "on" : "off",
-		 d->nr_vectors, ret < 0 ? strerror(-ret) : "ok");
-	if (ret < 0) {
+		 d->msix_vec.nr, ret < 0 ? strerror(-ret) : "ok");
+	if (ret < 0)
 		pr_warn_ratelimited(&d->io_log, "%s: cannot switch the device's MSI-X %s (VFIO_DEVICE_SET_IRQS): %s",
 				    d->pci.name, on ? "on" : "off", strerror(-ret));
-		if (on)
-			set_intx(d, true);
-		return;
-	}
-	d->irqs_on = on;
-	if (!on)
-		set_intx(d, true);
+	else
+		d->irqs_on = on;
+	sync_intx(d);
+}
+
+/* The guest wrote its MSI capability: INTx off before the device's MSI
+ * goes on, back on after it went off. */
+static void msi_config_written(struct vfio_dev *d)
+{
+	struct msi_cap_state s;
+
+	msi_cap_state(&d->cfg.msi, &d->pci, &s);
+	if (s.enabled && !d->irqs_on)
+		set_intx(d, false);
+	vfio_msi_apply(&d->msi, d->vm, &d->host, pci_requester_id(&d->pci), &s, d->irqs_on,
+		       d->pci.name);
+	sync_intx(d);
 }
 
 /* ---- BARs ----------------------------------------------------------------- */
@@ -294,6 +306,14 @@ static bool vfio_config_read(struct pci_device *pdev, uint32_t off, uint8_t *dat
 	struct vfio_dev *d = pdev->priv;
 	uint8_t dev[4];
 
+	if (d->cfg.msi.pvm && msi_cap_touches(&d->cfg.msi, off, len)) {
+		struct msi_cap_state s;
+
+		msi_cap_state(&d->cfg.msi, pdev, &s);
+		memcpy(data, pdev->cfg + off, len);
+		msi_cap_read_pending(&d->cfg.msi, off, data, len, vfio_msi_pending(&d->msi, &s));
+		return true;
+	}
 	if (!any_live(d, off, len))
 		return false;
 	if (vfio_host_region_read(&d->host, &d->host.config, off, dev, len) < 0)
@@ -343,6 +363,8 @@ static void vfio_config_written(struct pci_device *pdev, uint32_t off, uint32_t 
 
 	if (overlaps(off, len, PCI_COMMAND, 2))
 		sync_command(d);
+	if (msi_cap_touches(&d->cfg.msi, off, len))
+		msi_config_written(d);
 	if (!cap || !overlaps(off, len, cap + PCI_MSIX_FLAGS, 2))
 		return;
 	/* On at the device before the vectors go live; off after. */
@@ -363,6 +385,7 @@ static void vfio_function_reset(struct pci_device *pdev)
 	if (d->cfg.msix.cap)
 		msix_reset(&d->msix);
 	set_device_msix(d, false);
+	vfio_msi_off(&d->msi, d->vm, &d->host, pdev->name);
 	set_intx(d, false);
 	ret = vfio_host_reset(&d->host);
 	if (ret < 0)
@@ -460,21 +483,12 @@ static int map_bar(struct vfio_dev *d, int i)
 static int setup_vectors(struct vfio_dev *d)
 {
 	unsigned int nr = d->cfg.msix.nr_vectors;
+	int ret = vfio_vectors_init(&d->msix_vec, nr);
 
-	d->efd = calloc(nr, sizeof(*d->efd));
-	d->route = calloc(nr, sizeof(*d->route));
-	if (!d->efd || !d->route)
-		return -ENOMEM;
-	for (unsigned int v = 0; v < nr; v++)
-		d->efd[v] = d->route[v] = -1;
-	d->nr_vectors = nr;
-	for (unsigned int v = 0; v < nr; v++) {
-		d->efd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (d->efd[v] < 0)
-			return -errno;
-	}
+	if (ret < 0)
+		return ret;
 	return msix_init_at(&d->msix, &d->pci, d->cfg.msix.cap, nr, d->cfg.msix.bar,
-			    d->cfg.msix.table_off, d->cfg.msix.pba_off, &vfio_msi_sink, d);
+			    d->cfg.msix.table_off, d->cfg.msix.pba_off, &vfio_msix_sink, d);
 }
 
 /* Config space and BARs as the guest will see them. */
@@ -503,16 +517,16 @@ static int build_function(struct vfio_dev *d)
 	for (int i = 0; i < PCI_NUM_BARS; i++)
 		if (d->cfg.bars[i].io)
 			pr_warn("vfio %s: BAR %d is an I/O BAR; the guest does not get it", d->host.name, i);
+	ret = vfio_msi_init(&d->msi, &d->cfg.msi);
+	if (ret < 0)
+		return ret;
 	return d->cfg.msix.cap ? setup_vectors(d) : 0;
 }
 
 static void vfio_dev_free(struct vfio_dev *d)
 {
-	for (unsigned int v = 0; d->efd && v < d->nr_vectors; v++)
-		if (d->efd[v] >= 0)
-			close(d->efd[v]);
-	free(d->efd);
-	free(d->route);
+	vfio_vectors_destroy(&d->msix_vec);
+	vfio_msi_destroy(&d->msi);
 	if (d->msix.vectors)
 		msix_destroy(&d->msix);
 	for (int i = 0; i < PCI_NUM_BARS; i++)
@@ -602,10 +616,12 @@ void vfio_pci_destroy(struct vfio_dev *d)
 {
 	if (!d)
 		return;
-	/* Both kinds off; not set_device_msix(), which would turn INTx on. */
+	/* Every kind off; not set_device_msix(), which would turn INTx on. */
 	set_intx(d, false);
-	if (d->irqs_on && vfio_host_set_msix(&d->host, d->efd, 0) == 0)
+	if (d->irqs_on &&
+	    vfio_host_set_vectors(&d->host, VFIO_PCI_MSIX_IRQ_INDEX, NULL, 0) == 0)
 		d->irqs_on = false;
+	vfio_msi_off(&d->msi, d->vm, &d->host, d->pci.name);
 	vfio_host_reset(&d->host);
 	pr_info("%s: guest accesses to its BARs that came to tern: %llu to the MSI-X table and PBA, %llu elsewhere",
 		d->pci.name, (unsigned long long)atomic_load(&d->trapped_msix),

@@ -10,6 +10,7 @@
 #include <linux/pci_regs.h>
 
 #include "migration/le.h"
+#include "msi_cap.h"
 #include "vfio_cfg.h"
 
 #define VFIO_MIN_BAR	4096u
@@ -47,7 +48,7 @@ static unsigned int live_body_len(const uint8_t *cfg, uint8_t off, uint8_t id)
 static bool cap_kept(uint8_t id)
 {
 	return id == PCI_CAP_ID_PM || id == PCI_CAP_ID_EXP || id == PCI_CAP_ID_VNDR ||
-	       id == PCI_CAP_ID_MSIX;
+	       id == PCI_CAP_ID_MSIX || id == PCI_CAP_ID_MSI;
 }
 
 static int fail(char *err, unsigned int errlen, const char *msg, unsigned int a)
@@ -146,6 +147,12 @@ static int copy_caps(struct pci_device *pdev, const uint8_t *dev_cfg, struct vfi
 			if (read_msix(dev_cfg, off, out->bars, &out->msix, err, errlen))
 				return -EINVAL;
 			memcpy(pdev->cfg + off, dev_cfg + off, PCI_CAP_MSIX_SIZEOF);
+		} else if (id == PCI_CAP_ID_MSI) {
+			if (out->msi.cap)
+				return fail(err, errlen, "a second MSI capability at 0x%x", off);
+			if (msi_cap_parse(dev_cfg, off, &out->msi, err, errlen))
+				return -EINVAL;
+			msi_cap_install(&out->msi, pdev, dev_cfg);
 		} else {
 			body = live_body_len(dev_cfg, off, id);
 			memcpy(pdev->cfg + off, dev_cfg + off, 2 + body);

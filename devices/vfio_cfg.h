@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "msi_cap.h"
 #include "pci.h"
 
 /*
@@ -20,13 +21,14 @@
  *   ROM, INTx pin and the cache line/latency fields read as 0 (hidden;
  *   devices/vfio.c then shows INTA when VFIO offers the device's INTx).
  * - the capability list is rebuilt: kept are power management, PCI Express,
- *   vendor-specific (virtio finds its structures through them) and MSI-X;
- *   every other capability (MSI among them: tern routes MSI-X only) is
- *   unlinked, so the guest never learns of it. Kept capabilities stay at
- *   their offsets. Their bodies (not MSI-X's) are live: guest reads and
- *   writes go to the device (vfio-pci virtualises what needs it); the MSI-X
- *   capability is emulated (devices/msix.c) and only its Enable and Mask
- *   bits reach the device, as the IRQ set-up VFIO_DEVICE_SET_IRQS makes.
+ *   vendor-specific (virtio finds its structures through them), MSI-X and
+ *   MSI; every other capability is unlinked, so the guest never learns of
+ *   it. Kept capabilities stay at their offsets. Their bodies (not MSI-X's
+ *   or MSI's) are live: guest reads and writes go to the device (vfio-pci
+ *   virtualises what needs it); the MSI-X capability is emulated
+ *   (devices/msix.c), and so is MSI's (devices/msi_cap.c): what the guest
+ *   writes there reaches the device only as the IRQ set-up
+ *   VFIO_DEVICE_SET_IRQS makes.
  * - extended config space (0x100 on) reads as 0: no extended capabilities.
  */
 #define VFIO_CFG_MAX_CAPS	48	/* (256 - 64) / 4: a longer chain loops */
@@ -49,6 +51,7 @@ struct vfio_msix_info {
 struct vfio_cfg {
 	struct vfio_bar_info bars[PCI_NUM_BARS];
 	struct vfio_msix_info msix;
+	struct msi_cap msi;		/* cap 0: none */
 	/* Config bytes served live from the device (kept capability bodies). */
 	bool live[PCI_CFG_SPACE_SIZE];
 	unsigned int nr_hidden;		/* capabilities unlinked */
@@ -61,7 +64,7 @@ struct vfio_cfg {
  * pci_device_add_bar (sizes below 4 KiB rounded up to 4 KiB); fills @out.
  * -EINVAL with a message in @err for a device tern cannot pass through
  * (not a type 0 header, a BAR whose size is not a power of two, a broken
- * MSI-X capability).
+ * MSI-X or MSI capability).
  */
 int vfio_cfg_build(struct pci_device *pdev, const uint8_t dev_cfg[PCI_CFG_SPACE_SIZE],
 		   const uint64_t region_size[PCI_NUM_BARS], struct vfio_cfg *out, char *err,

@@ -345,7 +345,8 @@ int vfio_host_region_write(const struct vfio_host *h, const struct vfio_region *
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
-int vfio_host_set_msix(const struct vfio_host *h, const int *efds, unsigned int nr)
+int vfio_host_set_vectors(const struct vfio_host *h, uint32_t index, const int *efds,
+			  unsigned int nr)
 {
 	size_t size = sizeof(struct vfio_irq_set) + nr * sizeof(int32_t);
 	struct vfio_irq_set *set = calloc(1, size);
@@ -356,7 +357,7 @@ int vfio_host_set_msix(const struct vfio_host *h, const int *efds, unsigned int 
 	set->argsz = (uint32_t)size;
 	set->flags = (nr ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) |
 		     VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = VFIO_PCI_MSIX_IRQ_INDEX;
+	set->index = index;
 	set->start = 0;
 	set->count = nr;
 	for (unsigned int i = 0; i < nr; i++)

@@ -52,9 +52,12 @@ int vfio_host_region_read(const struct vfio_host *h, const struct vfio_region *r
 int vfio_host_region_write(const struct vfio_host *h, const struct vfio_region *r, uint64_t off,
 			   const void *data, unsigned int len);
 
-/* MSI-X triggers: @nr eventfds from vector 0 (VFIO_DEVICE_SET_IRQS), or
- * none (@nr 0: MSI-X off at the device). */
-int vfio_host_set_msix(const struct vfio_host *h, const int *efds, unsigned int nr);
+/* MSI-X (@index VFIO_PCI_MSIX_IRQ_INDEX) or MSI (VFIO_PCI_MSI_IRQ_INDEX)
+ * triggers: @nr eventfds from vector 0 (VFIO_DEVICE_SET_IRQS), or none
+ * (@nr 0: that kind off at the device). vfio-pci allows one kind at a time
+ * and a new vector count only from off. -errno. */
+int vfio_host_set_vectors(const struct vfio_host *h, uint32_t index, const int *efds,
+			  unsigned int nr);
 
 /* Whether the device has a legacy interrupt VFIO can signal
  * (VFIO_DEVICE_GET_IRQ_INFO of VFIO_PCI_INTX_IRQ_INDEX: count 1). */

@@ -157,10 +157,11 @@ static const struct ioctl_rule ioctl_rules[] = {
 	I(USERFAULTFD_IOC_NEW, K(MAIN)),
 	I(UFFDIO_COPY, K(MAIN) | K(POSTCOPY_DEST)), I(UFFDIO_ZEROPAGE, K(MAIN) | K(POSTCOPY_DEST)),
 	I(UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST)),
-	/* VFIO: the device's MSI-X, and INTx while MSI-X is off, follow the
-	 * guest's enable (vCPU) and reset (main); at exit the main thread
-	 * resets the device and unmaps DMA. INTx's resample irqfd is a
-	 * KVM_IRQFD and its SPI's route a KVM_SET_GSI_ROUTING (above). */
+	/* VFIO: the device's MSI-X or MSI, and INTx while both are off,
+	 * follow the guest's enable (vCPU) and reset (main); at exit the main
+	 * thread resets the device and unmaps DMA. INTx's resample irqfd is a
+	 * KVM_IRQFD and its SPI's route a KVM_SET_GSI_ROUTING (above). A vCPU
+	 * reading MSI's pending bits polls the vectors' eventfds (ppoll). */
 	I(VFIO_DEVICE_SET_IRQS, K(MAIN) | K(VCPU)), I(VFIO_DEVICE_RESET, K(MAIN)),
 	I(VFIO_IOMMU_UNMAP_DMA, K(MAIN)),
 	/* Devices: tap offloads follow the guest's features; discard. */

@@ -7,10 +7,14 @@
  * the liveness sink devices/vfio.c uses. Besides the sanitizers it checks:
  *  - a build either fails with a message or yields a capability list that
  *    ends, without loops, through kept capabilities only (PM, PCIe,
- *    vendor-specific, MSI-X), at their own offsets,
- *  - live bytes lie inside kept capabilities' bodies, never MSI-X's,
+ *    vendor-specific, MSI-X, MSI), at their own offsets,
+ *  - live bytes lie inside kept capabilities' bodies, never MSI-X's or MSI's,
  *  - read-only config bits never change under guest writes,
- *  - the sink hears only liveness changes, for vectors that exist.
+ *  - the sink hears only liveness changes, for vectors that exist,
+ *  - the emulated MSI capability's state (devices/msi_cap.c), after every
+ *    guest write, enables at most the vectors offered (a power of two),
+ *    masks only those, has a dword-aligned address, and live vectors'
+ *    data stay in their block; the pending patch touches only its bytes.
  * Then vfio_bar_pieces on spans from the input: pieces inside their areas,
  * page-aligned, clear of every hole.
  */
@@ -23,6 +27,7 @@
 
 #include <linux/pci_regs.h>
 
+#include "devices/msi_cap.h"
 #include "devices/msix.h"
 #include "devices/pci.h"
 #include "devices/vfio_cfg.h"
@@ -74,7 +79,7 @@ static const struct msi_sink_ops sink = {
 static bool kept(uint8_t id)
 {
 	return id == PCI_CAP_ID_PM || id == PCI_CAP_ID_EXP || id == PCI_CAP_ID_VNDR ||
-	       id == PCI_CAP_ID_MSIX;
+	       id == PCI_CAP_ID_MSIX || id == PCI_CAP_ID_MSI;
 }
 
 static void check_caps(const struct fuzz *f)
@@ -88,12 +93,37 @@ static void check_caps(const struct fuzz *f)
 		for (unsigned int i = off + 2; i < PCI_CFG_SPACE_SIZE && i < off + 0x100; i++) {
 			if (!f->vc.live[i])
 				break;
-			in_cap[i] = f->pci.cfg[off] != PCI_CAP_ID_MSIX;
+			in_cap[i] = f->pci.cfg[off] != PCI_CAP_ID_MSIX &&
+				    f->pci.cfg[off] != PCI_CAP_ID_MSI;
 		}
 		off = f->pci.cfg[off + PCI_CAP_LIST_NEXT];
 	}
 	for (unsigned int i = 0; i < PCI_CFG_SPACE_SIZE; i++)
 		check(!f->vc.live[i] || in_cap[i]);
+}
+
+static void check_msi(struct fuzz *f, uint32_t reg, unsigned int len)
+{
+	const struct msi_cap *c = &f->vc.msi;
+	struct msi_cap_state s;
+	uint32_t pending = (uint32_t)next_le(&f->input, 4);
+	uint8_t buf[4] = { 0x5a, 0x5a, 0x5a, 0x5a };
+	unsigned int low;
+
+	msi_cap_state(c, &f->pci, &s);
+	check(s.nr_vectors >= 1 && s.nr_vectors <= c->max_vectors && c->max_vectors <= 32);
+	check(!(s.nr_vectors & (s.nr_vectors - 1)));
+	check(c->max_vectors == 32 || !(s.mask >> c->max_vectors));
+	check(c->pvm || !s.mask);
+	check(!(s.addr & 3) && (c->is64 || !(s.addr >> 32)));
+	low = s.nr_vectors - 1;
+	for (unsigned int v = 0; v < MSI_CAP_MAX_VECTORS + 1; v++) {
+		check(!msi_cap_vector_live(&s, v) || (s.enabled && v < s.nr_vectors));
+		check((msi_cap_vector_data(&s, v) & ~low) == (s.data & ~low));
+	}
+	msi_cap_read_pending(c, reg, buf, len, pending);
+	for (unsigned int i = 0; i < len; i++)
+		check(buf[i] == 0x5a || (c->pvm && reg + i >= c->pending && reg + i < c->pending + 4u));
 }
 
 static void guest_step(struct fuzz *f)
@@ -116,6 +146,8 @@ static void guest_step(struct fuzz *f)
 		f->host.ecam.ops->mmio_write(&f->host.ecam, ecam | reg, buf, len);
 		if (f->has_msix)
 			msix_config_written(&f->m);
+		if (msi_cap_touches(&f->vc.msi, reg, len))
+			check_msi(f, reg, len);
 		break;
 	}
 	case 2:

@@ -29,6 +29,9 @@
 #                         in the guest, blkpattern write then verify DEV (at most
 #                         S seconds); fails with WHY unless both pass, or if their
 #                         checksums differ; sets $guest_sum
+#   guest_irqs AWKPAT [S] the guest's interrupts so far on the /proc/interrupts
+#                         lines that awk pattern AWKPAT (no double quotes or $)
+#                         selects, all CPUs: sets $irqs
 #   guest_blk_irqs [S]    the guest's virtio-blk queue interrupts through the ITS
 #                         so far (its "ITS-PCI-MSIX ... req" lines in
 #                         /proc/interrupts, all CPUs): sets $blk_irqs
@@ -176,9 +179,14 @@ guest_blk_roundtrip() {
 		fail "the guest wrote and read back different checksums"
 }
 
+guest_irqs() {
+	guest_run "awk \"$1 { for (i = 2; i <= NF && \\\$i ~ /^[0-9]+\\\$/; i++) s += \\\$i } END { print \\\"IRQSUM=\\\" s + 0 }\" /proc/interrupts" "${2:-60}"
+	irqs=$(guest_value IRQSUM)
+}
+
 guest_blk_irqs() {
-	guest_run 'awk "/ITS-PCI-MSIX/ && /req/ { for (i = 2; i <= NF && \$i ~ /^[0-9]+\$/; i++) s += \$i } END { print \"BLKIRQ=\" s + 0 }" /proc/interrupts' "${1:-60}"
-	blk_irqs=$(guest_value BLKIRQ)
+	guest_irqs '/ITS-PCI-MSIX/ && /req/' "${1:-}"
+	blk_irqs=$irqs
 }
 
 ctl_refused() {

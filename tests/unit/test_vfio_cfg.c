@@ -4,7 +4,7 @@
  * liveness a passed-through function's sink hears of (devices/msix.c):
  * a config space shaped like QEMU's modern virtio-blk-pci (MSI-X in BAR 1,
  * the virtio structures in 64-bit prefetchable BAR 4 behind vendor
- * capabilities, an MSI capability to hide, PCI Express), put on a real
+ * capabilities, an MSI capability as well, PCI Express), put on a real
  * host bridge and driven through ECAM and the BAR window as a guest would.
  */
 #include <errno.h>
@@ -58,15 +58,20 @@ static void virtio_blk_cfg(uint8_t cfg[PCI_CFG_SPACE_SIZE], uint64_t sizes[PCI_N
 	put(cfg, PCI_ROM_ADDRESS, 0xfeb00001, 4);
 	cfg[PCI_INTERRUPT_PIN] = 1;
 	cfg[PCI_CAPABILITY_LIST] = 0x98;
-	/* MSI-X (0x98) -> vendor (0x84) -> MSI (0x74, hidden) -> PCIe (0x40) -> end */
+	/* MSI-X (0x98) -> vendor (0x84) -> PCIe (0x40) -> MSI (0xa8) -> VPD (0xb8) */
 	cap(cfg, 0x98, PCI_CAP_ID_MSIX, 0x84, PCI_CAP_MSIX_SIZEOF);
 	put(cfg, 0x98 + PCI_MSIX_FLAGS, NR_VECTORS - 1, 2);
 	put(cfg, 0x98 + PCI_MSIX_TABLE, 0x000 | 1, 4);
 	put(cfg, 0x98 + PCI_MSIX_PBA, 0x800 | 1, 4);
-	cap(cfg, 0x84, PCI_CAP_ID_VNDR, 0x74, 0x14);
+	cap(cfg, 0x84, PCI_CAP_ID_VNDR, 0x40, 0x14);
 	cfg[0x84 + PCI_CAP_FLAGS] = 0x14;
-	cap(cfg, 0x74, PCI_CAP_ID_MSI, 0x40, 0x0c);
-	cap(cfg, 0x40, PCI_CAP_ID_EXP, 0x00, PCI_CAP_EXP_ENDPOINT_SIZEOF_V2);
+	cap(cfg, 0xa8, PCI_CAP_ID_MSI, 0xb8, 0x0e);
+	/* 64-bit, 4 vectors, no per-vector masking; enabled by the host's
+	 * last user: the guest must see it disabled. */
+	put(cfg, 0xa8 + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT | 2 << 1 | 2 << 4 | PCI_MSI_FLAGS_ENABLE, 2);
+	/* A hidden one: Vital Product Data. */
+	cap(cfg, 0xb8, PCI_CAP_ID_VPD, 0x00, 0x08);
+	cap(cfg, 0x40, PCI_CAP_ID_EXP, 0xa8, PCI_CAP_EXP_ENDPOINT_SIZEOF_V2);
 	sizes[1] = 0x1000;
 	sizes[4] = 0x4000;
 }
@@ -130,19 +135,28 @@ static void test_config_space(void **state)
 	assert_int_equal(ecam_rd(&c, PCI_BASE_ADDRESS_4, 4), 0xffffc00c);	/* 64-bit, prefetchable */
 	ecam_wr(&c, PCI_BASE_ADDRESS_0, 0xffffffff, 4);
 	assert_int_equal(ecam_rd(&c, PCI_BASE_ADDRESS_0, 4), 0);
-	/* Capabilities: MSI-X -> vendor -> PCIe; MSI unlinked. */
+	/* Capabilities: MSI-X -> vendor -> PCIe -> MSI; VPD unlinked. */
 	assert_true(ecam_rd(&c, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
 	assert_int_equal(ecam_rd(&c, PCI_CAPABILITY_LIST, 1), 0x98);
 	assert_int_equal(ecam_rd(&c, 0x98 + PCI_CAP_LIST_NEXT, 1), 0x84);
 	assert_int_equal(ecam_rd(&c, 0x84 + PCI_CAP_LIST_NEXT, 1), 0x40);
-	assert_int_equal(ecam_rd(&c, 0x40 + PCI_CAP_LIST_NEXT, 1), 0);
-	assert_int_equal(ecam_rd(&c, 0x74, 4), 0);
+	assert_int_equal(ecam_rd(&c, 0x40 + PCI_CAP_LIST_NEXT, 1), 0xa8);
+	assert_int_equal(ecam_rd(&c, 0xa8 + PCI_CAP_LIST_NEXT, 1), 0);
+	assert_int_equal(ecam_rd(&c, 0xb8, 4), 0);
 	assert_int_equal(c.vc.nr_hidden, 1);
-	assert_int_equal(c.vc.hidden_ids[0], PCI_CAP_ID_MSI);
-	/* Live: the kept bodies but MSI-X's, not the headers. */
+	assert_int_equal(c.vc.hidden_ids[0], PCI_CAP_ID_VPD);
+	/* MSI emulated: disabled, one vector enabled, the device's 64-bit and
+	 * 4-vector bits; its address and data not the device's. */
+	assert_int_equal(c.vc.msi.cap, 0xa8);
+	assert_int_equal(c.vc.msi.max_vectors, 4);
+	assert_int_equal(ecam_rd(&c, 0xa8, 4), (uint32_t)(PCI_MSI_FLAGS_64BIT | 2 << 1) << 16 | 0x05);
+	assert_int_equal(ecam_rd(&c, 0xa8 + PCI_MSI_ADDRESS_LO, 4), 0);
+	assert_int_equal(ecam_rd(&c, 0xa8 + PCI_MSI_DATA_64, 2), 0);
+	assert_false(c.vc.live[0xaa] || c.vc.live[0xa8 + PCI_MSI_DATA_64]);
+	/* Live: the kept bodies but MSI-X's and MSI's, not the headers. */
 	assert_true(c.vc.live[0x86] && c.vc.live[0x84 + 0x13] && !c.vc.live[0x84 + 0x14]);
 	assert_true(c.vc.live[0x42] && c.vc.live[0x40 + PCI_CAP_EXP_ENDPOINT_SIZEOF_V2 - 1]);
-	assert_false(c.vc.live[0x84] || c.vc.live[0x85] || c.vc.live[0x9a] || c.vc.live[0x76]);
+	assert_false(c.vc.live[0x84] || c.vc.live[0x85] || c.vc.live[0x9a] || c.vc.live[0xba]);
 	/* MSI-X geometry. */
 	assert_int_equal(c.vc.msix.cap, 0x98);
 	assert_int_equal(c.vc.msix.nr_vectors, NR_VECTORS);

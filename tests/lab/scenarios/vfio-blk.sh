@@ -78,6 +78,11 @@ step "5. The Normal-NC path: the device's 64-bit prefetchable BAR 4 (virtio's"
 guest_run 'for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x1042 ] && g=$d; done; echo "GUEST-BAR4=$(sed -n 5p $g/resource)"; echo "${g##*/}" >$g/driver/unbind && barwc $g/resource4_wc && barwc $g/resource4' 60
 expect_status "$run_rc" 0 "virtio registers did not read and write correctly through the WC (or UC) mapping of BAR 4"
 guest_log | grep "^barwc: .*resource4_wc .*qsize_rw=ok" || fail "barwc did not go through resource4_wc"
+# The same registers through both mappings: the same values.
+wc=$(guest_log | sed -n 's/^barwc: .*resource4_wc \(feature1=.*\)/\1/p' | tail -n 1 | tr -d '\r')
+uc=$(guest_log | sed -n 's/^barwc: .*resource4 \(feature1=.*\)/\1/p' | tail -n 1 | tr -d '\r')
+echo "REPORT: BAR 4 registers write-combining (Normal-NC): $wc; uncached: $uc"
+[ -n "$wc" ] && [ "$wc" = "$uc" ] || fail "BAR 4 reads differently through resource4_wc ($wc) and resource4 ($uc)"
 bar4=$(guest_value GUEST-BAR4)
 echo "guest BAR 4: $bar4"
 case $bar4 in 0x00000000*) fail "BAR 4 is not in the 64-bit window: $bar4" ;; esac
