@@ -24,10 +24,16 @@ kvm_mode=$(stat -c %a /dev/kvm) kvm_group=$(stat -c %g /dev/kvm)
 TAP=tapj HOST_IP=198.18.0.1 GUEST_IP=198.18.0.2
 trap 'chgrp "$kvm_group" /dev/kvm; chmod "$kvm_mode" /dev/kvm; del_tap "$TAP"; guest_dump_logs' EXIT
 chgrp 1000 /dev/kvm && chmod 660 /dev/kvm || fail "cannot give gid 1000 access to /dev/kvm"
-# A tap uid 1000 owns: it may attach to it without CAP_NET_ADMIN.
+# A tap uid 1000 may attach to without CAP_NET_ADMIN: one it owns, or, where
+# busybox's tunctl cannot set an owner, a persistent tap with neither owner
+# nor group (drivers/net/tun.c: tun_not_capable()).
 del_tap "$TAP"
-tunctl -u 1000 -t "$TAP" >/dev/null 2>&1 || ip tuntap add dev "$TAP" mode tap user 1000 ||
-	fail "cannot create a tap owned by uid 1000"
+if tunctl -u 1000 -t "$TAP" >/dev/null 2>&1; then
+	echo "REPORT: $TAP: owned by uid 1000"
+else
+	tunctl -t "$TAP" >/dev/null || fail "cannot create the tap $TAP"
+	echo "REPORT: $TAP: no owner (this busybox's tunctl has no -u)"
+fi
 ip addr add "$HOST_IP/24" dev "$TAP" && ip link set "$TAP" up || fail "cannot set up $TAP"
 
 U=$PWD/u
