@@ -22,8 +22,12 @@ RUNAS=$LAB_BIN/runas
 "$RUNAS" 1000 1000 /bin/true || fail "runas cannot become uid 1000"
 kvm_mode=$(stat -c %a /dev/kvm) kvm_group=$(stat -c %g /dev/kvm)
 TAP=tapj HOST_IP=198.18.0.1 GUEST_IP=198.18.0.2
-trap 'chgrp "$kvm_group" /dev/kvm; chmod "$kvm_mode" /dev/kvm; del_tap "$TAP"; guest_dump_logs' EXIT
+tun_mode=$(stat -c %a /dev/net/tun)
+trap 'chgrp "$kvm_group" /dev/kvm; chmod "$kvm_mode" /dev/kvm; chmod "$tun_mode" /dev/net/tun; del_tap "$TAP"; guest_dump_logs' EXIT
 chgrp 1000 /dev/kvm && chmod 660 /dev/kvm || fail "cannot give gid 1000 access to /dev/kvm"
+# /dev/net/tun as distributions ship it (0666; the emulated host's is
+# $tun_mode): attaching to a tap is then up to the tap's owner and group.
+chmod 666 /dev/net/tun || fail "cannot open /dev/net/tun to every user"
 # A tap uid 1000 may attach to without CAP_NET_ADMIN: one it owns, or, where
 # busybox's tunctl cannot set an owner, a persistent tap with neither owner
 # nor group (drivers/net/tun.c: tun_not_capable()).
