@@ -41,11 +41,12 @@ INIT_TIMEOUT_S=$(lab_scaled 240)
 POLL_S=0.02
 BOOT_CMDLINE="console=ttyS0 quiet panic=-1"
 
-# spread N...: (max - min) / median in percent, one decimal.
+# spread N...: (max - min) / median in percent, one decimal. (The
+# parentheses: a bare ">" among printf's arguments is awk's redirection.)
 spread() {
 	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
 		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      printf "%.1f", m > 0 ? (v[NR] - v[1]) * 100 / m : 0 }'
+		      printf "%.1f", (m > 0 ? (v[NR] - v[1]) * 100 / m : 0) }'
 }
 
 # no_violation LOG: the sandbox did not report a forbidden call.
