@@ -344,6 +344,12 @@ void cli_usage(FILE *out)
 		CONFIG_MAX_DISKS, CONFIG_MAX_NETS, SOCKET_PATH_MAX, CONTROL_REPLY_TIMEOUT_S);
 	cli_vfio_usage(out);
 	cli_sandbox_usage(out);
+#ifdef TERN_TEST_COMMANDS
+	fputs("This is a test build (meson -Dtest_commands=true), with one more ctl command:\n"
+	      "  test-open path=FILE  open FILE read-only on the control thread and close it:\n"
+	      "                      what a confined tern can still reach (docs/control.md).\n",
+	      out);
+#endif
 }
 
 static void config_defaults(struct vm_config *cfg)

@@ -352,6 +352,9 @@ static control_handler *const handlers[CONTROL_NR_COMMANDS] = {
 	[CONTROL_MIGRATE_CANCEL] = do_migrate_cancel,
 	[CONTROL_MIGRATE_START_POSTCOPY] = do_migrate_start_postcopy,
 	[CONTROL_MIGRATE_RECONNECT] = do_migrate_reconnect,
+#ifdef TERN_TEST_COMMANDS
+	[CONTROL_TEST_OPEN]	= control_test_open,
+#endif
 };
 
 /* The reply line to one request line; NULL if out of memory. */

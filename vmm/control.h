@@ -34,4 +34,20 @@ void control_poll_serve(struct vm *vm, const struct pollfd fds[CONTROL_POLL_NR])
 void control_serve_buffered(struct vm *vm);
 void control_flush_replies(struct vm *vm);
 
+#ifdef TERN_TEST_COMMANDS
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct control_args;
+
+/*
+ * test-open (vmm/control_test.c; test builds only): opens args->path
+ * read-only on the control thread and closes it. 0 with "opened" in @reply,
+ * or -errno with the message in @err.
+ */
+int control_test_open(struct vm *vm, const struct control_args *args, json_t *reply,
+		      char *err, size_t errlen);
+#endif
+
 #endif

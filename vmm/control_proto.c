@@ -48,6 +48,11 @@ const struct control_command_spec control_commands[CONTROL_NR_COMMANDS] = {
 	[CONTROL_MIGRATE_CANCEL] = { .name = "migrate-cancel" },
 	[CONTROL_MIGRATE_START_POSTCOPY] = { .name = "migrate-start-postcopy" },
 	[CONTROL_MIGRATE_RECONNECT] = { .name = "migrate-reconnect" },
+#ifdef TERN_TEST_COMMANDS
+	[CONTROL_TEST_OPEN]	= { .name = "test-open", .args = {
+		CONTROL_STRING_ARG("path", struct control_args, path),
+	} },
+#endif
 };
 
 /* Requests are parsed strictly: no duplicate keys, any value at the top so

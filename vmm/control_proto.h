@@ -30,6 +30,9 @@ enum control_command {
 	CONTROL_MIGRATE_CANCEL,
 	CONTROL_MIGRATE_START_POSTCOPY,
 	CONTROL_MIGRATE_RECONNECT,
+#ifdef TERN_TEST_COMMANDS
+	CONTROL_TEST_OPEN,		/* test builds only (meson -Dtest_commands=true) */
+#endif
 	CONTROL_NR_COMMANDS,
 };
 
@@ -40,7 +43,7 @@ enum control_command {
  * presets (documented here).
  */
 struct control_args {
-	const char *path;		/* snapshot: the file to write */
+	const char *path;		/* snapshot: the file to write; test-open: to open */
 	uint64_t gpa;			/* inject-memory-error: a guest address in RAM */
 	const char *uri;		/* migrate: unix:PATH or tcp:HOST:PORT */
 	uint64_t downtime_ms;		/* migrate: target; 0 (absent): the default */

@@ -57,8 +57,9 @@ GUEST_CMDLINE="console=ttyS0 quiet panic=-1"
 # Every scenario starts tern as "$TERN" run $TERN_LAB_OPTS ... (not through
 # a shell function: a backgrounded function is a subshell, and $! would not
 # be tern's pid).
-# --sandbox kill: a system call missing from an allowlist fails the scenario
-# (tern's default is log until the suite passes this way; README).
+# --sandbox kill (tern's default too, README "Security model"; named here so
+# that a scenario's tern is confined in kill mode whatever the default): a
+# system call missing from an allowlist fails the scenario.
 TERN_LAB_OPTS="--pmu off --sandbox kill"
 
 guest_start() {

@@ -6,6 +6,8 @@
 # A scenario is tests/lab/scenarios/<name>.sh, a busybox-sh script. The lab runs
 # each one in a fresh, empty scratch directory (its cwd), stdin from /dev/null, with:
 #   TERN       path to the tern binary (may not exist: call need_tern first)
+#   TERN_TEST  path to the test build of tern (scripts/build arm64-test: the
+#              test-only control commands, e.g. test-open); may not exist
 #   KERNEL     the guest kernel Image
 #   INITRD     the guest initramfs (guest-images/init; protocol described there)
 #   LAB        directory holding this lib.sh:  . "$LAB/lib.sh"

@@ -1,0 +1,263 @@
+# Driving a serving guest's virtio disk and network for measurement
+# (bench/virtio.sh, bench/sandbox.sh); sourced after tests/lab/lib.sh and
+# bench/lib/common.sh. What is measured, and how: bench/virtio.sh's header.
+#
+#   virtio_host_setup       a tap ($TAP, $HOST_IP) and disk.img ($DISK_MIB MiB,
+#                           here in the scenario's directory), removed at exit
+#   session NAME CMD...     boot CMD (its guest: tern.action=serve), set up the
+#                           guest's disk and network, RUNS rounds of $MEASURES,
+#                           power off; each figure appended to the list
+#                           $NAME_<measure> (NAME: a shell name). Status 3 when
+#                           the VMM exited before its guest was ready
+
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECS:-3}
+NET_SECS=${BENCH_NET_SECS:-5} # the network's figures are small and noisy here
+BOOT_TIMEOUT_S=$(lab_scaled 300) # boot to "TERN-GUEST: ready", either VMM
+RUN_TIMEOUT_S=$(lab_scaled $((SECS + NET_SECS + 90))) # one "run" in the guest
+DISK_MIB=256
+TAP=tap0 HOST_IP=198.18.0.1 GUEST_IP=198.18.0.2 PORT0=5100
+TERN_CMDLINE="console=ttyS0 quiet panic=-1 tern.action=serve"
+MEASURES="randread seqread seqwrite net"
+CR=$(printf '\r')
+
+vm='' vm_pid='' nc_pid=''
+
+# ---------------------------------------------------------------- driving a guest
+
+# vm_start NAME CMD...: CMD in the background, stdin the FIFO NAME.in (held
+# open on fd 3, so that vm_send can type on the guest's console), stdout (the
+# console) in NAME.log, stderr in NAME-stderr.log. What guest.sh's guest_start
+# does for tern, for any VMM.
+vm_start() {
+	vm=$1
+	shift
+	rm -f "$vm.in" "$vm.log" "$vm-stderr.log"
+	mkfifo "$vm.in" || fail "mkfifo $vm.in"
+	"$@" <"$vm.in" >"$vm.log" 2>"$vm-stderr.log" &
+	vm_pid=$!
+	exec 3>"$vm.in" # completes the VMM's open of its stdin
+}
+
+vm_send() { printf '%s\n' "$1" >&3; }
+
+# scan_log: in $vm.log, n_ready = complete "TERN-GUEST: ready" lines, n_rc =
+# complete "TERN-GUEST: run rc=N" lines, rc = the last N. Builtins only (no
+# fork): this polls while the guest is being measured, and a grep in the
+# emulated host would take CPU time from the VMM.
+scan_log() {
+	n_ready=0 n_rc=0 rc=''
+	[ -e "$vm.log" ] || return 0
+	while IFS= read -r _l; do # an unterminated last line is skipped: still coming
+		_l=${_l%"$CR"}
+		case $_l in
+		*"TERN-GUEST: ready") n_ready=$((n_ready + 1)) ;;
+		*"TERN-GUEST: run rc="*) n_rc=$((n_rc + 1)) rc=${_l##*rc=} ;;
+		esac
+	done <"$vm.log"
+}
+
+vm_alive() { kill -0 "$vm_pid" 2>/dev/null; }
+
+# vm_wait_ready: until the guest's first "TERN-GUEST: ready". Status 1 if the
+# VMM exited first, 2 on timeout.
+vm_wait_ready() {
+	now_ms
+	_limit=$((NOW + BOOT_TIMEOUT_S * 1000))
+	while :; do
+		scan_log
+		[ "$n_ready" -eq 0 ] || return 0
+		vm_alive || return 1
+		now_ms
+		[ "$NOW" -le "$_limit" ] || return 2
+		sleep 0.5
+	done
+}
+
+# vm_run CMD [FIRST_WAIT_S]: "run CMD" in the serving guest; sets run_rc (empty
+# when it did not finish). Sleeps FIRST_WAIT_S (the command's known duration)
+# before polling, so that the host stays quiet while the guest measures.
+vm_run() {
+	scan_log
+	_n0=$n_rc run_rc=''
+	vm_send "run $1"
+	now_ms
+	_limit=$((NOW + RUN_TIMEOUT_S * 1000))
+	[ -z "${2:-}" ] || sleep "$2"
+	while :; do
+		scan_log
+		if [ "$n_rc" -gt "$_n0" ]; then
+			run_rc=$rc
+			return 0
+		fi
+		vm_alive || { run_failed "$vm exited while the guest ran: $1"; return 1; }
+		now_ms
+		[ "$NOW" -le "$_limit" ] || { run_failed "$vm: the guest did not finish within ${RUN_TIMEOUT_S}s: $1"; return 1; }
+		sleep 0.25
+	done
+}
+
+# The last "KEY=value" the guest printed.
+vm_value() { tr -d '\r' <"$vm.log" | sed -n "s/^$1=//p" | tail -n 1; }
+
+# iobench_field MODE FIELD: FIELD of the last "iobench: MODE ..." line.
+iobench_field() {
+	tr -d '\r' <"$vm.log" | sed -n "s/.*iobench: $1 .* $2=\([0-9.]*\).*/\1/p" | tail -n 1
+}
+
+vm_stop() {
+	[ -n "$vm_pid" ] || return 0
+	if vm_alive; then
+		vm_send poweroff
+		now_ms
+		_limit=$((NOW + $(lab_scaled 120) * 1000))
+		while vm_alive; do
+			now_ms
+			if [ "$NOW" -gt "$_limit" ]; then
+				run_failed "$vm still running after poweroff; killing it"
+				kill -KILL "$vm_pid" 2>/dev/null
+				break
+			fi
+			sleep 0.5
+		done
+	fi
+	wait "$vm_pid" 2>/dev/null
+	_st=$?
+	exec 3>&-
+	vm_pid=''
+	[ "$_st" = 0 ] || run_failed "$vm exited with status $_st"
+}
+
+cleanup() {
+	[ -z "$nc_pid" ] || kill "$nc_pid" 2>/dev/null
+	[ -z "$vm_pid" ] || kill -KILL "$vm_pid" 2>/dev/null
+	del_tap "$TAP"
+}
+
+# ---------------------------------------------------------------- measurements
+
+# add_vm NAME VALUE: append VALUE to the list $<vm>_<NAME>.
+add_vm() { eval "${vm}_$1=\"\$${vm}_$1 $2\""; }
+
+measure_disk() {
+	vm_run "iobench $1 /dev/vda $SECS" "$SECS" || return
+	if [ "$run_rc" != 0 ]; then
+		run_failed "$vm: iobench $1 failed (rc=$run_rc)"
+		return
+	fi
+	case $1 in randread) _f=iops ;; *) _f=mib_s ;; esac
+	_v=$(iobench_field "$1" "$_f")
+	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench $1"; return; }
+	echo "$vm $1: $_v $_f"
+	add_vm "$1" "$_v"
+}
+
+# The host's side: busybox nc, its stdin a FIFO held open (at stdin EOF it
+# would shut its sending side and the guest's end would see the close early),
+# its output a file here; it exits when the guest closes.
+measure_net() {
+	_port=$((PORT0 + $1))
+	rm -f nc.in recv.bin
+	mkfifo nc.in
+	nc -l -p "$_port" <nc.in >recv.bin &
+	nc_pid=$!
+	exec 5>nc.in
+	sleep 1
+	vm_run "iobench send $HOST_IP $_port $NET_SECS" "$NET_SECS"
+	now_ms
+	_limit=$((NOW + $(lab_scaled 60) * 1000))
+	while kill -0 "$nc_pid" 2>/dev/null; do
+		now_ms
+		if [ "$NOW" -gt "$_limit" ]; then
+			kill "$nc_pid" 2>/dev/null
+			run_failed "$vm: the host's nc did not see the end of the stream"
+			break
+		fi
+		sleep 0.25
+	done
+	wait "$nc_pid" 2>/dev/null
+	nc_pid=''
+	exec 5>&-
+	_got=$(wc -c <recv.bin)
+	rm -f nc.in recv.bin
+	[ "$run_rc" = 0 ] || { run_failed "$vm: iobench send failed (rc=${run_rc:-none})"; return; }
+	_v=$(iobench_field send mib_s)
+	_sent=$(iobench_field send bytes)
+	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench send"; return; }
+	[ "$_got" = "$_sent" ] || { run_failed "$vm: the guest sent $_sent bytes, the host got $_got"; return; }
+	echo "$vm net: $_v MiB/s ($_sent bytes)"
+	add_vm net "$_v"
+}
+
+# session NAME CMD...: boot CMD, set up its guest, run the rounds, power off.
+# Status 3 when the VMM exited before the guest was ready (nothing measured).
+# A VMM still running after a failure is killed.
+session() {
+	session_body "$@"
+	_sst=$?
+	if [ -n "$vm_pid" ]; then
+		kill -KILL "$vm_pid" 2>/dev/null
+		wait "$vm_pid" 2>/dev/null
+		exec 3>&-
+		vm_pid=''
+		show_logs "$vm.log" "$vm-stderr.log"
+	fi
+	return "$_sst"
+}
+
+session_body() {
+	echo "== $1: $(date)"
+	ip neigh flush dev "$TAP" 2>/dev/null
+	vm_start "$@"
+	now_ms
+	_t0=$NOW
+	vm_wait_ready
+	case $? in
+	1)
+		wait "$vm_pid" 2>/dev/null
+		echo "$vm exited before the guest was ready (status $?)"
+		vm_pid=''
+		exec 3>&-
+		return 3
+		;;
+	2)
+		run_failed "$vm: no 'TERN-GUEST: ready' within ${BOOT_TIMEOUT_S}s"
+		return 1
+		;;
+	esac
+	now_ms
+	echo "$vm: guest ready after $((NOW - _t0)) ms"
+	if grep "TERN-GUEST: module " "$vm.log"; then
+		run_failed "$vm: the guest could not load its modules"
+		return 1
+	fi
+	# shellcheck disable=SC2016 # expanded by the guest's shell
+	vm_run 'echo VDA-SECTORS=$(cat /sys/block/vda/size); echo NET-DEV=$(ls /sys/class/net | grep -v "^lo$" | head -n 1)' || return
+	_dev=$(vm_value NET-DEV)
+	[ "$(vm_value VDA-SECTORS)" = $((DISK_MIB * 2048)) ] && [ -n "$_dev" ] || {
+		run_failed "$vm: the guest sees /dev/vda with $(vm_value VDA-SECTORS) sectors (expected $((DISK_MIB * 2048))), network device '${_dev}'"
+		return 1
+	}
+	vm_run "ip link set $_dev up && ip addr add $GUEST_IP/24 dev $_dev && ping -c 2 -W 10 $HOST_IP >/dev/null" || return
+	[ "$run_rc" = 0 ] || { run_failed "$vm: the guest cannot reach $HOST_IP over $_dev"; return 1; }
+	_i=1
+	while [ "$_i" -le "$RUNS" ]; do
+		for _m in randread seqread seqwrite; do measure_disk "$_m"; done
+		measure_net "$_i"
+		_i=$((_i + 1))
+	done
+	vm_stop
+}
+
+# ---------------------------------------------------------------- the host's side
+
+virtio_host_setup() {
+	# A tap is needed: no skipping here, a benchmark that cannot run fails.
+	[ -c /dev/net/tun ] || modprobe tun 2>/dev/null || insmod "$LAB/modules/tun.ko" 2>/dev/null || :
+	[ -c /dev/net/tun ] || fail "no /dev/net/tun (tun module missing)"
+	trap 'cleanup' EXIT
+	del_tap "$TAP"
+	make_tap "$TAP" "$HOST_IP/24"
+	dd if=/dev/zero of=disk.img bs=1048576 count="$DISK_MIB" 2>/dev/null || fail "cannot create disk.img"
+	echo "disk: $(pwd)/disk.img, $DISK_MIB MiB; /tmp is $(awk '$2 == "/tmp" { print $3 }' /proc/mounts)"
+}
