@@ -20,11 +20,14 @@
 # The interrupt path: around each randread, the guest's virtio-blk queue
 # interrupts (ITS-PCI-MSIX "req" lines of /proc/interrupts) and the context
 # switches and CPU ticks of the VMM's threads that are not vCPUs (a thread
-# with guest time in /proc/PID/task/TID/stat is a vCPU). A completion that
-# went through a userspace thread would wake it once per interrupt (tern-blk
-# shows that: its I/O thread completes every request); with the device's MSI-X
-# eventfds as KVM irqfds (tern-pt) those threads stay asleep. Reported as
-# wakeups per interrupt; target for tern-pt: <= 0.05.
+# with guest time in /proc/PID/task/TID/stat is a vCPU), and before it, as the
+# baseline, their switches over an idle "run sleep SECS" (the guest idle for
+# as long: timers, the console). A completion that went through a userspace
+# thread would wake it at least once per interrupt (tern-blk shows that: its
+# I/O thread completes every request); with the device's MSI-X eventfds as
+# KVM irqfds (tern-pt) those threads sleep as when idle. Reported as
+# (switches during randread - idle switches) per interrupt; target for
+# tern-pt: <= 0.05.
 #
 # Results are "BENCH: <key> <value> <unit>" lines, targets as
 # "BENCH: vfio.target_* PASS|MISS". A missed target is reported, not a
@@ -111,6 +114,13 @@ guest_blk_irqs() {
 
 measure_disk() {
 	if [ "$1" = randread ]; then
+		# The baseline: the same threads over an idle "run" of the same length.
+		threads_sample
+		_sw0=$T_SW
+		vm_run "sleep $SECS" "$SECS" || return
+		threads_sample
+		_idle=$((T_SW - _sw0))
+		add "${vm}_idle" "$_idle"
 		guest_blk_irqs || return
 		_i0=$irqs
 		threads_sample
@@ -125,6 +135,7 @@ measure_disk() {
 		add "${vm}_wakeups" $((_sw1 - _sw0))
 		add "${vm}_ticks" $((_tk1 - _tk0))
 		echo "$vm randread: $((irqs - _i0)) queue interrupts; $T_N non-vCPU threads: $((_sw1 - _sw0)) context switches, $((_tk1 - _tk0)) CPU ticks"
+		echo "$vm idle ${SECS}s before: $T_N non-vCPU threads: $_idle context switches"
 	fi
 	if [ "$run_rc" != 0 ]; then
 		run_failed "$vm: iobench $1 failed (rc=$run_rc)"
@@ -184,7 +195,7 @@ cleanup() {
 peer_qemu_check
 trap 'cleanup' EXIT
 for _v in $VMS; do
-	for _m in $MEASURES irqs wakeups ticks; do eval "${_v}_$_m=''"; done
+	for _m in $MEASURES irqs wakeups ticks idle; do eval "${_v}_$_m=''"; done
 done
 
 host_blk
@@ -230,7 +241,7 @@ for _m in $MEASURES; do
 done
 echo "interrupt path during the randread runs (sums over the rounds):"
 for _v in $VMS; do
-	eval "_i=\$${_v}_irqs _w=\$${_v}_wakeups _k=\$${_v}_ticks"
+	eval "_i=\$${_v}_irqs _w=\$${_v}_wakeups _k=\$${_v}_ticks _d=\$${_v}_idle"
 	[ -n "$_i" ] || continue
 	# shellcheck disable=SC2086
 	_i=$(printf '%s\n' $_i | awk '{ s += $1 } END { print s + 0 }')
@@ -238,11 +249,15 @@ for _v in $VMS; do
 	_w=$(printf '%s\n' $_w | awk '{ s += $1 } END { print s + 0 }')
 	# shellcheck disable=SC2086
 	_k=$(printf '%s\n' $_k | awk '{ s += $1 } END { print s + 0 }')
+	# shellcheck disable=SC2086
+	_d=$(printf '%s\n' $_d | awk '{ s += $1 } END { print s + 0 }')
+	_x=$(awk -v w="$_w" -v d="$_d" 'BEGIN { print (w > d ? w - d : 0) }')
 	report "vfio.${_v}_randread_irqs" "$_i" interrupts
 	report "vfio.${_v}_randread_nonvcpu_switches" "$_w" switches
+	report "vfio.${_v}_idle_nonvcpu_switches" "$_d" switches
 	report "vfio.${_v}_randread_nonvcpu_ticks" "$_k" ticks
-	report "vfio.${_v}_wakeups_per_irq" "$(ratio "$_w" "$_i")" x
-	eval "wpi_$_v=\$(ratio \"\$_w\" \"\$_i\")"
+	report "vfio.${_v}_wakeups_per_irq" "$(ratio "$_x" "$_i")" x
+	eval "wpi_$_v=\$(ratio \"\$_x\" \"\$_i\")"
 done
 echo "targets (tern passthrough / QEMU passthrough >= 1.0; tern passthrough's non-vCPU wakeups per interrupt <= 0.05):"
 for _m in $MEASURES; do
