@@ -29,6 +29,7 @@
 . "$LAB/lib.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/boot.sh"
+. "${LAB_SCENARIOS:-$LAB/../bench}/lib/vm.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/virtio.sh"
 need_tern
 need_root

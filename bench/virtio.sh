@@ -33,6 +33,7 @@
 # timeout: 900
 . "$LAB/lib.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
+. "${LAB_SCENARIOS:-$LAB/../bench}/lib/vm.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/virtio.sh"
 need_tern
 need_root
