@@ -96,6 +96,9 @@ source_migrated() {
 	expect_status "$status" 0 "the source did not exit 0 after migrating ($2)"
 	report=$(migration_report tern-stderr.log)
 	[ -n "$report" ] || fail "no final report from the source ($2): $(tail -n 5 tern-stderr.log)"
+	# Where the time went, for the console log: each round, the final stage.
+	grep -a "migration: round\|migration: planning\|migration: final stage" tern-stderr.log |
+		sed "s/^/migration log ($2): /"
 }
 
 wait_migration_state() {
