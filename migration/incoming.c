@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -45,8 +46,10 @@
  * and then stalls (or trickles its handshake) holds only its own thread,
  * up to the TLS timeout, never the real source's handshake beside it. At
  * most ADMIT_MAX at once: a connection beyond them is closed at once. The
- * first connection that authenticates is the source. Shared by the loop
- * and the threads; the last of them to leave frees it.
+ * first connection that authenticates is the source; the loop then cuts
+ * the others off (shutdown) and waits for their threads, which use the
+ * keys main() frees at exit. Shared by the loop and the threads; the last
+ * of them to leave frees it.
  */
 #define ADMIT_MAX	4
 
@@ -54,8 +57,10 @@ struct admission {
 	pthread_mutex_t lock;
 	unsigned int refs;		/* the loop, and each handshake thread */
 	unsigned int running;		/* handshakes under way */
+	int fds[ADMIT_MAX];		/* their connections, -1: a free slot */
+	pthread_cond_t ended;		/* running went down */
 	int winner;			/* the first that authenticated, not taken; -1 */
-	bool closed;			/* the loop left: later successes are closed */
+	_Atomic bool closed;		/* the loop left: the rest are cut off */
 	int efd;			/* eventfd: a handshake ended */
 	const struct channel_spec *cs;	/* vm->keys: lives as long as the process */
 	/* Anyone who reaches the port can try: the refusals are rate-limited,
@@ -87,6 +92,7 @@ static void admission_put(struct admission *a)
 		close(a->winner);
 	close(a->efd);
 	ratelimit_destroy(&a->refusals);
+	pthread_cond_destroy(&a->ended);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -105,7 +111,10 @@ static struct admission *admission_new(const struct channel_spec *cs)
 	a->refs = 1;
 	a->winner = -1;
 	a->cs = cs;
+	for (int i = 0; i < ADMIT_MAX; i++)
+		a->fds[i] = -1;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->ended, NULL);
 	ratelimit_init(&a->refusals, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	return a;
 }
@@ -161,26 +170,29 @@ static void *admit_thread(void *arg)
 			 strerror(-ret));
 	else
 		ret = channel_secure(fd, &a->cs->sec, true, err, sizeof(err));
-	if (ret == -EPROTO && channel_sec_tls(&a->cs->sec))
+	if (ret == -EPROTO && channel_sec_tls(&a->cs->sec) && !a->closed)
 		tell_plain_source(fd);
 	pthread_mutex_lock(&a->lock);
 	if (!ret && a->winner < 0 && !a->closed) {
 		a->winner = fd;
-		fd = -1;
 		pr_info("--incoming: the source authenticated on %s (%s took %" PRIu64 " ms)",
 			a->cs->uri, channel_sec_tls(&a->cs->sec) ? "its TLS handshake" :
 			"the check", (monotonic_ns() - t0) / 1000000);
-	} else if (!ret) {
-		snprintf(err, sizeof(err), "another source authenticated first");
+	} else if (!a->closed) {
+		/* Not after the loop left: it cut this one off. */
+		log_refusal(a, ret ? err : "another source authenticated first");
 	}
+	for (int i = 0; i < ADMIT_MAX; i++)
+		if (a->fds[i] == fd)
+			a->fds[i] = -1;
+	if (a->winner != fd)
+		close(fd);
 	a->running--;
+	pthread_cond_signal(&a->ended);
 	if (write(a->efd, &one, sizeof(one)) < 0)
 		pr_err("--incoming: cannot signal a finished handshake: %m");
 	pthread_mutex_unlock(&a->lock);
-	if (fd >= 0) {
-		close(fd);
-		log_refusal(a, err);
-	}
+	/* Nothing of the keys or the URI from here on. */
 	admission_put(a);
 	return NULL;
 }
@@ -202,6 +214,11 @@ static void admit_new(struct admission *a, int lfd)
 	if (!full) {
 		a->running++;
 		a->refs++;
+		for (int i = 0; i < ADMIT_MAX; i++)
+			if (a->fds[i] < 0) {
+				a->fds[i] = fd;
+				break;
+			}
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (full) {
@@ -222,11 +239,14 @@ static void admit_new(struct admission *a, int lfd)
 	}
 	if (!job) {
 		pr_err("--incoming: cannot start a handshake thread; closing a connection");
-		close(fd);
 		pthread_mutex_lock(&a->lock);
+		for (int i = 0; i < ADMIT_MAX; i++)
+			if (a->fds[i] == fd)
+				a->fds[i] = -1;
 		a->running--;
 		a->refs--;
 		pthread_mutex_unlock(&a->lock);
+		close(fd);
 	}
 }
 
@@ -243,6 +263,21 @@ static int admitted(struct admission *a)
 	a->winner = -1;
 	pthread_mutex_unlock(&a->lock);
 	return fd >= 0 ? fd : -EAGAIN;
+}
+
+/* The loop is done: the handshakes still under way are cut off and waited
+ * for (they hold the keys, which main() frees at exit). */
+static void admission_end(struct admission *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->closed = true;
+	for (int i = 0; i < ADMIT_MAX; i++)
+		if (a->fds[i] >= 0)
+			shutdown(a->fds[i], SHUT_RDWR);
+	while (a->running)
+		pthread_cond_wait(&a->ended, &a->lock);
+	pthread_mutex_unlock(&a->lock);
+	admission_put(a);
 }
 
 /* Waits for the first connection that authenticates, or a signal. */
@@ -290,14 +325,8 @@ static int accept_source(struct vm *vm, const struct channel_spec *cs, int *lfd_
 		" (TLS 1.3, pre-shared key)" : cs->sec.tls_creds[0] ? " (TLS 1.3, X.509)" : "");
 	a = admission_new(cs);
 	fd = a ? wait_source(vm, cs, a, lfd) : -ENOMEM;
-	if (a) {
-		/* Handshakes still under way end on their own (TLS timeout),
-		 * and close what they admit. */
-		pthread_mutex_lock(&a->lock);
-		a->closed = true;
-		pthread_mutex_unlock(&a->lock);
-		admission_put(a);
-	}
+	if (a)
+		admission_end(a);
 	if (fd < 0) {
 		if (fd != -EINTR)
 			pr_err("--incoming: accept on %s: %s", cs->uri, strerror(-fd));
