@@ -14,7 +14,7 @@
  *       of closing one per send.
  *   ktlsbench alg NAME CHUNK MIB
  *       MIB MiB sealed by the kernel's crypto API through AF_ALG, aead NAME
- *       (e.g. "gcm(aes)", or a driver: "gcm-aes-ce"), CHUNK bytes per
+ *       (e.g. "gcm(aes)", or a driver: "gcm-aes-ce"; needs algif_aead), CHUNK bytes per
  *       request: the cipher alone, without TCP or TLS.
  *
  * Prints one "KTLSBENCH ..." line: MiB/s, and each side's CPU time (user and
