@@ -54,6 +54,15 @@ uint64_t converge_fixed_cost_ms(uint64_t rtt_ms, uint64_t final_work_ms)
 	return sum ? sum : 1;
 }
 
+uint64_t converge_path_rtt_ms(uint64_t handshake_ms, bool kernel_known, uint64_t kernel_rtt_us)
+{
+	uint64_t kernel_ms = kernel_rtt_us / 1000 + (kernel_rtt_us % 1000 ? 1 : 0);
+
+	if (!kernel_known)
+		return handshake_ms;
+	return kernel_ms < handshake_ms ? kernel_ms : handshake_ms;
+}
+
 uint64_t converge_pace_ns(uint64_t bytes, uint64_t elapsed_ns, uint64_t cap)
 {
 	uint64_t due;

@@ -14,9 +14,10 @@
  * what the final stage does besides sending pages: pausing the vCPUs and
  * the I/O thread, KVM writing the GIC pending and ITS tables, the clock,
  * vCPU, GIC, ITS and device state, the destination restoring all of it
- * and its "ack" coming back. migrate.c plans with the round trip it
- * measured in the handshake plus a default for the work (see
- * converge_fixed_cost_ms()); it is never zero.
+ * and its "ack" coming back. migrate.c plans with the path's round trip
+ * (the smallest seen: converge_path_rtt_ms(), re-read after every round)
+ * plus a default for the work (see converge_fixed_cost_ms()); it is never
+ * zero.
  *
  * Bandwidth is smoothed over the rounds: a round's bytes and time both
  * enter decaying sums (each round halves what came before), and the
@@ -93,11 +94,24 @@ uint64_t converge_smooth_bandwidth(uint64_t *win_bytes, uint64_t *win_ns, uint64
 uint64_t converge_send_ms(uint64_t bytes, uint64_t bandwidth);
 
 /*
- * The fixed cost to plan with: the handshake's round trip (@rtt_ms: the
- * destination answered the prelude, the same path as the final ack) plus
- * @final_work_ms, the final stage's own work. Never below 1 ms.
+ * The fixed cost to plan with: the path's round trip (@rtt_ms, the way the
+ * final ack comes back: converge_path_rtt_ms) plus @final_work_ms, the final
+ * stage's own work. Never below 1 ms.
  */
 uint64_t converge_fixed_cost_ms(uint64_t rtt_ms, uint64_t final_work_ms);
+
+/*
+ * The path's round trip, the smallest it has shown. @handshake_ms is one
+ * sample (configuration -> accept) that also holds the destination's
+ * checks and whatever kept either side off a CPU then: on a loaded host
+ * it was seen at 300-1750 ms where the path itself takes under 1 ms.
+ * @kernel_rtt_us is the kernel's own figure when @kernel_known: TCP's
+ * minimum RTT over the connection's life so far (TCP_INFO tcpi_min_rtt,
+ * re-read after every round; not known while it has no sample), or 0 for
+ * a unix socket, whose "path" is a copy in the local kernel. The smaller,
+ * in ms rounded up.
+ */
+uint64_t converge_path_rtt_ms(uint64_t handshake_ms, bool kernel_known, uint64_t kernel_rtt_us);
 
 /*
  * Bandwidth cap: how long to sleep (ns) so that @bytes sent in @elapsed_ns

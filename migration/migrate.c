@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/tcp.h>	/* struct tcp_info with tcpi_min_rtt (glibc's lacks it) */
+#include <netinet/in.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +45,9 @@
 #include "vmm/sandbox.h"
 
 #define BOUNCE_BYTES	(1u << 20)
+/* The stream's coalescing buffer (stream_writer_set_buffer): 16 full TLS
+ * records per write. */
+#define WRITE_BUFFER_BYTES	(256u << 10)
 #define URI_MAX		256
 #define ERR_MAX		400
 /*
@@ -79,6 +85,7 @@ struct migration {
 	_Atomic bool postcopy_asked;	/* migrate-start-postcopy */
 	const struct stream_writer *sw;	/* for progress while a round runs */
 	uint8_t *bounce;
+	uint8_t *wbuf;			/* the stream's coalescing buffer */
 	struct dirty_bitmap round;	/* the pages this round sends */
 	struct converge conv;		/* migration thread only */
 	struct throttle throttle;	/* migration thread only */
@@ -86,6 +93,8 @@ struct migration {
 	bool pacing;			/* the bandwidth cap applies (live rounds) */
 	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
 	uint64_t rtt_ms;		/* prelude to "accept" */
+	uint64_t round_writes;		/* the last round's writes on the channel */
+	uint64_t round_cpu_ns;		/* and this thread's CPU time in it */
 	uint8_t token[CHANNEL_TOKEN_LEN];	/* from "accept": for the page channel */
 
 	pthread_mutex_t lock;		/* what status reads, and fd */
@@ -251,6 +260,17 @@ static int handshake(struct migration *m, struct stream_writer *sw)
 
 /* ---- rounds ---- */
 
+/* This thread's CPU time (user and system: kernel TLS seals records in the
+ * sending thread's system time). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t ms_since(uint64_t t0)
 {
 	return (monotonic_ns() - t0) / 1000000;
@@ -293,9 +313,12 @@ static void record_round(struct migration *m, const struct converge_round *r,
 	pr_info("migration: round %u: %" PRIu64 " MiB in %" PRIu64 " ms (%" PRIu64 ".%" PRIu64
 		" MiB/s, %" PRIu64 ".%" PRIu64 " MiB/s smoothed), %" PRIu64 " MiB sent in all, %" PRIu64
 		" pages/s dirtied, %" PRIu64 " pages left, expected downtime %" PRIu64 " ms "
-		"(target %" PRIu64 "), throttle %u%%", c->rounds - 1, r->bytes >> 20, ms,
+		"(target %" PRIu64 "), throttle %u%%; %" PRIu64 " writes of %" PRIu64 " bytes on "
+		"average, %" PRIu64 " ms of this thread's CPU", c->rounds - 1, r->bytes >> 20, ms,
 		tenths / 10, tenths % 10, smooth_tenths / 10, smooth_tenths % 10, m->sw->offset >> 20,
-		c->dirty_rate, r->pages_dirty, c->estimate_ms, m->params.downtime_ms, throttle);
+		c->dirty_rate, r->pages_dirty, c->estimate_ms, m->params.downtime_ms, throttle,
+		m->round_writes, m->round_writes ? r->bytes / m->round_writes : 0,
+		m->round_cpu_ns / 1000000);
 }
 
 static int set_throttle(struct migration *m, unsigned int pct)
@@ -343,6 +366,7 @@ static int live_round(struct migration *m, struct stream_writer *sw,
 {
 	struct page_stats st = { 0 };
 	uint64_t t0 = monotonic_ns(), off0 = sw->offset, dirty = 0;
+	uint64_t writes0 = sw->writes, cpu0 = thread_cpu_ns();
 	int ret;
 
 	m->pace_t0 = t0;
@@ -357,29 +381,59 @@ static int live_round(struct migration *m, struct stream_writer *sw,
 	}
 	if (!ret)
 		ret = take_dirty(m, &dirty);
+	m->round_writes = sw->writes - writes0;
+	m->round_cpu_ns = thread_cpu_ns() - cpu0;
 	*r = (struct converge_round){ .bytes = sw->offset - off0, .ns = monotonic_ns() - t0,
 				      .pages_sent = st.pages + st.zero_pages,
 				      .pages_dirty = dirty, .page_size = host_page_size() };
 	return ret;
 }
 
-/* The final stage's fixed cost is planned from the handshake's round trip
- * (measured: the ack comes back the same way) and the final work's default. */
+/*
+ * The kernel's round trip of the channel, in µs (converge_path_rtt_ms):
+ * TCP's minimum RTT so far, or 0 for a unix socket. False when the kernel
+ * has no figure (no TCP sample yet).
+ */
+static bool kernel_rtt_us(struct migration *m, uint64_t *us)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	*us = 0;
+	if (!strncmp(m->uri, "unix:", 5))
+		return true;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(m->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    len < offsetof(struct tcp_info, tcpi_min_rtt) + sizeof(ti.tcpi_min_rtt) ||
+	    !ti.tcpi_min_rtt)
+		return false;
+	*us = ti.tcpi_min_rtt;
+	return true;
+}
+
+/*
+ * The final stage's fixed cost: the path's round trip (the ack comes back
+ * that way), the smallest seen so far, plus the final work's default. Run
+ * before the first round and again after each: the handshake's one sample
+ * also holds the destination's checks and any scheduling delay.
+ */
 static void plan_fixed_cost(struct migration *m)
 {
-	struct converge_params p = {
-		.downtime_ms = m->params.downtime_ms, .max_rounds = m->params.max_rounds,
-		.auto_converge = m->params.auto_converge,
-		.fixed_cost_ms = converge_fixed_cost_ms(m->rtt_ms, FINAL_WORK_DEFAULT_MS),
-	};
+	uint64_t us, rtt, fixed;
+	bool known = kernel_rtt_us(m, &us);
 
-	converge_init(&m->conv, &p);
+	rtt = converge_path_rtt_ms(m->rtt_ms, known, us);
+	fixed = converge_fixed_cost_ms(rtt, FINAL_WORK_DEFAULT_MS);
+	if (m->conv.rounds && fixed == m->conv.p.fixed_cost_ms)
+		return;
+	m->conv.p.fixed_cost_ms = fixed;
 	pthread_mutex_lock(&m->lock);
-	m->fixed_cost_ms = p.fixed_cost_ms;
+	m->fixed_cost_ms = fixed;
 	pthread_mutex_unlock(&m->lock);
 	pr_info("migration: planning with %" PRIu64 " ms of fixed final-stage cost (%" PRIu64
-		" ms round trip + %d ms of final work)", p.fixed_cost_ms, m->rtt_ms,
-		FINAL_WORK_DEFAULT_MS);
+		" ms round trip + %d ms of final work; the handshake took %" PRIu64 " ms, "
+		"the kernel's round trip %s%" PRIu64 " us)", fixed, rtt, FINAL_WORK_DEFAULT_MS,
+		m->rtt_ms, known ? "" : "not known yet, ", us);
 }
 
 /* After a round: whether the rest goes post-copy now, after
@@ -402,12 +456,18 @@ static bool postcopy_due(struct migration *m)
  * rest fits the downtime target, with it in m->round. */
 static int precopy(struct migration *m, struct stream_writer *sw)
 {
+	struct converge_params p = {
+		.downtime_ms = m->params.downtime_ms, .max_rounds = m->params.max_rounds,
+		.auto_converge = m->params.auto_converge,
+	};
 	struct converge_round r = { 0 };
 	int ret;
 
+	converge_init(&m->conv, &p);
 	plan_fixed_cost(m);
 	ret = live_round(m, sw, NULL, &r);
 	while (!ret) {
+		plan_fixed_cost(m);
 		ret = decide(m, &r);
 		if (ret == 1)
 			return 0;
@@ -612,6 +672,9 @@ static int migrate_run(struct migration *m, struct stream_writer *sw)
 	struct final_times ft = { 0 };
 	int ret = handshake(m, sw);
 
+	/* From here on the source waits for an answer only after END, which
+	 * flushes: small sections leave in large writes. */
+	stream_writer_set_buffer(sw, m->wbuf, WRITE_BUFFER_BYTES);
 	if (!ret) {
 		ret = dirty_log_start(m->vm);
 		if (ret)
@@ -786,6 +849,7 @@ static void migration_free(struct migration *m)
 		tls_creds_free(&m->params.sec);
 	dirty_bitmap_free(&m->round);
 	free(m->bounce);
+	free(m->wbuf);
 	free(m);
 }
 
@@ -832,8 +896,9 @@ static struct migration *migration_new(struct vm *vm, const struct migrate_param
 	pthread_mutex_init(&m->lock, NULL);
 	m->start_ns = monotonic_ns();
 	m->bounce = malloc(BOUNCE_BYTES);
+	m->wbuf = malloc(WRITE_BUFFER_BYTES);
 	m->throttle_ready = !throttle_init(&m->throttle, vm);
-	if (!m->bounce || !m->throttle_ready ||
+	if (!m->bounce || !m->wbuf || !m->throttle_ready ||
 	    dirty_bitmap_init(&m->round, vm->dirty->slot.npages)) {
 		migration_free(m);
 		return NULL;

@@ -498,6 +498,10 @@ static int send_before_state(struct postcopy_source *ps, struct stream_writer *s
 
 	if (!ret)
 		ret = put_missing_runs(ps, sw);
+	/* The destination learns what is missing now, not when the state's
+	 * END flushes the stream's buffer behind the page channel's start. */
+	if (!ret)
+		ret = stream_flush(sw);
 	if (ret) {
 		snprintf(err, errlen, "%s", sw->err);
 		return ret;

@@ -143,21 +143,23 @@ void stream_writer_init(struct stream_writer *w, stream_writev_fn fn, void *opaq
 }
 
 /*
- * Where a write stands: first the framing bytes in @head, then the caller's
- * payload iovecs. The caller's array is never modified; short writes are
- * resumed from (idx, skip).
+ * Where a write stands: first the bytes buffered before (@pending, already
+ * counted in the writer's offset), then the framing bytes in @head, then
+ * the caller's payload iovecs. The caller's array is never modified; short
+ * writes are resumed from (idx, skip).
  */
 struct out_walk {
+	struct iovec pending;
 	struct iovec head;
 	const struct iovec *iov;
 	int cnt;
-	int idx;			/* -1 while still in @head */
+	int idx;			/* -2 in @pending, -1 in @head */
 	size_t skip;			/* bytes of entry @idx already written */
 };
 
 static const struct iovec *walk_entry(const struct out_walk *o, int idx)
 {
-	return idx < 0 ? &o->head : &o->iov[idx];
+	return idx == -2 ? &o->pending : idx == -1 ? &o->head : &o->iov[idx];
 }
 
 /* The next writev's worth of @o: at most IOV_MAX entries, IO_CHUNK_MAX bytes. */
@@ -202,8 +204,9 @@ static void walk_advance(struct out_walk *o, size_t done)
 /* Writes all of @o, retrying short writes and EINTR. 0 or -errno. */
 static int write_all(struct stream_writer *w, struct out_walk *o)
 {
+	size_t counted = o->pending.iov_len;	/* in w->offset already */
 	struct iovec win[IOV_MAX];
-	size_t bytes;
+	size_t bytes, was;
 	ssize_t ret;
 	int n;
 
@@ -217,9 +220,50 @@ static int write_all(struct stream_writer *w, struct out_walk *o)
 		if (ret == 0 || (size_t)ret > bytes)
 			return -EIO;
 		walk_advance(o, (size_t)ret);
-		w->offset += (uint64_t)ret;
+		was = (size_t)ret < counted ? (size_t)ret : counted;
+		counted -= was;
+		w->offset += (uint64_t)ret - was;
+		w->writes++;
 	}
 	return 0;
+}
+
+void stream_writer_set_buffer(struct stream_writer *w, uint8_t *buf, size_t len)
+{
+	w->buf = buf;
+	w->buf_len = buf ? len : 0;
+	w->buf_used = 0;
+}
+
+/* Copies @o's head and payload (@len bytes in all) after what is buffered. */
+static void buffer_append(struct stream_writer *w, const struct out_walk *o, size_t len)
+{
+	for (int i = -1; i < o->cnt; i++) {
+		const struct iovec *e = walk_entry(o, i);
+
+		if (e->iov_len)
+			memcpy(w->buf + w->buf_used, e->iov_base, e->iov_len);
+		w->buf_used += e->iov_len;
+	}
+	w->offset += len;
+}
+
+/* @o (no pending part yet): into the buffer if it fits, else written at
+ * once after what the buffer holds. */
+static int emit(struct stream_writer *w, struct out_walk *o, uint64_t len)
+{
+	int ret;
+
+	if (w->buf && len <= w->buf_len - w->buf_used) {
+		buffer_append(w, o, (size_t)len);
+		return 0;
+	}
+	o->pending = (struct iovec){ .iov_base = w->buf, .iov_len = w->buf_used };
+	o->idx = -2;
+	ret = write_all(w, o);
+	if (!ret)
+		w->buf_used = 0;
+	return ret;
 }
 
 static int write_bytes(struct stream_writer *w, const uint8_t *buf, size_t len)
@@ -229,7 +273,22 @@ static int write_bytes(struct stream_writer *w, const uint8_t *buf, size_t len)
 		.idx = -1,
 	};
 
-	return write_all(w, &o);
+	return emit(w, &o, len);
+}
+
+int stream_flush(struct stream_writer *w)
+{
+	struct out_walk o = { .idx = -1 };
+	char why[64];
+	int ret;
+
+	if (!w->buf_used)
+		return 0;
+	ret = emit(w, &o, UINT64_MAX);
+	if (ret)
+		return set_err(w->err, ret, "writing the stream up to offset %llu: %s",
+			       (unsigned long long)w->offset, err_text(ret, why, sizeof(why)));
+	return 0;
 }
 
 int stream_write_header(struct stream_writer *w, const struct stream_header *h)
@@ -338,7 +397,7 @@ int stream_write_section(struct stream_writer *w, uint16_t type, uint16_t versio
 		.cnt = iovcnt,
 		.idx = -1,
 	};
-	ret = write_all(w, &o);
+	ret = emit(w, &o, sizeof(b) + s.length);
 	if (ret)
 		return set_err(w->err, ret, "writing section '%s' at offset %llu: %s", rule->name,
 			       (unsigned long long)start, err_text(ret, why, sizeof(why)));
@@ -358,7 +417,7 @@ int stream_write_end(struct stream_writer *w)
 	if (ret)
 		return set_err(w->err, ret, "writing the end marker at offset %llu: %s",
 			       (unsigned long long)start, err_text(ret, why, sizeof(why)));
-	return 0;
+	return stream_flush(w);
 }
 
 /* ---- reader ---- */
@@ -366,6 +425,25 @@ int stream_write_end(struct stream_writer *w)
 void stream_reader_init(struct stream_reader *r, stream_read_fn fn, void *opaque)
 {
 	*r = (struct stream_reader){ .read = fn, .opaque = opaque };
+}
+
+void stream_reader_set_buffer(struct stream_reader *r, uint8_t *buf, size_t len)
+{
+	r->buf = buf;
+	r->buf_len = buf ? len : 0;
+	r->buf_pos = r->buf_end = 0;
+}
+
+/* Up to @len bytes of what the read-ahead buffer holds into @p. */
+static size_t from_buffer(struct stream_reader *r, uint8_t *p, size_t len)
+{
+	size_t n = r->buf_end - r->buf_pos;
+
+	if (n > len)
+		n = len;
+	memcpy(p, r->buf + r->buf_pos, n);
+	r->buf_pos += n;
+	return n;
 }
 
 /*
@@ -381,8 +459,18 @@ static int read_full(struct stream_reader *r, void *buf, size_t len, size_t *got
 
 	while (done < len) {
 		size_t want = len - done < IO_CHUNK_MAX ? len - done : IO_CHUNK_MAX;
-		ssize_t n = r->read(r->opaque, p + done, want);
+		bool refill = r->buf && want < r->buf_len;
+		ssize_t n;
 
+		if (r->buf_pos < r->buf_end) {
+			n = (ssize_t)from_buffer(r, p + done, want);
+			done += (size_t)n;
+			r->offset += (uint64_t)n;
+			continue;
+		}
+		if (refill)
+			want = r->buf_len;
+		n = r->read(r->opaque, refill ? r->buf : p + done, want);
 		if (n == 0)
 			break;
 		if (n == -1 && errno == EINTR)
@@ -390,6 +478,12 @@ static int read_full(struct stream_reader *r, void *buf, size_t len, size_t *got
 		if (n < 0 || (size_t)n > want) {
 			err = n < 0 ? callback_errno(n) : -EIO;
 			break;
+		}
+		r->reads++;
+		if (refill) {
+			r->buf_pos = 0;
+			r->buf_end = (size_t)n;
+			continue;
 		}
 		done += (size_t)n;
 		r->offset += (uint64_t)n;

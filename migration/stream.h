@@ -109,7 +109,10 @@ typedef ssize_t (*stream_writev_fn)(void *opaque, const struct iovec *iov, int i
 struct stream_writer {
 	stream_writev_fn writev;
 	void *opaque;
-	uint64_t offset;	/* bytes written so far */
+	uint64_t offset;	/* bytes written so far (including any in @buf) */
+	uint64_t writes;	/* calls of @writev that wrote (a TLS record each, at least) */
+	uint8_t *buf;		/* coalescing buffer: stream_writer_set_buffer */
+	size_t buf_len, buf_used;
 	char err[STREAM_ERR_MAX];
 };
 
@@ -117,9 +120,12 @@ struct stream_reader {
 	stream_read_fn read;
 	void *opaque;
 	uint64_t offset;	/* bytes consumed so far */
+	uint64_t reads;		/* calls of @read that read */
 	uint64_t payload_left;	/* of the current section */
 	uint32_t crc;		/* running CRC of the current payload */
 	struct stream_section cur;
+	uint8_t *buf;		/* read-ahead buffer: stream_reader_set_buffer */
+	size_t buf_len, buf_pos, buf_end;
 	char err[STREAM_ERR_MAX];
 };
 
@@ -133,9 +139,37 @@ int stream_write_header(struct stream_writer *w, const struct stream_header *h);
  * RAM: iov can point straight into guest memory). Computes the CRC first. */
 int stream_write_section(struct stream_writer *w, uint16_t type, uint16_t version,
 			 uint32_t instance, const struct iovec *iov, int iovcnt);
+/* The end marker; then whatever is buffered is written (stream_flush). */
 int stream_write_end(struct stream_writer *w);
 
+/*
+ * Coalescing, for a socket: a section (framing and payload) that fits in
+ * what is left of @buf's @len bytes is copied there; one that does not goes
+ * out in one writev together with what is buffered. So the many small
+ * sections of a dirty round (one page, a zero-run marker) leave in few
+ * large writes: on kernel TLS each write closes at least one record, and
+ * under emulation a system call costs as much as a page's copy many times
+ * over. Nothing is written until the buffer fills, stream_flush or
+ * stream_write_end: a writer that then waits for its peer's answer must
+ * flush first. @buf belongs to the caller and must outlive the writer.
+ */
+void stream_writer_set_buffer(struct stream_writer *w, uint8_t *buf, size_t len);
+/* Writes what is buffered. 0 or -errno (message in w->err). */
+int stream_flush(struct stream_writer *w);
+
 void stream_reader_init(struct stream_reader *r, stream_read_fn fn, void *opaque);
+/*
+ * Read-ahead, for a socket: reads smaller than @len bytes are served from
+ * @buf, refilled by one read of up to @len (whatever has arrived), so a
+ * section's framing, offset and page cost one read between them; a read
+ * of @len or more still goes straight to its destination. The reader may
+ * take bytes past the section it is in from the fd: after the END marker
+ * the caller must not read the same fd for stream data, and a protocol
+ * whose peer waits for an answer before sending more (the migration
+ * handshake, the ack after END) never has any there. @buf belongs to the
+ * caller and must outlive the reader.
+ */
+void stream_reader_set_buffer(struct stream_reader *r, uint8_t *buf, size_t len);
 /* Reads and checks the header: magic, version, architecture, page size
  * (must equal @page_size), unknown feature bits. */
 int stream_read_header(struct stream_reader *r, struct stream_header *h, uint32_t page_size);

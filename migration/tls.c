@@ -27,6 +27,9 @@
 #ifndef TCP_ULP
 #define TCP_ULP		31
 #endif
+#ifndef TLS_RX_EXPECT_NO_PAD
+#define TLS_RX_EXPECT_NO_PAD	4
+#endif
 
 #define PSK_IDENTITY	"tern-migration"
 #define CIPHER_SUITE	"TLS_AES_128_GCM_SHA256"

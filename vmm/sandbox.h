@@ -34,7 +34,8 @@ enum sandbox_kind {
 	SANDBOX_IOTHREAD,	/* device queues: io_uring, taps, eventfds */
 	SANDBOX_MIGRATE,	/* an outgoing migration's rounds and final stage */
 	SANDBOX_POSTCOPY_SOURCE,	/* the source's page server after the switch */
-	SANDBOX_POSTCOPY_DEST,	/* the destination's userfaultfd fault thread */
+	SANDBOX_POSTCOPY_DEST,	/* the destination's userfaultfd fault thread, and the
+				 * threads admitting connections (strangers' bytes) */
 	SANDBOX_THROTTLE,	/* auto-converge: kicks vCPUs on a schedule */
 	SANDBOX_CONSOLE,	/* copies the UART's output buffer to stdout */
 	SANDBOX_KIND_NR,

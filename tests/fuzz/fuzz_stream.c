@@ -200,17 +200,31 @@ static void check_payload(const struct stream_section *s, const uint8_t *p, size
 	}
 }
 
-static void read_stream(const uint8_t *data, size_t size)
+/* What a read of the whole input came to: it must not depend on the
+ * reader's read-ahead buffer. */
+struct outcome {
+	int ret, sections;
+	uint64_t offset;
+	uint32_t crc;		/* of every payload read */
+};
+
+/* @rbuf_len: 0 reads unbuffered, else through a read-ahead buffer of that
+ * many bytes (stream_reader_set_buffer, as a migration destination does). */
+static struct outcome read_stream(const uint8_t *data, size_t size, size_t rbuf_len)
 {
 	struct input in = { .data = data, .size = size };
+	struct outcome o = { 0 };
 	struct stream_reader r;
 	struct stream_header h;
 	struct stream_section s;
+	uint8_t *rbuf = rbuf_len ? malloc(rbuf_len) : NULL;
 	int ret, n = 0;
 	size_t len;
 	void *p;
 
 	stream_reader_init(&r, input_read, &in);
+	if (rbuf)
+		stream_reader_set_buffer(&r, rbuf, rbuf_len);
 	ret = stream_read_header(&r, &h, PAGE);
 	if (!ret)
 		check(h.version == STREAM_VERSION && h.page_size == PAGE &&
@@ -219,6 +233,7 @@ static void read_stream(const uint8_t *data, size_t size)
 		ret = stream_next_section(&r, &s);
 		if (ret <= 0)
 			break;
+		o.sections++;
 		check_section(&r, &s);
 		ret = stream_read_payload_alloc(&r, &p, &len);
 		if (!ret) {
@@ -226,24 +241,43 @@ static void read_stream(const uint8_t *data, size_t size)
 			/* Touch every byte: the buffer is exactly as long as it says. */
 			check(!len || crc(p, len) == s.crc);
 			check_payload(&s, p, len);
+			if (len)
+				o.crc = (uint32_t)crc32(o.crc, p, (uInt)len);
 		}
 		free(p);
 	}
-	check(r.offset == in.pos && in.pos <= size);
+	/* Read-ahead may take more from the input than the reader consumed. */
+	check(rbuf ? r.offset <= in.pos : r.offset == in.pos);
+	check(in.pos <= size);
 	check(ret >= 0 || r.err[0]);
+	free(rbuf);
+	o.ret = ret;
+	o.offset = r.offset;
+	return o;
+}
+
+/* The input read unbuffered and through a read-ahead buffer (its size from
+ * the input's length, so small and odd sizes are tried): the same outcome. */
+static void read_both_ways(const uint8_t *data, size_t size)
+{
+	struct outcome plain = read_stream(data, size, 0);
+	struct outcome ahead = read_stream(data, size, 1 + size % 8191);
+
+	check(plain.ret == ahead.ret && plain.sections == ahead.sections &&
+	      plain.offset == ahead.offset && plain.crc == ahead.crc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *fixed;
 
-	read_stream(data, size);
+	read_both_ways(data, size);
 	fixed = malloc(size ? size : 1);
 	if (!fixed)
 		return 0;
 	memcpy(fixed, data, size);
 	repair(fixed, size);
-	read_stream(fixed, size);
+	read_both_ways(fixed, size);
 	free(fixed);
 	return 0;
 }

@@ -103,6 +103,23 @@ static void test_stop_when_estimate_fits(void **state)
 	assert_int_equal(c.rounds, 1);
 }
 
+/* The path's round trip: the smaller of the handshake's and the kernel's. */
+static void test_path_rtt(void **state)
+{
+	(void)state;
+	/* No kernel figure: the handshake's sample. */
+	assert_int_equal(converge_path_rtt_ms(1755, false, 0), 1755);
+	/* TCP's minimum RTT, rounded up to ms, below a slow handshake. */
+	assert_int_equal(converge_path_rtt_ms(1755, true, 180), 1);
+	assert_int_equal(converge_path_rtt_ms(1755, true, 2001), 3);
+	assert_int_equal(converge_path_rtt_ms(1755, true, 3000), 3);
+	/* A unix socket: no path to wait on. */
+	assert_int_equal(converge_path_rtt_ms(306, true, 0), 0);
+	/* A handshake quicker than the kernel's figure (a coarse one). */
+	assert_int_equal(converge_path_rtt_ms(2, true, 40000), 2);
+	assert_int_equal(converge_fixed_cost_ms(converge_path_rtt_ms(306, true, 0), 150), 150);
+}
+
 /* The fixed cost counts: the same pages miss a target they would fit without it. */
 static void test_fixed_cost_counts(void **state)
 {
@@ -231,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_pace),
 		cmocka_unit_test(test_stop_when_estimate_fits),
 		cmocka_unit_test(test_fixed_cost_counts),
+		cmocka_unit_test(test_path_rtt),
 		cmocka_unit_test(test_auto_converge_steps),
 		cmocka_unit_test(test_no_throttle_while_gaining),
 		cmocka_unit_test(test_no_auto_converge_gives_up_at_max_rounds),

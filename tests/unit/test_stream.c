@@ -1053,6 +1053,158 @@ static void test_ram_check(void **state)
 	assert_int_equal(stream_ram_check(PAGE, PAGE + 1, ram, PAGE, err, sizeof(err)), -EBADMSG);
 }
 
+/* ---- coalescing and read-ahead (sockets) ---- */
+
+static uint64_t writev_calls;
+
+static ssize_t counting_writev(void *opaque, const struct iovec *iov, int iovcnt)
+{
+	writev_calls++;
+	return mem_writev(opaque, iov, iovcnt);
+}
+
+/* write_stream's sections through a buffer of @len bytes; the bytes on the
+ * wire are those of the unbuffered writer. */
+static void buffered_write_stream(size_t len, uint8_t *wbuf, int eintr)
+{
+	uint8_t *plain;
+	size_t plain_len;
+
+	m.len = 0;
+	write_stream();
+	plain = malloc(m.len);
+	assert_non_null(plain);
+	memcpy(plain, m.buf, m.len);
+	plain_len = m.len;
+	m.len = 0;
+	m.eintr = eintr;
+
+	writev_calls = 0;
+	stream_writer_init(&w, counting_writev, &m);
+	stream_writer_set_buffer(&w, wbuf, len);
+	assert_int_equal(stream_write_header(&w, &hdr), 0);
+	write_one(STREAM_SEC_CONFIG, 0, config, sizeof(config));
+	/* Buffered, not written, yet counted. */
+	assert_int_equal(m.len, 0);
+	assert_int_equal(w.offset, HDR_BYTES + SEC_BYTES + sizeof(config));
+	{
+		uint8_t off[8];
+		struct iovec ram[] = {
+			{ off, sizeof(off) }, { page_a, PAGE }, { page_b, PAGE }, { NULL, 0 },
+			{ page_c, PAGE },
+		};
+
+		put_le(off, ram_offset, 8);
+		assert_int_equal(stream_write_section(&w, STREAM_SEC_RAM, 1, 0, ram, 5), 0);
+	}
+	assert_int_equal(stream_write_section(&w, STREAM_SEC_VCPU, 1, 0, NULL, 0), 0);
+	write_one(STREAM_SEC_DEVICE, 2, dev, sizeof(dev));
+	write_one(STREAM_SEC_CLOCK, 0, clk, sizeof(clk));
+	assert_int_equal(stream_write_end(&w), 0);
+	/* END flushed everything. */
+	assert_int_equal(w.buf_used, 0);
+	assert_int_equal(w.offset, m.len);
+	assert_int_equal(m.len, plain_len);
+	assert_memory_equal(m.buf, plain, plain_len);
+	assert_int_equal(w.writes, writev_calls - (uint64_t)eintr);	/* EINTR wrote nothing */
+	free(plain);
+}
+
+/* A buffer that takes everything: one write. One smaller than the RAM
+ * section: the buffered sections go out with it in one writev, the rest
+ * at END. */
+static void test_write_buffered(void **state)
+{
+	static uint8_t wbuf[64 << 10];
+
+	buffered_write_stream(sizeof(wbuf), wbuf, 0);
+	assert_int_equal(writev_calls, 1);
+	reader_start();
+	read_stream();
+
+	buffered_write_stream(2 * PAGE, wbuf, 0);
+	assert_int_equal(writev_calls, 2);
+	reader_start();
+	read_stream();
+}
+
+/* Short writes and EINTR, with buffered bytes in front of a section. */
+static void test_write_buffered_short(void **state)
+{
+	static uint8_t wbuf[2 * PAGE];
+
+	m.write_max = 7;
+	buffered_write_stream(sizeof(wbuf), wbuf, 3);
+	assert_int_equal(m.eintr, 0);
+	reader_start();
+	read_stream();
+}
+
+static void test_flush(void **state)
+{
+	static uint8_t wbuf[PAGE];
+
+	stream_writer_init(&w, mem_writev, &m);
+	stream_writer_set_buffer(&w, wbuf, sizeof(wbuf));
+	assert_int_equal(stream_flush(&w), 0);	/* nothing to write */
+	assert_int_equal(w.writes, 0);
+	assert_int_equal(stream_write_header(&w, &hdr), 0);
+	assert_int_equal(m.len, 0);
+	assert_int_equal(stream_flush(&w), 0);
+	assert_int_equal(m.len, HDR_BYTES);
+	assert_int_equal(w.offset, HDR_BYTES);
+	assert_int_equal(w.writes, 1);
+	/* A failing flush says so. */
+	write_one(STREAM_SEC_CLOCK, 0, clk, sizeof(clk));
+	m.space = m.len;
+	assert_werr(stream_flush(&w), -ENOSPC, "writing the stream", "offset");
+}
+
+/* Read-ahead: the same stream read through a small buffer, in fewer reads;
+ * a payload at least as large as the buffer still lands in the caller's
+ * memory directly. */
+static void test_read_buffered(void **state)
+{
+	static uint8_t rbuf[1000];
+	uint64_t plain_reads;
+
+	write_stream();
+	reader_start();
+	read_stream();
+	plain_reads = r.reads;
+
+	reader_start();
+	stream_reader_set_buffer(&r, rbuf, sizeof(rbuf));
+	read_stream();
+	assert_true(r.reads < plain_reads);
+	assert_int_equal(m.largest_read, 3 * PAGE + 8);	/* the RAM payload, direct */
+
+	/* Byte by byte from the source, and EINTR. */
+	m.read_max = 1;
+	m.eintr = 2;
+	reader_start();
+	stream_reader_set_buffer(&r, rbuf, sizeof(rbuf));
+	read_stream();
+	assert_int_equal(m.eintr, 0);
+}
+
+/* A truncated stream is still reported as such through the buffer. */
+static void test_read_buffered_truncated(void **state)
+{
+	static uint8_t rbuf[PAGE];
+	uint8_t buf[3 * PAGE + 8];
+
+	write_stream();
+	m.len = HDR_BYTES + 2 * SEC_BYTES + sizeof(config) + 100;
+	reader_start();
+	stream_reader_set_buffer(&r, rbuf, sizeof(rbuf));
+	assert_int_equal(read_header(), 0);
+	next_is(STREAM_SEC_CONFIG, 0, sizeof(config));
+	read_into(buf, sizeof(config));
+	next_is(STREAM_SEC_RAM, 0, 8 + 3 * PAGE);
+	assert_true(stream_read_payload(&r, buf, sizeof(buf)) < 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1090,6 +1242,11 @@ int main(void)
 		T(test_read_error),
 		T(test_ram_zero),
 		T(test_ram_check),
+		T(test_write_buffered),
+		T(test_write_buffered_short),
+		T(test_flush),
+		T(test_read_buffered),
+		T(test_read_buffered_truncated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,7 +6,8 @@
 #    offered a plain-text source (insecure=on) and a source with another
 #    key: each is refused before any page with a message saying which, the
 #    source's migration fails and its guest runs on, the destination keeps
-#    waiting. Then the right key moves the guest.
+#    waiting. Then the right key moves the guest, while two strangers hold
+#    silent connections to the port (its handshake is not held up).
 # 2. TLS with X.509 (tls_creds, tls_hostname both ways). First a source
 #    whose CA is another one, and one that expects another name: refused
 #    likewise. Then the right credentials move the guest.
@@ -116,8 +117,24 @@ grep -q "at start" unlisted.out || fail "no hint for a key not read at start: $(
 echo "REPORT: key not named at start: $(cat unlisted.out)"
 refused "plain-text source" "speaks plain text" "speaks TLS only" "$U" insecure=on
 refused "wrong PSK" "wrong pre-shared key" "pre-shared key" "$U" "tls_psk=$T/psk-other"
+# Two strangers connect first and say nothing for longer than the TLS
+# timeout (10 s, which the source's own handshake has too): handshakes run
+# side by side, so the source is admitted at once beside them.
+strangers=''
+for _ in 1 2; do
+	(sleep 40 | nc 127.0.0.1 4451 >/dev/null 2>&1) &
+	strangers="$strangers $!"
+done
+sleep 2
 migrate "$U" "tls_psk=$T/psk" downtime_ms=1000
 moved "migration over TLS with a pre-shared key" d1
+admit=$(grep -a "the source authenticated" tern-stderr.log | tail -n 1)
+echo "REPORT: admitted beside two silent strangers: $admit"
+hs=$(echo "$admit" | sed -n 's/.*took \([0-9]*\) ms.*/\1/p')
+[ -n "$hs" ] && [ "$hs" -lt 10000 ] ||
+	fail "the source's handshake waited behind the silent strangers: $admit"
+# shellcheck disable=SC2086 # a list of pids
+kill $strangers 2>/dev/null
 
 # 2. X.509.
 U=$U2
