@@ -137,15 +137,7 @@ measure_disk() {
 		echo "$vm randread: $((irqs - _i0)) queue interrupts; $T_N non-vCPU threads: $((_sw1 - _sw0)) context switches, $((_tk1 - _tk0)) CPU ticks"
 		echo "$vm idle ${SECS}s before: $T_N non-vCPU threads: $_idle context switches"
 	fi
-	if [ "$run_rc" != 0 ]; then
-		run_failed "$vm: iobench $1 failed (rc=$run_rc)"
-		return
-	fi
-	case $1 in randread) _f=iops ;; *) _f=mib_s ;; esac
-	_v=$(iobench_field "$1" "$_f")
-	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench $1"; return; }
-	echo "$vm $1: $_v $_f"
-	add_vm "$1" "$_v"
+	iobench_record "$1"
 }
 
 # session NAME CMD...: boot, check the disk, the rounds, power off.

@@ -37,15 +37,7 @@ cleanup() {
 
 measure_disk() {
 	vm_run "iobench $1 /dev/vda $SECS" "$SECS" || return
-	if [ "$run_rc" != 0 ]; then
-		run_failed "$vm: iobench $1 failed (rc=$run_rc)"
-		return
-	fi
-	case $1 in randread) _f=iops ;; *) _f=mib_s ;; esac
-	_v=$(iobench_field "$1" "$_f")
-	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench $1"; return; }
-	echo "$vm $1: $_v $_f"
-	add_vm "$1" "$_v"
+	iobench_record "$1"
 }
 
 # The host's side: busybox nc, its stdin a FIFO held open (at stdin EOF it

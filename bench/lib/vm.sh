@@ -13,6 +13,9 @@
 #   iobench_field MODE F    field F of the last "iobench: MODE ..." line
 #   vm_stop                 poweroff, wait (killed after 120 s scaled)
 #   add_vm NAME VALUE       append VALUE to the list $<vm>_<NAME>
+#   iobench_record MODE     after "vm_run iobench MODE ...": its figure (IOPS
+#                           for randread, MiB/s otherwise) added to $<vm>_MODE,
+#                           or the failure reported (run_failed)
 
 vm='' vm_pid=''
 
@@ -121,3 +124,15 @@ vm_stop() {
 
 # add_vm NAME VALUE: append VALUE to the list $<vm>_<NAME>.
 add_vm() { eval "${vm}_$1=\"\$${vm}_$1 $2\""; }
+
+iobench_record() {
+	if [ "$run_rc" != 0 ]; then
+		run_failed "$vm: iobench $1 failed (rc=$run_rc)"
+		return
+	fi
+	case $1 in randread) _f=iops ;; *) _f=mib_s ;; esac
+	_v=$(iobench_field "$1" "$_f")
+	[ -n "$_v" ] || { run_failed "$vm: no result line from iobench $1"; return; }
+	echo "$vm $1: $_v $_f"
+	add_vm "$1" "$_v"
+}

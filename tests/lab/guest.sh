@@ -25,6 +25,10 @@
 #   guest_value KEY       the last "KEY=value" line the guest printed: value
 #   guest_poweroff [S]    "poweroff", wait for tern to exit, expect status 0
 #   pattern_sum FILE WHAT the fnv1a64 of the last "blkpattern: WHAT ..." line in FILE
+#   host_has_pattern FILE SEED BYTES
+#                         FILE, read on the host, holds the blkpattern of SEED
+#                         over BYTES, with the checksum the guest wrote
+#                         ($guest_sum); sets $host_sum
 #   guest_blk_roundtrip DEV SEED BYTES S WHY
 #                         in the guest, blkpattern write then verify DEV (at most
 #                         S seconds); fails with WHY unless both pass, or if their
@@ -170,6 +174,16 @@ guest_poweroff() {
 
 pattern_sum() {
 	tr -d '\r' <"$1" | grep -F "blkpattern: $2 " | tail -n 1 | sed -n 's/.*fnv1a64=\([0-9a-f]*\).*/\1/p'
+}
+
+host_has_pattern() {
+	"$LAB_BIN/blkpattern" verify "$1" "$2" "$3" >host-verify.txt
+	_hp_rc=$?
+	cat host-verify.txt
+	expect_status "$_hp_rc" 0 "$1 does not hold what the guest wrote (seed $2)"
+	host_sum=$(pattern_sum host-verify.txt "verify $1")
+	[ -n "$guest_sum" ] && [ "$guest_sum" = "$host_sum" ] ||
+		fail "checksums differ: guest wrote ${guest_sum:-none}, host reads ${host_sum:-none}"
 }
 
 guest_blk_roundtrip() {
