@@ -116,16 +116,79 @@ static int read_bars(const uint8_t *dev_cfg, const uint64_t *region_size,
 	return 0;
 }
 
+/* Marks in @starts where each capability of the device's list begins (a
+ * broken list stops the walk; copy_caps refuses it). */
+static void cap_starts(const uint8_t *dev_cfg, bool starts[PCI_CFG_SPACE_SIZE])
+{
+	uint8_t off = dev_cfg[PCI_CAPABILITY_LIST] & ~3u;
+
+	while (off >= PCI_STD_HEADER_SIZEOF && !starts[off]) {
+		starts[off] = true;
+		off = dev_cfg[off + PCI_CAP_LIST_NEXT] & ~3u;
+	}
+}
+
+/* A live body stops where the next capability begins, whatever length a
+ * vendor capability claims: no byte of another capability (above all the
+ * emulated MSI and MSI-X) may reach the device. */
+static unsigned int clamp_body(const bool starts[PCI_CFG_SPACE_SIZE], uint8_t off,
+			       unsigned int body)
+{
+	unsigned int end = off + 2u;
+
+	while (end < off + 2u + body && !starts[end])
+		end++;
+	return end - off - 2u;
+}
+
+/* A kept capability that begins inside the emulated MSI or MSI-X one
+ * would be overwritten by it, or leak into it: refused. */
+static int overlaps_emulated(const bool linked[PCI_CFG_SPACE_SIZE], uint8_t cap,
+			     unsigned int size, const char *what, char *err, unsigned int errlen)
+{
+	for (unsigned int i = cap + 1u; cap && i < cap + size && i < PCI_CFG_SPACE_SIZE; i++)
+		if (linked[i])
+			return fail(err, errlen, what, i);
+	return 0;
+}
+
+/* The emulated capabilities over whatever another one copied there. */
+static int install_emulated(struct pci_device *pdev, const uint8_t *dev_cfg,
+			    const bool linked[PCI_CFG_SPACE_SIZE], struct vfio_cfg *out,
+			    char *err, unsigned int errlen)
+{
+	if (overlaps_emulated(linked, out->msix.cap, PCI_CAP_MSIX_SIZEOF,
+			      "a capability at 0x%x begins inside the MSI-X capability", err, errlen) ||
+	    overlaps_emulated(linked, out->msi.cap, out->msi.size,
+			      "a capability at 0x%x begins inside the MSI capability", err, errlen))
+		return -EINVAL;
+	if (out->msix.cap) {
+		memcpy(pdev->cfg + out->msix.cap + 2, dev_cfg + out->msix.cap + 2,
+		       PCI_CAP_MSIX_SIZEOF - 2);
+		memset(out->live + out->msix.cap, 0, PCI_CAP_MSIX_SIZEOF);
+	}
+	if (out->msi.cap) {
+		uint8_t next = pdev->cfg[out->msi.cap + PCI_CAP_LIST_NEXT];
+
+		msi_cap_install(&out->msi, pdev, dev_cfg);
+		pdev->cfg[out->msi.cap + PCI_CAP_LIST_NEXT] = next;
+		memset(out->live + out->msi.cap, 0, out->msi.size);
+	}
+	return 0;
+}
+
 /* Walks the device's capability list, links the kept ones into @pdev's
  * config space (at their own offsets) and marks their live bytes. */
 static int copy_caps(struct pci_device *pdev, const uint8_t *dev_cfg, struct vfio_cfg *out,
 		     char *err, unsigned int errlen)
 {
 	uint8_t off = dev_cfg[PCI_CAPABILITY_LIST] & ~3u, *link = &pdev->cfg[PCI_CAPABILITY_LIST];
-	bool seen[PCI_CFG_SPACE_SIZE] = { false };
+	bool seen[PCI_CFG_SPACE_SIZE] = { false }, starts[PCI_CFG_SPACE_SIZE] = { false };
+	bool linked[PCI_CFG_SPACE_SIZE] = { false };
 
 	if (!(get_le(dev_cfg + PCI_STATUS, 2) & PCI_STATUS_CAP_LIST))
 		return 0;
+	cap_starts(dev_cfg, starts);
 	while (off) {
 		uint8_t id, next;
 		unsigned int body;
@@ -154,18 +217,19 @@ static int copy_caps(struct pci_device *pdev, const uint8_t *dev_cfg, struct vfi
 				return -EINVAL;
 			msi_cap_install(&out->msi, pdev, dev_cfg);
 		} else {
-			body = live_body_len(dev_cfg, off, id);
+			body = clamp_body(starts, off, live_body_len(dev_cfg, off, id));
 			memcpy(pdev->cfg + off, dev_cfg + off, 2 + body);
 			for (unsigned int i = 0; i < body; i++)
 				out->live[off + 2 + i] = true;
 		}
 		*link = off;
+		linked[off] = true;
 		link = &pdev->cfg[off + PCI_CAP_LIST_NEXT];
 		*link = 0;
 		pdev->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
 		off = next;
 	}
-	return 0;
+	return install_emulated(pdev, dev_cfg, linked, out, err, errlen);
 }
 
 int vfio_cfg_build(struct pci_device *pdev, const uint8_t dev_cfg[PCI_CFG_SPACE_SIZE],

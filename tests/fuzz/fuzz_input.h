@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct fuzz_input {
@@ -18,12 +19,16 @@ struct fuzz_input {
 	size_t left;
 };
 
-/* A broken property aborts, so libFuzzer keeps the input that showed it. */
-static inline void check(bool cond)
+/* A broken property aborts, so libFuzzer keeps the input that showed it;
+ * which property, and where, goes to stderr first. */
+static inline void check_at(bool cond, const char *what, const char *file, int line)
 {
-	if (!cond)
-		abort();
+	if (cond)
+		return;
+	fprintf(stderr, "%s:%d: property broken: %s\n", file, line, what);
+	abort();
 }
+#define check(cond) check_at((cond), #cond, __FILE__, __LINE__)
 
 static inline uint8_t next(struct fuzz_input *p)
 {
