@@ -13,6 +13,8 @@
 #   LAB        directory holding this lib.sh:  . "$LAB/lib.sh"
 #   LAB_SCALE  timeout multiplier (slow machines); wait_for applies it already
 #   LAB_BIN    host-side test programs (blkpattern, guest-images/tools/); default $LAB/bin
+#   LAB_KERNELS the guest kernel compressed (Image.gz, vmlinuz-gzip.efi,
+#              vmlinuz-zstd.efi; guest-images/build); default $LAB/kernels
 #   LAB_INPUT  the directory given to tests/lab/run --input DIR, or empty
 #   LAB_CONSOLE in the emulated host, its console (/dev/console): a long
 #              scenario may write "LAB: REPORT name text" lines there to be
@@ -85,6 +87,7 @@ need_tern() {
 }
 
 LAB_BIN=${LAB_BIN:-$LAB/bin}
+LAB_KERNELS=${LAB_KERNELS:-$LAB/kernels}
 
 need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root"

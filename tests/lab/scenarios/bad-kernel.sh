@@ -25,13 +25,14 @@ head -c 1048576 "$KERNEL" | gzip -c >Image.gz
 expect_refused Image.gz "gzip-compressed Image holding an incomplete Image"
 report_refusal
 # A gzip stream cut short: found once decompressed, after the VM is built.
-gzip -c "$KERNEL" >full.gz
-head -c $(($(wc -c <full.gz) - 4096)) full.gz >cut.gz
+# (The whole kernel compressed on the build machine: guest-images/build.)
+full=$LAB_KERNELS/Image.gz
+head -c $(($(wc -c <"$full") - 4096)) "$full" >cut.gz
 expect_refused cut.gz "gzip-compressed Image, truncated"
 report_refusal
-# A zboot image (tern-made, guest-images/tools/mkzboot.c) cut short, and one
+# A zboot image (tern-made, guest-images/kernels/mkzboot.c) cut short, and one
 # whose PE header says x86-64 (0x8664 at the PE header's Machine, 0x44).
-"$LAB_BIN/mkzboot" gzip "$KERNEL" zboot.efi || fail "mkzboot failed"
+cp "$LAB_KERNELS/vmlinuz-gzip.efi" zboot.efi || fail "no $LAB_KERNELS/vmlinuz-gzip.efi"
 head -c 8000000 zboot.efi >zboot-cut.efi
 expect_refused zboot-cut.efi "EFI zboot image (gzip), truncated"
 report_refusal

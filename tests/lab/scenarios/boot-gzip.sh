@@ -1,6 +1,7 @@
 #!/bin/sh
-# A gzip-compressed Image (the Debian guest kernel gzip'd here by busybox, an
-# encoder other than the zlib tern decompresses with) boots to the guest's
+# A gzip-compressed Image (the Debian guest kernel gzip'd by GNU gzip, an
+# encoder other than the zlib tern decompresses with: $LAB_KERNELS/Image.gz,
+# guest-images/build) boots to the guest's
 # test shell; the guest reboots, and tern decompresses it again for the second
 # boot (a reset reloads the kernel), under the lab's kill-mode sandbox.
 # timeout: 600
@@ -9,9 +10,9 @@
 need_tern
 trap guest_dump_logs EXIT
 
-gzip -c "$KERNEL" >Image.gz || fail "busybox gzip failed"
-echo "Image $(wc -c <"$KERNEL") bytes, Image.gz $(wc -c <Image.gz) bytes"
-KERNEL=$PWD/Image.gz
+[ -r "$LAB_KERNELS/Image.gz" ] || fail "no $LAB_KERNELS/Image.gz (guest-images/build makes it)"
+echo "Image $(wc -c <"$KERNEL") bytes, Image.gz $(wc -c <"$LAB_KERNELS/Image.gz") bytes"
+KERNEL=$LAB_KERNELS/Image.gz
 
 guest_serve --cpus 2 --memory 256M --trace
 grep -q "gzip-compressed Image of [0-9]* bytes decompressed" tern-stderr.log ||

@@ -1,6 +1,7 @@
 #!/bin/sh
 # EFI zboot images boot: the Debian guest Image wrapped by mkzboot
-# (guest-images/tools/mkzboot.c) in a zboot container with a gzip payload,
+# (guest-images/kernels/mkzboot.c; $LAB_KERNELS/vmlinuz-*.efi, made by
+# guest-images/build) in a zboot container with a gzip payload,
 # then with a zstd one. The container is tern-made: Debian's arm64 kernel is
 # not a zboot build, and mkzboot writes the header and payload as the
 # kernel's zboot-header.S and Makefile.zboot do, with no EFI stub code.
@@ -10,8 +11,8 @@
 need_tern
 
 for comp in gzip zstd; do
-	"$LAB_BIN/mkzboot" "$comp" "$KERNEL" "vmlinuz-$comp.efi" || fail "mkzboot $comp failed"
-	"$TERN" run $TERN_LAB_OPTS --trace --kernel "vmlinuz-$comp.efi" --initrd "$INITRD" \
+	[ -r "$LAB_KERNELS/vmlinuz-$comp.efi" ] || fail "no $LAB_KERNELS/vmlinuz-$comp.efi (guest-images/build makes it)"
+	"$TERN" run $TERN_LAB_OPTS --trace --kernel "$LAB_KERNELS/vmlinuz-$comp.efi" --initrd "$INITRD" \
 		--cpus 1 --memory 256M --cmdline "$GUEST_CMDLINE" </dev/null >tern-$comp.log 2>&1
 	status=$?
 	cat tern-$comp.log

@@ -2,6 +2,8 @@
 /*
  * mkzboot: wraps an arm64 Image in an EFI zboot container, for the lab's
  * compressed-kernel scenarios (Debian's arm64 kernel is not a zboot build).
+ * A build-machine program: guest-images/build runs it to make
+ * build/guest/kernels/vmlinuz-{gzip,zstd}.efi.
  *
  *   mkzboot gzip|zstd IMAGE OUT [PE-MACHINE]
  *
@@ -14,7 +16,7 @@
  * could not run it, a loader that unpacks it (tern) can.
  *
  * The kernel compresses with gzip -9 and zstd -22 --ultra; this uses zlib's
- * level 6 and zstd's level 3 (the lab compresses ~48 MB under emulation),
+ * level 6 and zstd's level 3 (fast to make; a decompressor does not care),
  * with a checksum and no content size, as the kernel's piped zstd writes.
  */
 #include <errno.h>
