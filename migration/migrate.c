@@ -424,7 +424,9 @@ static void plan_fixed_cost(struct migration *m)
 
 	rtt = converge_path_rtt_ms(m->rtt_ms, known, us);
 	fixed = converge_fixed_cost_ms(rtt, FINAL_WORK_DEFAULT_MS);
-	if (m->conv.rounds && fixed == m->conv.p.fixed_cost_ms)
+	/* Logged when it changes; the first plan always does (converge_init
+	 * leaves 0, and the final work alone is more). */
+	if (fixed == m->conv.p.fixed_cost_ms)
 		return;
 	m->conv.p.fixed_cost_ms = fixed;
 	pthread_mutex_lock(&m->lock);

@@ -14,6 +14,8 @@
 #   reserved vector count 7, enable toggled 50 times): tern lives, logs no
 #   warning past its rate limit, and the rebound driver reads the pattern
 #   back over MSI again;
+# - after a guest reboot (tern resets the function) the second boot's ahci
+#   gets MSI again and reads the pattern back;
 # - no BAR access came to tern (the AHCI registers are a memslot over the
 #   VFIO mmap; no MSI-X table to trap);
 # - given to the host's ahci afterwards, the disk holds the guest's pattern.
@@ -74,15 +76,43 @@ echo "REPORT: AHCI MSI interrupts of the rebound driver's verify: $irq2"
 warns=$(grep -v "tern: trace" tern-stderr.log | grep -c "MSI")
 echo "REPORT: tern's MSI log lines other than traces after the nonsense: $warns; MSI switched on $(grep -c "device MSI on" tern-stderr.log) times"
 [ "$warns" -le 10 ] || fail "the guest's nonsense made tern log $warns MSI lines (rate limit 10 per 5 s)"
+
+step "4. A reboot with MSI on: the second boot's driver gets MSI again"
+# tern resets the function at the guest's reset (MSI off at the device,
+# config space back to power-on, VFIO_DEVICE_RESET); the guest's second
+# boot must find it as at power-on and enable MSI anew. As in vfio-reboot,
+# nothing is sent until the second boot is ready.
+msi_on=$(grep -c "device MSI on" tern-stderr.log)
+ready0=$(guest_count 'TERN-GUEST: ready')
+guest_send reboot
+_end=$(($(date +%s) + $(lab_scaled 200)))
+until [ "$(guest_count 'TERN-GUEST: init')" -ge 2 ] && [ "$(guest_count 'TERN-GUEST: ready')" -gt "$ready0" ]; do
+	kill -0 "$tern_pid" 2>/dev/null || fail "tern exited at the guest's reboot"
+	[ "$(date +%s)" -lt "$_end" ] || fail "the guest did not come back after its reboot"
+	sleep 0.5
+done
+grep -q "vm: reset" tern-stderr.log || fail "tern did not reset the VM"
+guest_run 'for m in $(cat /lib/modules/ahci/load-order); do insmod /lib/modules/ahci/$m.ko || exit 1; done; n=0; while [ ! -b /dev/sda ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/sda ]' 120
+expect_status "$run_rc" 0 "after the reboot the guest's ahci did not bring up /dev/sda"
+guest_run 'for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010601 ] && g=$d; done; echo "GUEST-MSI=$(cat $g/msi_irqs/* 2>/dev/null | tr "\n" " ")"' 60
+[ "$(guest_value GUEST-MSI)" = "msi " ] ||
+	fail "after the reboot the guest's ahci does not use one MSI vector (msi_irqs: '$(guest_value GUEST-MSI)')"
+[ "$(grep -c "device MSI on" tern-stderr.log)" -gt "$msi_on" ] || fail "tern did not switch MSI on again after the reboot"
+guest_run "blkpattern verify /dev/sda 13 $SIZE" 400
+expect_status "$run_rc" 0 "after the reboot the pattern did not read back over MSI"
+guest_irqs "$MSIPAT" 30
+echo "REPORT: after a reboot, AHCI MSI interrupts of the verify: $irqs"
+[ "${irqs:-0}" -gt 0 ] || fail "no ITS-PCI-MSI interrupts after the reboot"
 guest_poweroff 120
 grep "device MSI off: ok" tern-stderr.log || fail "tern did not switch the device's MSI off at exit"
+[ "$(guest_count 'TERN-GUEST: init')" -eq 2 ] || fail "expected exactly 2 boots"
 
-step "4. No BAR access came to tern"
+step "5. No BAR access came to tern"
 traps=$(sed -n 's/.*came to tern: \([0-9]*\) to the MSI-X table and PBA, \([0-9]*\) elsewhere.*/\1 \2/p' tern-stderr.log)
 echo "REPORT: AHCI BAR accesses that exited to tern: ${traps% *} MSI-X table/PBA, ${traps#* } elsewhere"
 [ "$traps" = "0 0" ] || fail "BAR accesses came to tern (${traps:-no count})"
 
-step "5. Back to the host's ahci: the disk holds the guest's pattern"
+step "6. Back to the host's ahci: the disk holds the guest's pattern"
 for m in $(cat /lab/modules/ahci/load-order); do
 	[ -e "/sys/module/$m" ] || insmod "/lab/modules/ahci/$m.ko" || skip "the host cannot load $m (another host kernel?)"
 done
