@@ -15,7 +15,9 @@
 # until the stream fills it), answers there, and writes a UEFI variable
 # through the firmware's runtime services (efivarfs) into that store, then
 # powers off. The snapshot is restored in a third tern (after one with
-# another firmware file is refused), answers and powers off. Last, a fourth
+# another firmware file is refused), answers, reboots (the firmware runs
+# again from the restored flash to the guest's second init), answers and
+# powers off. Last, a fourth
 # tern boots the firmware afresh on the migrated store: the guest reads the
 # variable back.
 # timeout: 2400
@@ -149,6 +151,21 @@ t1=$(lab_uptime)
 start_tern dst --restore fw.snap $(machine vars-restored.fd)
 guest_answers after-restore
 echo "REPORT: snapshot restored, guest answering in $(secs "$t1" "$(lab_uptime)")s"
+# A reset of the restored VM runs the firmware again from its (restored)
+# flash, in read-array mode, through the shell to the guest's second init.
+# (This tern's console log began at the restore: a startup.nsh line and an
+# init in it are the second boot's.)
+t2=$(lab_uptime)
+guest_send reboot
+wait_for tern.log "TERN-FIRMWARE: startup.nsh" 600
+_end=$(($(date +%s) + $(lab_scaled 300)))
+until awk '/TERN-GUEST: init/ { i = NR } /TERN-GUEST: ready/ { r = NR } END { exit !(i && r > i) }' tern.log; do
+	kill -0 "$tern_pid" 2>/dev/null || fail "tern exited at the restored guest's reboot"
+	[ "$(date +%s)" -lt "$_end" ] || fail "the restored guest did not boot again after its reset"
+	sleep 1
+done
+guest_answers after-restore-reset
+echo "REPORT: restored guest reset: the firmware ran again, guest answering $(secs "$t2" "$(lab_uptime)")s after the reboot"
 guest_poweroff 120
 store_formatted vars-restored.fd
 ! tr -d '\000' <vars-restored.fd | grep -q TernLabTest ||
