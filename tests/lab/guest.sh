@@ -131,6 +131,22 @@ guest_log() {
 	tr -d '\r' <tern.log
 }
 
+# guest_reboot [SECONDS]: the serving guest reboots (tern resets the VM),
+# and this returns once a boot after it is ready: a "TERN-GUEST: ready"
+# after a "TERN-GUEST: init" that came after the reboot. Nothing may be sent
+# to the console before that, or it is lost in the reboot.
+guest_reboot() {
+	_gb_init=$(guest_count 'TERN-GUEST: init')
+	guest_send reboot
+	_gb_end=$(($(date +%s) + $(lab_scaled "${1:-200}")))
+	until [ "$(guest_count 'TERN-GUEST: init')" -gt "$_gb_init" ] &&
+		awk '/TERN-GUEST: init/ { i = NR } /TERN-GUEST: ready/ { r = NR } END { exit !(i && r > i) }' tern.log; do
+		kill -0 "$tern_pid" 2>/dev/null || fail "tern exited at the guest's reboot"
+		[ "$(date +%s)" -lt "$_gb_end" ] || fail "the guest did not come back after its reboot"
+		sleep 0.5
+	done
+}
+
 guest_run() {
 	_gr_n=$(guest_count "TERN-GUEST: run rc=")
 	_gr_end=$(($(date +%s) + $(lab_scaled "${2:-120}")))

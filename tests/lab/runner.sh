@@ -84,7 +84,9 @@ lab_run_one() {
 	elif [ "$status" = 0 ]; then
 		echo "LAB: PASS $name (${took}s)"
 	elif [ "$status" = 77 ]; then
-		echo "LAB: SKIP $name: $(tail -n 1 "$log")"
+		# The last "SKIP:" line (skip in lib.sh), else the last line.
+		_why=$(sed -n 's/^SKIP: //p' "$log" | tail -n 1)
+		echo "LAB: SKIP $name: ${_why:-$(tail -n 1 "$log")}"
 	else
 		echo "LAB: FAIL $name (exit $status)"
 		lab_print_log "$name" "$log"

@@ -19,16 +19,7 @@ grep -q "gzip-compressed Image of [0-9]* bytes decompressed" tern-stderr.log ||
 	fail "tern did not say it decompressed a gzip-compressed Image"
 guest_run "echo alive" 30
 expect_status "$run_rc" 0 "the guest's shell did not answer"
-# The serving guest says "ready" after every command: wait for the second
-# boot's init and a "ready" after it.
-_ready=$(guest_count 'TERN-GUEST: ready')
-guest_send reboot
-_end=$(($(date +%s) + $(lab_scaled 240)))
-while [ "$(guest_count 'TERN-GUEST: init')" -lt 2 ] ||
-	[ "$(guest_count 'TERN-GUEST: ready')" -le "$_ready" ]; do
-	[ "$(date +%s)" -lt "$_end" ] || fail "the guest did not come back after its reboot"
-	sleep 0.5
-done
+guest_reboot 240
 guest_poweroff 60
 [ "$(guest_count 'TERN-GUEST: init')" -eq 2 ] || fail "expected exactly 2 boots"
 [ "$(grep -c "gzip-compressed Image of [0-9]* bytes decompressed" tern-stderr.log)" -eq 2 ] ||

@@ -101,8 +101,7 @@ wait_for dst-stderr.log "RAM registered with userfaultfd" 300
 # Its 'ack' has gone: the guest runs there from now on.
 wait_for dst-stderr.log "migration received" 120
 if grep -q "post-copy completed" dst-stderr.log; then
-	echo "post-copy finished before the destination could be killed"
-	exit 77
+	skip "post-copy finished before the destination could be killed"
 fi
 kill -KILL "$dest_pid"
 wait "$dest_pid" 2>/dev/null
@@ -131,8 +130,7 @@ dest_listen dst3 "unix:$PWD/dst3.mig" $MACHINE --memory 256M
 migrate "unix:$PWD/dst3.mig" postcopy=true "$RECOVERY"
 wait_for dst3-stderr.log "migration received" 300
 if grep -q "post-copy completed" dst3-stderr.log; then
-	echo "post-copy finished before the source could be killed"
-	exit 77
+	skip "post-copy finished before the source could be killed"
 fi
 kill -KILL "$tern_pid"
 wait "$tern_pid" 2>/dev/null

@@ -6,9 +6,8 @@
 # rebooted guest binds its driver again, reads back what it wrote before the
 # reboot, writes and reads a new pattern, with MSI-X interrupts through the
 # ITS.
-# (The guest prints "TERN-GUEST: ready" after every command too: the second
-# boot is known by its own "TERN-GUEST: init", and nothing is sent to the
-# console until that boot is ready, or the command is lost in the reboot.)
+# (guest_reboot waits for the second boot to be ready before anything is
+# sent to the console.)
 # host: vfio
 # timeout: 600
 . "$LAB/lib.sh"
@@ -29,14 +28,7 @@ expect_status "$run_rc" 0 "the guest could not write the passed-through disk"
 wrote=$(pattern_sum tern.log "write /dev/vda")
 
 step "2. reboot"
-ready0=$(guest_count 'TERN-GUEST: ready')
-guest_send reboot
-_end=$(($(date +%s) + $(lab_scaled 200)))
-until [ "$(guest_count 'TERN-GUEST: init')" -ge 2 ] && [ "$(guest_count 'TERN-GUEST: ready')" -gt "$ready0" ]; do
-	kill -0 "$tern_pid" 2>/dev/null || fail "tern exited at the guest's reboot"
-	[ "$(date +%s)" -lt "$_end" ] || fail "the guest did not come back after its reboot"
-	sleep 0.5
-done
+guest_reboot 200
 grep -q "vm: reset" tern-stderr.log || fail "tern did not reset the VM"
 grep -q "device MSI-X off" tern-stderr.log || fail "tern did not switch the device's MSI-X off at the reset"
 
