@@ -19,7 +19,7 @@
 #   LAB_CONSOLE in the emulated host, its console (/dev/console): a long
 #              scenario may write "LAB: REPORT name text" lines there to be
 #              shown as they come (unset on a real arm64 host)
-# Exit status: 0 = pass, 77 = skip (skip REASON: its "SKIP:" line is the reason),
+# Exit status: 0 = pass, 77 = skip (skip REASON prints it on a "SKIP:" line),
 # anything else = fail. stdout and stderr go to the scenario's log, which the
 # lab prints when the scenario fails.
 #

@@ -27,6 +27,7 @@ report_refusal
 # A gzip stream cut short: found once decompressed, after the VM is built.
 # (The whole kernel compressed on the build machine: guest-images/build.)
 full=$LAB_KERNELS/Image.gz
+[ -r "$full" ] || fail "no $full (guest-images/build makes it)"
 head -c $(($(wc -c <"$full") - 4096)) "$full" >cut.gz
 expect_refused cut.gz "gzip-compressed Image, truncated"
 report_refusal

@@ -27,6 +27,10 @@ need_tern
 need_root
 trap guest_dump_logs EXIT
 SIZE=16777216
+# In the guest: load ahci, wait for /dev/sda; print the function's message
+# interrupt kinds (sysfs msi_irqs) as GUEST-MSI.
+AHCI_UP='for m in $(cat /lib/modules/ahci/load-order); do insmod /lib/modules/ahci/$m.ko || exit 1; done; n=0; while [ ! -b /dev/sda ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/sda ]'
+MSI_KINDS='for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010601 ] && g=$d; done; echo "GUEST-MSI=$(cat $g/msi_irqs/* 2>/dev/null | tr "\n" " ")"'
 
 # An AHCI controller (class 01:06, interface 01).
 bdf=$(pci_fn class 0x010601)
@@ -37,10 +41,10 @@ pci_bind "$bdf" vfio-pci
 
 step "1. The guest's ahci takes the disk with MSI"
 guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --trace
-guest_run 'for m in $(cat /lib/modules/ahci/load-order); do insmod /lib/modules/ahci/$m.ko || exit 1; done; n=0; while [ ! -b /dev/sda ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/sda ]' 120
+guest_run "$AHCI_UP" 120
 expect_status "$run_rc" 0 "the guest's ahci driver did not bring up /dev/sda on the passed-through controller"
 # The function's interrupt kinds as the guest's PCI core set them up.
-guest_run 'for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010601 ] && g=$d; done; echo "GUEST-MSI=$(cat $g/msi_irqs/* 2>/dev/null | tr "\n" " ")"; echo "SDA-SECTORS=$(cat /sys/block/sda/size)"; grep -i ahci /proc/interrupts' 60
+guest_run "$MSI_KINDS"'; echo "SDA-SECTORS=$(cat /sys/block/sda/size)"; grep -i ahci /proc/interrupts' 60
 [ "$(guest_value SDA-SECTORS)" = $((SIZE / 512)) ] ||
 	fail "the guest sees /dev/sda with $(guest_value SDA-SECTORS) sectors, expected $((SIZE / 512))"
 kinds=$(guest_value GUEST-MSI)
@@ -84,9 +88,9 @@ step "4. A reboot with MSI on: the second boot's driver gets MSI again"
 msi_on=$(grep -c "device MSI on" tern-stderr.log)
 guest_reboot 200
 grep -q "vm: reset" tern-stderr.log || fail "tern did not reset the VM"
-guest_run 'for m in $(cat /lib/modules/ahci/load-order); do insmod /lib/modules/ahci/$m.ko || exit 1; done; n=0; while [ ! -b /dev/sda ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/sda ]' 120
+guest_run "$AHCI_UP" 120
 expect_status "$run_rc" 0 "after the reboot the guest's ahci did not bring up /dev/sda"
-guest_run 'for d in /sys/bus/pci/devices/*; do [ "$(cat $d/class)" = 0x010601 ] && g=$d; done; echo "GUEST-MSI=$(cat $g/msi_irqs/* 2>/dev/null | tr "\n" " ")"' 60
+guest_run "$MSI_KINDS" 60
 [ "$(guest_value GUEST-MSI)" = "msi " ] ||
 	fail "after the reboot the guest's ahci does not use one MSI vector (msi_irqs: '$(guest_value GUEST-MSI)')"
 [ "$(grep -c "device MSI on" tern-stderr.log)" -gt "$msi_on" ] || fail "tern did not switch MSI on again after the reboot"
