@@ -192,6 +192,17 @@ pattern_sum() {
 	tr -d '\r' <"$1" | grep -F "blkpattern: $2 " | tail -n 1 | sed -n 's/.*fnv1a64=\([0-9a-f]*\).*/\1/p'
 }
 
+# host_disk_ready DEV SECONDS WHAT: the host's driver has brought the disk
+# up as DEV and it reads. The node appears before the disk is attached, and
+# an open then fails with ENXIO: a block is read to know.
+host_disk_ready() {
+	_hd_end=$(($(date +%s) + $2))
+	until [ -b "$1" ] && dd if="$1" of=/dev/null bs=512 count=1 2>/dev/null; do
+		[ "$(date +%s)" -lt "$_hd_end" ] || fail "$3 did not bring the disk back as a readable $1"
+		sleep 0.2
+	done
+}
+
 host_has_pattern() {
 	"$LAB_BIN/blkpattern" verify "$1" "$2" "$3" >host-verify.txt
 	_hp_rc=$?

@@ -98,8 +98,6 @@ echo "REPORT: BAR accesses that exited to tern: ${traps% *} MSI-X table/PBA, ${t
 # 7. Back to the host's virtio: the disk holds the guest's pattern.
 step "7. Back to the host's virtio: the disk holds the guest's pattern."
 pci_bind "$bdf" ''
-n=0
-while [ ! -b /dev/vda ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
-[ -b /dev/vda ] || fail "the host's virtio_blk did not bring the disk back as /dev/vda"
+host_disk_ready /dev/vda 10 "the host's virtio_blk"
 host_has_pattern /dev/vda 7 "$SIZE"
 echo "guest -> device -> host: $SIZE bytes, fnv1a64 $host_sum on both sides"

@@ -113,8 +113,6 @@ for m in $(cat /lab/modules/ahci/load-order); do
 	[ -e "/sys/module/$m" ] || insmod "/lab/modules/ahci/$m.ko" || skip "the host cannot load $m (another host kernel?)"
 done
 pci_bind "$bdf" ''
-n=0
-while [ ! -b /dev/sda ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
-[ -b /dev/sda ] || fail "the host's ahci did not bring the disk back as /dev/sda"
+host_disk_ready /dev/sda 20 "the host's ahci"
 host_has_pattern /dev/sda 13 "$SIZE"
 echo "guest -> device -> host: $SIZE bytes, fnv1a64 $host_sum on both sides"
