@@ -7,15 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
-#include <stdatomic.h>
-#include <pthread.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/devices.h"
+#include "migration/admission.h"
 #include "migration/channel.h"
 #include "migration/channel_keys.h"
 #include "migration/channel_sec.h"
@@ -27,8 +25,6 @@
 #include "vmm/sandbox.h"
 #include "vmm/vm.h"
 
-#define STR_(x)	#x
-#define STR(x)	STR_(x)
 
 /* The source sends its header as soon as it connects. */
 #define HANDSHAKE_TIMEOUT_S	30
@@ -39,85 +35,6 @@
 /* The stream's read-ahead (stream_reader_set_buffer): a read takes up to
  * 16 TLS records. */
 #define READ_BUFFER_BYTES	(256u << 10)
-
-/*
- * The connections being admitted: the waiting loop accepts them and each
- * one's handshake runs on a thread of its own, so a stranger that connects
- * and then stalls (or trickles its handshake) holds only its own thread,
- * up to the TLS timeout, never the real source's handshake beside it. At
- * most ADMIT_MAX at once: a connection beyond them is closed at once. The
- * first connection that authenticates is the source; the loop then cuts
- * the others off (shutdown) and waits for their threads, which use the
- * keys main() frees at exit. Shared by the loop and the threads; the last
- * of them to leave frees it.
- */
-#define ADMIT_MAX	4
-
-struct admission {
-	pthread_mutex_t lock;
-	unsigned int refs;		/* the loop, and each handshake thread */
-	unsigned int running;		/* handshakes under way */
-	int fds[ADMIT_MAX];		/* their connections, -1: a free slot */
-	pthread_cond_t ended;		/* running went down */
-	int winner;			/* the first that authenticated, not taken; -1 */
-	_Atomic bool closed;		/* the loop left: the rest are cut off */
-	int efd;			/* eventfd: a handshake ended */
-	const struct channel_spec *cs;	/* vm->keys: lives as long as the process */
-	/* Anyone who reaches the port can try: the refusals are rate-limited,
-	 * and the first few (an operator's wrong key) all show. */
-	struct ratelimit refusals;
-};
-
-struct admit_job {
-	struct admission *a;
-	int fd;
-};
-
-static void log_refusal(struct admission *a, const char *why)
-{
-	pr_warn_ratelimited(&a->refusals, "--incoming: refused a connection on %s: %s; still "
-			    "waiting for the source", a->cs->uri, why);
-}
-
-static void admission_put(struct admission *a)
-{
-	bool last;
-
-	pthread_mutex_lock(&a->lock);
-	last = !--a->refs;
-	pthread_mutex_unlock(&a->lock);
-	if (!last)
-		return;
-	if (a->winner >= 0)
-		close(a->winner);
-	close(a->efd);
-	ratelimit_destroy(&a->refusals);
-	pthread_cond_destroy(&a->ended);
-	pthread_mutex_destroy(&a->lock);
-	free(a);
-}
-
-static struct admission *admission_new(const struct channel_spec *cs)
-{
-	struct admission *a = calloc(1, sizeof(*a));
-
-	if (!a)
-		return NULL;
-	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->efd < 0) {
-		free(a);
-		return NULL;
-	}
-	a->refs = 1;
-	a->winner = -1;
-	a->cs = cs;
-	for (int i = 0; i < ADMIT_MAX; i++)
-		a->fds[i] = -1;
-	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->ended, NULL);
-	ratelimit_init(&a->refusals, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
-	return a;
-}
 
 /* SIGINT or SIGTERM while waiting: tern stops as it would while running. */
 static int take_signal(struct vm *vm, const struct channel_spec *cs)
@@ -152,132 +69,16 @@ static void tell_plain_source(int fd)
 }
 
 /* One connection, made safe per the channel options (TLS, or the plain
- * destination's check); the first to succeed becomes the source. */
-static void *admit_thread(void *arg)
+ * destination's check); admission.c makes the first to pass the source. */
+static int check_source(void *opaque, int fd, void *out, char *err, size_t errlen)
 {
-	struct admit_job *job = arg;
-	struct admission *a = job->a;
-	uint64_t one = 1, t0 = monotonic_ns();
-	char err[320];
-	int fd = job->fd, ret;
+	const struct channel_spec *cs = opaque;
+	int ret = channel_secure(fd, &cs->sec, true, err, errlen);
 
-	free(job);
-	/* Strangers' bytes are read here: post-copy's admission allowlist
-	 * (accept, kernel TLS's setsockopt, no file opens). */
-	ret = sandbox_enter(SANDBOX_POSTCOPY_DEST);
-	if (ret)
-		snprintf(err, sizeof(err), "cannot confine the admission thread: %s",
-			 strerror(-ret));
-	else
-		ret = channel_secure(fd, &a->cs->sec, true, err, sizeof(err));
-	if (ret == -EPROTO && channel_sec_tls(&a->cs->sec) && !a->closed)
+	(void)out;
+	if (ret == -EPROTO && channel_sec_tls(&cs->sec))
 		tell_plain_source(fd);
-	pthread_mutex_lock(&a->lock);
-	if (!ret && a->winner < 0 && !a->closed) {
-		a->winner = fd;
-		pr_info("--incoming: the source authenticated on %s (%s took %" PRIu64 " ms)",
-			a->cs->uri, channel_sec_tls(&a->cs->sec) ? "its TLS handshake" :
-			"the check", (monotonic_ns() - t0) / 1000000);
-	} else if (!a->closed) {
-		/* Not after the loop left: it cut this one off. */
-		log_refusal(a, ret ? err : "another source authenticated first");
-	}
-	for (int i = 0; i < ADMIT_MAX; i++)
-		if (a->fds[i] == fd)
-			a->fds[i] = -1;
-	if (a->winner != fd)
-		close(fd);
-	a->running--;
-	pthread_cond_signal(&a->ended);
-	if (write(a->efd, &one, sizeof(one)) < 0)
-		pr_err("--incoming: cannot signal a finished handshake: %m");
-	pthread_mutex_unlock(&a->lock);
-	/* Nothing of the keys or the URI from here on. */
-	admission_put(a);
-	return NULL;
-}
-
-/* Accepts one connection and starts its handshake, or closes it when
- * ADMIT_MAX are under way. */
-static void admit_new(struct admission *a, int lfd)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	struct admit_job *job;
-	pthread_attr_t attr;
-	pthread_t t;
-	bool full;
-
-	if (fd < 0)
-		return;
-	pthread_mutex_lock(&a->lock);
-	full = a->running >= ADMIT_MAX;
-	if (!full) {
-		a->running++;
-		a->refs++;
-		for (int i = 0; i < ADMIT_MAX; i++)
-			if (a->fds[i] < 0) {
-				a->fds[i] = fd;
-				break;
-			}
-	}
-	pthread_mutex_unlock(&a->lock);
-	if (full) {
-		close(fd);
-		log_refusal(a, "too many handshakes under way (" STR(ADMIT_MAX) ")");
-		return;
-	}
-	job = malloc(sizeof(*job));
-	if (job) {
-		*job = (struct admit_job){ a, fd };
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, admit_thread, job)) {
-			free(job);
-			job = NULL;
-		}
-		pthread_attr_destroy(&attr);
-	}
-	if (!job) {
-		pr_err("--incoming: cannot start a handshake thread; closing a connection");
-		pthread_mutex_lock(&a->lock);
-		for (int i = 0; i < ADMIT_MAX; i++)
-			if (a->fds[i] == fd)
-				a->fds[i] = -1;
-		a->running--;
-		a->refs--;
-		pthread_mutex_unlock(&a->lock);
-		close(fd);
-	}
-}
-
-/* The authenticated source, once one is: its fd, or -EAGAIN. */
-static int admitted(struct admission *a)
-{
-	uint64_t n;
-	int fd;
-
-	if (read(a->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return -errno;
-	pthread_mutex_lock(&a->lock);
-	fd = a->winner;
-	a->winner = -1;
-	pthread_mutex_unlock(&a->lock);
-	return fd >= 0 ? fd : -EAGAIN;
-}
-
-/* The loop is done: the handshakes still under way are cut off and waited
- * for (they hold the keys, which main() frees at exit). */
-static void admission_end(struct admission *a)
-{
-	pthread_mutex_lock(&a->lock);
-	a->closed = true;
-	for (int i = 0; i < ADMIT_MAX; i++)
-		if (a->fds[i] >= 0)
-			shutdown(a->fds[i], SHUT_RDWR);
-	while (a->running)
-		pthread_cond_wait(&a->ended, &a->lock);
-	pthread_mutex_unlock(&a->lock);
-	admission_put(a);
+	return ret;
 }
 
 /* Waits for the first connection that authenticates, or a signal. */
@@ -287,7 +88,7 @@ static int wait_source(struct vm *vm, const struct channel_spec *cs, struct admi
 	int fd = -EAGAIN;
 
 	while (fd == -EAGAIN) {
-		struct pollfd pfd[3] = { { lfd, POLLIN, 0 }, { a->efd, POLLIN, 0 },
+		struct pollfd pfd[3] = { { lfd, POLLIN, 0 }, { admission_efd(a), POLLIN, 0 },
 					 { vm->sig_fd, POLLIN, 0 } };
 
 		if (poll(pfd, vm->sig_fd >= 0 ? 3 : 2, -1) < 0) {
@@ -297,9 +98,9 @@ static int wait_source(struct vm *vm, const struct channel_spec *cs, struct admi
 		if (pfd[2].revents && take_signal(vm, cs))
 			return -EINTR;
 		if (pfd[1].revents)
-			fd = admitted(a);
+			fd = admission_take(a, NULL);
 		if (fd == -EAGAIN && pfd[0].revents)
-			admit_new(a, lfd);
+			admission_accept(a, lfd);
 	}
 	return fd;
 }
@@ -323,10 +124,11 @@ static int accept_source(struct vm *vm, const struct channel_spec *cs, int *lfd_
 			cs->uri);
 	pr_info("waiting for a migration on %s%s", cs->uri, cs->sec.tls_psk[0] ?
 		" (TLS 1.3, pre-shared key)" : cs->sec.tls_creds[0] ? " (TLS 1.3, X.509)" : "");
-	a = admission_new(cs);
+	a = admission_new(&(struct admission_ops){
+		.check = check_source, .opaque = (void *)cs, .what = "--incoming",
+		.uri = cs->uri, .waiting = "; still waiting for the source" });
 	fd = a ? wait_source(vm, cs, a, lfd) : -ENOMEM;
-	if (a)
-		admission_end(a);
+	admission_end(a);
 	if (fd < 0) {
 		if (fd != -EINTR)
 			pr_err("--incoming: accept on %s: %s", cs->uri, strerror(-fd));
@@ -413,6 +215,16 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbu
 		       "never ran here");
 		channel_send_line(fd, "fail", postcopy_dest_refusal(pd) ? postcopy_dest_refusal(pd) :
 				  "the destination could not restore the VM");
+		return ret;
+	}
+	/* A fault thread that failed during the restore leaves a guest that
+	 * cannot run here: the source, which never ran it elsewhere, keeps it. */
+	ret = postcopy_dest_error(pd);
+	if (ret) {
+		pr_err("migration: post-copy failed before the guest ran here (%s); telling the "
+		       "source to keep it", strerror(-ret));
+		channel_send_line(fd, "fail", "post-copy failed at the destination before the "
+				  "guest ran there (see its log)");
 		return ret;
 	}
 	/* From the ack on, post-copy outlives this function. Pre-copy needs

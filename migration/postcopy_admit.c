@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "migration/admission.h"
 #include "migration/channel.h"
 #include "migration/postcopy_admit.h"
 #include "migration/tls.h"
@@ -22,16 +23,12 @@
 struct pc_admit {
 	int lfd;
 	int stop_efd;			/* written by pc_admit_stop */
-	int ready_efd;			/* counts admitted connections not taken */
 	char uri[CHANNEL_URI_MAX];
 	struct channel_sec sec;
 	uint8_t token[CHANNEL_TOKEN_LEN];
 	uint32_t page;
 	pthread_t thread;
-	pthread_mutex_t lock;		/* the pending connection */
-	int pending_fd;
-	struct stream_reader pending_sr;
-	struct ratelimit refusals;	/* strangers can try as often as they like */
+	struct admission *door;		/* the checks, one thread each */
 };
 
 static int read_token(int fd, uint8_t token[CHANNEL_TOKEN_LEN])
@@ -50,10 +47,12 @@ static int read_token(int fd, uint8_t token[CHANNEL_TOKEN_LEN])
 	return 0;
 }
 
-/* TLS, the token, the header: 0 with @sr after the header, or -errno with
- * the reason in @err. */
-static int admit(struct pc_admit *a, int fd, struct stream_reader *sr, char *err, size_t errlen)
+/* TLS, the token, the header (admission_check_fn): 0 with the stream
+ * reader after the header in @out, or -errno with the reason in @err. */
+static int check_page_channel(void *opaque, int fd, void *out, char *err, size_t errlen)
 {
+	struct pc_admit *a = opaque;
+	struct stream_reader *sr = out;
 	uint8_t token[CHANNEL_TOKEN_LEN];
 	struct stream_header h;
 	int ret = channel_secure(fd, &a->sec, true, err, errlen);
@@ -80,51 +79,11 @@ static int admit(struct pc_admit *a, int fd, struct stream_reader *sr, char *err
 	return 0;
 }
 
-static void log_refusal(struct pc_admit *a, const char *why)
-{
-	pr_warn_ratelimited(&a->refusals, "post-copy: refused a connection on %s: %s", a->uri, why);
-}
-
-/* A newer admitted connection replaces one not taken yet. */
-static void hand_over(struct pc_admit *a, int fd, const struct stream_reader *sr)
-{
-	uint64_t one = 1;
-	int old;
-
-	pthread_mutex_lock(&a->lock);
-	old = a->pending_fd;
-	a->pending_fd = fd;
-	a->pending_sr = *sr;
-	pthread_mutex_unlock(&a->lock);
-	if (old >= 0)
-		close(old);
-	else if (write(a->ready_efd, &one, sizeof(one)) < 0)
-		pr_err("post-copy: cannot signal a new page channel: %m");
-}
-
-static void accept_one(struct pc_admit *a)
-{
-	struct stream_reader sr;
-	char err[320];
-	int fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC), ret;
-
-	if (fd < 0)
-		return;
-	ret = admit(a, fd, &sr, err, sizeof(err));
-	if (ret) {
-		close(fd);
-		log_refusal(a, err);
-		return;
-	}
-	hand_over(a, fd, &sr);
-}
-
-static void *admit_thread(void *arg)
+/* Accepts while post-copy may need a channel; the checks run beside it. */
+static void *accept_thread(void *arg)
 {
 	struct pc_admit *a = arg;
 
-	/* Strangers' bytes are read here: the fault thread's allowlist
-	 * (accept, kernel TLS's setsockopt, no file opens). */
 	if (sandbox_enter(SANDBOX_POSTCOPY_DEST) < 0)
 		return NULL;
 	for (;;) {
@@ -135,7 +94,7 @@ static void *admit_thread(void *arg)
 		if (pfd[1].revents)
 			break;
 		if (pfd[0].revents)
-			accept_one(a);
+			admission_accept(a->door, a->lfd);
 	}
 	return NULL;
 }
@@ -148,23 +107,19 @@ struct pc_admit *pc_admit_start(int listen_fd, const char *uri, const struct cha
 	if (!a)
 		return NULL;
 	a->lfd = listen_fd;
-	a->pending_fd = -1;
 	a->sec = *sec;
 	a->page = page_size;
 	memcpy(a->token, token, sizeof(a->token));
 	snprintf(a->uri, sizeof(a->uri), "%s", uri);
-	pthread_mutex_init(&a->lock, NULL);
-	ratelimit_init(&a->refusals, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
+	/* The source opens a new channel only when it lost the last one. */
+	a->door = admission_new(&(struct admission_ops){
+		.check = check_page_channel, .opaque = a, .out_size = sizeof(struct stream_reader),
+		.newest_wins = true, .what = "post-copy", .uri = uri });
 	a->stop_efd = eventfd(0, EFD_CLOEXEC);
-	a->ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->stop_efd < 0 || a->ready_efd < 0 ||
-	    pthread_create(&a->thread, NULL, admit_thread, a)) {
+	if (!a->door || a->stop_efd < 0 || pthread_create(&a->thread, NULL, accept_thread, a)) {
 		if (a->stop_efd >= 0)
 			close(a->stop_efd);
-		if (a->ready_efd >= 0)
-			close(a->ready_efd);
-		ratelimit_destroy(&a->refusals);
-		pthread_mutex_destroy(&a->lock);
+		admission_end(a->door);
 		free(a);
 		return NULL;
 	}
@@ -173,23 +128,12 @@ struct pc_admit *pc_admit_start(int listen_fd, const char *uri, const struct cha
 
 int pc_admit_efd(const struct pc_admit *a)
 {
-	return a->ready_efd;
+	return admission_efd(a->door);
 }
 
 int pc_admit_take(struct pc_admit *a, struct stream_reader *sr)
 {
-	uint64_t n;
-	int fd;
-
-	if (read(a->ready_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return -errno;
-	pthread_mutex_lock(&a->lock);
-	fd = a->pending_fd;
-	if (fd >= 0)
-		*sr = a->pending_sr;
-	a->pending_fd = -1;
-	pthread_mutex_unlock(&a->lock);
-	return fd >= 0 ? fd : -EAGAIN;
+	return admission_take(a->door, sr);
 }
 
 void pc_admit_stop(struct pc_admit *a)
@@ -201,11 +145,8 @@ void pc_admit_stop(struct pc_admit *a)
 	if (write(a->stop_efd, &one, sizeof(one)) < 0)
 		pr_err("post-copy: cannot stop the admission thread: %m");
 	pthread_join(a->thread, NULL);
-	if (a->pending_fd >= 0)
-		close(a->pending_fd);
+	/* After the accepts: no check starts behind the end. */
+	admission_end(a->door);
 	close(a->stop_efd);
-	close(a->ready_efd);
-	pthread_mutex_destroy(&a->lock);
-	ratelimit_destroy(&a->refusals);
 	free(a);
 }

@@ -11,10 +11,12 @@
  * Post-copy's door (destination): a thread that accepts connections on the
  * migration's listening socket and admits only the source's page channel:
  * TLS as the main stream (or none), then the session token (compared in
- * constant time), then the stream header, each bounded by a short timeout.
- * Anything else is closed at once and logged (at most once a second). The
- * fault-serving thread never reads a new connection: it takes admitted ones
- * from here (docs/postcopy.md, "Who may connect").
+ * constant time), then the stream header, each bounded by a short timeout,
+ * each connection checked on a thread of its own (admission.h), so that
+ * strangers holding connections open do not delay the source's. Anything
+ * else is closed and logged (rate-limited). The fault-serving thread never
+ * reads a new connection: it takes admitted ones from here
+ * (docs/postcopy.md, "Who may connect").
  */
 struct pc_admit;
 

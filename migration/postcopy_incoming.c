@@ -74,6 +74,7 @@ struct postcopy_dest {
 	pthread_t thread;
 	struct stream_reader sr;
 	bool eof;			/* the channel ended (the stream calls it truncated) */
+	bool send_failed;		/* a request could not be sent: the channel is lost */
 	struct pc_missing pm;
 	bool pm_ready;
 	uint8_t *buf;			/* one incoming section's pages */
@@ -316,8 +317,13 @@ static int send_msg(struct postcopy_dest *pd, uint32_t type, uint64_t off, uint3
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			/* Whatever the errno (a reset, a timeout, an unreachable
+			 * host, kernel TLS's EIO), the channel is the loss, not
+			 * the guest's memory: serve_once recovers. */
+			pd->send_failed = true;
 			return -errno;
+		}
 		done += (size_t)n;
 	}
 	return 0;
@@ -388,6 +394,7 @@ static void install_channel(struct postcopy_dest *pd, int fd, const struct strea
 	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
 	pd->fd = fd;
 	pd->eof = false;
+	pd->send_failed = false;
 	pd->sr = *sr;
 	pd->sr.read = channel_read;
 	pd->sr.opaque = pd;
@@ -432,7 +439,8 @@ static int accept_channel(struct postcopy_dest *pd, unsigned int seconds)
 }
 
 /* The pages faulted on and not arrived were maybe never seen by the
- * source: ask again on the new connection. */
+ * source: ask again on the new connection. One that breaks at once is
+ * not an error here: its next poll sees it, and it is recovered again. */
 static int ask_again(struct postcopy_dest *pd)
 {
 	const struct dirty_bitmap *bm = &pd->pm.missing;
@@ -443,7 +451,7 @@ static int ask_again(struct postcopy_dest *pd)
 			int ret = send_msg(pd, PC_MSG_REQUEST, p * pd->page, 1);
 
 			if (ret)
-				return ret;
+				return pd->send_failed ? 0 : ret;
 		}
 	}
 	return 0;
@@ -545,7 +553,7 @@ static int serve_once(struct postcopy_dest *pd)
 	if (pfd[0].revents) {
 		ret = read_faults(pd);
 		if (ret)
-			return ret == -EPIPE || ret == -ECONNRESET ? recover(pd, ret) : ret;
+			return pd->send_failed ? recover(pd, ret) : ret;
 	}
 	if (pfd[1].revents) {
 		ret = read_section(pd);
@@ -763,6 +771,14 @@ const char *postcopy_dest_refusal(const struct postcopy_dest *pd)
 bool postcopy_dest_active(const struct postcopy_dest *pd)
 {
 	return pd->active;
+}
+
+int postcopy_dest_error(const struct postcopy_dest *pd)
+{
+	/* serving goes false after result is set (serve_thread). */
+	if (!pd->active || atomic_load(&pd->serving))
+		return 0;
+	return pd->result == -ECANCELED ? 0 : pd->result;
 }
 
 bool postcopy_incoming_serving(struct vm *vm)

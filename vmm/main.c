@@ -196,7 +196,6 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 	bool moved;
 	int ret;
 
-	runstate_clear_stop(&vm->rs);
 	pthread_barrier_init(&vm->start_barrier, NULL, vm->nr_vcpus + 1);
 	ret = vcpus_start(vm);
 	if (ret < 0)
@@ -234,6 +233,10 @@ static int vm_run(struct vm *vm, int sig_fd)
 			return status_for(vm, reason);
 		if (vm_reset(vm) < 0)
 			return vm->boot.kernel ? EXIT_ERROR : EXIT_RESET;
+		/* Only the reset's stop is forgotten: one requested before the
+		 * first run (an incoming post-copy that failed right after its
+		 * ack, a signal) stops the VM as soon as it starts. */
+		runstate_clear_stop(&vm->rs);
 	}
 }
 

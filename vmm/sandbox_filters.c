@@ -30,8 +30,9 @@
 #define K(kind)		(1u << SANDBOX_##kind)
 #define ALL		((1u << SANDBOX_KIND_NR) - 1)
 /* Threads that create threads: each new thread installs its own filter, so
- * its creator's must let it (seccomp, prctl's no_new_privs). */
-#define SPAWNERS	(K(MAIN) | K(MIGRATE))
+ * its creator's must let it (seccomp, prctl's no_new_privs). Post-copy's
+ * admission thread starts a check thread per connection (admission.h). */
+#define SPAWNERS	(K(MAIN) | K(MIGRATE) | K(POSTCOPY_DEST))
 #define NET		(K(MAIN) | K(MIGRATE) | K(POSTCOPY_SOURCE) | K(POSTCOPY_DEST))
 
 /* How a call's arguments are checked. */
@@ -42,6 +43,7 @@ enum rule_check {
 	CHECK_FAMILY,		/* socket: AF_UNIX, AF_INET, AF_INET6 */
 	CHECK_PRCTL,		/* prctl: the few options glibc and libseccomp use */
 	CHECK_ENOSYS,		/* clone3: fails with ENOSYS, glibc falls back to clone */
+	CHECK_SELF,		/* sched_getaffinity: the calling thread's (pid 0) only */
 };
 
 struct syscall_rule {
@@ -57,6 +59,10 @@ static const struct syscall_rule syscall_rules[] = {
 	/* Every thread: memory, time, locks, logging, its own end. */
 	A("read", ALL), A("write", ALL), A("readv", ALL), A("writev", ALL),
 	A("close", ALL), A("futex", ALL), A("munmap", ALL), A("madvise", ALL),
+	/* glibc's malloc counts the CPUs once, when a thread would make a ninth
+	 * arena (malloc/arena.c, arena_get2), whichever thread that is; the
+	 * sanitizers at a thread's start. */
+	C("sched_getaffinity", ALL, CHECK_SELF),
 	A("brk", ALL), A("mremap", ALL),
 	C("mmap", ALL, CHECK_NO_EXEC), C("mprotect", ALL, CHECK_NO_EXEC),
 	A("clock_gettime", ALL), A("clock_getres", ALL), A("gettimeofday", ALL),
@@ -268,6 +274,8 @@ static int add_checked(scmp_filter_ctx ctx, int nr, enum rule_check check)
 		return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &thread);
 	case CHECK_ENOSYS:
 		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+	case CHECK_SELF:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, 0, 0));
 	case CHECK_FAMILY:
 		for (i = 0; !ret && i < check_patterns(check); i++)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,

@@ -247,6 +247,13 @@ snapshot_refused() {
 }
 
 guest_dump_logs() {
+	# How this side's tern ended, when it did and nobody reaped it yet (127:
+	# already reaped): 1 error, 3 reset, 4 crash, 5 memory fault, 6 sandbox, 128+N signal.
+	if [ -n "${tern_pid:-}" ] && ! kill -0 "$tern_pid" 2>/dev/null; then
+		wait "$tern_pid" 2>/dev/null
+		_gd=$?
+		[ "$_gd" = 127 ] || echo "--- tern (pid $tern_pid) exited with status $_gd"
+	fi
 	# Also the other terns' logs (a migration's destination): its console
 	# shows a guest that crashed there, its stderr a sandbox violation.
 	for _gd in tern*.log $(ls ./*.log 2>/dev/null | grep -v '/tern'); do

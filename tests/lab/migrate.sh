@@ -129,9 +129,11 @@ wait_mib_sent() {
 MSI_COUNT='awk '"'"'NR == 1 { n = NF } /ITS/ && /MSI/ && /virtio/ { for (i = 2; i <= n + 1; i++) s += $i } END { printf "MSI-COUNT=%d\n", s }'"'"' /proc/interrupts'
 
 memverify_start() {
-	guest_run "memverify run $1 $2 >/dev/null 2>&1 &" 30
-	# "memverify check" needs the runner's pid file and a first lap.
-	sleep 2
+	# "memverify check" needs the runner's pid file, written once every
+	# page has its first stamp: seconds for 64 MiB in a nested guest.
+	guest_run "rm -f /tmp/memverify.pid; memverify run $1 $2 >/dev/null 2>&1 &" 30
+	guest_run 'i=0; while [ ! -s /tmp/memverify.pid ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done; [ -s /tmp/memverify.pid ]' 90
+	expect_status "$run_rc" 0 "memverify's runner did not start (no /tmp/memverify.pid within 60 s)"
 }
 
 verifier_passes() {

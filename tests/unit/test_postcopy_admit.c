@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Post-copy's admission thread (migration/postcopy_admit.c) on a real
+ * Post-copy's admission (migration/postcopy_admit.c, admission.c) on a real
  * listening socket: only a connection with the session token and a stream
  * header is handed over; a silent one, a wrong token or garbage are closed
- * without stalling the one that follows.
+ * without stalling the one that follows or those beside them.
  */
 #include <errno.h>
 #include <poll.h>
@@ -144,25 +144,63 @@ static void test_garbage_refused(void **state)
 	close(c);
 }
 
-/* A stranger that says nothing delays the source by the admission
- * timeout at most; it never takes the channel. */
-static void test_silent_does_not_block(void **state)
+/* Checks run side by side: three silent strangers (each held by the token's
+ * 2 s timeout, one after the other before) do not delay the source; none of
+ * them takes the channel. */
+static void test_strangers_checked_beside(void **state)
 {
 	struct fixture *f = *state;
 	struct stream_reader sr;
 	struct timespec t0, t1;
-	int silent = client(f), c, fd;
+	int silent[3], c, fd;
+	long ms;
 
+	for (int i = 0; i < 3; i++)
+		silent[i] = client(f);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c = client(f);
 	send_opening(c, f->token);
 	fd = wait_admitted(f, 6000, &sr);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(fd >= 0);
-	assert_true(t1.tv_sec - t0.tv_sec <= 4);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 1500);
 	close(fd);
 	close(c);
-	close(silent);
+	for (int i = 0; i < 3; i++)
+		close(silent[i]);
+}
+
+/* The source opens a new channel only when it lost the last one: a newer
+ * admitted connection replaces one not taken yet. */
+static void test_newest_replaces_untaken(void **state)
+{
+	struct fixture *f = *state;
+	struct stream_reader sr;
+	int c1 = client(f), c2, fd;
+	struct pollfd p = { .events = POLLIN };
+	char x;
+
+	send_opening(c1, f->token);
+	/* Admitted, not taken: the first check ended. */
+	p.fd = pc_admit_efd(f->admit);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	c2 = client(f);
+	send_opening(c2, f->token);
+	/* The first connection is closed once the second is admitted. */
+	p.fd = c1;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_true(read(c1, &x, 1) <= 0);
+	fd = pc_admit_take(f->admit, &sr);
+	assert_true(fd >= 0);
+	assert_int_equal(write(c2, "Y", 1), 1);
+	assert_int_equal(read(fd, &x, 1), 1);	/* 'X' from the opening: c2's */
+	assert_int_equal(x, 'X');
+	assert_int_equal(read(fd, &x, 1), 1);
+	assert_int_equal(x, 'Y');
+	close(fd);
+	close(c1);
+	close(c2);
 }
 
 int main(void)
@@ -171,7 +209,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_right_token_admitted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_token_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_silent_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strangers_checked_beside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newest_replaces_untaken, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

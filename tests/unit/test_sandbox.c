@@ -274,6 +274,33 @@ static void test_no_exec_no_fork(void **state)
 	assert_killed_for(&res, "main", "clone");
 }
 
+static void own_cpus(enum sandbox_kind kind)
+{
+	cpu_set_t set;
+
+	if (write(STDERR_FILENO, "allowed-ok\n", 11) != 11)
+		_exit(92);
+	if (syscall(SYS_sched_getaffinity, 0, sizeof(set), &set) < 0 ||
+	    write(STDERR_FILENO, "own-ok\n", 7) != 7)
+		_exit(99);
+	syscall(SYS_sched_getaffinity, 1, sizeof(set), &set);
+	_exit(0);
+}
+
+/* Any thread may be the one whose malloc counts the CPUs (glibc's ninth
+ * arena): its own CPU set, not another process's. */
+static void test_own_cpus_only(void **state)
+{
+	for (int k = 0; k < SANDBOX_KIND_NR; k++) {
+		struct child_result res;
+
+		run_confined((enum sandbox_kind)k, SANDBOX_KILL, own_cpus, &res);
+		assert_killed_for(&res, sandbox_kind_name((enum sandbox_kind)k),
+				  "sched_getaffinity");
+		assert_non_null(strstr(res.err, "own-ok"));
+	}
+}
+
 /* Every list builds for arm64 too, without the calls arm64 lacks; a
  * narrower thread has fewer rules than the main thread. */
 static void test_arm64_filters_and_sizes(void **state)
@@ -306,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_open_main_only),
 		cmocka_unit_test(test_socket_families),
 		cmocka_unit_test(test_no_exec_no_fork),
+		cmocka_unit_test(test_own_cpus_only),
 		cmocka_unit_test(test_arm64_filters_and_sizes),
 	};
 

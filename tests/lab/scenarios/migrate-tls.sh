@@ -13,9 +13,11 @@
 #    likewise. Then the right credentials move the guest.
 # 3. Post-copy with the pre-shared key (the page channel under TLS too).
 #    While pages are missing, strangers connect to the destination's port:
-#    one that sends nothing and one that sends garbage. Both are refused by
-#    the admission thread, the guest answers meanwhile (no fault waits on
-#    them), no reconnection is counted, and post-copy completes.
+#    two that send nothing and one that sends garbage. The garbage is
+#    refused, the guest answers meanwhile (no fault waits on them), the
+#    source's reconnection (migrate-reconnect) is admitted beside the silent
+#    two at once, exactly that one reconnection is counted, and post-copy
+#    completes.
 # After each move the verifier passes at the destination. Also: a
 # destination waiting on tcp: without TLS or insecure=on is a usage error
 # (exit 2) naming both ways, and one waiting on unix: made its socket 0600.
@@ -158,24 +160,45 @@ until grep -q "pages missing; RAM registered with userfaultfd" d3-stderr.log; do
 	[ "$(date +%s)" -lt "$_p_end" ] || fail "the destination never switched to post-copy"
 	sleep 1
 done
-(sleep 30 | nc 127.0.0.1 4453 >/dev/null 2>&1) &
-silent=$!
+silent=''
+for _ in 1 2; do
+	(sleep 30 | nc 127.0.0.1 4453 >/dev/null 2>&1) &
+	silent="$silent $!"
+done
 sleep 1
 head -c 4096 /dev/urandom | nc 127.0.0.1 4453 >/dev/null 2>&1
 wait_for d3-stderr.log "post-copy: refused a connection" 60
 grep "post-copy: refused a connection" d3-stderr.log | sed 's/^/REPORT: stranger: /'
-# The silent one is still connected: the guest (at the destination now)
+# The silent ones are still connected: the guest (at the destination now)
 # must answer meanwhile.
 echo 'run echo strangers-$((6 * 7))' >&4
 wait_for d3.log "strangers-42" 60
-kill "$silent" 2>/dev/null
+# And the source, reconnecting beside them, is admitted at once: each
+# connection has its check (migration/admission.c); the silent ones hold
+# theirs up to the TLS timeout (10 s).
+_a0=$(grep -c "post-copy: the source authenticated" d3-stderr.log)
+"$TERN" ctl ctl.sock migrate-reconnect >reconnect.out 2>&1 ||
+	fail "migrate-reconnect was refused in post-copy: $(cat reconnect.out)"
+_a_end=$(($(date +%s) + $(lab_scaled 30)))
+until [ "$(grep -c "post-copy: the source authenticated" d3-stderr.log)" -gt "$_a0" ]; do
+	[ "$(date +%s)" -lt "$_a_end" ] || fail "the source's new page channel was not admitted: $(tail -n 3 d3-stderr.log)"
+	sleep 0.5
+done
+admit=$(grep "post-copy: the source authenticated" d3-stderr.log | tail -n 1)
+echo "REPORT: page channel admitted beside two silent strangers: $admit"
+ms=$(echo "$admit" | sed -n 's/.*took \([0-9]*\) ms.*/\1/p')
+[ -n "$ms" ] && [ "$ms" -lt 5000 ] ||
+	fail "the source's new page channel waited behind the silent strangers: $admit"
+# shellcheck disable=SC2086 # a list of pids
+kill $silent 2>/dev/null
 source_migrated 600 "post-copy over TLS"
 echo "REPORT: post-copy over TLS: $report"
 switch_to_dest d3
 wait_for tern-stderr.log "post-copy completed" 300
 line=$(grep "post-copy completed" tern-stderr.log | tail -n 1)
 echo "REPORT: destination: $line"
-echo "$line" | grep -q " 0 reconnects" || fail "a stranger was taken for the page channel: $line"
+echo "$line" | grep -q " 1 reconnects" ||
+	fail "not exactly the source's one reconnection (a stranger taken for the page channel?): $line"
 verifier_passes "after post-copy over TLS"
 guest_answers d3
 guest_poweroff 120
