@@ -140,7 +140,7 @@ static void *check_thread(void *arg)
 	uint64_t one = 1, t0 = now_ms();
 	char err[320];
 	int fd = job->fd, ret;
-	bool won;
+	bool won, cut_off;
 
 	/* Strangers' bytes are read here: post-copy's admission allowlist
 	 * (accept, kernel TLS's setsockopt, no file opens). */
@@ -151,22 +151,27 @@ static void *check_thread(void *arg)
 		ret = a->ops.check(a->ops.opaque, fd, job->out, err, sizeof(err));
 	pthread_mutex_lock(&a->lock);
 	won = !ret && crown(a, fd, job->out);
-	if (won)
-		pr_info("%s: the source authenticated on %s (admitting it took %" PRIu64 " ms)",
-			a->what, a->uri, now_ms() - t0);
-	else if (!a->closed)	/* not after admission_end: it cut this one off */
-		log_refusal(a, ret ? err : "another source authenticated first");
+	cut_off = a->closed;	/* by admission_end: not a refusal */
 	for (int i = 0; i < ADMISSION_MAX; i++)
 		if (a->fds[i] == fd)
 			a->fds[i] = -1;
 	if (!won)
 		close(fd);
-	a->running--;
-	pthread_cond_signal(&a->ended);
 	if (won && write(a->efd, &one, sizeof(one)) < 0)
 		pr_err("%s: cannot signal an admitted connection: %m", a->what);
 	pthread_mutex_unlock(&a->lock);
 	free(job);
+	/* Logged outside the lock (a stalled stderr holds only this thread),
+	 * before this thread counts as ended: admission_end waits for it. */
+	if (won)
+		pr_info("%s: the source authenticated on %s (admitting it took %" PRIu64 " ms)",
+			a->what, a->uri, now_ms() - t0);
+	else if (!cut_off)
+		log_refusal(a, ret ? err : "another source authenticated first");
+	pthread_mutex_lock(&a->lock);
+	a->running--;
+	pthread_cond_signal(&a->ended);
+	pthread_mutex_unlock(&a->lock);
 	/* Nothing of the caller's opaque from here on. */
 	admission_put(a);
 	return NULL;

@@ -23,7 +23,6 @@
 struct pc_admit {
 	int lfd;
 	int stop_efd;			/* written by pc_admit_stop */
-	char uri[CHANNEL_URI_MAX];
 	struct channel_sec sec;
 	uint8_t token[CHANNEL_TOKEN_LEN];
 	uint32_t page;
@@ -110,7 +109,6 @@ struct pc_admit *pc_admit_start(int listen_fd, const char *uri, const struct cha
 	a->sec = *sec;
 	a->page = page_size;
 	memcpy(a->token, token, sizeof(a->token));
-	snprintf(a->uri, sizeof(a->uri), "%s", uri);
 	/* The source opens a new channel only when it lost the last one. */
 	a->door = admission_new(&(struct admission_ops){
 		.check = check_page_channel, .opaque = a, .out_size = sizeof(struct stream_reader),

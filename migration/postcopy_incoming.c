@@ -74,7 +74,7 @@ struct postcopy_dest {
 	pthread_t thread;
 	struct stream_reader sr;
 	bool eof;			/* the channel ended (the stream calls it truncated) */
-	bool send_failed;		/* a request could not be sent: the channel is lost */
+	bool send_failed;		/* read_faults: a request could not be sent */
 	struct pc_missing pm;
 	bool pm_ready;
 	uint8_t *buf;			/* one incoming section's pages */
@@ -394,7 +394,6 @@ static void install_channel(struct postcopy_dest *pd, int fd, const struct strea
 	channel_set_timeout(fd, POSTCOPY_SEND_TIMEOUT_S);
 	pd->fd = fd;
 	pd->eof = false;
-	pd->send_failed = false;
 	pd->sr = *sr;
 	pd->sr.read = channel_read;
 	pd->sr.opaque = pd;
@@ -439,22 +438,16 @@ static int accept_channel(struct postcopy_dest *pd, unsigned int seconds)
 }
 
 /* The pages faulted on and not arrived were maybe never seen by the
- * source: ask again on the new connection. One that breaks at once is
- * not an error here: its next poll sees it, and it is recovered again. */
-static int ask_again(struct postcopy_dest *pd)
+ * source: ask again on the new connection. One that breaks at once needs
+ * no more asking: its next poll sees it, and it is recovered again. */
+static void ask_again(struct postcopy_dest *pd)
 {
 	const struct dirty_bitmap *bm = &pd->pm.missing;
 	uint64_t p;
 
-	dirty_bitmap_for_each(p, bm) {
-		if (pd->pm.requested_ns[p]) {
-			int ret = send_msg(pd, PC_MSG_REQUEST, p * pd->page, 1);
-
-			if (ret)
-				return pd->send_failed ? 0 : ret;
-		}
-	}
-	return 0;
+	dirty_bitmap_for_each(p, bm)
+		if (pd->pm.requested_ns[p] && send_msg(pd, PC_MSG_REQUEST, p * pd->page, 1))
+			return;
 }
 
 /*
@@ -487,7 +480,8 @@ static int recover(struct postcopy_dest *pd, int why)
 	pr_info("post-copy: the source reconnected after %u vCPUs were held; asking again for "
 		"the pages waited on, releasing the vCPUs", vcpus_held(pd->vm));
 	vcpus_release(pd->vm);
-	return ask_again(pd);
+	ask_again(pd);
+	return 0;
 }
 
 /*
@@ -507,7 +501,8 @@ static int replace_channel(struct postcopy_dest *pd)
 	close(pd->fd);
 	install_channel(pd, fd, &sr);
 	pd->reconnects++;
-	return ask_again(pd);
+	ask_again(pd);
+	return 0;
 }
 
 /* ---- the thread ---- */
@@ -551,6 +546,8 @@ static int serve_once(struct postcopy_dest *pd)
 	if (pfd[3].revents)
 		return replace_channel(pd);
 	if (pfd[0].revents) {
+		/* Told apart from a failed placement: the channel is the loss. */
+		pd->send_failed = false;
 		ret = read_faults(pd);
 		if (ret)
 			return pd->send_failed ? recover(pd, ret) : ret;

@@ -36,10 +36,10 @@ void postcopy_dest_hook(struct postcopy_dest *pd, struct machine_loader *ld);
  */
 int postcopy_dest_admit(struct postcopy_dest *pd);
 /* True once the stream switched to post-copy (the thread runs). */
+bool postcopy_dest_active(const struct postcopy_dest *pd);
 /* The fault thread's error once it stopped on one (0 while it serves, or
  * when it finished): the VM must not be acknowledged then. */
 int postcopy_dest_error(const struct postcopy_dest *pd);
-bool postcopy_dest_active(const struct postcopy_dest *pd);
 /* Why this destination cannot take post-copy, or NULL. */
 const char *postcopy_dest_refusal(const struct postcopy_dest *pd);
 /* Pre-copy's stream ended: nothing may connect any more. */

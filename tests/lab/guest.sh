@@ -196,7 +196,7 @@ pattern_sum() {
 # up as DEV and it reads. The node appears before the disk is attached, and
 # an open then fails with ENXIO: a block is read to know.
 host_disk_ready() {
-	_hd_end=$(($(date +%s) + $2))
+	_hd_end=$(($(date +%s) + $(lab_scaled "$2")))
 	until [ -b "$1" ] && dd if="$1" of=/dev/null bs=512 count=1 2>/dev/null; do
 		[ "$(date +%s)" -lt "$_hd_end" ] || fail "$3 did not bring the disk back as a readable $1"
 		sleep 0.2
