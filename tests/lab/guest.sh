@@ -318,7 +318,10 @@ memvictim_touch() {
 	_mt_end=$(($(date +%s) + $(lab_scaled 60)))
 	victim_exit=
 	while [ -z "$victim_exit" ]; do
-		victim_exit=$(guest_log | sed -n 's/^memvictim-exit=\([0-9]*\).*/\1/p' | tail -n 1)
+		# Complete lines only (as many as the log has newlines): the
+		# console may have written "memvictim-exit=13" of a "135" so far.
+		victim_exit=$(head -n "$(wc -l <tern.log)" tern.log | tr -d '\r' |
+			sed -n 's/^memvictim-exit=\([0-9]*\).*/\1/p' | tail -n 1)
 		kill -0 "$tern_pid" 2>/dev/null || break
 		[ "$(date +%s)" -lt "$_mt_end" ] || fail "memvictim did not end within $(lab_scaled 60)s of touching its page"
 		sleep 0.1
