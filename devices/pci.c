@@ -602,23 +602,39 @@ static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 
 /* ---------------------------------------------------------------- window */
 
-/* Finds the function and BAR decoding [addr, addr+len). Caller holds the lock. */
+static bool bar_holds(const struct pci_bar *b, uint64_t addr, unsigned int len)
+{
+	return b->decoded && addr >= b->decoded && len <= b->size &&
+	       addr - b->decoded <= b->size - len;
+}
+
+/*
+ * Finds the function and BAR decoding [addr, addr+len). Caller holds the
+ * lock. A driver's accesses come in runs on one BAR, so the BAR of the last
+ * hit is tried first; it is checked against the live decode like any other,
+ * so a BAR moved or switched off since is never used.
+ */
 static struct pci_device *bar_lookup(struct pci_host *host, uint64_t addr, unsigned int len,
 				     int *bar, uint64_t *off)
 {
-	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
-		struct pci_device *pdev = host->slots[s];
+	struct pci_device *pdev = host->last_pdev;
 
+	if (pdev && bar_holds(&pdev->bars[host->last_bar], addr, len)) {
+		*bar = host->last_bar;
+		*off = addr - pdev->bars[*bar].decoded;
+		return pdev;
+	}
+	for (int s = 0; s < PCI_MAX_SLOTS; s++) {
+		pdev = host->slots[s];
 		if (!pdev)
 			continue;
 		for (int i = 0; i < PCI_NUM_BARS; i++) {
-			const struct pci_bar *b = &pdev->bars[i];
-
-			if (!b->decoded || addr < b->decoded || len > b->size ||
-			    addr - b->decoded > b->size - len)
+			if (!bar_holds(&pdev->bars[i], addr, len))
 				continue;
+			host->last_pdev = pdev;
+			host->last_bar = i;
 			*bar = i;
-			*off = addr - b->decoded;
+			*off = addr - pdev->bars[i].decoded;
 			return pdev;
 		}
 	}

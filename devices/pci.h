@@ -154,6 +154,9 @@ struct pci_host {
 	 * has I/O BARs and nothing decodes it. */
 	bool io_window;
 	pthread_mutex_t lock;		/* config space and BAR map (vCPU threads) */
+	/* Under lock: the BAR of the last window access, tried first. */
+	struct pci_device *last_pdev;
+	int last_bar;
 };
 
 struct mem_layout;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "migration/admission.h"
+#include "migration/channel.h"
 #include "migration/channel_sec.h"
 #include "vmm/log.h"
 #include "vmm/sandbox.h"
@@ -230,6 +231,7 @@ void admission_accept(struct admission *a, int lfd)
 
 	if (fd < 0)
 		return;
+	channel_nodelay(fd);
 	pthread_mutex_lock(&a->lock);
 	slot = take_slot(a, fd);
 	pthread_mutex_unlock(&a->lock);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "migration/channel.h"
+#include "vmm/log.h"
 
 #define STR_(x)	#x
 #define STR(x)	STR_(x)
@@ -130,6 +132,26 @@ done:
 	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
+/*
+ * Every write tern makes on a channel is either whole (a line, a page
+ * request) or the end of a gathered batch (stream_flush) followed by a wait
+ * for the peer's answer. Nagle's algorithm would hold such a last small
+ * segment until the peer ACKs what went before, and a Linux peer delays
+ * that ACK by up to 40 ms (tcp(7): TCP_NODELAY, TCP_QUICKACK): in the
+ * downtime, and in every post-copy page request.
+ */
+void channel_nodelay(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)) < 0)
+		pr_warn("migration channel: TCP_NODELAY refused (%m): small writes may wait for delayed ACKs");
+}
+
 static int connect_tcp(const char *uri, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -148,6 +170,7 @@ static int connect_tcp(const char *uri, char *err, size_t errlen)
 		close(fd);
 		return ret;
 	}
+	channel_nodelay(fd);
 	return fd;
 }
 

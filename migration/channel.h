@@ -27,6 +27,9 @@ int channel_listen(const char *uri, char *err, size_t errlen);
 void channel_unlink(const char *uri);
 /* Sets how long one send or receive may block (0: for ever). */
 int channel_set_timeout(int fd, unsigned int seconds);
+
+/* TCP_NODELAY on a TCP socket (a unix one is left as it is). */
+void channel_nodelay(int fd);
 /* Writes "@word[ @msg]\n". -errno. */
 int channel_send_line(int fd, const char *word, const char *msg);
 /* Reads one line (without its newline) into @buf. -errno; -EPIPE at EOF,

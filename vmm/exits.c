@@ -6,9 +6,10 @@
 
 #include "devices/device.h"
 #include "exits.h"
-#include "gic.h"
 #include "kvm.h"
+#include "layout.h"
 #include "log.h"
+#include "mmio.h"
 #include "runstate.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -81,32 +82,26 @@ static enum exit_action handle_mmio(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	typeof(vcpu->run->mmio) *mmio = &vcpu->run->mmio;
-	const char *gic_frame = gic_frame_at(vm, mmio->phys_addr);
-	struct device *dev;
 
-	if (gic_frame) {
+	switch (mmio_access(vm, &vcpu->mmio_hint, mmio->phys_addr, mmio->data, mmio->len,
+			    mmio->is_write)) {
+	case MMIO_DONE:
+		return EXIT_CONTINUE;
+	case MMIO_GIC_FRAME:
 		/* KVM handles the vGIC's frames itself once they are mapped; an
 		 * exit here means the GIC was used before it was finalised. */
 		pr_err("%s: MMIO %s at %#llx inside the %s reached userspace: the vGIC is not mapped (bring-up order bug)",
 		       vcpu->name, mmio->is_write ? "write" : "read",
-		       (unsigned long long)mmio->phys_addr, gic_frame);
+		       (unsigned long long)mmio->phys_addr,
+		       layout_gic_frame(&vm->layout, mmio->phys_addr));
 		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
-	}
-	if (mmio->len == 0 || mmio->len > sizeof(mmio->data)) {
+	case MMIO_BAD_LENGTH:
 		pr_err("%s: MMIO exit with length %u", vcpu->name, mmio->len);
 		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
 		return EXIT_STOP;
-	}
-	dev = vm_find_device(vm, mmio->phys_addr, mmio->len);
-	if (dev) {
-		uint64_t off = mmio->phys_addr - dev->mmio_base;
-
-		if (mmio->is_write)
-			dev->ops->mmio_write(dev, off, mmio->data, mmio->len);
-		else
-			dev->ops->mmio_read(dev, off, mmio->data, mmio->len);
-		return EXIT_CONTINUE;
+	case MMIO_UNCLAIMED:
+		break;
 	}
 	if (vm->cfg->strict_mmio)
 		return inject_dabt(vcpu, mmio->phys_addr);

@@ -107,17 +107,6 @@ int gic_finalize(struct vm *vm)
 	return 0;
 }
 
-const char *gic_frame_at(const struct vm *vm, uint64_t gpa)
-{
-	if (gpa >= LAYOUT_GICD_BASE && gpa - LAYOUT_GICD_BASE < LAYOUT_GICD_SIZE)
-		return "GIC distributor";
-	if (gpa >= LAYOUT_GICR_BASE && gpa - LAYOUT_GICR_BASE < vm->layout.gicr_size)
-		return "GIC redistributor";
-	if (gpa >= LAYOUT_GITS_BASE && gpa - LAYOUT_GITS_BASE < LAYOUT_GITS_SIZE)
-		return "GIC ITS";
-	return NULL;
-}
-
 int gic_set_spi(struct vm *vm, unsigned int spi, bool level)
 {
 	struct kvm_irq_level irq = {

@@ -23,8 +23,6 @@ int gic_create(struct vm *vm, unsigned int max_spi);
 /* KVM_DEV_ARM_VGIC_CTRL_INIT for both; after it the map is fixed. */
 int gic_finalize(struct vm *vm);
 
-/* Names the GIC frame that contains @gpa, or NULL. */
-const char *gic_frame_at(const struct vm *vm, uint64_t gpa);
 
 /* Drives SPI @spi's line (KVM_IRQ_LINE). */
 int gic_set_spi(struct vm *vm, unsigned int spi, bool level);

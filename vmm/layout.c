@@ -60,3 +60,14 @@ int layout_check_host(const struct mem_layout *l, unsigned int host_ipa_bits,
 	}
 	return 0;
 }
+
+const char *layout_gic_frame(const struct mem_layout *l, uint64_t gpa)
+{
+	if (gpa >= LAYOUT_GICD_BASE && gpa - LAYOUT_GICD_BASE < LAYOUT_GICD_SIZE)
+		return "GIC distributor";
+	if (gpa >= LAYOUT_GICR_BASE && gpa - LAYOUT_GICR_BASE < l->gicr_size)
+		return "GIC redistributor";
+	if (gpa >= LAYOUT_GITS_BASE && gpa - LAYOUT_GITS_BASE < LAYOUT_GITS_SIZE)
+		return "GIC ITS";
+	return NULL;
+}

@@ -94,4 +94,8 @@ static inline uint64_t layout_ram_end(const struct mem_layout *l)
 	return l->ram_base + l->ram_size;
 }
 
+/* Names the vGIC frame (distributor, redistributors, ITS) holding @gpa, or
+ * NULL. */
+const char *layout_gic_frame(const struct mem_layout *l, uint64_t gpa);
+
 #endif

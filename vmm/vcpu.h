@@ -12,6 +12,8 @@
 
 #include "memfault.h"
 
+struct device;
+
 /*
  * Where the SIGBUS handler leaves a memory error the kernel reported to
  * this thread (BUS_MCEERR_AR). Written only by the handler, on the thread
@@ -43,6 +45,7 @@ struct vcpu {
 	struct kvm_vcpu_init init;	/* kept: a reset repeats it exactly */
 	struct sigbus_slot sigbus;
 	struct mem_fault_guard fault_guard;
+	struct device *mmio_hint;	/* the device of its last MMIO exit */
 	/* Set with a throttle kick: how long to stay out of KVM_RUN (µs). */
 	_Atomic uint32_t throttle_sleep_us;
 };

@@ -32,14 +32,6 @@ void vm_trace(const struct vm *vm, const char *fmt, ...)
 		(unsigned long long)(us % 1000), line);
 }
 
-struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len)
-{
-	for (unsigned int i = 0; i < vm->nr_devices; i++)
-		if (device_contains(vm->devices[i], gpa, len))
-			return vm->devices[i];
-	return NULL;
-}
-
 int vm_add_device(struct vm *vm, struct device *dev)
 {
 	if (vm->nr_devices == VM_MAX_DEVICES) {

@@ -7,10 +7,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -92,12 +94,53 @@ static void test_one_line(void **state)
 	close(sv[1]);
 }
 
+static int nodelay(int fd)
+{
+	int on = -1;
+	socklen_t len = sizeof(on);
+
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+	return on;
+}
+
+/* Both ends of a TCP channel send without Nagle's wait; a unix one is left
+ * alone. */
+static void test_nodelay(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	char uri[64], err[256];
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fd, afd, sv[2];
+
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+	fd = channel_connect(uri, err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_int_equal(nodelay(fd), 1);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(nodelay(afd), 0);
+	channel_nodelay(afd);
+	assert_int_equal(nodelay(afd), 1);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	channel_nodelay(sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+	close(afd);
+	close(fd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_addr),
 		cmocka_unit_test(test_unix_addr),
 		cmocka_unit_test(test_one_line),
+		cmocka_unit_test(test_nodelay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

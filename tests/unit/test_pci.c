@@ -534,6 +534,17 @@ static void test_window_dispatch(void **state)
 	assert_int_equal(win_rd(c, b0, 4), 0);
 	assert_int_equal(win_rd(c, 0x3e000000 + 8, 4), 0xb0000008);
 	assert_int_equal(c->b.reads, 2);
+
+	/* The BAR last hit is tried first, but never once it has moved or
+	 * stopped decoding. */
+	cfg_wr(c, 1, PCI_BASE_ADDRESS_0, b0, 4);
+	assert_int_equal(win_rd(c, 0x3e000000 + 8, 4), 0);
+	assert_int_equal(win_rd(c, b0 + 8, 4), 0xb0000008);
+	memory_enable(c, 1, false);
+	assert_int_equal(win_rd(c, b0 + 8, 4), 0);
+	assert_int_equal(c->b.reads, 3);
+	assert_int_equal(win_rd(c, a2 + 8, 8), 0xb2000008);
+	assert_int_equal(c->a.reads, 3);
 }
 
 static void test_add_bar_invalid(void **state)

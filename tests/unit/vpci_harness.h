@@ -199,11 +199,27 @@ static const struct virtio_device_ops vh_fake_ops = {
 
 /* ---- set-up ---- */
 
+/* Another fake model on the bus, behind its own virtio-pci function (the
+ * next free slot). NULL if it could not be made. */
+static inline struct vh_fake *vh_add_fake(struct vh *h)
+{
+	struct vh_fake *f = calloc(1, sizeof(*f));
+
+	if (!f || virtio_device_init(&f->vdev, &vh_fake_ops, f->vqs, VH_QUEUES, VH_QMAX,
+				     VH_FAKE_FEATURES) < 0)
+		return NULL;
+	f->vdev.mem = &h->mem;
+	f->vdev.io = h->vm.io;
+	for (unsigned int q = 0; q < VH_QUEUES; q++)
+		f->vqs[q].mem = &h->mem;
+	for (unsigned int i = 0; i < VH_CONFIG_SIZE; i++)
+		f->config[i] = (uint8_t)(0xa0 + i);
+	return virtio_pci_add(&h->vm, &f->vdev, 0xff0000) < 0 ? NULL : f;
+}
+
 /* 0, or -1 if anything could not be made. */
 static inline int vh_init(struct vh *h)
 {
-	struct vh_fake *f;
-
 	memset(h, 0, sizeof(*h));
 	h->vm.pci = &h->pci;
 	if (layout_compute(&h->vm.layout, 256ULL << 20, 1) < 0 ||
@@ -214,21 +230,11 @@ static inline int vh_init(struct vh *h)
 	h->mem.size = VH_RAM_SIZE;
 	h->mem.fd = -1;
 	h->mem.hva = aligned_alloc(4096, VH_RAM_SIZE);
-	f = calloc(1, sizeof(*f));
-	if (!h->vm.io || !h->mem.hva || !f)
+	if (!h->vm.io || !h->mem.hva)
 		return -1;
 	memset(h->mem.hva, 0, VH_RAM_SIZE);
-	if (virtio_device_init(&f->vdev, &vh_fake_ops, f->vqs, VH_QUEUES, VH_QMAX,
-			       VH_FAKE_FEATURES) < 0)
-		return -1;
-	f->vdev.mem = &h->mem;
-	f->vdev.io = h->vm.io;
-	for (unsigned int q = 0; q < VH_QUEUES; q++)
-		f->vqs[q].mem = &h->mem;
-	for (unsigned int i = 0; i < VH_CONFIG_SIZE; i++)
-		f->config[i] = (uint8_t)(0xa0 + i);
-	h->fake = f;
-	if (virtio_pci_add(&h->vm, &f->vdev, 0xff0000) < 0)
+	h->fake = vh_add_fake(h);
+	if (!h->fake)
 		return -1;
 	for (h->slot = 0; h->slot < PCI_MAX_SLOTS && !h->vm.pci->slots[h->slot]; h->slot++)
 		;
