@@ -16,14 +16,20 @@
 #   KUT_DIR=/path/to/built/kvm-unit-tests bench/run exits
 # Three configurations: tern confined as it ships (--sandbox kill: every
 # KVM_RUN passes the vCPU thread's seccomp filters), tern with --sandbox off
-# (what the confinement costs on the exit path, issue 13) and QEMU. In the
+# (what the confinement costs on the exit path, issue 13) and QEMU; a fourth,
+# kvmtool, when one is given:
+#   KVMTOOL=PATH KUT_KVMTOOL_DIR=DIR KUT_DIR=... bench/run exits
+# (an arm64 lkvm-static, and a kvm-unit-tests tree built --target=kvmtool;
+# its mmio_read_user reads 0x1001004, the modem control register of
+# kvmtool's second 8250, which kvmtool's vCPU thread serves). In the
 # emulated host one run's figures can be 1.7x another's for the same KVM-only
 # exit (hyp_call), so BENCH_EXIT_ROUNDS rounds (default 3) each run all three,
 # the order rotating from round to round, and the figures are medians.
 # Results: "BENCH: exits.<config>.<name>_ns MEDIAN ns" (config: tern,
-# tern_nosandbox, qemu) with "..._runs" listing every run's figure,
-# "BENCH: exits.ratio.<name> TERN/QEMU" (the issue's target for
-# mmio_read_user: <= 1.0) and "BENCH: exits.sandbox_ratio.<name> ON/OFF".
+# tern_nosandbox, qemu, kvmtool) with "..._runs" listing every run's figure,
+# "BENCH: exits.ratio.<name> TERN/QEMU" and "exits.kvmtool_ratio.<name>
+# TERN/KVMTOOL" (the issue's target for mmio_read_user: <= 1.0 against
+# each) and "BENCH: exits.sandbox_ratio.<name> ON/OFF".
 # timeout: 5400
 . "$LAB/lib.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
@@ -40,13 +46,16 @@ run() {
 	tern) _vmm=tern _args="mmio-addr=0x3f000000" _opts="--sandbox kill" ;;
 	tern_nosandbox) _vmm=tern _args="mmio-addr=0x3f000000" _opts="--sandbox off" ;;
 	qemu) _vmm=qemu _args="" _opts="" ;;
+	kvmtool) _vmm=kvmtool _args="mmio-addr=0x1001004" _opts="" ;;
 	esac
+	_dir=$LAB_INPUT
+	[ "$1" != kvmtool ] || _dir=$LAB_INPUT/kvmtool
 	_work=$PWD/work-$1-$2
 	# 90 s (micro-bench's default timeout) x 20: the whole of it took
 	# 60-100 s per run in the emulated host with nothing else running.
 	KUT_VMM=$_vmm KUT_EXTRA_ARGS=$_args KUT_TERN_OPTS=$_opts KUT_WORK=$_work \
 		KUT_TIMEOUT_SCALE=$(awk -v s="$LAB_SCALE" 'BEGIN { print 20 * s }') \
-		sh "$LAB/kut.sh" "$LAB_INPUT" micro-bench >"$1-$2.out" 2>&1
+		KVMTOOL=$LAB_INPUT/kvmtool/lkvm sh "$LAB/kut.sh" "$_dir" micro-bench >"$1-$2.out" 2>&1
 	cat "$1-$2.out"
 	# "name   total.frac   avg.frac" rows after the "name total ns avg ns"
 	# header; a kind the host cannot run says "skipped" and has no row.
@@ -59,6 +68,7 @@ run() {
 }
 
 CONFIGS="tern_nosandbox tern qemu"
+[ ! -x "$LAB_INPUT/kvmtool/lkvm" ] || CONFIGS="$CONFIGS kvmtool"
 _r=1
 while [ "$_r" -le "$ROUNDS" ]; do
 	# Rotate: round 1 starts with the first configuration, round 2 with the
@@ -89,7 +99,11 @@ ratios() {
 }
 ratios ratio tern qemu tern/qemu
 ratios sandbox_ratio tern tern_nosandbox on/off
+[ ! -f kvmtool.median ] || ratios kvmtool_ratio tern kvmtool tern/kvmtool
 _t=$(awk '$1 == "mmio_read_user" { print $2 }' tern.median)
-_q=$(awk '$1 == "mmio_read_user" { print $2 }' qemu.median)
-[ -z "$_t" ] || [ -z "$_q" ] || target exits.mmio_read_user_vs_qemu "$(ratio "$_t" "$_q")" "<=" 1.0 x
+for _p in qemu kvmtool; do
+	[ -f "$_p.median" ] || continue
+	_q=$(awk '$1 == "mmio_read_user" { print $2 }' "$_p.median")
+	[ -z "$_t" ] || [ -z "$_q" ] || target "exits.mmio_read_user_vs_$_p" "$(ratio "$_t" "$_q")" "<=" 1.0 x
+done
 [ "$failures" = 0 ]

@@ -8,6 +8,7 @@
 #include "device.h"
 #include "devices.h"
 #include "pci.h"
+#include "pci_testdev.h"
 #include "pl011.h"
 #include "pl031.h"
 #include "uart16550.h"
@@ -49,6 +50,20 @@ static int attach_virtio(struct vm *vm, struct virtio_device *vdev, uint32_t cla
 	if (!vdev)
 		return -errno ? -errno : -EINVAL;	/* the model said why */
 	return virtio_pci_add(vm, vdev, class_code);
+}
+
+static int attach_pci(struct vm *vm, struct pci_device *pdev, const char *what)
+{
+	int ret;
+
+	if (!pdev) {
+		pr_err("cannot create the %s: %m", what);
+		return -ENOMEM;
+	}
+	ret = pci_host_add(vm->pci, pdev);
+	if (ret)
+		pr_err("cannot add the %s on PCI: %s", what, strerror(-ret));
+	return ret;
 }
 
 /* Without mac=, nic i gets 52:54:00:12:34:56 + i: locally administered,
@@ -133,8 +148,13 @@ int devices_create(struct vm *vm)
 	if (!ret && cfg->vconsole_pty)
 		ret = attach_virtio(vm, virtio_console_create_pty(mem, vm->io),
 				    PCI_CLASS_CODE_COMM_OTHER);
+	if (!ret && cfg->pci_testdev)
+		ret = attach_pci(vm, pci_testdev_create(vm), "pci-testdev");
 	for (unsigned int i = 0; !ret && i < cfg->nr_vfio; i++)
 		ret = vfio_pci_add(vm, &cfg->vfio[i], &vm->vfio[vm->nr_vfio++]);
+	/* Last: whether any function took I/O ports is known now. */
+	if (!ret && vm->pci->io_window)
+		ret = vm_add_device(vm, &vm->pci->io);
 	return ret;
 }
 

@@ -8,14 +8,19 @@
  * stays what the device model made it. BAR sizing falls out of the mask: after
  * an all-ones write the register reads ~(size - 1) plus its type bits.
  *
- * BARs: the registers are what the guest reads; what the function decodes is
+ * BARs: memory BARs, and I/O BARs (ports in the I/O window, which the device
+ * tree's "ranges" maps at LAYOUT_PCI_IO_BASE: the function answers there at
+ * LAYOUT_PCI_IO_BASE + port, and the host serves that window only when a
+ * function has an I/O BAR or the firmware needs one).
+ * The registers are what the guest reads; what the function decodes is
  * bar->addr, taken from the registers once every byte of the BAR (8 for a
  * 64-bit one) has been written since the last time, so a half-written 64-bit
  * BAR never answers at a mix of old and new halves. The function answers at
  * bar->decoded: bar->addr while Memory Space Enable is set and the address is
  * a real one (not 0, not the all-ones sizing pattern, below 4 GiB for a 32-bit
- * BAR), else nowhere. Every change of bar->decoded is reported through
- * ops->bar_remap(old, new).
+ * BAR), else nowhere; for an I/O BAR, while I/O Space Enable is set and the
+ * ports lie inside the window (port 0 included). Every change of bar->decoded
+ * is reported through ops->bar_remap(old, new).
  *
  * ECAM: only bus 0, function 0 of each slot exists. Accesses of 1, 2 or 4
  * naturally aligned bytes are served; anything else (8-byte or unaligned
@@ -49,6 +54,11 @@
 #define PCI_CAP_START		0x40
 #define PCI_MAX_CAPS		((PCI_CFG_SPACE_SIZE - PCI_CAP_START) / 4)
 #define PCI_MIN_BAR_SIZE	(4 * KiB)
+/* I/O BARs: 4 to 256 ports (PCI Local Bus 3.0, 6.2.5.1); tern hands them
+ * out above the legacy ISA range, where Linux starts (PCIBIOS_MIN_IO). */
+#define PCI_MIN_IO_BAR_SIZE	4
+#define PCI_MAX_IO_BAR_SIZE	256
+#define PCI_IO_FIRST_PORT	0x1000
 
 /* ECAM offset: bus << 20 | device << 15 | function << 12 | register. */
 #define ECAM_BUS(off)		((off) >> 20)
@@ -137,6 +147,20 @@ int pci_device_add_bar(struct pci_device *pdev, int bar, uint64_t size, bool is6
 	return 0;
 }
 
+int pci_device_add_io_bar(struct pci_device *pdev, int bar, uint32_t size)
+{
+	unsigned int reg = bar_reg(bar);
+
+	if (!bar_index_ok(bar) || bar_reg_used(pdev, bar) || !is_pow2(size) ||
+	    size < PCI_MIN_IO_BAR_SIZE || size > PCI_MAX_IO_BAR_SIZE)
+		return -EINVAL;
+	pdev->bars[bar] = (struct pci_bar){ .size = size, .io = true };
+	put_le(pdev->cfg + reg, PCI_BASE_ADDRESS_SPACE_IO, 4);
+	put_le(pdev->wmask + reg, ~(size - 1) & PCI_BASE_ADDRESS_IO_MASK, 4);
+	pdev->wmask[PCI_COMMAND] |= PCI_COMMAND_IO;
+	return 0;
+}
+
 /* The capability whose next pointer is 0 (0: none yet). The pointers are
  * read-only to the guest; the bound only guards against a device model
  * that wrote a loop into cfg itself. */
@@ -213,10 +237,16 @@ void pci_cfg_write_wmask(struct pci_device *pdev, uint32_t off, uint32_t mask, u
 
 /* ---------------------------------------------------------------- BARs */
 
+/* The address bits of a BAR register (the rest are its type). */
+static uint32_t bar_addr_mask(const struct pci_bar *b)
+{
+	return (uint32_t)(b->io ? PCI_BASE_ADDRESS_IO_MASK : PCI_BASE_ADDRESS_MEM_MASK);
+}
+
 static uint64_t bar_regs_addr(const struct pci_device *pdev, int bar)
 {
 	unsigned int reg = bar_reg(bar);
-	uint64_t addr = get_le(pdev->cfg + reg, 4) & PCI_BASE_ADDRESS_MEM_MASK;
+	uint64_t addr = get_le(pdev->cfg + reg, 4) & bar_addr_mask(&pdev->bars[bar]);
 
 	if (pdev->bars[bar].is64)
 		addr |= (uint64_t)get_le(pdev->cfg + reg + 4, 4) << 32;
@@ -226,11 +256,21 @@ static uint64_t bar_regs_addr(const struct pci_device *pdev, int bar)
 static void bar_regs_set(struct pci_device *pdev, int bar, uint64_t addr)
 {
 	unsigned int reg = bar_reg(bar);
-	uint32_t type = get_le(pdev->cfg + reg, 4) & ~PCI_BASE_ADDRESS_MEM_MASK;
+	uint32_t mask = bar_addr_mask(&pdev->bars[bar]);
+	uint32_t type = get_le(pdev->cfg + reg, 4) & ~mask;
 
-	put_le(pdev->cfg + reg, ((uint32_t)addr & PCI_BASE_ADDRESS_MEM_MASK) | type, 4);
+	put_le(pdev->cfg + reg, ((uint32_t)addr & mask) | type, 4);
 	if (pdev->bars[bar].is64)
 		put_le(pdev->cfg + reg + 4, addr >> 32, 4);
+}
+
+/* Where I/O BAR @b answers: the CPU address of its ports, 0 for none. */
+static uint64_t io_bar_decode(const struct pci_device *pdev, const struct pci_bar *b)
+{
+	if (!(pdev->cfg[PCI_COMMAND] & PCI_COMMAND_IO) || b->addr >= LAYOUT_PCI_IO_SIZE ||
+	    b->size > LAYOUT_PCI_IO_SIZE - b->addr)
+		return 0;
+	return LAYOUT_PCI_IO_BASE + b->addr;
 }
 
 /* Where BAR @bar answers given its address and the command register. */
@@ -240,6 +280,8 @@ static uint64_t bar_decode(const struct pci_device *pdev, int bar)
 	uint64_t last = b->addr + (b->size - 1);
 	uint64_t limit = b->is64 ? UINT64_MAX : UINT32_MAX;
 
+	if (b->size && b->io)
+		return io_bar_decode(pdev, b);
 	if (!b->size || !(pdev->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY))
 		return 0;
 	/* 0 is "unassigned"; a BAR reaching the top of its address space is
@@ -428,6 +470,11 @@ static struct pci_host *mmio64_to_host(struct device *dev)
 	return (struct pci_host *)((char *)dev - offsetof(struct pci_host, mmio64));
 }
 
+static struct pci_host *io_to_host(struct device *dev)
+{
+	return (struct pci_host *)((char *)dev - offsetof(struct pci_host, io));
+}
+
 /* The function at ECAM offset @off, or NULL. Caller holds host->lock. */
 static struct pci_device *ecam_function(struct pci_host *host, uint64_t off)
 {
@@ -602,9 +649,12 @@ static int ecam_fdt_node(struct device *dev, void *fdt, uint32_t gic_phandle)
 
 /* ---------------------------------------------------------------- window */
 
-static bool bar_holds(const struct pci_bar *b, uint64_t addr, unsigned int len)
+/* Whether @b, of the window's kind (I/O or memory), decodes [addr, addr+len):
+ * a memory BAR the guest put over the I/O window's addresses is not an
+ * I/O BAR for it. */
+static bool bar_holds(const struct pci_bar *b, bool io, uint64_t addr, unsigned int len)
 {
-	return b->decoded && addr >= b->decoded && len <= b->size &&
+	return b->decoded && b->io == io && addr >= b->decoded && len <= b->size &&
 	       addr - b->decoded <= b->size - len;
 }
 
@@ -614,12 +664,12 @@ static bool bar_holds(const struct pci_bar *b, uint64_t addr, unsigned int len)
  * hit is tried first; it is checked against the live decode like any other,
  * so a BAR moved or switched off since is never used.
  */
-static struct pci_device *bar_lookup(struct pci_host *host, uint64_t addr, unsigned int len,
-				     int *bar, uint64_t *off)
+static struct pci_device *bar_lookup(struct pci_host *host, bool io, uint64_t addr,
+				     unsigned int len, int *bar, uint64_t *off)
 {
 	struct pci_device *pdev = host->last_pdev;
 
-	if (pdev && bar_holds(&pdev->bars[host->last_bar], addr, len)) {
+	if (pdev && bar_holds(&pdev->bars[host->last_bar], io, addr, len)) {
 		*bar = host->last_bar;
 		*off = addr - pdev->bars[*bar].decoded;
 		return pdev;
@@ -629,7 +679,7 @@ static struct pci_device *bar_lookup(struct pci_host *host, uint64_t addr, unsig
 		if (!pdev)
 			continue;
 		for (int i = 0; i < PCI_NUM_BARS; i++) {
-			if (!bar_holds(&pdev->bars[i], addr, len))
+			if (!bar_holds(&pdev->bars[i], io, addr, len))
 				continue;
 			host->last_pdev = pdev;
 			host->last_bar = i;
@@ -650,7 +700,7 @@ static void host_window_read(struct pci_host *host, struct device *dev, uint64_t
 
 	memset(data, 0, len);
 	pthread_mutex_lock(&host->lock);
-	pdev = bar_lookup(host, dev->mmio_base + offset, len, &bar, &off);
+	pdev = bar_lookup(host, dev == &host->io, dev->mmio_base + offset, len, &bar, &off);
 	pthread_mutex_unlock(&host->lock);
 	if (pdev && pdev->ops && pdev->ops->bar_read)
 		pdev->ops->bar_read(pdev, bar, off, data, len);
@@ -664,7 +714,7 @@ static void host_window_write(struct pci_host *host, struct device *dev, uint64_
 	int bar = 0;
 
 	pthread_mutex_lock(&host->lock);
-	pdev = bar_lookup(host, dev->mmio_base + offset, len, &bar, &off);
+	pdev = bar_lookup(host, dev == &host->io, dev->mmio_base + offset, len, &bar, &off);
 	pthread_mutex_unlock(&host->lock);
 	if (pdev && pdev->ops && pdev->ops->bar_write)
 		pdev->ops->bar_write(pdev, bar, off, data, len);
@@ -690,6 +740,17 @@ static void window64_write(struct device *dev, uint64_t offset, const uint8_t *d
 			   unsigned int len)
 {
 	host_window_write(mmio64_to_host(dev), dev, offset, data, len);
+}
+
+static void io_window_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	host_window_read(io_to_host(dev), dev, offset, data, len);
+}
+
+static void io_window_write(struct device *dev, uint64_t offset, const uint8_t *data,
+			    unsigned int len)
+{
+	host_window_write(io_to_host(dev), dev, offset, data, len);
 }
 
 /* ---------------------------------------------------------------- host */
@@ -733,6 +794,13 @@ static const struct device_ops pci_window64_ops = {
 	.destroy = window_destroy,
 };
 
+static const struct device_ops pci_io_window_ops = {
+	.name = "pci-io",
+	.mmio_read = io_window_read,
+	.mmio_write = io_window_write,
+	.destroy = window_destroy,
+};
+
 int pci_host_init(struct pci_host *host, const struct mem_layout *layout)
 {
 	int err;
@@ -758,6 +826,10 @@ int pci_host_init(struct pci_host *host, const struct mem_layout *layout)
 	host->mmio64.mmio_base = host->mmio64_base;
 	host->mmio64.mmio_size = host->mmio64_size;
 	host->mmio64_next = host->mmio64_base;
+	host->io.ops = &pci_io_window_ops;
+	host->io.mmio_base = LAYOUT_PCI_IO_BASE;
+	host->io.mmio_size = LAYOUT_PCI_IO_SIZE;
+	host->io_next = PCI_IO_FIRST_PORT;
 	return 0;
 }
 
@@ -775,12 +847,14 @@ static int window_take(uint64_t base, uint64_t end, uint64_t *next, uint64_t siz
 }
 
 /* Assigns every BAR of @pdev from host->mmio_next on (a 64-bit prefetchable
- * one from host->mmio64_next, when there is that window), or none (-ENOSPC). */
+ * one from host->mmio64_next, when there is that window; an I/O one from
+ * host->io_next), or none (-ENOSPC). */
 static int assign_bars(struct pci_host *host, struct pci_device *pdev)
 {
 	const uint64_t end = host->mmio.mmio_base + host->mmio.mmio_size;
 	const uint64_t end64 = host->mmio64_base + host->mmio64_size;
-	uint64_t next = host->mmio_next, next64 = host->mmio64_next, addr[PCI_NUM_BARS] = { 0 };
+	uint64_t next = host->mmio_next, next64 = host->mmio64_next, next_io = host->io_next;
+	uint64_t addr[PCI_NUM_BARS] = { 0 };
 
 	for (int i = 0; i < PCI_NUM_BARS; i++) {
 		uint64_t size = pdev->bars[i].size;
@@ -788,7 +862,9 @@ static int assign_bars(struct pci_host *host, struct pci_device *pdev)
 
 		if (!size)
 			continue;
-		if (pdev->bars[i].prefetch && host->mmio64_size)
+		if (pdev->bars[i].io)
+			err = window_take(0, LAYOUT_PCI_IO_SIZE, &next_io, size, &addr[i]);
+		else if (pdev->bars[i].prefetch && host->mmio64_size)
 			err = window_take(host->mmio64_base, end64, &next64, size, &addr[i]);
 		else
 			err = window_take(host->mmio.mmio_base, end, &next, size, &addr[i]);
@@ -807,6 +883,9 @@ static int assign_bars(struct pci_host *host, struct pci_device *pdev)
 	}
 	host->mmio_next = next;
 	host->mmio64_next = next64;
+	if (next_io != host->io_next)
+		host->io_window = true;
+	host->io_next = next_io;
 	return 0;
 }
 

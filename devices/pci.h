@@ -15,8 +15,9 @@
  * type 0 endpoint functions (function 0 of each slot). Config space is what
  * the guest reads through ECAM; writes go through a per-byte write mask, so
  * read-only fields stay read-only whatever the guest writes. BARs are 32 or
- * 64-bit memory BARs, sized by the usual all-ones protocol, assigned by tern
- * at creation in the 32-bit window and movable by the guest.
+ * 64-bit memory BARs or I/O BARs, sized by the usual all-ones protocol,
+ * assigned by tern at creation (in the 32-bit window, the 64-bit
+ * prefetchable one or the I/O window) and movable by the guest.
  * Everything reachable from the guest (ECAM offsets, BAR addresses) is
  * untrusted input: any value is accepted without crashing.
  */
@@ -65,8 +66,9 @@ struct pci_device_ops {
 };
 
 struct pci_bar {
-	uint64_t size;			/* power of two, >= 4 KiB; 0: no BAR */
+	uint64_t size;			/* power of two, >= 4 KiB (I/O: 4..256); 0: no BAR */
 	bool is64;			/* takes this BAR's register and the next */
+	bool io;			/* I/O BAR: addr is a port, decoded its CPU address */
 	bool prefetch;			/* prefetchable: 64-bit window (64-bit BARs only) */
 	/* Kept by pci.c, under host->lock: */
 	uint64_t assigned;		/* tern's address, restored at reset */
@@ -101,6 +103,11 @@ void pci_device_init(struct pci_device *pdev, uint16_t vendor, uint16_t device,
 /* Declares memory BAR @bar of @size bytes (64-bit uses @bar and @bar+1).
  * -EINVAL for a bad index/size. */
 int pci_device_add_bar(struct pci_device *pdev, int bar, uint64_t size, bool is64);
+
+/* Declares I/O BAR @bar of @size ports (a power of two, 4 to 256), and
+ * makes the command register's I/O Space Enable writable. -EINVAL for a
+ * bad index or size. */
+int pci_device_add_io_bar(struct pci_device *pdev, int bar, uint32_t size);
 
 /* Marks 64-bit BAR @bar prefetchable: the type bit the guest reads, and
  * tern places it in the 64-bit window. -EINVAL for another BAR. */
@@ -144,15 +151,18 @@ struct pci_host {
 	struct device ecam;		/* ECAM window: config space of bus 0 */
 	struct device mmio;		/* 32-bit MMIO window: BARs */
 	struct device mmio64;		/* 64-bit prefetchable window; size 0: none */
+	struct device io;		/* I/O window: registered when io_window */
 	struct pci_device *slots[PCI_MAX_SLOTS];
 	uint64_t mmio_next;		/* BAR allocator */
 	uint64_t mmio64_base;		/* 64-bit prefetchable window; size 0: none */
 	uint64_t mmio64_size;
 	uint64_t mmio64_next;		/* its BAR allocator */
-	/* An I/O window in "ranges" (LAYOUT_PCI_IO_BASE): EDK2's older
-	 * FdtPciHostBridgeLib refuses a host bridge without one. No function
-	 * has I/O BARs and nothing decodes it. */
+	/* An I/O window in "ranges" (LAYOUT_PCI_IO_BASE) and host->io serving
+	 * it: set by pci_host_add for a function with I/O BARs, and for
+	 * --firmware (EDK2's older FdtPciHostBridgeLib refuses a host bridge
+	 * without one). */
 	bool io_window;
+	uint64_t io_next;		/* I/O port allocator */
 	pthread_mutex_t lock;		/* config space and BAR map (vCPU threads) */
 	/* Under lock: the BAR of the last window access, tried first. */
 	struct pci_device *last_pdev;
@@ -171,7 +181,8 @@ struct mem_layout;
 int pci_host_init(struct pci_host *host, const struct mem_layout *layout);
 
 /* Puts @pdev in the next free slot and assigns its BARs, naturally aligned.
- * -ENOSPC when no slot or window space is left. */
+ * -ENOSPC when no slot or window space is left. The caller registers
+ * host->io as a device once every function is in, if host->io_window. */
 int pci_host_add(struct pci_host *host, struct pci_device *pdev);
 
 void pci_host_reset(struct pci_host *host);	/* guest reset: BARs back, decode off */

@@ -42,6 +42,7 @@ enum run_option {
 	OPT_DISK,
 	OPT_NET,
 	OPT_VCONSOLE,
+	OPT_PCI_TESTDEV,
 	OPT_CONTROL,
 	OPT_RESTORE,
 	OPT_PAUSED,
@@ -83,6 +84,7 @@ static const struct option run_options[] = {
 	{ "disk",	 required_argument, NULL, OPT_DISK },
 	{ "net",	 required_argument, NULL, OPT_NET },
 	{ "vconsole",	 required_argument, NULL, OPT_VCONSOLE },
+	{ "pci-testdev", no_argument,	    NULL, OPT_PCI_TESTDEV },
 	{ "vfio",	 required_argument, NULL, OPT_VFIO },
 	{ "control",	 required_argument, NULL, OPT_CONTROL },
 	{ "restore",	 required_argument, NULL, OPT_RESTORE },
@@ -207,6 +209,9 @@ void cli_usage(FILE *out)
 "                    Repeatable, at most %d cards, one per tap. Default: none.\n"
 "  --vconsole pty    a virtio-console port on a new pseudo-terminal, whose path\n"
 "                    tern prints at start-up. Default: none.\n"
+"  --pci-testdev     add QEMU's PCI test function (1b36:0005), with a memory\n"
+"                    and an I/O BAR, for kvm-unit-tests' pci-test: it checks\n"
+"                    tern's BAR decoding and KVM's ioeventfds. Default: none.\n"
 "  --control PATH    take control commands ('tern ctl' below) on a unix socket\n"
 "                    created at PATH (at most %zu bytes). A stale socket at PATH\n"
 "                    is replaced; any other file there is refused. The socket\n"
@@ -214,8 +219,9 @@ void cli_usage(FILE *out)
 "  --restore FILE    start from FILE, a snapshot, instead of booting a kernel.\n"
 "                    The snapshot carries the guest's own kernel and memory, so\n"
 "                    --kernel, --initrd, --cmdline and --dtb-out are refused;\n"
-"                    --cpus, --memory, --disk, --net, --vconsole and --pmu are\n"
-"                    still given and must match the machine that was saved.\n"
+"                    --cpus, --memory, --disk, --net, --vconsole, --pmu and\n"
+"                    --pci-testdev are still given and must match the machine\n"
+"                    that was saved.\n"
 "  --restore-clock continue|wall\n"
 "                    only with --restore. continue: the guest's counter goes on\n"
 "                    from where it stopped, as if no time had passed. wall: it\n"
@@ -966,6 +972,9 @@ static int apply_option(int c, const char *arg, enum cli_command *cmd, struct vm
 		return cli_parse_vfio(arg, cfg);
 	case OPT_VCONSOLE:
 		return parse_vconsole(arg, cfg);
+	case OPT_PCI_TESTDEV:
+		cfg->pci_testdev = true;
+		return 0;
 	case OPT_CONTROL:
 		cfg->control_path = arg;
 		return check_socket_path("--control", arg);

@@ -94,6 +94,7 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned int nr_nets;
 	bool vconsole_pty;		/* --vconsole pty */
+	bool pci_testdev;		/* --pci-testdev */
 	struct vfio_config vfio[CONFIG_MAX_VFIO];	/* --vfio */
 	unsigned int nr_vfio;
 

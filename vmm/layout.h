@@ -16,7 +16,8 @@
  *   0x0900_0000 - 0x0900_0fff   16550 UART, the console (SPI 1)
  *   0x0901_0000 - 0x0901_0fff   --firmware only: PL031 RTC (SPI 3)
  *   0x0904_0000 - 0x0904_0fff   --firmware only: PL011 UART, the firmware's console (SPI 2)
- *   0x0910_0000 - 0x0910_ffff   --firmware only: PCI I/O window in "ranges" (nothing decodes it)
+ *   0x0910_0000 - 0x0910_ffff   --firmware or --pci-testdev only: PCI I/O window, ports 0-0xffff
+ *                                (--pci-testdev's I/O BAR; EDK2 wants the window in "ranges")
  *                                PCI INTx: SPIs 4-7 (INTA-INTD, swizzled by slot)
  *   0x0a00_0000 - 0x0dff_ffff   GICv3 redistributors, 128 KiB per vCPU, room for 512
  *   0x1000_0000 - 0x3eff_ffff   PCI 32-bit MMIO window: the BARs of virtio-pci functions

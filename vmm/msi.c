@@ -214,16 +214,32 @@ void msi_routes_destroy(struct vm *vm)
 	vm->msi.nr = 0;
 }
 
+static int ioeventfd(struct vm *vm, struct kvm_ioeventfd *io, bool assign)
+{
+	if (!assign)
+		io->flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	/* Not kvm_ioctl_checked: a guest moving BARs can make this fail at will;
+	 * the caller reports it, rate-limited. */
+	return (int)kvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, io);
+}
+
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign)
 {
+	struct kvm_ioeventfd io = { .addr = addr, .len = len, .fd = efd };
+
+	return ioeventfd(vm, &io, assign);
+}
+
+int vm_ioeventfd_match(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign,
+		       uint64_t datamatch)
+{
 	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
 		.addr = addr,
 		.len = len,
 		.fd = efd,
-		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 	};
 
-	/* Not kvm_ioctl_checked: a guest moving BARs can make this fail at will;
-	 * the caller reports it, rate-limited. */
-	return (int)kvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);
+	return ioeventfd(vm, &io, assign);
 }

@@ -78,4 +78,9 @@ void msi_routes_destroy(struct vm *vm);
  * the address, so the caller reports it rate-limited. */
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign);
 
+/* The same for writes of exactly @datamatch only (KVM_IOEVENTFD_FLAG_DATAMATCH);
+ * other writes still exit. Undone with the same @datamatch. */
+int vm_ioeventfd_match(struct vm *vm, uint64_t addr, unsigned int len, int efd, bool assign,
+		       uint64_t datamatch);
+
 #endif

@@ -7,8 +7,10 @@
 #   kut.sh DIR [TEST...]
 #     DIR holds unittests.cfg and the *.flat files (from a built tree's arm/).
 #     TEST: a test's name or a group's; none = every test not in "nodefault".
-# Environment: TERN (the tern binary), KUT_VMM=tern (default) or qemu (the
-# peer for comparison: QEMU= a qemu-system-aarch64 with KVM), KUT_MODE=migrate (default) or snapshot
+# Environment: TERN (the tern binary), KUT_VMM=tern (default), qemu or
+# kvmtool (the peers for comparison: QEMU= a qemu-system-aarch64 with KVM;
+# KVMTOOL= an arm64 lkvm, with DIR from a tree built --target=kvmtool),
+# KUT_MODE=migrate (default) or snapshot
 # (each migration replaced by snapshot + quit + --restore), KUT_TIMEOUT_SCALE
 # (multiplies each test's timeout, default LAB_SCALE or 1), KUT_MAX_SMP
 # ($MAX_SMP in unittests.cfg; default this host's CPUs, at least 4: the ITS
@@ -28,11 +30,19 @@
 #
 # Machine: --kernel-format raw, --cpus from smp (with $MAX_SMP), --memory
 # from a "-m N" in qemu_params (else 256M), --cmdline test_args (the test
-# reads them from /chosen/bootargs). A test asking QEMU for a GICv2 or MTE is
+# reads them from /chosen/bootargs), --pci-testdev (QEMU's test function,
+# which kvm-unit-tests' arm/run gives QEMU and pci-test drives). A test asking QEMU for a GICv2 or MTE is
 # skipped (tern's GIC is a GICv3; tern does not give a guest MTE);
 # disabled_if lines are about the VMM kvm-unit-tests was written for, and all
 # of today's say "not QEMU": those tests are skipped, except the migration
-# group's (they are off for kvmtool because it cannot migrate; tern can).
+# group's (they are off for kvmtool because it cannot migrate; tern can) and
+# the pci group's (they need QEMU's pci-testdev; tern has one).
+#
+# The peers get what kvm-unit-tests' own arm/run gives them. QEMU: virt with
+# the host's GIC and CPU, chr-testdev and pci-testdev, qemu_params' memory;
+# no disabled_if applies (all say "not QEMU"). kvmtool: "lkvm run
+# --nodefaults --network mode=none" with the test's kvmtool_params (--pmu,
+# --irqchip=..., --mem); every disabled_if applies, migration's included.
 
 set -u
 KUT_DIR=${1:?usage: kut.sh DIR [TEST...]}
@@ -51,7 +61,8 @@ mkdir -p "$WORK" || exit 1
 WORK=$(cd "$WORK" && pwd)
 
 # unittests.cfg as one record a test, fields separated by \037:
-# name file smp test_args qemu_params groups accel arch timeout disabled_if.
+# name file smp test_args qemu_params groups accel arch timeout disabled_if
+# kvmtool_params.
 # Values lose their surrounding quotes, as the shell's eval does for QEMU.
 kut_records() {
 	awk -v us="$US" '
@@ -63,7 +74,8 @@ kut_records() {
 	function flush() {
 		if (name != "")
 			print name us f["file"] us f["smp"] us f["test_args"] us f["qemu_params"] us \
-			      f["groups"] us f["accel"] us f["arch"] us f["timeout"] us f["disabled_if"]
+			      f["groups"] us f["accel"] us f["arch"] us f["timeout"] us f["disabled_if"] us \
+			      f["kvmtool_params"]
 		name = ""; split("", f)
 	}
 	/^[ \t]*#/ { next }
@@ -136,15 +148,21 @@ timeout_s() {
 }
 
 # Why tern cannot run this test as configured, or nothing.
-why_skip() { # file qemu_params groups accel arch disabled_if name
+why_skip() { # file qemu_params groups accel arch disabled_if name kvmtool_params
 	[ -f "$KUT_DIR/$1" ] || { echo "test file $1 not found"; return; }
 	case $5 in "" | arm64) ;; *) echo "$5 only"; return ;; esac
 	case $4 in "" | kvm) ;; *) echo "$4 only"; return ;; esac
-	case $2 in *gic-version=2*) echo "needs a GICv2; tern's GIC is a GICv3"; return ;; esac
+	# The same tests for every VMM, so that the verdicts compare.
+	case "$2 $8" in *gic-version=2* | *irqchip=gicv2*) echo "needs a GICv2; tern's GIC is a GICv3"; return ;; esac
 	case $2 in *mte=on*) echo "needs MTE, which tern does not give a guest"; return ;; esac
-	if [ -n "$6" ] && ! has_word migration "$3"; then
-		echo "disabled_if: $6"
-		return
+	if [ -n "$6" ]; then
+		case $VMM in
+		qemu) ;;
+		kvmtool) if has_word migration "$3"; then echo "kvmtool cannot migrate"; else echo "disabled_if: $6"; fi
+			return ;;
+		# tern migrates, and has QEMU's pci-testdev (--pci-testdev).
+		tern) has_word migration "$3" || has_word pci "$3" || { echo "disabled_if: $6"; return; } ;;
+		esac
 	fi
 	if has_word nodefault "$3" && ! selected "$7" "$3"; then
 		echo "in group nodefault: name it to run it"
@@ -269,7 +287,17 @@ qemu_move() {
 	wait_pid "$cur_pid" 30
 }
 
-# --- either
+# --- kvmtool (KUT_VMM=kvmtool, the other peer): lkvm run as kvm-unit-tests'
+# arm/run starts it. It keeps its per-VM sockets under $HOME/.lkvm. It cannot
+# migrate: why_skip keeps the migration tests from it.
+
+kvmtool_boot() { # file test_args
+	# shellcheck disable=SC2086 # KVMTOOL_MACHINE and ENV_INITRD are words
+	start_proc 0 env HOME="$T" "$KVMTOOL" run $KVMTOOL_MACHINE --kernel "$KUT_DIR/$1" \
+		--params "$2" $ENV_INITRD
+}
+
+# --- any
 
 vm_boot() { "${VMM}_boot" "$@"; cur_pid=$vm_pid; }
 
@@ -328,16 +356,17 @@ stop_all() {
 }
 
 # Runs one test; prints its verdict.
-run_test() { # name file smp test_args qemu_params groups timeout
+run_test() { # name file smp test_args qemu_params groups timeout kvmtool_params
 	name=$1 T=$WORK/$1
 	rm -rf "$T"
 	mkdir -p "$T"
 	cpus=$(($(echo "${3:-1}" | sed "s/\\\$MAX_SMP/$MAX_SMP/g")))
 	mem=$(echo "$5" | sed -n 's/.*-m  *\([0-9][0-9]*\).*/\1/p')
-	MACHINE="--cpus $cpus --memory ${mem:-256}M"
+	MACHINE="--cpus $cpus --memory ${mem:-256}M --pci-testdev"
 	QEMU_MACHINE="-nodefaults -machine virt,gic-version=host -accel kvm -smp $cpus -m ${mem:-256}
 		-display none -serial stdio -L /usr/share/qemu -device virtio-serial-device
-		-device virtconsole,chardev=ctd -chardev testdev,id=ctd"
+		-device virtconsole,chardev=ctd -chardev testdev,id=ctd -device pci-testdev"
+	KVMTOOL_MACHINE="--nodefaults --network mode=none --loglevel=warning --cpus $cpus $8"
 	# kvm-unit-tests' PMU tests need the PMU; elsewhere keep it out (the lab's
 	# emulated host has been seen to oops scheduling PMU-owning vCPUs).
 	if has_word pmu "$6"; then
@@ -377,7 +406,7 @@ run_test() { # name file smp test_args qemu_params groups timeout
 	elif [ -n "$status" ]; then
 		result FAIL "$name" "STATUS=$status${summary:+, $summary}; $extra"
 	else
-		result FAIL "$name" "no EXIT line; tern exited $st: $(grep -v '^$' "$T/all.log" | tail -n 1)"
+		result FAIL "$name" "no EXIT line; $VMM exited $st: $(grep -v '^$' "$T/all.log" | tail -n 1)"
 	fi
 	if [ "$verdict" = FAIL ]; then
 		# The failed checks, then how the output ended.
@@ -393,7 +422,8 @@ case $VMM in
 tern) [ -x "${TERN:-}" ] || { echo "kut.sh: TERN=${TERN:-} is not an executable tern" >&2; exit 2; } ;;
 qemu) [ -x "${QEMU:-}" ] || { echo "kut.sh: QEMU=${QEMU:-} is not an executable QEMU" >&2; exit 2; }
 	[ "$MODE" = migrate ] || { echo "kut.sh: KUT_MODE=$MODE is tern's only" >&2; exit 2; } ;;
-*) echo "kut.sh: KUT_VMM=$VMM: tern or qemu" >&2; exit 2 ;;
+kvmtool) [ -x "${KVMTOOL:-}" ] || { echo "kut.sh: KVMTOOL=${KVMTOOL:-} is not an executable lkvm" >&2; exit 2; } ;;
+*) echo "kut.sh: KUT_VMM=$VMM: tern, qemu or kvmtool" >&2; exit 2 ;;
 esac
 SELECT="$*"
 kut_records >"$WORK/records"
@@ -401,17 +431,17 @@ make_env
 # An empty environment is no initrd (QEMU refuses an empty file).
 ENV_INITRD=''
 [ ! -s "$WORK/env" ] || ENV_INITRD="--initrd $WORK/env"
-while IFS="$US" read -r name file smp args qparams groups accel arch tmo disabled; do
+while IFS="$US" read -r name file smp args qparams groups accel arch tmo disabled kparams; do
 	if [ -n "$SELECT" ] && ! selected "$name" "$groups"; then
 		continue
 	fi
-	why=$(why_skip "$file" "$qparams" "$groups" "$accel" "$arch" "$disabled" "$name")
+	why=$(why_skip "$file" "$qparams" "$groups" "$accel" "$arch" "$disabled" "$name" "$kparams")
 	if [ -n "$why" ]; then
 		result SKIP "$name" "$why"
 		continue
 	fi
 	move_err='' st=0
-	run_test "$name" "$file" "$smp" "$args" "$qparams" "$groups" "$tmo" </dev/null
+	run_test "$name" "$file" "$smp" "$args" "$qparams" "$groups" "$tmo" "$kparams" </dev/null
 done <"$WORK/records"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

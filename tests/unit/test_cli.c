@@ -593,6 +593,15 @@ static void test_vconsole(void **state)
 	RUN_ERR("--vconsole '': unknown backend", "--vconsole", "");
 }
 
+static void test_pci_testdev(void **state)
+{
+	assert_int_equal(RUN("--cpus", "1"), 0);
+	assert_false(cfg.pci_testdev);
+	assert_int_equal(RUN("--pci-testdev"), 0);
+	assert_true(cfg.pci_testdev);
+	assert_int_equal(RUN("--pci-testdev=on"), -EINVAL);
+}
+
 static void test_vfio(void **state)
 {
 	assert_int_equal(RUN("--vfio", "host=0000:00:02.0", "--vfio", "sysfs=/sys/devices/x/0000:01:00.1"), 0);
@@ -970,7 +979,8 @@ static void test_usage_documents_everything(void **state)
 		"give the same FILE again (checked by SHA-256)",
 		"with the store the snapshot or migration carries",
 		"--kernel, --initrd, --cmdline and --dtb-out are refused",
-		"--cpus, --memory, --disk, --net, --vconsole and --pmu",
+		"--cpus, --memory, --disk, --net, --vconsole, --pmu and\n                    --pci-testdev",
+		"--pci-testdev", "1b36:0005", "pci-test",
 		"must match", "--restore-clock continue|wall", "wall-clock", "Default: continue.",
 		"--paused", "'resume'", "Needs --control",
 		"tern ctl SOCKET COMMAND", "KEY=VALUE", "JSON object", "one at a time",
@@ -1038,6 +1048,7 @@ int main(void)
 		cmocka_unit_test(test_net),
 		cmocka_unit_test(test_net_errors),
 		cmocka_unit_test(test_vconsole),
+		cmocka_unit_test(test_pci_testdev),
 		cmocka_unit_test(test_vfio),
 		cmocka_unit_test(test_devices_together),
 		cmocka_unit_test(test_control),

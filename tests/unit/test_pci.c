@@ -193,21 +193,30 @@ static void cfg_wr(struct ctx *c, unsigned int slot, unsigned int reg, uint32_t 
 	wr_at(c, ecam_off(0, slot, 0, reg), v, len);
 }
 
-static uint64_t win_rd(struct ctx *c, uint64_t addr, unsigned int len)
+/* An access at guest address @addr through window device @w. */
+static uint64_t dev_rd(struct device *w, uint64_t addr, unsigned int len)
 {
 	uint64_t v = 0x5a5a5a5a5a5a5a5aULL;
 
-	c->host.mmio.ops->mmio_read(&c->host.mmio, addr - c->host.mmio.mmio_base,
-				    (uint8_t *)&v, len);
+	w->ops->mmio_read(w, addr - w->mmio_base, (uint8_t *)&v, len);
 	if (len < 8)
 		v &= (1ULL << (8 * len)) - 1;
 	return v;
 }
 
+static void dev_wr(struct device *w, uint64_t addr, uint64_t v, unsigned int len)
+{
+	w->ops->mmio_write(w, addr - w->mmio_base, (const uint8_t *)&v, len);
+}
+
+static uint64_t win_rd(struct ctx *c, uint64_t addr, unsigned int len)
+{
+	return dev_rd(&c->host.mmio, addr, len);
+}
+
 static void win_wr(struct ctx *c, uint64_t addr, uint64_t v, unsigned int len)
 {
-	c->host.mmio.ops->mmio_write(&c->host.mmio, addr - c->host.mmio.mmio_base,
-				     (const uint8_t *)&v, len);
+	dev_wr(&c->host.mmio, addr, v, len);
 }
 
 static void assert_remap(const struct fake *f, unsigned int i, int bar, uint64_t old_addr,
@@ -703,6 +712,97 @@ static void test_reset(void **state)
 	assert_int_equal(c->b.nr_remaps, 0);
 }
 
+/* ---------------------------------------------------------------- I/O BARs */
+
+static uint64_t io_rd(struct ctx *c, uint64_t addr, unsigned int len)
+{
+	return dev_rd(&c->host.io, addr, len);
+}
+
+static void io_wr(struct ctx *c, uint64_t addr, uint64_t v, unsigned int len)
+{
+	dev_wr(&c->host.io, addr, v, len);
+}
+
+static void test_add_io_bar_invalid(void **state)
+{
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, DEVICE);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 0, 2), -EINVAL);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 0, 512), -EINVAL);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 0, 24), -EINVAL);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 6, 16), -EINVAL);
+	assert_int_equal(pci_device_add_bar(&f.pci, 0, 4 * KiB, true), 0);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 1, 16), -EINVAL);	/* upper half */
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 0, 16), -EINVAL);	/* taken */
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 2, 4), 0);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 3, 256), 0);
+}
+
+/* A third function with I/O BAR 1 (256 ports) next to a memory BAR 0. */
+static void test_io_bar(void **state)
+{
+	struct ctx *c = *state;
+	const uint64_t io = LAYOUT_PCI_IO_BASE;
+	struct fake f;
+
+	assert_false(c->host.io_window);
+	fake_init(&f, DEVICE + 2);
+	assert_int_equal(pci_device_add_bar(&f.pci, 0, 4 * KiB, false), 0);
+	assert_int_equal(pci_device_add_io_bar(&f.pci, 1, 256), 0);
+	assert_int_equal(pci_host_add(&c->host, &f.pci), 0);
+	assert_true(c->host.io_window);
+
+	/* Ports from 0x1000 up; the type bit is read-only. */
+	assert_int_equal(cfg_rd(c, 2, PCI_BASE_ADDRESS_1, 4), 0x1000 | PCI_BASE_ADDRESS_SPACE_IO);
+	cfg_wr(c, 2, PCI_BASE_ADDRESS_1, 0xffffffff, 4);
+	assert_int_equal(cfg_rd(c, 2, PCI_BASE_ADDRESS_1, 4), 0xffffff01);
+	cfg_wr(c, 2, PCI_BASE_ADDRESS_1, 0x1000, 4);
+
+	/* Memory Space Enable decodes the memory BAR only; I/O Space Enable
+	 * the I/O one, at the window's base + port. */
+	memory_enable(c, 2, true);
+	assert_int_equal(f.nr_remaps, 1);
+	assert_int_equal(f.remaps[0].bar, 0);
+	assert_int_equal(io_rd(c, io + 0x1000, 4), 0);
+	cfg_wr(c, 2, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
+	assert_int_equal(cfg_rd(c, 2, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+	assert_remap(&f, 1, 1, 0, io + 0x1000);
+	assert_int_equal(io_rd(c, io + 0x1004, 2), 0xb1000004 & 0xffff);
+	assert_int_equal(f.last_bar, 1);
+	assert_int_equal(f.last_off, 4);
+	io_wr(c, io + 0x10ff, 0x7e, 1);
+	assert_int_equal(f.writes, 1);
+	assert_int_equal(f.last_off, 0xff);
+	assert_int_equal(io_rd(c, io + 0x10ff, 2), 0);	/* straddles the end */
+	assert_int_equal(io_rd(c, io + 0x1100, 1), 0);
+
+	/* Port 0 is a port; past the 64 Ki ports, or the sizing pattern, none. */
+	cfg_wr(c, 2, PCI_BASE_ADDRESS_1, 0, 4);
+	assert_remap(&f, 2, 1, io + 0x1000, io);
+	assert_int_equal(io_rd(c, io + 8, 1), 8);
+	cfg_wr(c, 2, PCI_BASE_ADDRESS_1, 0x10000, 4);
+	assert_remap(&f, 3, 1, io, 0);
+	cfg_wr(c, 2, PCI_BASE_ADDRESS_1, 0xff00, 4);
+	assert_remap(&f, 4, 1, 0, io + 0xff00);
+
+	/* A memory BAR the guest puts over the I/O window's addresses is not
+	 * reached through the I/O window. */
+	cfg_wr(c, 0, PCI_BASE_ADDRESS_0, (uint32_t)io, 4);
+	memory_enable(c, 0, true);
+	assert_int_equal(pci_bar_addr(&c->a.pci, 0), io);
+	assert_int_equal(io_rd(c, io + 4, 4), 0);
+	assert_int_equal(c->a.reads, 0);
+
+	/* Reset: the BAR back at its port, decoding off. */
+	c->host.ecam.ops->reset(&c->host.ecam);
+	assert_int_equal(cfg_rd(c, 2, PCI_BASE_ADDRESS_1, 4), 0x1000 | PCI_BASE_ADDRESS_SPACE_IO);
+	assert_int_equal(pci_bar_addr(&f.pci, 1), 0);
+	c->host.slots[2] = NULL;
+}
+
 /* ---------------------------------------------------------------- device tree */
 
 static uint8_t dtb[BOOT_DTB_MAX];
@@ -847,6 +947,8 @@ int main(void)
 		T(test_capability_list),
 		cmocka_unit_test(test_capability_fills_exactly),
 		T(test_reset),
+		cmocka_unit_test(test_add_io_bar_invalid),
+		T(test_io_bar),
 		T(test_fdt_node),
 		cmocka_unit_test(test_fdt_node_without_64bit_window),
 	};

@@ -2,7 +2,7 @@
 # kvm-unit-tests' arm64 suite under tern (issue 15): scripts/kvm-unit-tests
 # stages a built tree's arm/*.flat and unittests.cfg, plus "tests" (the names
 # or groups asked for, one line) and "env" (KUT_MODE, KUT_TIMEOUT_SCALE: see
-# tests/lab/kut.sh; KUT_VMMS, "tern" or "tern qemu"), and hands
+# tests/lab/kut.sh; KUT_VMMS, "tern" and the peers), and hands
 # the directory in with tests/lab/run --input DIR. Each test's verdict comes
 # out as a REPORT line; the scenario fails when a test failed.
 # timeout: 5400
@@ -26,16 +26,19 @@ report_line() {
 	fi
 }
 rc=0
-# KUT_VMMS="tern qemu" (scripts/kvm-unit-tests --qemu; tests/lab/run --qemu
-# put QEMU here): the same tests under QEMU too, its lines prefixed "qemu: ".
+# KUT_VMMS may add qemu (scripts/kvm-unit-tests --qemu; tests/lab/run --qemu
+# put QEMU here) and kvmtool (--kvmtool: LAB_INPUT/kvmtool holds an lkvm and
+# a --target=kvmtool build's files): the same tests under each, their lines
+# prefixed "qemu: ", "kvmtool: ".
 for vmm in $KUT_VMMS; do
-	prefix=''
+	prefix='' dir=$LAB_INPUT
 	[ "$vmm" = tern ] || prefix="$vmm: "
+	[ "$vmm" != kvmtool ] || { dir=$LAB_INPUT/kvmtool; KVMTOOL=$dir/lkvm; export KVMTOOL; }
 	# shellcheck disable=SC2046 # the names are words
-	{ KUT_VMM=$vmm KUT_WORK=$PWD/work-$vmm sh "$LAB/kut.sh" "$LAB_INPUT" \
+	{ KUT_VMM=$vmm KUT_WORK=$PWD/work-$vmm sh "$LAB/kut.sh" "$dir" \
 		$(cat "$LAB_INPUT/tests" 2>/dev/null) 2>&1
 		echo $? >"rc-$vmm"; } | while IFS= read -r line; do report_line "$prefix$line"; done
-	# The verdict is tern's; QEMU's results are for the comparison only.
+	# The verdict is tern's; the peers' results are for the comparison only.
 	[ "$vmm" != tern ] || rc=$(cat rc-tern)
 done
 exit "$rc"
