@@ -37,6 +37,8 @@ need_tern
 peer_qemu_check
 [ -n "${LAB_INPUT:-}" ] && [ -f "$LAB_INPUT/micro-bench.flat" ] ||
 	skip "no micro-bench.flat input: run as KUT_DIR=... bench/run exits"
+# BENCH_EXIT_ROUNDS=N bench/run exits: bench/run hands it in here.
+[ ! -f "$LAB_INPUT/exits.env" ] || . "$LAB_INPUT/exits.env"
 ROUNDS=${BENCH_EXIT_ROUNDS:-3}
 
 # run CONFIG ROUND: micro-bench once under CONFIG; "name avg" rows appended
