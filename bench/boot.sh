@@ -72,12 +72,7 @@ peer_qemu_check
 
 tern_init='' tern_exit='' tern_first_run='' tern_peak='' tern_guest='' tern_own=''
 qemu_init='' qemu_exit='' qemu_peak=''
-i=1
-while [ "$i" -le "$RUNS" ]; do
-	boot_tern "$i"
-	boot_qemu "$i"
-	i=$((i + 1))
-done
+alternate_boots "$RUNS"
 
 # ---------------------------------------------------------------- results
 

@@ -547,7 +547,7 @@ int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev *
 	d->intx = (struct vfio_intx){ .trigger = -1, .resample = -1, .route = -1 };
 	ratelimit_init(&d->slot_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
 	ratelimit_init(&d->io_log, RATELIMIT_BURST, RATELIMIT_PERIOD_MS);
-	ret = vfio_host_open(&d->host, cfg->sysfs);
+	ret = vfio_host_open(&d->host, cfg->sysfs, cfg->iommufd);
 	if (ret < 0)
 		goto fail;
 	if (vm->ram.backend == MEM_BACKEND_GUEST_MEMFD) {
@@ -584,8 +584,9 @@ int vfio_pci_add(struct vm *vm, const struct vfio_config *cfg, struct vfio_dev *
 		       strerror(-ret));
 		goto fail;
 	}
-	vm_trace(vm, "%s: passed through, IOMMU group %d, %llu MiB of guest RAM mapped for DMA",
-		 d->pci.name, d->host.group_id, (unsigned long long)(vm->ram.size >> 20));
+	vm_trace(vm, "%s: passed through, IOMMU group %d, %llu MiB of guest RAM mapped for DMA (%s)",
+		 d->pci.name, d->host.group_id, (unsigned long long)(vm->ram.size >> 20),
+		 cfg->iommufd ? "iommufd" : "type1 container");
 	*out = d;
 	return 0;
 fail:

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Opening a host PCI function with VFIO: container, group, IOMMU, device,
- * regions (Documentation/driver-api/vfio.rst, include/uapi/linux/vfio.h).
- * Every refusal says what is wrong and what to do.
+ * Opening a host PCI function with VFIO, then its regions: either through
+ * the container and group with the type1 IOMMU, or through the device's
+ * own node bound to an iommufd (Documentation/driver-api/vfio.rst,
+ * Documentation/userspace-api/iommufd.rst, include/uapi/linux/vfio.h and
+ * iommufd.h). Every refusal says what is wrong and what to do.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/iommufd.h>
+
 #include "vmm/log.h"
 #include "vfio_host.h"
 
 #define VFIO_CONTAINER_PATH	"/dev/vfio/vfio"
+#define IOMMUFD_PATH		"/dev/iommu"
 
 /* The last path component of symlink @dir/@link into @out; -errno. */
 static int link_name(const char *dir, const char *link, char *out, size_t outlen)
@@ -101,6 +107,8 @@ static int open_node(const char *name, const char *path)
 	fd = -errno;
 	if (fd == -EACCES || fd == -EPERM)
 		explain_access(name, path);
+	else if (fd == -ENOENT && !strcmp(path, IOMMUFD_PATH))
+		pr_err("vfio %s: %s does not exist: the host kernel has no iommufd (CONFIG_IOMMUFD); leave iommufd=on out to use the type1 container", name, path);
 	else if (fd == -ENOENT)
 		pr_err("vfio %s: %s does not exist: is the vfio module loaded (modprobe vfio-pci)?", name, path);
 	else if (fd == -EBUSY)
@@ -172,15 +180,11 @@ static int setup_container(struct vfio_host *h)
 	return 0;
 }
 
-static int get_device(struct vfio_host *h)
+/* What the device is, through its fd. */
+static int device_info(struct vfio_host *h)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 
-	h->fd = ioctl(h->group, VFIO_GROUP_GET_DEVICE_FD, h->name);
-	if (h->fd < 0) {
-		pr_err("vfio %s: VFIO_GROUP_GET_DEVICE_FD: %m", h->name);
-		return -errno;
-	}
 	if (ioctl(h->fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
 		pr_err("vfio %s: VFIO_DEVICE_GET_INFO: %m", h->name);
 		return -errno;
@@ -195,25 +199,12 @@ static int get_device(struct vfio_host *h)
 	return 0;
 }
 
-int vfio_host_open(struct vfio_host *h, const char *sysfs)
+/* The container and group way: the group's device fd. */
+static int open_in_container(struct vfio_host *h)
 {
-	const char *base = strrchr(sysfs, '/');
 	char path[64];
 	int ret;
 
-	memset(h, 0, sizeof(*h));
-	h->container = h->group = h->fd = -1;
-	snprintf(h->name, sizeof(h->name), "%s", base && base[1] ? base + 1 : sysfs);
-	if (access(sysfs, F_OK) < 0) {
-		pr_err("vfio %s: no such PCI device (%s: %m); lspci -D lists the host's", h->name, sysfs);
-		return -ENODEV;
-	}
-	ret = check_driver(sysfs, h->name);
-	if (ret < 0)
-		return ret;
-	h->group_id = find_group(sysfs, h->name);
-	if (h->group_id < 0)
-		return h->group_id;
 	h->container = open_node(h->name, VFIO_CONTAINER_PATH);
 	if (h->container < 0)
 		return h->container;
@@ -222,12 +213,149 @@ int vfio_host_open(struct vfio_host *h, const char *sysfs)
 	if (h->group < 0)
 		return h->group;
 	ret = setup_container(h);
-	if (!ret)
-		ret = get_device(h);
+	if (ret)
+		return ret;
+	h->fd = ioctl(h->group, VFIO_GROUP_GET_DEVICE_FD, h->name);
+	if (h->fd < 0) {
+		pr_err("vfio %s: VFIO_GROUP_GET_DEVICE_FD: %m", h->name);
+		return -errno;
+	}
+	return 0;
+}
+
+/* The device's own node, /dev/vfio/devices/vfioN, named in its sysfs
+ * directory's vfio-dev/ (CONFIG_VFIO_DEVICE_CDEV). */
+static int cdev_path(const struct vfio_host *h, const char *sysfs, char *out, size_t outlen)
+{
+	char dir[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int ret = -ENOENT;
+
+	snprintf(dir, sizeof(dir), "%s/vfio-dev", sysfs);
+	d = opendir(dir);
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "vfio", 4) && strlen(e->d_name) < 32) {
+			snprintf(out, outlen, "/dev/vfio/devices/%s", e->d_name);
+			ret = 0;
+			break;
+		}
+	if (d)
+		closedir(d);
+	/* sysfs names the device even where the kernel makes no node for it. */
+	if (!ret && access(out, F_OK) < 0)
+		ret = -ENOENT;
+	if (ret)
+		pr_err("vfio %s: no node under /dev/vfio/devices for it (%s): the host kernel gives VFIO devices no node of their own (CONFIG_VFIO_DEVICE_CDEV), which iommufd=on needs; leave it out to use the type1 container",
+		       h->name, dir);
 	return ret;
 }
 
-int vfio_host_map_dma(struct vfio_host *h, void *hva, uint64_t iova, uint64_t size)
+/*
+ * The iommufd way: bind the device's node to an iommufd, then attach it to
+ * a new IO address space, where guest RAM is mapped later. Binding comes
+ * first: until then the device's fd allows no other ioctl
+ * (Documentation/driver-api/vfio.rst, "VFIO device cdev").
+ */
+static int open_with_iommufd(struct vfio_host *h, const char *sysfs)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = offsetof(struct vfio_device_bind_iommufd, out_devid) + sizeof(bind.out_devid),
+	};
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = offsetof(struct vfio_device_attach_iommufd_pt, pt_id) + sizeof(attach.pt_id),
+	};
+	char path[64];
+	int ret;
+
+	h->iommufd = open_node(h->name, IOMMUFD_PATH);
+	if (h->iommufd < 0)
+		return h->iommufd;
+	ret = cdev_path(h, sysfs, path, sizeof(path));
+	if (ret)
+		return ret;
+	h->fd = open_node(h->name, path);
+	if (h->fd < 0)
+		return h->fd;
+	bind.iommufd = h->iommufd;
+	if (ioctl(h->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) {
+		ret = -errno;
+		pr_err("vfio %s: VFIO_DEVICE_BIND_IOMMUFD: %s%s", h->name, strerror(-ret),
+		       ret == -EBUSY ? " (another process, or this one through its group, has the device)" : "");
+		return ret;
+	}
+	if (ioctl(h->iommufd, IOMMU_IOAS_ALLOC, &alloc) < 0) {
+		ret = -errno;
+		pr_err("vfio %s: IOMMU_IOAS_ALLOC: %s", h->name, strerror(-ret));
+		return ret;
+	}
+	h->ioas_id = alloc.out_ioas_id;
+	attach.pt_id = h->ioas_id;
+	if (ioctl(h->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0) {
+		ret = -errno;
+		pr_err("vfio %s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", h->name, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int vfio_host_open(struct vfio_host *h, const char *sysfs, bool iommufd)
+{
+	const char *base = strrchr(sysfs, '/');
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	h->container = h->group = h->fd = h->iommufd = -1;
+	snprintf(h->name, sizeof(h->name), "%s", base && base[1] ? base + 1 : sysfs);
+	if (access(sysfs, F_OK) < 0) {
+		pr_err("vfio %s: no such PCI device (%s: %m); lspci -D lists the host's", h->name, sysfs);
+		return -ENODEV;
+	}
+	ret = check_driver(sysfs, h->name);
+	if (ret < 0)
+		return ret;
+	/* Either way the device needs an IOMMU group: VFIO's proof that an
+	 * IOMMU confines its DMA. */
+	h->group_id = find_group(sysfs, h->name);
+	if (h->group_id < 0)
+		return h->group_id;
+	ret = iommufd ? open_with_iommufd(h, sysfs) : open_in_container(h);
+	if (!ret)
+		ret = device_info(h);
+	return ret;
+}
+
+static void dma_map_failed(const struct vfio_host *h, const char *how, uint64_t iova,
+			   uint64_t size, int err)
+{
+	pr_err("vfio %s: cannot map guest RAM for the device's DMA (%s, %llu MiB at IOVA %#llx): %s%s",
+	       h->name, how, (unsigned long long)(size >> 20), (unsigned long long)iova,
+	       strerror(-err),
+	       err == -ENOMEM ? " (pinning needs RLIMIT_MEMLOCK as large as guest RAM, or root)" : "");
+}
+
+static int map_ioas(struct vfio_host *h, void *hva, uint64_t iova, uint64_t size)
+{
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = h->ioas_id,
+		.user_va = (uint64_t)(uintptr_t)hva,
+		.length = size,
+		.iova = iova,
+	};
+
+	if (ioctl(h->iommufd, IOMMU_IOAS_MAP, &map) < 0) {
+		int err = -errno;
+
+		dma_map_failed(h, "IOMMU_IOAS_MAP", iova, size, err);
+		return err;
+	}
+	return 0;
+}
+
+static int map_type1(struct vfio_host *h, void *hva, uint64_t iova, uint64_t size)
 {
 	struct vfio_iommu_type1_dma_map map = {
 		.argsz = sizeof(map),
@@ -240,14 +368,21 @@ int vfio_host_map_dma(struct vfio_host *h, void *hva, uint64_t iova, uint64_t si
 	if (ioctl(h->container, VFIO_IOMMU_MAP_DMA, &map) < 0) {
 		int err = -errno;
 
-		pr_err("vfio %s: cannot map guest RAM for the device's DMA (VFIO_IOMMU_MAP_DMA, %llu MiB at IOVA %#llx): %s%s",
-		       h->name, (unsigned long long)(size >> 20), (unsigned long long)iova, strerror(-err),
-		       err == -ENOMEM ? " (pinning needs RLIMIT_MEMLOCK as large as guest RAM, or root)" : "");
+		dma_map_failed(h, "VFIO_IOMMU_MAP_DMA", iova, size, err);
 		return err;
 	}
-	h->dma_iova = iova;
-	h->dma_size = size;
 	return 0;
+}
+
+int vfio_host_map_dma(struct vfio_host *h, void *hva, uint64_t iova, uint64_t size)
+{
+	int ret = h->iommufd >= 0 ? map_ioas(h, hva, iova, size) : map_type1(h, hva, iova, size);
+
+	if (!ret) {
+		h->dma_iova = iova;
+		h->dma_size = size;
+	}
+	return ret;
 }
 
 /* The sparse mmap capability of @info, if any, into @r's areas. */
@@ -421,6 +556,16 @@ int vfio_host_reset(const struct vfio_host *h)
 
 void vfio_host_close(struct vfio_host *h)
 {
+	if (h->dma_size && h->iommufd >= 0) {
+		struct iommu_ioas_unmap unmap = {
+			.size = sizeof(unmap), .ioas_id = h->ioas_id, .iova = h->dma_iova,
+			.length = h->dma_size,
+		};
+
+		if (ioctl(h->iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0)
+			pr_warn("vfio %s: IOMMU_IOAS_UNMAP: %m (closing the iommufd unmaps it)", h->name);
+		h->dma_size = 0;
+	}
 	if (h->dma_size && h->container >= 0) {
 		struct vfio_iommu_type1_dma_unmap unmap = {
 			.argsz = sizeof(unmap), .iova = h->dma_iova, .size = h->dma_size,
@@ -436,5 +581,8 @@ void vfio_host_close(struct vfio_host *h)
 		close(h->group);
 	if (h->container >= 0)
 		close(h->container);
-	h->fd = h->group = h->container = -1;
+	/* The device first: closing its fd unbinds it from the iommufd. */
+	if (h->iommufd >= 0)
+		close(h->iommufd);
+	h->fd = h->group = h->container = h->iommufd = -1;
 }

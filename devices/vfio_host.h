@@ -12,9 +12,11 @@
 /*
  * The host side of a passed-through PCI function: the VFIO container/group
  * API with the type1 IOMMU (Documentation/driver-api/vfio.rst), one
- * container per device. Opening refuses, with what to do about it, a device
- * that is not bound to vfio-pci, has no IOMMU group, sits in a group that is
- * not viable, or whose /dev/vfio nodes tern may not open.
+ * container per device; or the device's own node bound to an iommufd, one
+ * IO address space per device (Documentation/userspace-api/iommufd.rst).
+ * Opening refuses, with what to do about it, a device that is not bound to
+ * vfio-pci, has no IOMMU group, sits in a group that is not viable, or whose
+ * /dev/vfio or /dev/iommu nodes tern may not open or the kernel lacks.
  */
 #define VFIO_MAX_AREAS	8
 
@@ -29,7 +31,9 @@ struct vfio_region {
 
 struct vfio_host {
 	char name[16];			/* DDDD:BB:DD.F */
-	int container, group, fd;
+	int container, group, fd;	/* container, group: -1 with iommufd */
+	int iommufd;			/* -1 with the container */
+	uint32_t ioas_id;		/* the iommufd's IO address space */
 	int group_id;
 	uint32_t flags;			/* VFIO_DEVICE_FLAGS_* */
 	struct vfio_region config;
@@ -37,8 +41,9 @@ struct vfio_host {
 	uint64_t dma_iova, dma_size;	/* guest RAM as mapped for the device; size 0: none */
 };
 
-/* Opens the function at sysfs directory @sysfs. -errno after a message. */
-int vfio_host_open(struct vfio_host *h, const char *sysfs);
+/* Opens the function at sysfs directory @sysfs, through an iommufd if
+ * @iommufd, else through its group's container. -errno after a message. */
+int vfio_host_open(struct vfio_host *h, const char *sysfs, bool iommufd);
 
 /* Maps [@hva, +@size) at IOVA @iova for the device's DMA (pins it). */
 int vfio_host_map_dma(struct vfio_host *h, void *hva, uint64_t iova, uint64_t size);

@@ -782,6 +782,27 @@ static const struct virtio_device_ops blk_ops = {
 
 /* ---- creation ------------------------------------------------------------ */
 
+/*
+ * tern reads every disk as a raw image. One in another format (users
+ * download .qcow2 cloud images) would reach the guest as that format's own
+ * bytes: say so. A warning, not a refusal: a guest may have written such a
+ * header onto its raw disk itself. One aligned block read, so O_DIRECT works.
+ */
+static void blk_warn_format(const struct virtio_blk *b, const char *path)
+{
+	static const struct { const char *magic, *name; } formats[] = {
+		{ "QFI\xfb", "qcow2" }, { "KDMV", "VMDK" }, { "vhdxfile", "VHDX" },
+	};
+	uint8_t *head = aligned_alloc(4096, 4096);
+
+	if (head && pread(b->fd, head, 4096, 0) >= 8)
+		for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+			if (!memcmp(head, formats[i].magic, strlen(formats[i].magic)))
+				pr_warn("disk %s: starts with a %s header, but tern reads disks as raw images: the guest sees the %s file, not the disk in it (convert it: qemu-img convert -O raw %s DISK.raw)",
+					path, formats[i].name, formats[i].name, path);
+	free(head);
+}
+
 static int blk_open(struct virtio_blk *b, const struct disk_config *cfg)
 {
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (cfg->direct ? O_DIRECT : 0);
@@ -832,6 +853,7 @@ static int blk_open(struct virtio_blk *b, const struct disk_config *cfg)
 	}
 	if (!b->capacity)
 		pr_warn("disk %s: empty (0 sectors)", cfg->path);
+	blk_warn_format(b, cfg->path);
 	return 0;
 }
 

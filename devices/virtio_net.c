@@ -40,6 +40,7 @@
 #include "vmm/config.h"
 #include "vmm/iothread.h"
 #include "vmm/log.h"
+#include "vmm/memfault.h"
 
 #define NET_QUEUE_SIZE	256
 #define NET_RXQ		0
@@ -103,11 +104,26 @@ static void net_rx_push(struct virtio_net *n, unsigned int cnt)
 	}
 }
 
+/*
+ * A buffer page that was poisoned is replaced under this thread while the
+ * frame is copied (vmm/memfault_service.c), and the frame would reach the
+ * guest partly on zeros. It is dropped as a receive error instead: each of
+ * its buffers goes back with length 0, which the driver drops as too short
+ * (drivers/net/virtio_net.c, receive_buf()).
+ */
+static void net_rx_drop_lost(struct virtio_net *n, unsigned int used)
+{
+	for (unsigned int i = 0; i < used; i++)
+		n->rx_used_len[i] = 0;
+	pr_warn_ratelimited(&n->vdev.io_error_log,
+			    "virtio-net: a receive buffer's page was lost (memory error) while a frame was copied into it: frame dropped");
+}
+
 /* Copies the pending frame into the receive buffers (they hold enough). */
 static void net_rx_deliver(struct virtio_net *n, bool mrg)
 {
 	struct virtio_net_hdr_mrg_rxbuf *hdr = (void *)n->pkt;
-	unsigned int used = 0;
+	unsigned int used = 0, losses = memfault_thread_losses();
 	size_t off = 0;
 
 	/* The tap leaves num_buffers alone: count the buffers first. */
@@ -124,6 +140,8 @@ static void net_rx_deliver(struct virtio_net *n, bool mrg)
 		off += chunk;
 		n->rx_space -= e->in_len;
 	}
+	if (memfault_thread_losses() != losses)
+		net_rx_drop_lost(n, used);
 	net_rx_push(n, used);
 
 	/* Buffers left over (from a dropped frame) move to the front. */

@@ -23,8 +23,47 @@ static bool is_pci_address(const char *s)
 	return s[11] >= '0' && s[11] <= '7';
 }
 
+/* The device part of @arg, up to @len bytes ("host=..." or "sysfs=..."),
+ * into @buf as a sysfs directory. */
+static int parse_device(const char *arg, size_t len, char *buf)
+{
+	if (len > 5 && !strncmp(arg, "host=", 5)) {
+		if (len != 5 + 12 || !is_pci_address(strndupa(arg + 5, len - 5))) {
+			pr_err("--vfio '%s': '%.*s' is not a PCI address DDDD:BB:DD.F (e.g. 0000:00:02.0, as lspci -D prints it)",
+			       arg, (int)(len - 5), arg + 5);
+			return -EINVAL;
+		}
+		snprintf(buf, CONFIG_PATH_MAX, SYSFS_PCI "%.*s", (int)(len - 5), arg + 5);
+	} else if (len > 6 && !strncmp(arg, "sysfs=", 6)) {
+		if (len - 6 >= CONFIG_PATH_MAX) {
+			pr_err("--vfio: sysfs path too long, at most %d bytes", CONFIG_PATH_MAX - 1);
+			return -EINVAL;
+		}
+		snprintf(buf, CONFIG_PATH_MAX, "%.*s", (int)(len - 6), arg + 6);
+	} else {
+		pr_err("--vfio '%s': expected %s", arg, VFIO_SYNTAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What follows the device: ",iommufd=on|off", or nothing. */
+static int parse_options(const char *arg, const char *opts, bool *iommufd)
+{
+	if (!*opts)
+		return 0;
+	if (!strcmp(opts, ",iommufd=on") || !strcmp(opts, ",iommufd=off")) {
+		*iommufd = !strcmp(opts, ",iommufd=on");
+		return 0;
+	}
+	pr_err("--vfio '%s': unknown option '%s' (expected %s)", arg, opts + 1, VFIO_SYNTAX);
+	return -EINVAL;
+}
+
 int cli_parse_vfio(const char *arg, struct vm_config *cfg)
 {
+	const char *opts = strchrnul(arg, ',');
+	bool iommufd = false;
 	char *buf;
 
 	if (cfg->nr_vfio == CONFIG_MAX_VFIO) {
@@ -32,29 +71,15 @@ int cli_parse_vfio(const char *arg, struct vm_config *cfg)
 		return -EINVAL;
 	}
 	buf = cfg->vfio_path_buf[cfg->nr_vfio];
-	if (!strncmp(arg, "host=", 5)) {
-		if (!is_pci_address(arg + 5)) {
-			pr_err("--vfio '%s': '%s' is not a PCI address DDDD:BB:DD.F (e.g. 0000:00:02.0, as lspci -D prints it)",
-			       arg, arg + 5);
-			return -EINVAL;
-		}
-		snprintf(buf, CONFIG_PATH_MAX, SYSFS_PCI "%s", arg + 5);
-	} else if (!strncmp(arg, "sysfs=", 6) && arg[6]) {
-		if (strlen(arg + 6) >= CONFIG_PATH_MAX) {
-			pr_err("--vfio: sysfs path too long, at most %d bytes", CONFIG_PATH_MAX - 1);
-			return -EINVAL;
-		}
-		snprintf(buf, CONFIG_PATH_MAX, "%s", arg + 6);
-	} else {
-		pr_err("--vfio '%s': expected %s", arg, VFIO_SYNTAX);
+	if (parse_device(arg, (size_t)(opts - arg), buf) || parse_options(arg, opts, &iommufd))
 		return -EINVAL;
-	}
 	for (unsigned int i = 0; i < cfg->nr_vfio; i++) {
 		if (!strcmp(cfg->vfio[i].sysfs, buf)) {
 			pr_err("--vfio '%s': that device is given twice", arg);
 			return -EINVAL;
 		}
 	}
+	cfg->vfio[cfg->nr_vfio].iommufd = iommufd;
 	cfg->vfio[cfg->nr_vfio++].sysfs = buf;
 	return 0;
 }
@@ -79,11 +104,13 @@ void cli_vfio_usage(FILE *out)
 {
 	fprintf(out,
 "  --vfio " VFIO_SYNTAX "\n"
-"                    pass a host PCI function through to the guest with VFIO\n"
-"                    (type1 IOMMU): host= its address, sysfs= its sysfs\n"
-"                    directory. It must be bound to vfio-pci, alone in a\n"
-"                    viable IOMMU group, and /dev/vfio/GROUP writable (README,\n"
-"                    \"Passing a host PCI device through\"). All guest RAM is\n"
+"                    pass a host PCI function through to the guest with VFIO:\n"
+"                    host= its address, sysfs= its sysfs directory. It must be\n"
+"                    bound to vfio-pci, alone in a viable IOMMU group, and\n"
+"                    /dev/vfio/GROUP writable (README, \"Passing a host PCI\n"
+"                    device through\"). iommufd=on: open it through its own\n"
+"                    /dev/vfio/devices/vfioN and /dev/iommu instead of its\n"
+"                    group's type1 container (default off). All guest RAM is\n"
 "                    pinned and mapped for its DMA; snapshots and migration are\n"
 "                    refused. Not with --restore, --incoming, guest_memfd.\n"
 "                    Repeatable, at most %d. Default: none.\n", CONFIG_MAX_VFIO);

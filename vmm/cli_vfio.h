@@ -6,10 +6,11 @@
 
 #include "config.h"
 
-#define VFIO_SYNTAX	"host=DDDD:BB:DD.F|sysfs=PATH"
+#define VFIO_SYNTAX	"host=DDDD:BB:DD.F|sysfs=PATH[,iommufd=on|off]"
 
 /* --vfio host=DDDD:BB:DD.F (a host PCI address) or sysfs=PATH (the
- * function's sysfs directory). Repeatable, at most CONFIG_MAX_VFIO.
+ * function's sysfs directory), then iommufd=on|off (default off: the
+ * type1 container). Repeatable, at most CONFIG_MAX_VFIO.
  * 0 or -EINVAL after a message. */
 int cli_parse_vfio(const char *arg, struct vm_config *cfg);
 /* What --vfio says together with the other options. */

@@ -29,6 +29,7 @@ struct net_config {
 /* --vfio: a host PCI function passed through with VFIO (devices/vfio.c). */
 struct vfio_config {
 	const char *sysfs;		/* its sysfs directory, /sys/bus/pci/devices/DDDD:BB:DD.F */
+	bool iommufd;			/* iommufd=on: through /dev/iommu, not the container */
 };
 
 /* --memory SIZE,backend=...: what holds guest RAM (README, "Guest memory"). */

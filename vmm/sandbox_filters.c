@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/iommufd.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
 #include <linux/vfio.h>
@@ -165,11 +166,12 @@ static const struct ioctl_rule ioctl_rules[] = {
 	I(UFFDIO_WAKE, K(MAIN) | K(POSTCOPY_DEST)),
 	/* VFIO: the device's MSI-X or MSI, and INTx while both are off,
 	 * follow the guest's enable (vCPU) and reset (main); at exit the main
-	 * thread resets the device and unmaps DMA. INTx's resample irqfd is a
+	 * thread resets the device and unmaps DMA (from the type1 container
+	 * or the iommufd's IO address space). INTx's resample irqfd is a
 	 * KVM_IRQFD and its SPI's route a KVM_SET_GSI_ROUTING (above). A vCPU
 	 * reading MSI's pending bits polls the vectors' eventfds (ppoll). */
 	I(VFIO_DEVICE_SET_IRQS, K(MAIN) | K(VCPU)), I(VFIO_DEVICE_RESET, K(MAIN)),
-	I(VFIO_IOMMU_UNMAP_DMA, K(MAIN)),
+	I(VFIO_IOMMU_UNMAP_DMA, K(MAIN)), I(IOMMU_IOAS_UNMAP, K(MAIN)),
 	/* Devices: tap offloads follow the guest's features; discard. */
 	I(TUNSETOFFLOAD, VM_IRQS), I(BLKDISCARD, K(MAIN) | K(IOTHREAD)),
 	/* The terminal, restored at exit. */

@@ -1,21 +1,27 @@
 # One boot of a VMM, timed from outside (bench/boot.sh, bench/sandbox.sh);
 # sourced after tests/lab/lib.sh and bench/lib/common.sh. The caller sets
-# BOOT_TIMEOUT_S (one boot's limit) and POLL_S (how often the output is read).
+# BOOT_TIMEOUT_S (one boot's limit) and POLL_S (how often the output is read);
+# INIT_MARK, the line that says the guest is up, is "TERN-GUEST: init" (the
+# test guest's init) unless the caller sets another.
 #
 #   measure NAME CMD...   one boot of CMD, to its exit: sets init_ms, exit_ms,
 #                         status, hwm_kib (below)
+#   alternate_boots N     boot_tern I, then boot_qemu I (the caller's), for I
+#                         = 1..N: any drift in the host's speed hits both alike
 
-# True once file $1 holds "TERN-GUEST: init". Builtins only, like now_ms: this
+INIT_MARK=${INIT_MARK:-TERN-GUEST: init}
+
+# True once file $1 holds $INIT_MARK. Builtins only, like now_ms: this
 # runs every 20 ms, and a grep there (fork + exec in an emulated host) would
 # take CPU time from the VMMs being measured.
 seen_init() {
 	[ -e "$1" ] || return 1
 	_l=''
 	while IFS= read -r _l; do
-		case $_l in *"TERN-GUEST: init"*) return 0 ;; esac
+		case $_l in *"$INIT_MARK"*) return 0 ;; esac
 	done <"$1"
 	# The last line may still be unterminated (the UART sends byte by byte).
-	case $_l in *"TERN-GUEST: init"*) return 0 ;; esac
+	case $_l in *"$INIT_MARK"*) return 0 ;; esac
 	return 1
 }
 
@@ -80,4 +86,13 @@ measure() {
 		return 1
 	fi
 	echo "$_name: init ${init_ms} ms, exit ${exit_ms} ms, peak RSS ${hwm_kib:-?} KiB"
+}
+
+alternate_boots() {
+	_ab_i=1
+	while [ "$_ab_i" -le "$1" ]; do
+		boot_tern "$_ab_i"
+		boot_qemu "$_ab_i"
+		_ab_i=$((_ab_i + 1))
+	done
 }

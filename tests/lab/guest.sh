@@ -8,6 +8,9 @@
 #   guest_send LINE       type LINE and Enter on the guest's console
 #   guest_wait_exit S     wait at most S seconds for tern to exit; sets $status
 #   guest_count PATTERN   how many lines of tern.log contain PATTERN
+#   vfio_blk_fn           bdf = the vfio host's virtio-blk function, or skip
+#   stream_console NAME   while tern runs, its new console lines on the
+#                         emulated host's console, prefixed "NAME| "
 #   guest_serve ARGS...   guest_start ARGS... with the serve command line and
 #                         tern's stderr in ./tern-stderr.log (tern.log is then the
 #                         guest's console alone), wait for "TERN-GUEST: ready" and
@@ -65,6 +68,23 @@ GUEST_CMDLINE="console=ttyS0 quiet panic=-1"
 # that a scenario's tern is confined in kill mode whatever the default): a
 # system call missing from an allowlist fails the scenario.
 TERN_LAB_OPTS="--pmu off --sandbox kill"
+
+# stream_console NAME: in the background while tern ($tern_pid) runs, the new
+# lines of tern.log, prefixed "NAME| ", on the emulated host's console (a
+# slow boot then shows where it is); nothing on a real arm64 host.
+stream_console() {
+	[ -n "${LAB_CONSOLE:-}" ] || return 0
+	(
+		_sc_n=0
+		while kill -0 "$tern_pid" 2>/dev/null; do
+			_sc_t=$(wc -l <tern.log)
+			[ "$_sc_t" -le "$_sc_n" ] ||
+				sed -n "$((_sc_n + 1)),${_sc_t}s/^/$1| /p" tern.log | tr -d '\r' >"$LAB_CONSOLE"
+			_sc_n=$_sc_t
+			sleep 2
+		done
+	) &
+}
 
 guest_start() {
 	rm -f console.in
@@ -229,6 +249,13 @@ guest_irqs() {
 guest_blk_irqs() {
 	guest_irqs '/ITS-PCI-MSIX/ && /req/' "${1:-}"
 	blk_irqs=$irqs
+}
+
+# vfio_blk_fn: bdf = the vfio host's virtio-blk function (QEMU's, 1af4:1042),
+# the one the vfio scenarios pass through; skips where there is none.
+vfio_blk_fn() {
+	bdf=$(pci_fn vendor 0x1af4 device 0x1042)
+	[ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
 }
 
 ctl_refused() {

@@ -16,6 +16,9 @@
 #   LAB_KERNELS the guest kernel compressed (Image.gz, vmlinuz-gzip.efi,
 #              vmlinuz-zstd.efi; guest-images/build); default $LAB/kernels
 #   LAB_INPUT  the directory given to tests/lab/run --input DIR, or empty
+#   LAB_DEBIAN_DISK  a "# host: debian" scenario's Debian system disk
+#              (guest-images/debian-image): /dev/vda in the emulated host, the
+#              image file itself on a real arm64 host (copy it before writing)
 #   LAB_CONSOLE in the emulated host, its console (/dev/console): a long
 #              scenario may write "LAB: REPORT name text" lines there to be
 #              shown as they come (unset on a real arm64 host)
@@ -67,9 +70,24 @@
 #                                     asked without tern
 #   host_has_guest_memfd              true when the host's KVM offers what
 #                                     --memory backend=guest_memfd needs
+#   debian_disk WHERE                 DISK = the debian host's Debian disk
+#                                     (LAB_DEBIAN_DISK; a copy of the image on a
+#                                     real arm64 host); fails, saying WHERE it
+#                                     runs, when there is none
 #   host_lacks WHAT                   skip with "host lacks WHAT (host kernel REL)":
 #                                     the form a scenario uses when the host kernel
 #                                     (tests/lab/run --host-kernel) misses a capability
+
+debian_disk() {
+	DISK=${LAB_DEBIAN_DISK:-}
+	[ -n "$DISK" ] && [ -e "$DISK" ] ||
+		fail "no Debian disk (LAB_DEBIAN_DISK='$DISK'): this runs on the debian host, $1"
+	# On a real arm64 host the image itself: boot a copy, leave it as built.
+	if [ -f "$DISK" ]; then
+		cp --sparse=always "$DISK" debian.raw || fail "cannot copy $DISK"
+		DISK=$PWD/debian.raw
+	fi
+}
 
 fail() {
 	echo "FAIL: $*"

@@ -609,6 +609,17 @@ static void test_vfio(void **state)
 	assert_string_equal(cfg.vfio[0].sysfs, "/sys/bus/pci/devices/0000:00:02.0");
 	assert_string_equal(cfg.vfio[1].sysfs, "/sys/devices/x/0000:01:00.1");
 
+	assert_false(cfg.vfio[0].iommufd);
+	assert_int_equal(RUN("--vfio", "host=0000:00:02.0,iommufd=on", "--vfio",
+			     "sysfs=/sys/devices/x/0000:01:00.1,iommufd=off"), 0);
+	assert_string_equal(cfg.vfio[0].sysfs, "/sys/bus/pci/devices/0000:00:02.0");
+	assert_true(cfg.vfio[0].iommufd);
+	assert_string_equal(cfg.vfio[1].sysfs, "/sys/devices/x/0000:01:00.1");
+	assert_false(cfg.vfio[1].iommufd);
+	RUN_ERR("unknown option 'iommufd=yes'", "--vfio", "host=0000:00:02.0,iommufd=yes");
+	RUN_ERR("unknown option 'rombar=off'", "--vfio", "host=0000:00:02.0,rombar=off");
+	RUN_ERR("'0000:00:02.0x' is not a PCI address", "--vfio", "host=0000:00:02.0x,iommufd=on");
+	RUN_ERR("expected host=DDDD:BB:DD.F|sysfs=PATH", "--vfio", "sysfs=,iommufd=on");
 	RUN_ERR("'00:02.0' is not a PCI address DDDD:BB:DD.F", "--vfio", "host=00:02.0");
 	RUN_ERR("'0000:00:02.8' is not a PCI address", "--vfio", "host=0000:00:02.8");
 	RUN_ERR("expected host=DDDD:BB:DD.F|sysfs=PATH", "--vfio", "0000:00:02.0");

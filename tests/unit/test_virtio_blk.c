@@ -430,6 +430,53 @@ static void test_create_errors(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+/* virtio_blk_create() on a file starting with @head; what it wrote to stderr
+ * in @msg. The device is created (a warning, not a refusal). */
+static void create_with_head(const void *head, size_t len, char *msg, size_t size)
+{
+	char path[] = "/tmp/tern-blk-head.XXXXXX", out[] = "/tmp/tern-blk-err.XXXXXX";
+	int fd = mkstemp(path), err = mkstemp(out), saved = dup(STDERR_FILENO);
+	struct disk_config cfg = { .path = path };
+	struct virtio_device *vdev;
+	ssize_t n;
+
+	assert_true(fd >= 0 && err >= 0 && saved >= 0);
+	assert_int_equal(pwrite(fd, head, len, 0), (ssize_t)len);
+	assert_int_equal(ftruncate(fd, 65536), 0);
+	fflush(stderr);
+	assert_int_equal(dup2(err, STDERR_FILENO), STDERR_FILENO);
+	vdev = virtio_blk_create(&cfg, &f.d.mem, NULL);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	n = pread(err, msg, size - 1, 0);
+	assert_true(n >= 0);
+	msg[n] = 0;
+	assert_non_null(vdev);
+	vdev->ops->destroy(vdev);
+	close(fd);
+	close(err);
+	unlink(path);
+	unlink(out);
+}
+
+/* A qcow2 or VMDK file given as a disk is named for what it is. */
+static void test_foreign_format_warned(void **state)
+{
+	char msg[1024];
+
+	create_with_head("QFI\xfb\0\0\0\3", 8, msg, sizeof(msg));
+	if (!strstr(msg, "starts with a qcow2 header") || !strstr(msg, "qemu-img convert -O raw"))
+		fail_msg("a qcow2 file as a disk: \"%s\"", msg);
+	create_with_head("KDMV\1\0\0\0", 8, msg, sizeof(msg));
+	if (!strstr(msg, "starts with a VMDK header"))
+		fail_msg("a VMDK file as a disk: \"%s\"", msg);
+	/* A raw disk (here an MBR's first bytes) is not warned about. */
+	create_with_head("\xeb\x63\x90\0\0\0\0\0", 8, msg, sizeof(msg));
+	if (strstr(msg, "header"))
+		fail_msg("a raw disk warned about: \"%s\"", msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_format_warned, setup, teardown),
 	};
 	struct io_uring ring;
 

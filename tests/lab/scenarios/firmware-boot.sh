@@ -39,19 +39,6 @@ machine() {
 	echo --firmware "$FW" --firmware-vars "$1" --memory 512M --disk "path=$DISK,readonly=on"
 }
 
-# The console's lines as they come, on the lab's console, while tern runs
-# (a slow boot then shows where it is).
-stream_console() {
-	_sc_n=0
-	while kill -0 "$tern_pid" 2>/dev/null; do
-		_sc_t=$(wc -l <tern.log)
-		[ "$_sc_t" -le "$_sc_n" ] ||
-			sed -n "$((_sc_n + 1)),${_sc_t}s/^/firmware-boot| /p" tern.log | tr -d '\r' >"$LAB_CONSOLE"
-		_sc_n=$_sc_t
-		sleep 2
-	done
-}
-
 # tern with the console on tern.log (the previous one kept as tern-$1.log),
 # its messages on tern-stderr.log; the rest of the arguments for tern.
 start_tern() {
@@ -63,7 +50,7 @@ start_tern() {
 	"$TERN" run $TERN_LAB_OPTS "$@" <console.in >tern.log 2>tern-stderr.log &
 	tern_pid=$!
 	exec 3>console.in
-	[ -z "${LAB_CONSOLE:-}" ] || stream_console &
+	stream_console firmware-boot
 }
 
 # Boots the firmware on store $2; the guest's init is ready.

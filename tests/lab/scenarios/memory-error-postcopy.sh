@@ -13,8 +13,10 @@
 # of SIGBUS, the guest takes the freed page again and finds it healthy,
 # post-copy completes, the memory verifier passes.
 # Not here: a memfd destination. There the lab saw the guest read the
-# poisoned page's old content, with no abort, during post-copy (README,
-# memory errors); not understood yet.
+# poisoned page's old content, with no abort and nothing logged by tern,
+# during post-copy (README, memory errors); not understood yet. The host
+# kernel alone is not the cause: a program that places a memfd page with
+# UFFDIO_COPY and poisons it takes SIGBUS on its next read there.
 # timeout: 900
 # poisons-host-memory: runs after the other scenarios (tests/lab/run)
 . "$LAB/lib.sh"

@@ -23,8 +23,7 @@ trap guest_dump_logs EXIT
 SIZE=16777216
 
 # The passthrough candidate: a modern virtio-blk (1af4:1042).
-bdf=$(pci_fn vendor 0x1af4 device 0x1042)
-[ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
+vfio_blk_fn
 dev=/sys/bus/pci/devices/$bdf
 [ -e "$dev/iommu_group" ] || skip "$bdf has no IOMMU group (no IOMMU)"
 echo "device $bdf, IOMMU group $(basename "$(readlink "$dev/iommu_group")"), driver $(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)"

@@ -15,8 +15,7 @@ need_root
 trap guest_dump_logs EXIT
 SIZE=16777216
 
-bdf=$(pci_fn vendor 0x1af4 device 0x1042)
-[ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
+vfio_blk_fn
 dev=/sys/bus/pci/devices/$bdf
 [ "$(cat "$dev/irq")" != 0 ] || skip "$bdf has no legacy interrupt on this host"
 pci_bind "$bdf" vfio-pci

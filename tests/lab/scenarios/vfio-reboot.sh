@@ -17,8 +17,7 @@ need_root
 trap guest_dump_logs EXIT
 SIZE=16777216
 
-bdf=$(pci_fn vendor 0x1af4 device 0x1042)
-[ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
+vfio_blk_fn
 pci_bind "$bdf" vfio-pci
 
 step "1. first boot: write a pattern"

@@ -19,8 +19,7 @@ need_tern
 need_root
 trap guest_dump_logs EXIT
 
-bdf=$(pci_fn vendor 0x1af4 device 0x1042)
-[ -n "$bdf" ] || skip "no virtio-blk PCI function to pass through (runs on the lab's vfio host)"
+vfio_blk_fn
 [ -e "/sys/bus/pci/devices/$bdf/iommu_group" ] || skip "$bdf has no IOMMU group (no IOMMU)"
 pci_bind "$bdf" vfio-pci
 
