@@ -63,7 +63,9 @@ guest_run 'dev=$(ls /sys/class/net | grep -v "^lo$" | head -n 1); ip addr add '"
 expect_status "$run_rc" 0 "cannot configure the guest's network"
 guest_run "ping -c 2 -W 5 $HOST_IP" 60
 expect_status "$run_rc" 0 "no network before the snapshot"
-guest_run '(i=0; while :; do i=$((i+1)); echo $i >/tmp/counter; sleep 0.2; done) &' 30
+# The counter is replaced with a rename, never truncated in place: a read
+# between a truncate and its write would see no value.
+guest_run '(i=0; while :; do i=$((i+1)); echo $i >/tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.2; done) &' 30
 guest_run "blkpattern write /dev/vda 7 4194304" 300
 expect_status "$run_rc" 0 "disk write failed"
 sleep 2
