@@ -28,9 +28,14 @@
 # reports them:
 #   total ms      migrate command to completion (tern: its final report;
 #                 QEMU: query-migrate total-time)
-#   downtime ms   guest paused on the source until the destination had it all
-#                 (tern: pause to the destination's ACK; QEMU: its "downtime",
-#                 stop to completion on the source)
+#   downtime ms   guest paused on the source until the destination runs it
+#                 (tern: pause to the destination's ACK; QEMU: its "downtime"
+#                 with the return-path capability on, as libvirt migrates:
+#                 its source then ends the figure when the destination, having
+#                 loaded the state and started the guest, closes the return
+#                 path (MIG_RP_MSG_SHUT). Without it QEMU stops the clock once
+#                 its last byte is in the source's socket, before the
+#                 destination has read it: not the same measure as tern's)
 #   pages resent  pages sent more than once (tern's report; QEMU: normal +
 #                 duplicate pages - RAM pages)
 # tern's report also gives the dirty-ring harvest throughput (entries/s).
@@ -102,7 +107,7 @@ qmp_setup() {
 	[ "$(chan_of "$1")" != tls ] || _tls=', "tls-creds": "tlsc", "tls-hostname": "dst"'
 	qmp 7 "$cur-qmp.log" "caps-$cur" qmp_capabilities &&
 		qmp 7 "$cur-qmp.log" "ev-$cur" migrate-set-capabilities \
-			'{"capabilities": [{"capability": "events", "state": true}, {"capability": "auto-converge", "state": true}]}' &&
+			'{"capabilities": [{"capability": "events", "state": true}, {"capability": "auto-converge", "state": true}, {"capability": "return-path", "state": true}]}' &&
 		qmp 7 "$cur-qmp.log" "par-$cur" migrate-set-parameters \
 			"{\"max-bandwidth\": 107374182400, \"downtime-limit\": 300$_tls}"
 }

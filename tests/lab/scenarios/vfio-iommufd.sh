@@ -32,6 +32,8 @@ if [ ! -c /dev/iommu ] || [ ! -c "$node" ]; then
 	expect_status "$st" 1 "tern did not refuse iommufd=on on a kernel without it"
 	grep -q "no iommufd (CONFIG_IOMMUFD); leave iommufd=on out\|(CONFIG_VFIO_DEVICE_CDEV), which iommufd=on needs" refused.log ||
 		fail "the refusal does not say what the kernel lacks"
+	# Back to the host's virtio_blk, where the next scenario expects it.
+	pci_bind "$bdf" ''
 	[ -c /dev/iommu ] || host_lacks "iommufd (/dev/iommu; refused as it should be)"
 	host_lacks "VFIO device nodes (CONFIG_VFIO_DEVICE_CDEV; refused as it should be)"
 fi
@@ -43,6 +45,7 @@ grep -q "passed through, IOMMU group [0-9]*, 256 MiB of guest RAM mapped for DMA
 	fail "tern did not say it mapped guest RAM through iommufd"
 fds=$(ls -l "/proc/$tern_pid/fd" | sed -n 's/.* -> //p' | sort -u | tr '\n' ' ')
 echo "tern's open nodes: $fds"
+echo "REPORT: tern holds, of /dev: $(echo "$fds" | tr ' ' '\n' | grep '^/dev/' | grep -v '^/dev/pts\|^/dev/null\|^/dev/kvm' | tr '\n' ' ')"
 case " $fds " in *" /dev/iommu "*) ;; *) fail "tern does not hold /dev/iommu" ;; esac
 case " $fds " in *" $node "*) ;; *) fail "tern does not hold $node" ;; esac
 case " $fds " in *" /dev/vfio/vfio "* | *" /dev/vfio/[0-9]"*) fail "tern opened the container or the group: $fds" ;; esac
