@@ -5,7 +5,8 @@
 # back to power-on, VFIO_DEVICE_RESET; guest RAM stays mapped for DMA), the
 # rebooted guest binds its driver again, reads back what it wrote before the
 # reboot, writes and reads a new pattern, with MSI-X interrupts through the
-# ITS.
+# ITS. Guest RAM is in huge pages (backend=hugetlb, 128 reserved here):
+# VFIO pins them for the device's DMA, and they stay mapped across the reset.
 # (guest_reboot waits for the second boot to be ready before anything is
 # sent to the console.)
 # host: vfio
@@ -14,14 +15,18 @@
 . "$LAB/guest.sh"
 need_tern
 need_root
-trap guest_dump_logs EXIT
+trap 'guest_dump_logs; echo 0 >/proc/sys/vm/nr_hugepages' EXIT
 SIZE=16777216
 
 vfio_blk_fn
 pci_bind "$bdf" vfio-pci
+echo 128 >/proc/sys/vm/nr_hugepages
+[ "$(cat /proc/sys/vm/nr_hugepages)" = 128 ] ||
+	fail "the host could reserve only $(cat /proc/sys/vm/nr_hugepages) of 128 huge pages"
 
 step "1. first boot: write a pattern"
-guest_serve --cpus 2 --memory 256M --vfio host="$bdf" --trace
+guest_serve --cpus 2 --memory 256M,backend=hugetlb --vfio host="$bdf" --trace
+grep -q "memory: 256 MiB at .*, backend hugetlb" tern-stderr.log || fail "guest RAM is not in huge pages"
 guest_run "blkpattern write /dev/vda 5 $SIZE" 400
 expect_status "$run_rc" 0 "the guest could not write the passed-through disk"
 wrote=$(pattern_sum tern.log "write /dev/vda")

@@ -4,7 +4,8 @@
 # /lib/modules/nvme). The guest writes a pattern on each at the same time and
 # reads both back (O_DIRECT: from the devices); both take MSI-X interrupts
 # through the ITS; at exit tern reports, per device, which BAR accesses came
-# to it.
+# to it. Guest RAM is a memfd (backend=memfd): VFIO pins it for both devices'
+# DMA through tern's mapping, as it pins anonymous RAM.
 # host: vfio
 # timeout: 900
 . "$LAB/lib.sh"
@@ -33,7 +34,10 @@ for bdf in $blk $nvme; do
 	[ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || fail "$bdf did not bind to vfio-pci"
 done
 
-guest_serve --cpus 2 --memory 256M --vfio host="$blk" --vfio host="$nvme"
+guest_serve --cpus 2 --memory 256M,backend=memfd --vfio host="$blk" --vfio host="$nvme" --trace
+grep -q "memory: 256 MiB at .*, backend memfd" tern-stderr.log || fail "guest RAM is not on a memfd"
+[ "$(grep -c "256 MiB of guest RAM mapped for DMA" tern-stderr.log)" = 2 ] ||
+	fail "guest RAM was not mapped for both devices' DMA"
 guest_run 'for m in $(cat /lib/modules/nvme/load-order); do insmod /lib/modules/nvme/$m.ko || exit 1; done; n=0; while [ ! -b /dev/nvme0n1 ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done; [ -b /dev/nvme0n1 ] && [ -b /dev/vda ]' 120
 expect_status "$run_rc" 0 "the guest did not get /dev/nvme0n1 and /dev/vda (nvme driver, two passed-through disks)"
 guest_run "blkpattern write /dev/vda 11 $SIZE & a=\$!; blkpattern write /dev/nvme0n1 12 $SIZE; b=\$?; wait \$a && [ \$b = 0 ]" 600
