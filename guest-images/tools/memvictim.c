@@ -10,7 +10,8 @@
  * physical page), prints
  *   memvictim: pa=0x<physical address of the page>
  * and waits until the file GOFILE exists (the test meanwhile poisons that
- * page on the host). If the guest moved the page meanwhile, it says so
+ * page on the host; a GOFILE already there is removed first, so that a
+ * second memvictim in one guest waits too). If the guest moved the page meanwhile, it says so
  * ("memvictim: the guest moved the page ...") and exits 3. Then it prints
  * "memvictim: touching" and reads the page.
  * If the host injected an abort for the poisoned page, the guest kernel sends
@@ -321,6 +322,12 @@ int main(int argc, char *argv[])
 	}
 	if (physical_address((const void *)p, huge ? sysconf(_SC_PAGESIZE) : page, &pa) < 0)
 		return 2;
+	/* A GOFILE left by an earlier round would let this one read at once,
+	 * before the test poisoned its page: gone before pa is printed. */
+	if (unlink(gofile) < 0 && errno != ENOENT) {
+		perror("memvictim: unlink GOFILE");
+		return 2;
+	}
 	printf("memvictim: pa=%#llx\n", (unsigned long long)pa);
 	fflush(stdout);
 	wait_for_file(gofile);

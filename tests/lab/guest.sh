@@ -320,8 +320,10 @@ poison_page() {
 
 memvictim_start() {
 	rm -f go
+	# This memvictim's line, not an earlier one's in the same guest.
+	_vs_seen=$(grep -cF "memvictim: pa=" tern.log)
 	guest_run "(memvictim ${1:-/tmp/go}; echo \"memvictim-exit=\$?\") &" 30
-	wait_for tern.log "memvictim: pa=" 30
+	wait_for_more tern.log "memvictim: pa=" "$_vs_seen" 30
 	victim_pa=$(guest_log | sed -n 's/^memvictim: pa=\(0x[0-9a-f]*\).*/\1/p' | tail -n 1)
 	[ -n "$victim_pa" ] || fail "memvictim printed no physical address"
 	echo "memvictim's page: $victim_pa"
@@ -341,6 +343,8 @@ memvictim_poison() {
 
 memvictim_touch() {
 	_mt_t0=$(lab_uptime)
+	# The exit status of this memvictim: the next one after those seen so far.
+	_mt_seen=$(grep -c "^memvictim-exit=" tern.log)
 	guest_send "run touch /tmp/go"
 	_mt_end=$(($(date +%s) + $(lab_scaled 60)))
 	victim_exit=
@@ -348,45 +352,54 @@ memvictim_touch() {
 		# Complete lines only (as many as the log has newlines): the
 		# console may have written "memvictim-exit=13" of a "135" so far.
 		victim_exit=$(head -n "$(wc -l <tern.log)" tern.log | tr -d '\r' |
-			sed -n 's/^memvictim-exit=\([0-9]*\).*/\1/p' | tail -n 1)
+			sed -n 's/^memvictim-exit=\([0-9]*\).*/\1/p' | sed -n "$((_mt_seen + 1))p")
 		kill -0 "$tern_pid" 2>/dev/null || break
 		[ "$(date +%s)" -lt "$_mt_end" ] || fail "memvictim did not end within $(lab_scaled 60)s of touching its page"
 		sleep 0.1
 	done
 	victim_secs=$(awk -v a="$_mt_t0" -v b="$(lab_uptime)" 'BEGIN { printf "%.2f", b - a }')
 	echo "memvictim: exit status ${victim_exit:-none} ${victim_secs}s after the touch command"
-	guest_log | grep "^memvictim: SIGBUS after" || :
+	guest_log | grep "^memvictim: SIGBUS after" | tail -n 1 || :
 }
 
-# memory_error_survived BACKEND LOGGED: the memory-error-* check for one RAM
-# backend. A serving guest with --memory 256M,backend=BACKEND; memvictim's page
-# is poisoned and touched; memvictim must die of SIGBUS, tern must have logged
-# LOGGED (how the fault came in, the abort injected) and replaced the page;
-# memvictim then finds the freed page again and uses it (the guest's next user
-# of it); the guest powers off cleanly, and status counted one memory error
-# and one replaced page.
+# memory_error_survived BACKEND LOGGED [ROUNDS]: the memory-error-* check for one
+# RAM backend. A serving guest with --memory 256M,backend=BACKEND; memvictim's
+# page is poisoned and touched; memvictim must die of SIGBUS, tern must have
+# logged LOGGED (how the fault came in, the abort injected) and replaced the
+# page; memvictim then finds the freed page again and uses it (the guest's next
+# user of it); status counts the errors and replaced pages so far. ROUNDS
+# (default 1) times in the one guest, each with a new memvictim (a host sees
+# more than one error over a guest's life); then the guest powers off cleanly.
 memory_error_survived() {
 	guest_serve --cpus 1 --memory "256M,backend=$1" --control ctl.sock --allow-fault-injection
 	"$TERN" ctl ctl.sock status | grep -q "\"memory_backend\": \"$1\"" ||
 		fail "status does not report the $1 backend"
-	memvictim_poison ctl.sock
-	memvictim_touch
-	memory_error_contained "$1" "$2"
+	_ms_round=1
+	while [ "$_ms_round" -le "${3:-1}" ]; do
+		memvictim_poison ctl.sock
+		memvictim_touch
+		memory_error_contained "$1" "$2" "$_ms_round"
+		echo "REPORT: memory error $_ms_round at $victim_pa delivered and contained"
+		_ms_round=$((_ms_round + 1))
+	done
 	guest_poweroff 60
 }
 
-# memory_error_contained BACKEND LOGGED: after memvictim_touch, memvictim died of
+# memory_error_contained BACKEND LOGGED [N]: after memvictim_touch, memvictim died of
 # SIGBUS, tern logged LOGGED and replaced the page, memvictim used the page
-# again, the guest answers, and status counts one error and one replaced page.
+# again, the guest answers, and status counts N (default 1) errors and replaced
+# pages: this was the guest's Nth memory error.
 memory_error_contained() {
+	_mc_n=${3:-1}
 	expect_status "${victim_exit:-none}" 135 "memvictim did not die of SIGBUS"
-	guest_log | grep -q "^memvictim: SIGBUS after .* si_addr" || fail "memvictim did not report its SIGBUS"
+	[ "$(guest_log | grep -c "^memvictim: SIGBUS after .* si_addr")" -ge "$_mc_n" ] ||
+		fail "memvictim did not report its SIGBUS"
 	grep -qF "$2" tern-stderr.log || fail "tern did not log: $2"
 	grep -q "bogus" tern-stderr.log && fail "tern found the annotation bogus"
 	# hugetlb: the huge page holding it.
 	_mc_start=$victim_pa
 	[ "$1" = hugetlb ] && _mc_start="0x[0-9a-f]*"
-	grep -q "the poisoned page \[$_mc_start, +0x[0-9a-f]*) is replaced by a zeroed one (1 so far)" tern-stderr.log ||
+	grep -q "the poisoned page \[$_mc_start, +0x[0-9a-f]*) is replaced by a zeroed one ($_mc_n so far)" tern-stderr.log ||
 		fail "backend=$1: tern did not replace the poisoned page at $victim_pa"
 	guest_log | grep "^memvictim: \(reused\|page not reused\)" || :
 	guest_log | grep -q "^memvictim: reused pa=$victim_pa after [0-9]* pages, pattern ok" ||
@@ -395,6 +408,6 @@ memory_error_contained() {
 	expect_status "$run_rc" 0 "the guest did not keep running after the memory error"
 	"$TERN" ctl ctl.sock status >status.out || fail "tern ctl status failed"
 	cat status.out
-	grep -Eq '"memory_errors": 1[,} ]' status.out || fail "status does not count one memory error"
-	grep -Eq '"pages_replaced": 1[,} ]' status.out || fail "status does not count one replaced page"
+	grep -Eq "\"memory_errors\": $_mc_n[,} ]" status.out || fail "status does not count $_mc_n memory error(s)"
+	grep -Eq "\"pages_replaced\": $_mc_n[,} ]" status.out || fail "status does not count $_mc_n replaced page(s)"
 }

@@ -168,6 +168,17 @@ wait_for() {
 	done
 }
 
+# wait_for_more FILE PATTERN N SECONDS: until FILE has more than N lines with
+# PATTERN (a fixed string): the next one after the N seen so far.
+wait_for_more() {
+	_wm_end=$(($(date +%s) + $(lab_scaled "$4")))
+	while [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -le "$3" ]; do
+		[ "$(date +%s)" -lt "$_wm_end" ] ||
+			fail "timed out after $(lab_scaled "$4")s waiting for line $(($3 + 1)) with '$2' in $1"
+		sleep 0.2
+	done
+}
+
 expect_status() {
 	[ "$1" = "$2" ] || fail "$3 (exit status $1, expected $2)"
 }

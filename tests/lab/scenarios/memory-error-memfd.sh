@@ -2,7 +2,9 @@
 # A hardware memory error in shared RAM, a memfd (issue 18): the guest process
 # that touched the poisoned page dies of SIGBUS; tern punches the page out of
 # the file and out of its own mapping; the guest gives the freed page to its
-# next user, which finds healthy memory; the guest powers off cleanly. First:
+# next user, which finds healthy memory; a second error, in a new memvictim in
+# the same guest, goes the same way (status then counts two); the guest
+# powers off cleanly. First:
 # inject-memory-error is refused without --allow-fault-injection (a paused VM:
 # no boot needed). hugetlb has its own scenario, memory-error-hugetlb: a
 # poisoned huge page takes the guest's 511 other pages in it along, so there
@@ -29,5 +31,5 @@ grep -q "allow-fault-injection" refused.out || fail "the refusal does not name -
 wait "$refuse_pid"
 expect_status "$?" 0 "tern did not exit 0 after quit"
 
-memory_error_survived memfd "flags 0x0 (EHWPOISON, SIGBUS BUS_MCEERR_AR) backend=memfd: memory error: external data abort injected"
+memory_error_survived memfd "flags 0x0 (EHWPOISON, SIGBUS BUS_MCEERR_AR) backend=memfd: memory error: external data abort injected" 2
 echo "memory-error-memfd passed"

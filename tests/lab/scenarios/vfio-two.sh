@@ -15,24 +15,10 @@ need_root
 trap guest_dump_logs EXIT
 SIZE=16777216
 
-find_fn() { # ATTR VALUE [ATTR2 VALUE2]
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/$1")" = "$2" ] || continue
-		[ -z "${3:-}" ] || [ "$(cat "$d/$3")" = "$4" ] || continue
-		echo "${d##*/}"
-		return
-	done
-}
-blk=$(find_fn vendor 0x1af4 device 0x1042)
-nvme=$(find_fn class 0x010802)
+blk=$(pci_fn vendor 0x1af4 device 0x1042)
+nvme=$(pci_fn class 0x010802)
 [ -n "$blk" ] && [ -n "$nvme" ] || skip "needs a virtio-blk and an NVMe function to pass through (the lab's vfio host)"
-for bdf in $blk $nvme; do
-	dev=/sys/bus/pci/devices/$bdf
-	[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
-	echo vfio-pci >"$dev/driver_override"
-	echo "$bdf" >/sys/bus/pci/drivers_probe
-	[ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || fail "$bdf did not bind to vfio-pci"
-done
+for bdf in $blk $nvme; do pci_bind "$bdf" vfio-pci; done
 
 guest_serve --cpus 2 --memory 256M,backend=memfd --vfio host="$blk" --vfio host="$nvme" --trace
 grep -q "memory: 256 MiB at .*, backend memfd" tern-stderr.log || fail "guest RAM is not on a memfd"
