@@ -42,8 +42,13 @@ tern_pid=$!
 exec 3>console.in
 wait_for tern.log "TERN-GUEST: ready" 200
 
-# The guest prints without end; then the reader stops.
-guest_send "run while :; do echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef; done &"
+# The guest prints without end, a line every 0.2 s; then the reader stops.
+# Paced below what its UART drains here (0.5-1.8 KiB/s): a guest printing
+# flat out keeps its 8250 driver writing in hard-IRQ context, up to its 4 KiB
+# buffer per interrupt and every byte an exit (~0.2 ms under this nested
+# emulation, tern's FIFO being empty at once as QEMU's and kvmtool's are),
+# and once the guest's watchdog saw that CPU's timer starved for 10 s.
+guest_send "run while :; do echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef; sleep 0.2; done &"
 wait_for tern.log "TERN-GUEST: run rc=0" 60
 touch stop-reading
 echo "console reader stopped"
