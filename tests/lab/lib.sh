@@ -172,7 +172,10 @@ wait_for() {
 # PATTERN (a fixed string): the next one after the N seen so far.
 wait_for_more() {
 	_wm_end=$(($(date +%s) + $(lab_scaled "$4")))
-	while [ "$(grep -cF -- "$2" "$1" 2>/dev/null)" -le "$3" ]; do
+	while :; do
+		# No count at all from grep: FILE is not there yet, so none.
+		_wm_n=$(grep -cF -- "$2" "$1" 2>/dev/null)
+		[ "${_wm_n:-0}" -gt "$3" ] && return 0
 		[ "$(date +%s)" -lt "$_wm_end" ] ||
 			fail "timed out after $(lab_scaled "$4")s waiting for line $(($3 + 1)) with '$2' in $1"
 		sleep 0.2
