@@ -485,6 +485,22 @@ static void crypto_info(struct tls12_crypto_info_aes_gcm_128 *ci, const uint8_t 
 	memcpy(ci->iv, iv + sizeof(ci->salt), sizeof(ci->iv));
 }
 
+/*
+ * The peer is tern, whose kernel TLS never pads a record, and it has just
+ * authenticated: so a TLS 1.3 record may be decrypted straight into the
+ * reader's buffer, guest RAM for a RAM section, instead of into a kernel
+ * buffer and copied (Documentation/networking/tls.rst, TLS_RX_EXPECT_NO_PAD:
+ * a padded record is decrypted again the slow way, so a peer breaking the
+ * promise costs at most twice the cipher, never correctness). Kernels
+ * before 6.0 lack the option and keep the copy.
+ */
+static void expect_no_padding(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one, sizeof(one));
+}
+
 int tls_install_kernel(int fd, const struct tls_keys *keys, char *err, size_t errlen)
 {
 	struct tls12_crypto_info_aes_gcm_128 tx, rx;
@@ -508,6 +524,8 @@ int tls_install_kernel(int fd, const struct tls_keys *keys, char *err, size_t er
 	}
 	OPENSSL_cleanse(&tx, sizeof(tx));
 	OPENSSL_cleanse(&rx, sizeof(rx));
+	if (!ret)
+		expect_no_padding(fd);
 	return ret;
 }
 

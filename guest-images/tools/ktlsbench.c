@@ -12,6 +12,10 @@
  *       tern's channels are after their handshake. "more": every send but the
  *       last with MSG_MORE, so kernel TLS fills its records (16 KiB) instead
  *       of closing one per send.
+ *   ktlsbench tls-nopad SEND READ MIB [more]
+ *       As "tls", with the receiver's TLS_RX_EXPECT_NO_PAD set, as tern's
+ *       channels have it: records decrypted straight into the reader's
+ *       buffer when it holds a whole one (Documentation/networking/tls.rst).
  *   ktlsbench alg NAME CHUNK MIB
  *       MIB MiB sealed by the kernel's crypto API through AF_ALG, aead NAME
  *       (e.g. "gcm(aes)", or a driver: "gcm-aes-ce"; needs algif_aead), CHUNK bytes per
@@ -69,8 +73,10 @@ static int die(const char *what)
 	exit(1);
 }
 
-static void ktls(int fd)
+static void ktls(int fd, int nopad)
 {
+	int one = 1;
+
 	struct tls12_crypto_info_aes_gcm_128 ci = { 0 };
 
 	ci.info.version = TLS_1_3_VERSION;
@@ -83,6 +89,8 @@ static void ktls(int fd)
 	if (setsockopt(fd, SOL_TLS, TLS_TX, &ci, sizeof(ci)) < 0 ||
 	    setsockopt(fd, SOL_TLS, TLS_RX, &ci, sizeof(ci)) < 0)
 		die("TLS_TX/TLS_RX");
+	if (nopad && setsockopt(fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one, sizeof(one)) < 0)
+		die("TLS_RX_EXPECT_NO_PAD (kernel 6.0+)");
 }
 
 static void read_full(int fd, uint8_t *buf, size_t len)
@@ -174,8 +182,8 @@ static int channel(int tls, size_t send, size_t readsz, uint64_t mib, int more)
 	if (a < 0)
 		die("accept");
 	if (tls) {
-		ktls(c);
-		ktls(a);
+		ktls(c, 0);
+		ktls(a, tls > 1);
 	}
 	pid = fork();
 	if (pid < 0)
@@ -200,7 +208,7 @@ static int channel(int tls, size_t send, size_t readsz, uint64_t mib, int more)
 	printf("KTLSBENCH %s send=%zu read=%s%zu%s: %llu MiB in %.0f ms = %.1f MiB/s; "
 	       "sender cpu %.1f ms/MiB (user %.0f sys %.0f ms), receiver cpu %.1f ms/MiB "
 	       "(user %.0f sys %.0f ms)\n",
-	       tls ? "tls" : "plain", send, readsz ? "" : "32+", readsz ? readsz : send - 32,
+	       tls > 1 ? "tls-nopad" : tls ? "tls" : "plain", send, readsz ? "" : "32+", readsz ? readsz : send - 32,
 	       more ? " more" : "", (unsigned long long)mib, (t1 - t0) * 1e3,
 	       mib / (t1 - t0), sc / mib, su, ssy, rc / mib, ru, rsy);
 	return 0;
@@ -275,17 +283,18 @@ int main(int argc, char **argv)
 {
 	if (argc >= 5 && !strcmp(argv[1], "alg"))
 		return alg(argv[2], strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
-	if (argc >= 5 && (!strcmp(argv[1], "plain") || !strcmp(argv[1], "tls"))) {
+	if (argc >= 5 && (!strcmp(argv[1], "plain") || !strcmp(argv[1], "tls") ||
+			  !strcmp(argv[1], "tls-nopad"))) {
 		size_t send = strtoul(argv[2], NULL, 0);
 
 		if (send < 33) {
 			fprintf(stderr, "ktlsbench: SEND must be at least 33 bytes\n");
 			return 2;
 		}
-		return channel(!strcmp(argv[1], "tls"), send, strtoul(argv[3], NULL, 0),
+		return channel(!strcmp(argv[1], "tls-nopad") ? 2 : !strcmp(argv[1], "tls"), send, strtoul(argv[3], NULL, 0),
 			       strtoull(argv[4], NULL, 0), argc > 5 && !strcmp(argv[5], "more"));
 	}
-	fprintf(stderr, "usage: ktlsbench plain|tls SEND READ MIB [more]\n"
+	fprintf(stderr, "usage: ktlsbench plain|tls|tls-nopad SEND READ MIB [more]\n"
 		"       ktlsbench alg NAME CHUNK MIB\n");
 	return 2;
 }
