@@ -101,6 +101,28 @@ skip() {
 	exit 77
 }
 
+# hugepages_reserve N: N free huge pages of the default size, or a skip
+# (a host whose memory is too fragmented or too small is not a failure).
+# hugepages_restore puts back what the host had before, for the EXIT trap:
+# on a real arm64 host the lab must not clobber the operator's reservation.
+hugepages_reserve() {
+	[ -n "${HUGEPAGES_BEFORE:-}" ] || HUGEPAGES_BEFORE=$(cat /proc/sys/vm/nr_hugepages)
+	# Twice: a page poisoned by an earlier scenario stays counted, not free.
+	for _try in 1 2; do
+		_free=$(sed -n 's/^HugePages_Free: *//p' /proc/meminfo)
+		[ "${_free:-0}" -ge "$1" ] && return 0
+		echo $(($(cat /proc/sys/vm/nr_hugepages) + $1 - ${_free:-0})) >/proc/sys/vm/nr_hugepages
+	done
+	_free=$(sed -n 's/^HugePages_Free: *//p' /proc/meminfo)
+	[ "${_free:-0}" -ge "$1" ] && return 0
+	hugepages_restore
+	skip "only ${_free:-0} of $1 huge pages could be reserved on the host"
+}
+
+hugepages_restore() {
+	[ -z "${HUGEPAGES_BEFORE:-}" ] || echo "$HUGEPAGES_BEFORE" >/proc/sys/vm/nr_hugepages
+}
+
 need_tern() {
 	[ -x "$TERN" ] ||
 		fail "tern binary missing at $TERN (build the static aarch64 tern into build/arm64/tern, then rerun the lab)"

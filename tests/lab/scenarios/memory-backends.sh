@@ -43,6 +43,8 @@ else
 	grep -q "TERN-GUEST" tern-nogmem.log && fail "backend=guest_memfd: a guest ran although tern refused it"
 fi
 
+HUGEPAGES_BEFORE=$(cat /proc/sys/vm/nr_hugepages)
+trap hugepages_restore EXIT
 echo 0 >/proc/sys/vm/nr_hugepages
 "$TERN" run $TERN_LAB_OPTS --kernel "$KERNEL" --initrd "$INITRD" --memory 256M,backend=hugetlb \
 	</dev/null >tern-nohuge.log 2>&1
@@ -51,10 +53,10 @@ cat tern-nohuge.log
 expect_status "$st" 1 "backend=hugetlb without huge pages did not fail"
 grep -q "nr_hugepages" tern-nohuge.log || fail "no hint on how to reserve huge pages"
 
-echo 160 >/proc/sys/vm/nr_hugepages
+hugepages_reserve 128
 grep HugePages_Free /proc/meminfo
 boot_backend hugetlb
-echo 0 >/proc/sys/vm/nr_hugepages
+hugepages_restore
 [ "$gmem" = 1 ] ||
 	host_lacks "guest_memfd (KVM_CAP_GUEST_MEMFD with MMAP|INIT_SHARED): memfd and hugetlb passed, backend=guest_memfd refused by tern"
 echo "memory-backends passed"

@@ -15,16 +15,10 @@
 . "$LAB/guest.sh"
 need_tern
 need_root
-trap 'guest_dump_logs; echo 0 >/proc/sys/vm/nr_hugepages' EXIT
+trap 'guest_dump_logs; hugepages_restore' EXIT
 
 # 256 MiB of 2 MiB pages, and one to take the replaced one's place.
-echo 129 >/proc/sys/vm/nr_hugepages
-free=$(sed -n 's/^HugePages_Free: *//p' /proc/meminfo)
-if [ "${free:-0}" -lt 129 ]; then
-	echo 0 >/proc/sys/vm/nr_hugepages
-	trap - EXIT
-	skip "only ${free:-0} of 129 huge pages of 2 MiB could be reserved on the host"
-fi
+hugepages_reserve 129
 guest_serve --cpus 1 --memory 256M,backend=hugetlb --control ctl.sock --allow-fault-injection
 guest_run "echo 1 >/proc/sys/vm/nr_hugepages && grep HugePages_Free /proc/meminfo" 30
 expect_status "$run_rc" 0 "the guest could not reserve a huge page"

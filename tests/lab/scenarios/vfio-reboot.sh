@@ -15,14 +15,12 @@
 . "$LAB/guest.sh"
 need_tern
 need_root
-trap 'guest_dump_logs; echo 0 >/proc/sys/vm/nr_hugepages' EXIT
+trap 'guest_dump_logs; hugepages_restore' EXIT
 SIZE=16777216
 
 vfio_blk_fn
 pci_bind "$bdf" vfio-pci
-echo 128 >/proc/sys/vm/nr_hugepages
-[ "$(cat /proc/sys/vm/nr_hugepages)" = 128 ] ||
-	fail "the host could reserve only $(cat /proc/sys/vm/nr_hugepages) of 128 huge pages"
+hugepages_reserve 128
 
 step "1. first boot: write a pattern"
 guest_serve --cpus 2 --memory 256M,backend=hugetlb --vfio host="$bdf" --trace
