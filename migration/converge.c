@@ -118,14 +118,41 @@ static enum converge_action throttle_more(struct converge *c, char *why, size_t 
 	return CONVERGE_THROTTLE;
 }
 
+/*
+ * The estimate fits, yet one more round may shorten the pause for little:
+ * it sends the rest with the guest running, and the pause is then left
+ * with what the guest dirties meanwhile, at the rate just measured.
+ * Worth it while the rest takes CONVERGE_SHRINK_MIN_MS or more to send
+ * and that is expected to halve it. A guest whose hot pages the long
+ * round's rate hid shows its real rate in the short round that follows,
+ * which then stops; max_rounds bounds the rest.
+ */
+static bool worth_another_round(const struct converge *c, const struct converge_round *r)
+{
+	uint64_t rest_ms = converge_send_ms(muldiv(r->pages_dirty, r->page_size, 1, false),
+					    c->bandwidth);
+	uint64_t next;
+
+	if (c->rounds >= c->p.max_rounds || rest_ms == UINT64_MAX ||
+	    rest_ms < CONVERGE_SHRINK_MIN_MS)
+		return false;
+	next = muldiv(c->dirty_rate, rest_ms, 1000, true);
+	return next * 2 <= r->pages_dirty;
+}
+
+bool converge_fits(const struct converge *c)
+{
+	return c->rounds && c->estimate_ms <= c->p.downtime_ms;
+}
+
 enum converge_action converge_after_round(struct converge *c, const struct converge_round *r,
 					  char *why, size_t whylen)
 {
 	char what[48];
 
 	measure(c, r);
-	if (c->estimate_ms <= c->p.downtime_ms)
-		return CONVERGE_STOP_AND_COPY;
+	if (converge_fits(c))
+		return worth_another_round(c, r) ? CONVERGE_NEXT_ROUND : CONVERGE_STOP_AND_COPY;
 	if (c->rounds >= c->p.max_rounds) {
 		snprintf(what, sizeof(what), "after %u rounds", c->rounds);
 		return give_up(c, why, whylen, what);

@@ -33,6 +33,14 @@
  * more each time, at most CONVERGE_THROTTLE_MAX %. The counter restarts at
  * every step, so each throttle level is given that many rounds to work.
  *
+ * Fitting is not the end by itself: while the rest would take
+ * CONVERGE_SHRINK_MIN_MS or more of the pause and the guest, at the rate
+ * it dirtied during the round, is expected to dirty less than half of it
+ * while another round sends it, that round comes first. The pause then
+ * sends only what was dirtied during a short round (after the first,
+ * long one of all RAM: most of what an idle guest leaves), at the cost
+ * of about the time the pause would have spent on it.
+ *
  * Giving up, with the source running on: after max_rounds rounds, or,
  * with auto-converge, after CONVERGE_STALL_ROUNDS more stalled rounds at
  * the maximum throttle.
@@ -45,6 +53,7 @@
 #define CONVERGE_THROTTLE_INITIAL	20
 #define CONVERGE_THROTTLE_STEP		10
 #define CONVERGE_THROTTLE_MAX		99
+#define CONVERGE_SHRINK_MIN_MS		10
 
 struct converge_params {
 	uint64_t downtime_ms;		/* the target */
@@ -85,6 +94,9 @@ void converge_init(struct converge *c, const struct converge_params *p);
 /* Takes one round's figures; says what to do next. */
 enum converge_action converge_after_round(struct converge *c, const struct converge_round *r,
 					  char *why, size_t whylen);
+
+/* The last round's estimate fits the downtime target. */
+bool converge_fits(const struct converge *c);
 
 /* Bytes/s from the decaying sums once @bytes were sent in @ns more. */
 uint64_t converge_smooth_bandwidth(uint64_t *win_bytes, uint64_t *win_ns, uint64_t bytes,

@@ -193,6 +193,17 @@ static int await_commit(int fd)
 	return 0;
 }
 
+/* The source waits for this before it pauses the guest (migration/migrate.c,
+ * drain_destination): everything it sent so far has been read here. */
+static int answer_sync(void *opaque)
+{
+	int ret = channel_send_line((int)(intptr_t)opaque, "synced", NULL);
+
+	if (ret)
+		pr_err("migration: cannot answer the source's sync: %s", strerror(-ret));
+	return ret;
+}
+
 static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbuf)
 {
 	struct machine_loader ld;
@@ -204,6 +215,8 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbu
 	 * before our ack: reading ahead never takes a byte meant for later. */
 	stream_reader_set_buffer(&ld.sr, rbuf, READ_BUFFER_BYTES);
 	postcopy_dest_hook(pd, &ld);
+	ld.sync = answer_sync;
+	ld.sync_opaque = (void *)(intptr_t)fd;
 	channel_set_timeout(fd, HANDSHAKE_TIMEOUT_S);
 	ret = handshake(&ld, fd, pd);
 	if (ret)
@@ -245,8 +258,8 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbu
 			return ret;
 	}
 	pr_info("migration received: %" PRIu64 " MiB in %" PRIu64 " RAM sections, %" PRIu64
-		" reads, %" PRIu64 " ms", ld.sr.offset >> 20, ld.ram_sections, ld.sr.reads,
-		(monotonic_ns() - t0) / 1000000);
+		" reads, %u sync answered, %" PRIu64 " ms", ld.sr.offset >> 20, ld.ram_sections,
+		ld.sr.reads, ld.syncs, (monotonic_ns() - t0) / 1000000);
 	return 0;
 }
 

@@ -78,6 +78,12 @@ struct machine_loader {
 	int (*missing)(void *opaque, uint64_t offset, uint64_t npages);
 	int (*before_state)(void *opaque);
 	void *hook_opaque;
+	/* A live migration's destination (migration/incoming.c); NULL: SYNC
+	 * sections are refused. Runs when a SYNC is read among the RAM
+	 * sections: everything sent before it is in. */
+	int (*sync)(void *opaque);
+	void *sync_opaque;
+	unsigned int syncs;		/* SYNC sections answered */
 };
 
 void machine_loader_init(struct machine_loader *ld, struct vm *vm, stream_read_fn fn,

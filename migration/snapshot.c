@@ -601,7 +601,7 @@ static bool is_ram_section(const struct machine_loader *rs)
 			rs->sec.type == STREAM_SEC_POSTCOPY;
 
 	return rs->sec.type == STREAM_SEC_RAM || rs->sec.type == STREAM_SEC_RAM_ZERO ||
-	       (postcopy && rs->missing);
+	       (postcopy && rs->missing) || (rs->sec.type == STREAM_SEC_SYNC && rs->sync);
 }
 
 static int load_ram_zero(struct machine_loader *rs)
@@ -615,6 +615,17 @@ static int load_ram_zero(struct machine_loader *rs)
 	return next_section(rs);
 }
 
+/* The stream's rule caps SYNC's payload at 0 bytes. */
+static int load_sync(struct machine_loader *rs)
+{
+	int ret = rs->sync(rs->sync_opaque);
+
+	if (ret)
+		return ret;
+	rs->syncs++;
+	return next_section(rs);
+}
+
 /* Any number of RAM and RAM_ZERO sections; a later one overwrites. */
 static int load_ram(struct machine_loader *rs)
 {
@@ -622,6 +633,7 @@ static int load_ram(struct machine_loader *rs)
 		int ret = rs->sec.type == STREAM_SEC_RAM ? load_ram_chunk(rs) :
 			  rs->sec.type == STREAM_SEC_RAM_ZERO ? load_ram_zero(rs) :
 			  rs->sec.type == STREAM_SEC_POSTCOPY ? load_postcopy_params(rs) :
+			  rs->sec.type == STREAM_SEC_SYNC ? load_sync(rs) :
 			  load_ram_missing(rs);
 
 		if (ret)

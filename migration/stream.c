@@ -57,6 +57,7 @@ static const struct stream_section_rule rules[] = {
 	{ STREAM_SEC_RAM_ZERO, "ram-zero", 1, STREAM_RAM_ZERO_BYTES },
 	{ STREAM_SEC_RAM_MISSING, "ram-missing", 1, STREAM_RAM_ZERO_BYTES },
 	{ STREAM_SEC_POSTCOPY, "postcopy", 1, STREAM_POSTCOPY_BYTES },
+	{ STREAM_SEC_SYNC,   "sync",   1, 0 },
 	{ STREAM_SEC_END,    "end",    1, 0 },
 };
 

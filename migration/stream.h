@@ -42,6 +42,7 @@ enum stream_section_type {
 	STREAM_SEC_RAM_ZERO = 8,	/* u64 offset into RAM, u64 pages: all zero */
 	STREAM_SEC_RAM_MISSING = 9,	/* post-copy: u64 offset, u64 pages the source still has */
 	STREAM_SEC_POSTCOPY = 10,	/* post-copy's parameters (migration/postcopy_proto.h) */
+	STREAM_SEC_SYNC	  = 11,	/* live migration: answer "synced" once read (no payload) */
 	STREAM_SEC_END	  = 0xffff,
 };
 

@@ -103,6 +103,18 @@ source_migrated() {
 	grep -a "migration: planning\|migration: final stage" tern-stderr.log | sed "s/^.*migration: /REPORT: $2: /"
 }
 
+# precopy_synced NAME: the pre-copy move just reported paused the guest only
+# after the destination had read every round: the destination answered one
+# sync ("synced"; docs/control.md) and the source logged how long it waited.
+precopy_synced() {
+	grep -aq "migration: final stage: destination caught up in [0-9]* ms before it;" tern-stderr.log ||
+		fail "$1: the source did not wait for the destination before the pause"
+	# Written just after its "running", which the source may beat to exit.
+	wait_for_more "$dest_name-stderr.log" "migration received: " 0 10
+	grep -aq "migration received: .* reads, 1 sync answered" "$dest_name-stderr.log" ||
+		fail "$1: the destination answered no sync: $(grep -a "migration received" "$dest_name-stderr.log")"
+}
+
 wait_migration_state() {
 	_wm_end=$(($(date +%s) + $(lab_scaled "$2")))
 	while migration_status ctl.sock; ! grep -q "\"state\": \"$1\"" status.out; do

@@ -95,12 +95,67 @@ static void test_stop_when_estimate_fits(void **state)
 
 	(void)state;
 	converge_init(&c, &defaults);
-	/* 10 MiB at 100 MiB/s: 100 ms, + 50 fixed. */
-	assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)), CONVERGE_STOP_AND_COPY);
+	/* 10 MiB at 100 MiB/s: 100 ms, + 50 fixed; fits, and a round more
+	 * is expected to leave 26 pages (256 pages/s for 100 ms). */
+	assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)), CONVERGE_NEXT_ROUND);
+	assert_true(converge_fits(&c));
 	assert_int_equal(c.estimate_ms, 150);
 	assert_int_equal(c.bandwidth, 100 * MIB);
 	assert_int_equal(c.dirty_rate, 256);
 	assert_int_equal(c.rounds, 1);
+	/* That round: 10 MiB in 100 ms, 40 pages left, 2 ms to send: stop. */
+	r = round_of(10, 100, 40);
+	assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)), CONVERGE_STOP_AND_COPY);
+	assert_true(c.estimate_ms <= 50 + CONVERGE_SHRINK_MIN_MS);
+}
+
+/* A rest that fits but would not halve in a round more: the guest dirtied
+ * more than half of what the round sent. Stop at once. */
+static void test_fit_without_gain_stops(void **state)
+{
+	struct converge c;
+	struct converge_round r = round_of(20, 200, 3000);	/* 100 MiB/s, 11.7 MiB left */
+	char why[256] = "";
+
+	(void)state;
+	converge_init(&c, &defaults);
+	assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)), CONVERGE_STOP_AND_COPY);
+	assert_int_equal(c.estimate_ms, 168);
+}
+
+/* Shrinking rounds end: the pause's pages at least halve each time (a
+ * guest dirtying 1 MiB/s against 100 MiB/s) until they take less than
+ * CONVERGE_SHRINK_MIN_MS, and never past max_rounds. */
+static void test_shrinking_rounds_end(void **state)
+{
+	struct converge_params p = defaults;
+	struct converge c;
+	uint64_t dirty = 25600, ms = 10000, mib = 1000;	/* 100 MiB left: does not fit */
+	unsigned int rounds = 0;
+	char why[256] = "";
+	enum converge_action a;
+
+	(void)state;
+	converge_init(&c, &p);
+	do {
+		struct converge_round r = round_of(mib, ms, dirty);
+
+		a = converge_after_round(&c, &r, why, sizeof(why));
+		rounds++;
+		mib = dirty * PAGE / MIB ?: 1;		/* the next round sends the rest */
+		ms = mib * 10;				/* at 100 MiB/s */
+		dirty = 256 * ms / 1000 + 1;		/* 256 pages/s meanwhile */
+	} while (a == CONVERGE_NEXT_ROUND && rounds < 10);
+	assert_int_equal(a, CONVERGE_STOP_AND_COPY);
+	assert_true(rounds >= 3 && rounds <= 5);
+	p.max_rounds = 1;
+	converge_init(&c, &p);
+	{
+		struct converge_round r = round_of(1000, 10000, 2560);
+
+		assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)),
+				 CONVERGE_STOP_AND_COPY);
+	}
 }
 
 /* The path's round trip: the smaller of the handshake's and the kernel's. */
@@ -133,9 +188,11 @@ static void test_fixed_cost_counts(void **state)
 	converge_init(&c, &p);
 	assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)), CONVERGE_NEXT_ROUND);
 	assert_int_equal(c.estimate_ms, 350);
+	assert_false(converge_fits(&c));
 	p.fixed_cost_ms = 100;
 	converge_init(&c, &p);
-	assert_int_equal(converge_after_round(&c, &r, why, sizeof(why)), CONVERGE_STOP_AND_COPY);
+	converge_after_round(&c, &r, why, sizeof(why));
+	assert_true(converge_fits(&c));
 	assert_int_equal(c.estimate_ms, 300);
 }
 
@@ -247,6 +304,8 @@ int main(void)
 		cmocka_unit_test(test_fixed_cost),
 		cmocka_unit_test(test_pace),
 		cmocka_unit_test(test_stop_when_estimate_fits),
+		cmocka_unit_test(test_fit_without_gain_stops),
+		cmocka_unit_test(test_shrinking_rounds_end),
 		cmocka_unit_test(test_fixed_cost_counts),
 		cmocka_unit_test(test_path_rtt),
 		cmocka_unit_test(test_auto_converge_steps),

@@ -393,6 +393,7 @@ static const struct { uint16_t type; const char *name; uint64_t max; } limits[] 
 	{ STREAM_SEC_RAM_ZERO, "ram-zero", 16 },
 	{ STREAM_SEC_RAM_MISSING, "ram-missing", 16 },
 	{ STREAM_SEC_POSTCOPY, "postcopy", 8 },
+	{ STREAM_SEC_SYNC, "sync", 0 },
 	{ STREAM_SEC_END, "end", 0 },
 };
 
@@ -400,7 +401,7 @@ static const struct { uint16_t type; const char *name; uint64_t max; } limits[] 
 
 static void test_rules(void **state)
 {
-	const uint16_t unknown[] = { 0, 11, 0x100, 0xfffe };
+	const uint16_t unknown[] = { 0, 12, 0x100, 0xfffe };
 
 	for (size_t i = 0; i < NR_LIMITS; i++) {
 		const struct stream_section_rule *rule = stream_section_rule(limits[i].type);
@@ -631,7 +632,7 @@ static void test_write_refuses(void **state)
 	bad = hdr;
 	bad.features |= 1ULL << 40;
 	assert_werr(stream_write_header(&w, &bad), -EINVAL, "feature", NULL);
-	assert_werr(stream_write_section(&w, 11, 1, 0, NULL, 0), -EINVAL, "type 11", NULL);
+	assert_werr(stream_write_section(&w, 12, 1, 0, NULL, 0), -EINVAL, "type 12", NULL);
 	assert_werr(stream_write_section(&w, STREAM_SEC_END, 1, 0, NULL, 0), -EINVAL, "65535", NULL);
 	assert_werr(stream_write_section(&w, STREAM_SEC_GIC, 0, 0, NULL, 0), -EINVAL, "'gic'",
 		    "version 0");
@@ -736,7 +737,7 @@ static void test_unknown_features(void **state)
 
 static void test_unknown_type(void **state)
 {
-	const uint16_t types[] = { 0, 11, 0x1234, 0xfffe };
+	const uint16_t types[] = { 0, 12, 0x1234, 0xfffe };
 	char num[16];
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {

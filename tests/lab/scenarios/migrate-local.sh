@@ -57,6 +57,7 @@ move() {
 	t0=$(date +%s)
 	migrate "$2" $3
 	source_migrated 600 "$1"
+	precopy_synced "$1"
 	echo "REPORT: $1 ($2): $report; wall $(($(date +%s) - t0)) s"
 	switch_to_dest "$1"
 	verifier_passes "after migration $1"

@@ -93,6 +93,7 @@ moved() {
 		sleep 1
 	done
 	source_migrated 10 "$1"
+	precopy_synced "$1"
 	echo "REPORT: $1: $report"
 	switch_to_dest "$2"
 	verifier_passes "after $1"
