@@ -24,6 +24,7 @@
 #include <string.h>
 #include <linux/tcp.h>	/* struct tcp_info with tcpi_min_rtt (glibc's lacks it) */
 #include <netinet/in.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -58,8 +59,10 @@
  * measures and logs it (final_work_ms), to tune downtime_ms by.
  */
 #define FINAL_WORK_DEFAULT_MS	150
-/* A bandwidth cap sleeps in slices this long, so a cancel is seen soon. */
-#define PACE_SLICE_NS		(50 * 1000000ull)
+/* Waits while the guest runs (a bandwidth cap's sleep, the sync before the
+ * pause) are cut in slices this long, so that a cancel, a VM stop or a
+ * vCPU on a full ring is seen soon. */
+#define WAIT_SLICE_NS		(50 * 1000000ull)
 
 enum migrate_state { MIG_ACTIVE, MIG_DONE, MIG_FAILED, MIG_CANCELLED, MIG_UNCONFIRMED };
 
@@ -169,7 +172,7 @@ static int pace(struct migration *m)
 		return 0;
 	ns = converge_pace_ns(m->sw->offset - m->pace_off0, monotonic_ns() - m->pace_t0, cap);
 	while (ns && !ret) {
-		uint64_t slice = ns < PACE_SLICE_NS ? ns : PACE_SLICE_NS;
+		uint64_t slice = ns < WAIT_SLICE_NS ? ns : WAIT_SLICE_NS;
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)slice };
 
 		nanosleep(&ts, NULL);
@@ -675,13 +678,39 @@ static void report(struct migration *m)
 }
 
 /*
+ * Until @m's channel has something to read, at most @seconds, in slices:
+ * the guest still runs, so a cancel, a VM stop or a vCPU waiting on a full
+ * ring (harvested at once) is seen between them, as in pace().
+ */
+static int await_readable(struct migration *m, unsigned int seconds)
+{
+	uint64_t end = monotonic_ns() + seconds * 1000000000ull;
+	struct pollfd pfd = { .fd = m->fd, .events = POLLIN };
+
+	for (;;) {
+		int n = poll(&pfd, 1, (int)(WAIT_SLICE_NS / 1000000));
+		int ret;
+
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		ret = check_running(m);
+		if (ret)
+			return ret;
+		if (monotonic_ns() >= end)
+			return -ETIMEDOUT;
+	}
+}
+
+/*
  * Before the pause: a SYNC, and the destination's "synced" once it has read
  * everything before it. A destination slower to read than this side is to
  * send (kernel TLS decrypts dearer than it encrypts; a loaded host) holds
  * up to a socket buffer of rounds not yet read, and the pause would wait
  * for them too, unplanned (docs/control.md). The guest runs meanwhile;
- * what it dirties goes in the final stage. Bounded by the channel's
- * MIGRATE_ACK_TIMEOUT_S.
+ * what it dirties goes in the final stage (its rings are harvested while
+ * this waits). Bounded by MIGRATE_ACK_TIMEOUT_S.
  */
 static int drain_destination(struct migration *m, struct stream_writer *sw)
 {
@@ -689,6 +718,11 @@ static int drain_destination(struct migration *m, struct stream_writer *sw)
 
 	if (ret) {
 		fail(m, "sending the sync before the pause: %s", sw->err);
+		return ret;
+	}
+	ret = await_readable(m, MIGRATE_ACK_TIMEOUT_S);
+	if (ret) {
+		fail(m, "the destination did not catch up before the pause: %s", strerror(-ret));
 		return ret;
 	}
 	return expect_line(m, "synced", "the destination did not catch up before the pause");

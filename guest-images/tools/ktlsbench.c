@@ -75,9 +75,8 @@ static int die(const char *what)
 
 static void ktls(int fd, int nopad)
 {
-	int one = 1;
-
 	struct tls12_crypto_info_aes_gcm_128 ci = { 0 };
+	int one = 1;
 
 	ci.info.version = TLS_1_3_VERSION;
 	ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
@@ -208,7 +207,8 @@ static int channel(int tls, size_t send, size_t readsz, uint64_t mib, int more)
 	printf("KTLSBENCH %s send=%zu read=%s%zu%s: %llu MiB in %.0f ms = %.1f MiB/s; "
 	       "sender cpu %.1f ms/MiB (user %.0f sys %.0f ms), receiver cpu %.1f ms/MiB "
 	       "(user %.0f sys %.0f ms)\n",
-	       tls > 1 ? "tls-nopad" : tls ? "tls" : "plain", send, readsz ? "" : "32+", readsz ? readsz : send - 32,
+	       tls > 1 ? "tls-nopad" : tls ? "tls" : "plain", send, readsz ? "" : "32+",
+	       readsz ? readsz : send - 32,
 	       more ? " more" : "", (unsigned long long)mib, (t1 - t0) * 1e3,
 	       mib / (t1 - t0), sc / mib, su, ssy, rc / mib, ru, rsy);
 	return 0;
@@ -285,14 +285,16 @@ int main(int argc, char **argv)
 		return alg(argv[2], strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
 	if (argc >= 5 && (!strcmp(argv[1], "plain") || !strcmp(argv[1], "tls") ||
 			  !strcmp(argv[1], "tls-nopad"))) {
+		int tls = !strcmp(argv[1], "tls-nopad") ? 2 : !strcmp(argv[1], "tls");
 		size_t send = strtoul(argv[2], NULL, 0);
 
 		if (send < 33) {
 			fprintf(stderr, "ktlsbench: SEND must be at least 33 bytes\n");
 			return 2;
 		}
-		return channel(!strcmp(argv[1], "tls-nopad") ? 2 : !strcmp(argv[1], "tls"), send, strtoul(argv[3], NULL, 0),
-			       strtoull(argv[4], NULL, 0), argc > 5 && !strcmp(argv[5], "more"));
+
+		return channel(tls, send, strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
+			       argc > 5 && !strcmp(argv[5], "more"));
 	}
 	fprintf(stderr, "usage: ktlsbench plain|tls|tls-nopad SEND READ MIB [more]\n"
 		"       ktlsbench alg NAME CHUNK MIB\n");
