@@ -132,10 +132,11 @@ move_tern() {
 	[ "$_st" = 0 ] && [ -n "$_rep" ] ||
 		{ run_failed "$cur: exit status $_st, no report"; show_logs "$cur-stderr.log"; return 1; }
 	echo "$cur: $_rep"
-	# Where the time went: each round (MiB/ms, pages left, throttle), and
-	# the downtime (migration/migrate.c, record_round and record_final).
+	# Where the time went: each round (MiB/ms, pages left and how many of
+	# them it deferred, throttle), and the downtime (migration/migrate.c,
+	# record_round and record_final).
 	echo "REPORT: $1 $2 rounds: $(grep -a "migration: round" "$cur-stderr.log" | sed -n \
-		's/.*round \([0-9]*\): \([0-9]*\) MiB in \([0-9]*\) ms.*, \([0-9]*\) pages left.*throttle \([0-9]*\)%.*/r\1 \2MiB\/\3ms\/\4left\/\5%/p' | tr '\n' ' ')"
+		's/.*round \([0-9]*\): \([0-9]*\) MiB in \([0-9]*\) ms.*, \([0-9]*\) pages left (\([0-9]*\) of them deferred.*throttle \([0-9]*\)%.*/r\1 \2MiB\/\3ms\/\4left\/\5def\/\6%/p' | tr '\n' ' ')"
 	grep -a 'migration: final stage' "$cur-stderr.log" | tail -n 1 | sed "s/^/REPORT: $1 $2: /"
 	total=$(echo "$_rep" | sed -n 's/.*total \([0-9]*\) ms.*/\1/p')
 	downtime=$(echo "$_rep" | sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p')

@@ -66,7 +66,9 @@ struct converge_params {
 struct converge_round {
 	uint64_t bytes;			/* stream bytes it sent */
 	uint64_t ns;			/* how long it took */
-	uint64_t pages_sent;		/* pages it sent (zero markers included) */
+	uint64_t pages_sent;		/* pages it had to send: zero markers and
+					 * those deferred to the next round
+					 * included */
 	uint64_t pages_dirty;		/* dirty at its end: what is left to send */
 	uint64_t page_size;
 };

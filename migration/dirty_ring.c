@@ -77,15 +77,17 @@ uint64_t dirty_bitmap_count(const struct dirty_bitmap *bm)
 }
 
 /* First set bit at or after @from in the words XORed with @invert (0 finds
- * dirty pages, ~0 clean ones); nr_pages if none. */
-static uint64_t bitmap_find(const struct dirty_bitmap *bm, uint64_t from, uint64_t invert)
+ * dirty pages, ~0 clean ones) and cleared where @minus (if not NULL, of
+ * the same size) is set; nr_pages if none. */
+static uint64_t bitmap_find(const struct dirty_bitmap *bm, const struct dirty_bitmap *minus,
+			    uint64_t from, uint64_t invert)
 {
 	uint64_t n = bitmap_words(bm->nr_pages), i = from / 64, w, page;
 
 	if (from >= bm->nr_pages)
 		return bm->nr_pages;
 	w = (bm->words[i] ^ invert) & (~0ULL << (from % 64));
-	while (!w) {
+	while (!(w &= minus ? ~minus->words[i] : ~0ULL)) {
 		if (++i == n)
 			return bm->nr_pages;
 		w = bm->words[i] ^ invert;
@@ -97,12 +99,19 @@ static uint64_t bitmap_find(const struct dirty_bitmap *bm, uint64_t from, uint64
 
 uint64_t dirty_bitmap_next(const struct dirty_bitmap *bm, uint64_t from)
 {
-	return bitmap_find(bm, from, 0);
+	return bitmap_find(bm, NULL, from, 0);
 }
 
 uint64_t dirty_bitmap_next_clean(const struct dirty_bitmap *bm, uint64_t from)
 {
-	return bitmap_find(bm, from, ~0ULL);
+	return bitmap_find(bm, NULL, from, ~0ULL);
+}
+
+uint64_t dirty_bitmap_next_except(const struct dirty_bitmap *bm, const struct dirty_bitmap *except,
+				  uint64_t from)
+{
+	/* A mismatch ignores @except: a page too many sent is harmless. */
+	return bitmap_find(bm, except->nr_pages == bm->nr_pages ? except : NULL, from, 0);
 }
 
 int dirty_bitmap_take(struct dirty_bitmap *bm, struct dirty_bitmap *round)

@@ -55,6 +55,10 @@ uint64_t dirty_bitmap_count(const struct dirty_bitmap *bm);
  * A run of dirty pages is [next(from), next_clean(next(from))). */
 uint64_t dirty_bitmap_next(const struct dirty_bitmap *bm, uint64_t from);
 uint64_t dirty_bitmap_next_clean(const struct dirty_bitmap *bm, uint64_t from);
+/* First page at or after @from dirty in @bm and clean in @except (ignored
+ * unless of the same size); nr_pages if there is none. */
+uint64_t dirty_bitmap_next_except(const struct dirty_bitmap *bm, const struct dirty_bitmap *except,
+				  uint64_t from);
 
 #define dirty_bitmap_for_each(page, bm)					\
 	for ((page) = dirty_bitmap_next((bm), 0); (page) < (bm)->nr_pages;	\

@@ -207,7 +207,7 @@ static int answer_sync(void *opaque)
 static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbuf)
 {
 	struct machine_loader ld;
-	uint64_t t0 = monotonic_ns();
+	uint64_t t0 = monotonic_ns(), cpu0 = thread_cpu_ns();
 	int ret;
 
 	machine_loader_init(&ld, vm, stream_fd_read, (void *)(intptr_t)fd, false);
@@ -258,8 +258,9 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbu
 			return ret;
 	}
 	pr_info("migration received: %" PRIu64 " MiB in %" PRIu64 " RAM sections, %" PRIu64
-		" reads, %u sync answered, %" PRIu64 " ms", ld.sr.offset >> 20, ld.ram_sections,
-		ld.sr.reads, ld.syncs, (monotonic_ns() - t0) / 1000000);
+		" reads, %u sync answered, %" PRIu64 " ms, %" PRIu64 " ms of this thread's CPU",
+		ld.sr.offset >> 20, ld.ram_sections, ld.sr.reads, ld.syncs,
+		(monotonic_ns() - t0) / 1000000, (thread_cpu_ns() - cpu0) / 1000000);
 	return 0;
 }
 

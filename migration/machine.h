@@ -30,6 +30,7 @@ struct page_stats {
 	uint64_t pages;		/* sent as contents */
 	uint64_t zero_pages;	/* sent as RAM_ZERO markers (or skipped) */
 	uint64_t bytes;		/* stream bytes of page contents */
+	uint64_t deferred;	/* selected, left to a later round (defer) */
 };
 
 /* How machine_put_pages() writes. */
@@ -40,6 +41,11 @@ struct page_writer {
 	 * between the CRC and the write. */
 	uint8_t *bounce;
 	size_t bounce_len;
+	/* If not NULL, selected pages set here when they are reached are
+	 * left out: a live round passes what the guest dirtied since it
+	 * began, which the next round sends anyway. Sending them now as well
+	 * would put them through the channel twice. */
+	const struct dirty_bitmap *defer;
 	/* If not NULL, called after each section; non-zero stops the writing
 	 * with that value (a migration harvests rings and checks for cancel). */
 	int (*between)(void *opaque);

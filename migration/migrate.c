@@ -63,6 +63,10 @@
  * pause) are cut in slices this long, so that a cancel, a VM stop or a
  * vCPU on a full ring is seen soon. */
 #define WAIT_SLICE_NS		(50 * 1000000ull)
+/* During a live round the dirty log is harvested at least this often, so
+ * that a page the guest wrote again after the round began is seen before it
+ * is reached, and left to the next round instead of being sent twice. */
+#define DEFER_HARVEST_NS	(50 * 1000000ull)
 
 enum migrate_state { MIG_ACTIVE, MIG_DONE, MIG_FAILED, MIG_CANCELLED, MIG_UNCONFIRMED };
 
@@ -83,6 +87,7 @@ struct migration {
 	bool committed;			/* post-copy acknowledged: no way back */
 	bool commit_sent;		/* pre-copy: "commit" left; the guest may run there */
 	uint64_t harvested, harvest_ns;	/* dirty log entries taken, time it took */
+	uint64_t harvest_t;		/* monotonic ns of the last harvest */
 	int fd;
 	_Atomic bool cancel;
 	_Atomic bool postcopy_asked;	/* migrate-start-postcopy */
@@ -93,10 +98,11 @@ struct migration {
 	struct converge conv;		/* migration thread only */
 	struct throttle throttle;	/* migration thread only */
 	bool throttle_ready;		/* initialised */
-	bool pacing;			/* the bandwidth cap applies (live rounds) */
+	bool live_round;		/* sending one: the bandwidth cap and the defer harvest apply */
 	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
 	uint64_t rtt_ms;		/* prelude to "accept" */
 	uint64_t round_writes;		/* the last round's writes on the channel */
+	uint64_t round_deferred;	/* and its pages left to the next one */
 	uint64_t round_cpu_ns;		/* and this thread's CPU time in it */
 	uint8_t token[CHANNEL_TOKEN_LEN];	/* from "accept": for the page channel */
 
@@ -140,22 +146,25 @@ static int harvest(struct migration *m)
 	uint64_t n = 0, t0 = monotonic_ns();
 	int ret = dirty_log_harvest(m->vm, &n);
 
+	m->harvest_t = monotonic_ns();
 	m->harvested += n;
-	m->harvest_ns += monotonic_ns() - t0;
+	m->harvest_ns += m->harvest_t - t0;
 	return ret;
 }
 
 /* ---- between sections: rings and cancel ---- */
 
 /* A cancel or a VM stop ends the migration at the next section; a vCPU
- * waiting on a full ring is harvested for at once. */
+ * waiting on a full ring is harvested for at once, and during a live round
+ * the log at least every DEFER_HARVEST_NS (send_pages' defer). */
 static int check_running(struct migration *m)
 {
 	if (atomic_load(&m->cancel))
 		return -ECANCELED;
 	if (vm_stop_reason(m->vm) != VM_RUNNING)
 		return -ESHUTDOWN;
-	if (runstate_ring_waiters(&m->vm->rs))
+	if (runstate_ring_waiters(&m->vm->rs) ||
+	    (m->live_round && monotonic_ns() - m->harvest_t >= DEFER_HARVEST_NS))
 		return harvest(m);
 	return 0;
 }
@@ -168,7 +177,7 @@ static int pace(struct migration *m)
 	uint64_t cap = m->params.max_bandwidth_mib << 20, ns;
 	int ret = 0;
 
-	if (!m->pacing || !cap)
+	if (!m->live_round || !cap)
 		return 0;
 	ns = converge_pace_ns(m->sw->offset - m->pace_off0, monotonic_ns() - m->pace_t0, cap);
 	while (ns && !ret) {
@@ -196,12 +205,19 @@ static int between_sections(void *opaque)
 	return ret;
 }
 
+/*
+ * @live: the guest runs, so each run is copied before its CRC, and a page
+ * already dirtied again in this round (harvested into collected, which the
+ * next round takes) is deferred to that round rather than sent twice. The
+ * final stage, paused, sends all it is given.
+ */
 static int send_pages(struct migration *m, struct stream_writer *sw,
 		      const struct dirty_bitmap *pages, bool live, struct page_stats *st)
 {
 	struct page_writer pw = { .zero_markers = true, .bounce = live ? m->bounce : NULL,
-				  .bounce_len = BOUNCE_BYTES, .between = between_sections,
-				  .opaque = m };
+				  .bounce_len = BOUNCE_BYTES,
+				  .defer = live ? &m->vm->dirty->collected : NULL,
+				  .between = between_sections, .opaque = m };
 	int ret = machine_put_pages(m->vm, sw, pages, &pw);
 
 	*st = pw.stats;
@@ -263,17 +279,6 @@ static int handshake(struct migration *m, struct stream_writer *sw)
 
 /* ---- rounds ---- */
 
-/* This thread's CPU time (user and system: kernel TLS seals records in the
- * sending thread's system time). */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t ms_since(uint64_t t0)
 {
 	return (monotonic_ns() - t0) / 1000000;
@@ -315,11 +320,12 @@ static void record_round(struct migration *m, const struct converge_round *r,
 	pthread_mutex_unlock(&m->lock);
 	pr_info("migration: round %u: %" PRIu64 " MiB in %" PRIu64 " ms (%" PRIu64 ".%" PRIu64
 		" MiB/s, %" PRIu64 ".%" PRIu64 " MiB/s smoothed), %" PRIu64 " MiB sent in all, %" PRIu64
-		" pages/s dirtied, %" PRIu64 " pages left, expected downtime %" PRIu64 " ms "
+		" pages/s dirtied, %" PRIu64 " pages left (%" PRIu64 " of them deferred: "
+		"dirtied again before sent), expected downtime %" PRIu64 " ms "
 		"(target %" PRIu64 "), throttle %u%%; %" PRIu64 " writes of %" PRIu64 " bytes on "
 		"average, %" PRIu64 " ms of this thread's CPU", c->rounds - 1, r->bytes >> 20, ms,
 		tenths / 10, tenths % 10, smooth_tenths / 10, smooth_tenths % 10, m->sw->offset >> 20,
-		c->dirty_rate, r->pages_dirty, c->estimate_ms, m->params.downtime_ms, throttle,
+		c->dirty_rate, r->pages_dirty, m->round_deferred, c->estimate_ms, m->params.downtime_ms, throttle,
 		m->round_writes, m->round_writes ? r->bytes / m->round_writes : 0,
 		m->round_cpu_ns / 1000000);
 }
@@ -374,9 +380,9 @@ static int live_round(struct migration *m, struct stream_writer *sw,
 
 	m->pace_t0 = t0;
 	m->pace_off0 = off0;
-	m->pacing = true;
+	m->live_round = true;
 	ret = send_pages(m, sw, pages, true, &st);
-	m->pacing = false;
+	m->live_round = false;
 	if (pages) {
 		pthread_mutex_lock(&m->lock);
 		m->pages_resent += st.pages + st.zero_pages;
@@ -386,8 +392,9 @@ static int live_round(struct migration *m, struct stream_writer *sw,
 		ret = take_dirty(m, &dirty);
 	m->round_writes = sw->writes - writes0;
 	m->round_cpu_ns = thread_cpu_ns() - cpu0;
+	m->round_deferred = st.deferred;
 	*r = (struct converge_round){ .bytes = sw->offset - off0, .ns = monotonic_ns() - t0,
-				      .pages_sent = st.pages + st.zero_pages,
+				      .pages_sent = st.pages + st.zero_pages + st.deferred,
 				      .pages_dirty = dirty, .page_size = host_page_size() };
 	return ret;
 }

@@ -117,14 +117,21 @@ static bool page_is_zero(const uint8_t *p, size_t len)
 	return acc == 0;
 }
 
-static bool page_wanted(const struct dirty_bitmap *pages, uint64_t p)
+static bool page_wanted(const struct dirty_bitmap *pages, const struct page_writer *pw,
+			uint64_t p)
 {
-	return !pages || dirty_bitmap_test(pages, p);
+	return (!pages || dirty_bitmap_test(pages, p)) &&
+	       !(pw->defer && dirty_bitmap_test(pw->defer, p));
 }
 
-static uint64_t next_wanted(const struct dirty_bitmap *pages, uint64_t p)
+static uint64_t next_wanted(const struct dirty_bitmap *pages, const struct page_writer *pw,
+			    uint64_t p)
 {
-	return pages ? dirty_bitmap_next(pages, p) : p;
+	if (!pw->defer)
+		return pages ? dirty_bitmap_next(pages, p) : p;
+	if (!pages)
+		return dirty_bitmap_next_clean(pw->defer, p);
+	return dirty_bitmap_next_except(pages, pw->defer, p);
 }
 
 static int put_zero_run(struct stream_writer *sw, uint64_t off, uint64_t npages)
@@ -156,15 +163,18 @@ int machine_put_pages(struct vm *vm, struct stream_writer *sw, const struct dirt
 	const size_t page = host_page_size();
 	const uint64_t npages = vm->ram.size / page;
 	const uint64_t max_run = (pw->bounce ? pw->bounce_len : STREAM_RAM_CHUNK_MAX) / page;
+	const uint64_t selected = pages ? dirty_bitmap_count(pages) : npages;
 	struct page_stats *stats = &pw->stats;
-	uint64_t p = next_wanted(pages, 0);
+	uint64_t p, written = 0;
 
-	while (p < npages) {
+	if ((pages && pages->nr_pages != npages) || (pw->defer && pw->defer->nr_pages != npages))
+		return -EINVAL;
+	for (p = next_wanted(pages, pw, 0); p < npages; p = next_wanted(pages, pw, p)) {
 		bool zero = page_is_zero(vm->ram.hva + p * page, page);
 		uint64_t start = p;
 		int ret = 0;
 
-		while (p < npages && p - start < max_run && page_wanted(pages, p) &&
+		while (p < npages && p - start < max_run && page_wanted(pages, pw, p) &&
 		       page_is_zero(vm->ram.hva + p * page, page) == zero)
 			p++;
 		if (!zero) {
@@ -176,12 +186,13 @@ int machine_put_pages(struct vm *vm, struct stream_writer *sw, const struct dirt
 				ret = put_zero_run(sw, start * page, p - start);
 			stats->zero_pages += p - start;
 		}
+		written += p - start;
 		if (!ret && pw->between)
 			ret = pw->between(pw->opaque);
 		if (ret)
 			return ret;
-		p = next_wanted(pages, p);
 	}
+	stats->deferred += selected - written;
 	return 0;
 }
 

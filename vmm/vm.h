@@ -114,6 +114,9 @@ struct vm {
 
 void vm_trace(const struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t monotonic_ns(void);
+/* The calling thread's CPU time, user and system (kernel TLS seals and
+ * opens records in the system time of the thread that sends or reads). */
+uint64_t thread_cpu_ns(void);
 
 /* Records why the VM stops (first caller wins) and kicks every vCPU out of
  * KVM_RUN. Any thread but a vCPU's, which calls runstate_request_stop()

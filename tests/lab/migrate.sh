@@ -96,10 +96,11 @@ source_migrated() {
 	expect_status "$status" 0 "the source did not exit 0 after migrating ($2)"
 	report=$(migration_report tern-stderr.log)
 	[ -n "$report" ] || fail "no final report from the source ($2): $(tail -n 5 tern-stderr.log)"
-	# Where the time went: each round as MiB/ms/writes of average bytes/ms of
-	# the migration thread's CPU, and the final stage (one REPORT line each).
+	# Where the time went: each round as MiB/ms/pages deferred to the next
+	# round/writes of average bytes/ms of the migration thread's CPU, and
+	# the final stage (one REPORT line each).
 	echo "REPORT: $2 rounds: $(grep -a "migration: round" tern-stderr.log | sed -n \
-		's/.*round \([0-9]*\): \([0-9]*\) MiB in \([0-9]*\) ms.*; \([0-9]*\) writes of \([0-9]*\) bytes.*, \([0-9]*\) ms of this.*/r\1 \2MiB\/\3ms\/\4x\5B\/cpu\6ms/p' | tr '\n' ' ')"
+		's/.*round \([0-9]*\): \([0-9]*\) MiB in \([0-9]*\) ms.*(\([0-9]*\) of them deferred.*; \([0-9]*\) writes of \([0-9]*\) bytes.*, \([0-9]*\) ms of this.*/r\1 \2MiB\/\3ms\/\4def\/\5x\6B\/cpu\7ms/p' | tr '\n' ' ')"
 	grep -a "migration: planning\|migration: final stage" tern-stderr.log | sed "s/^.*migration: /REPORT: $2: /"
 }
 

@@ -576,6 +576,50 @@ static void test_bitmap_set_test_clear_count(void **state)
 	assert_null(bm.words);
 }
 
+/* A live round's walk: pages selected and not deferred, across words,
+ * up to an odd end; a deferral map of another size is ignored. */
+static void test_bitmap_next_except(void **state)
+{
+	struct dirty_bitmap sel, defer, other;
+	uint64_t page, n = 0;
+
+	(void)state;
+	assert_int_equal(dirty_bitmap_init(&sel, 200), 0);
+	assert_int_equal(dirty_bitmap_init(&defer, 200), 0);
+	assert_int_equal(dirty_bitmap_init(&other, 100), 0);
+	for (page = 0; page < 200; page += 3)
+		dirty_bitmap_set(&sel, page);
+	for (page = 60; page < 140; page++)
+		dirty_bitmap_set(&defer, page);
+	dirty_bitmap_set(&defer, 199);
+	dirty_bitmap_set(&sel, 199);
+
+	assert_int_equal(dirty_bitmap_next_except(&sel, &defer, 0), 0);
+	assert_int_equal(dirty_bitmap_next_except(&sel, &defer, 58), 141);
+	assert_int_equal(dirty_bitmap_next_except(&sel, &defer, 198), 198);
+	assert_int_equal(dirty_bitmap_next_except(&sel, &defer, 199), 200);
+	assert_int_equal(dirty_bitmap_next_except(&sel, &defer, 200), 200);
+	for (page = dirty_bitmap_next_except(&sel, &defer, 0); page < 200;
+	     page = dirty_bitmap_next_except(&sel, &defer, page + 1)) {
+		assert_true(dirty_bitmap_test(&sel, page));
+		assert_false(dirty_bitmap_test(&defer, page));
+		n++;
+	}
+	/* 67 multiples of 3 below 200, less the 27 in [60,140); 199 deferred. */
+	assert_int_equal(n, 40);
+
+	/* Everything deferred: nothing left. */
+	for (page = 0; page < 200; page++)
+		dirty_bitmap_set(&defer, page);
+	assert_int_equal(dirty_bitmap_next_except(&sel, &defer, 0), 200);
+	/* A map of another size defers nothing. */
+	dirty_bitmap_set(&other, 0);
+	assert_int_equal(dirty_bitmap_next_except(&sel, &other, 0), 0);
+	dirty_bitmap_free(&sel);
+	dirty_bitmap_free(&defer);
+	dirty_bitmap_free(&other);
+}
+
 static void test_bitmap_iterate(void **state)
 {
 	static const uint64_t pages[] = { 0, 1, 63, 64, 127, 128, 500, 998, 999 };
@@ -956,6 +1000,7 @@ int main(void)
 		cmocka_unit_test(test_bitmap_set_test_clear_count),
 		cmocka_unit_test(test_bitmap_iterate),
 		cmocka_unit_test(test_bitmap_take),
+		cmocka_unit_test(test_bitmap_next_except),
 		cmocka_unit_test(test_clear_range_examples),
 		cmocka_unit_test(test_clear_range_bad_arguments),
 		cmocka_unit_test(test_clear_range_random),
