@@ -214,6 +214,7 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbu
 	/* The source sends nothing past CONFIG before our accept, nor past END
 	 * before our ack: reading ahead never takes a byte meant for later. */
 	stream_reader_set_buffer(&ld.sr, rbuf, READ_BUFFER_BYTES);
+	stream_reader_set_read_needed(&ld.sr, stream_fd_recv_needed);
 	postcopy_dest_hook(pd, &ld);
 	ld.sync = answer_sync;
 	ld.sync_opaque = (void *)(intptr_t)fd;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -129,6 +130,11 @@ static const char *type_name(uint16_t type)
 ssize_t stream_fd_read(void *opaque, void *buf, size_t len)
 {
 	return read((int)(intptr_t)opaque, buf, len);
+}
+
+ssize_t stream_fd_recv_needed(void *opaque, void *buf, size_t len)
+{
+	return recv((int)(intptr_t)opaque, buf, len, MSG_WAITALL);
 }
 
 ssize_t stream_fd_writev(void *opaque, const struct iovec *iov, int iovcnt)
@@ -435,6 +441,11 @@ void stream_reader_set_buffer(struct stream_reader *r, uint8_t *buf, size_t len)
 	r->buf_pos = r->buf_end = 0;
 }
 
+void stream_reader_set_read_needed(struct stream_reader *r, stream_read_fn fn)
+{
+	r->read_needed = fn;
+}
+
 /* Up to @len bytes of what the read-ahead buffer holds into @p. */
 static size_t from_buffer(struct stream_reader *r, uint8_t *p, size_t len)
 {
@@ -471,7 +482,10 @@ static int read_full(struct stream_reader *r, void *buf, size_t len, size_t *got
 		}
 		if (refill)
 			want = r->buf_len;
-		n = r->read(r->opaque, refill ? r->buf : p + done, want);
+		if (refill || !r->buf || !r->read_needed)
+			n = r->read(r->opaque, refill ? r->buf : p + done, want);
+		else
+			n = r->read_needed(r->opaque, p + done, want);
 		if (n == 0)
 			break;
 		if (n == -1 && errno == EINTR)

@@ -119,6 +119,7 @@ struct stream_writer {
 
 struct stream_reader {
 	stream_read_fn read;
+	stream_read_fn read_needed;	/* stream_reader_set_read_needed */
 	void *opaque;
 	uint64_t offset;	/* bytes consumed so far */
 	uint64_t reads;		/* calls of @read that read */
@@ -132,6 +133,9 @@ struct stream_reader {
 
 /* File descriptor adapters (opaque = (void *)(intptr_t)fd). */
 ssize_t stream_fd_read(void *opaque, void *buf, size_t len);
+/* recv(2) with MSG_WAITALL: for a socket, as stream_reader_set_read_needed's
+ * @fn. */
+ssize_t stream_fd_recv_needed(void *opaque, void *buf, size_t len);
 ssize_t stream_fd_writev(void *opaque, const struct iovec *iov, int iovcnt);
 
 void stream_writer_init(struct stream_writer *w, stream_writev_fn fn, void *opaque);
@@ -171,6 +175,17 @@ void stream_reader_init(struct stream_reader *r, stream_read_fn fn, void *opaque
  * caller and must outlive the reader.
  */
 void stream_reader_set_buffer(struct stream_reader *r, uint8_t *buf, size_t len);
+/*
+ * With a read-ahead buffer: @fn does the reads that go straight to their
+ * destination (a payload of the buffer's size or more). Those ask for no
+ * more than the section still holds, bytes the peer has committed to
+ * send, so @fn may wait for all of them: stream_fd_recv_needed on a socket
+ * takes a RAM chunk in one call instead of one per few segments or TLS
+ * records, each of which kernel TLS opens with its own fixed cost. The
+ * buffer's refills, which may ask for more than is coming, stay with the
+ * reader's own read function.
+ */
+void stream_reader_set_read_needed(struct stream_reader *r, stream_read_fn fn);
 /* Reads and checks the header: magic, version, architecture, page size
  * (must equal @page_size), unknown feature bits. */
 int stream_read_header(struct stream_reader *r, struct stream_header *h, uint32_t page_size);

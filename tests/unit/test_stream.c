@@ -1189,6 +1189,53 @@ static void test_read_buffered(void **state)
 	assert_int_equal(m.eintr, 0);
 }
 
+static unsigned int needed_reads;
+static size_t needed_largest;
+
+/* As a set_read_needed function: counts what comes through it. */
+static ssize_t needed_read(void *opaque, void *buf, size_t len)
+{
+	needed_reads++;
+	assert_true(len <= r.payload_left);	/* never past the section */
+	if (len > needed_largest)
+		needed_largest = len;
+	return mem_read(opaque, buf, len);
+}
+
+/* Only the reads that go straight to their destination, each for what the
+ * section still holds, use the read_needed function; the buffer's refills
+ * and a reader without a buffer do not. */
+static void test_read_needed(void **state)
+{
+	static uint8_t rbuf[1000];
+
+	write_stream();
+	needed_reads = 0;
+	reader_start();
+	stream_reader_set_read_needed(&r, needed_read);
+	read_stream();
+	assert_int_equal(needed_reads, 0);
+
+	reader_start();
+	stream_reader_set_buffer(&r, rbuf, sizeof(rbuf));
+	stream_reader_set_read_needed(&r, needed_read);
+	read_stream();
+	/* The RAM payload and the device's piece of 1998 bytes are the reads
+	 * of the buffer's size or more; what the buffer held came first. */
+	assert_int_equal(needed_reads, 2);
+	assert_true(needed_largest <= 3 * PAGE + 8);
+	assert_true(needed_largest >= sizeof(rbuf));
+
+	/* Short reads from the peer: the rest of the payload is asked again. */
+	needed_reads = 0;
+	m.read_max = 700;
+	reader_start();
+	stream_reader_set_buffer(&r, rbuf, sizeof(rbuf));
+	stream_reader_set_read_needed(&r, needed_read);
+	read_stream();
+	assert_true(needed_reads > 1);
+}
+
 /* A truncated stream is still reported as such through the buffer. */
 static void test_read_buffered_truncated(void **state)
 {
@@ -1217,6 +1264,7 @@ int main(void)
 		T(test_read_byte_by_byte),
 		T(test_read_eintr),
 		T(test_read_large_direct),
+		T(test_read_needed),
 		T(test_short_writes),
 		T(test_many_iovecs),
 		T(test_alloc_rest),
