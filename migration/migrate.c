@@ -98,7 +98,8 @@ struct migration {
 	struct converge conv;		/* migration thread only */
 	struct throttle throttle;	/* migration thread only */
 	bool throttle_ready;		/* initialised */
-	bool live_round;		/* sending one: the bandwidth cap and the defer harvest apply */
+	bool live_round;		/* sending one: the bandwidth cap and the
+					 * defer harvest apply */
 	uint64_t pace_t0, pace_off0;	/* where this round's pacing started */
 	uint64_t rtt_ms;		/* prelude to "accept" */
 	uint64_t round_writes;		/* the last round's writes on the channel */
@@ -325,7 +326,8 @@ static void record_round(struct migration *m, const struct converge_round *r,
 		"(target %" PRIu64 "), throttle %u%%; %" PRIu64 " writes of %" PRIu64 " bytes on "
 		"average, %" PRIu64 " ms of this thread's CPU", c->rounds - 1, r->bytes >> 20, ms,
 		tenths / 10, tenths % 10, smooth_tenths / 10, smooth_tenths % 10, m->sw->offset >> 20,
-		c->dirty_rate, r->pages_dirty, m->round_deferred, c->estimate_ms, m->params.downtime_ms, throttle,
+		c->dirty_rate, r->pages_dirty, m->round_deferred, c->estimate_ms,
+		m->params.downtime_ms, throttle,
 		m->round_writes, m->round_writes ? r->bytes / m->round_writes : 0,
 		m->round_cpu_ns / 1000000);
 }
