@@ -223,7 +223,11 @@ static int receive(struct vm *vm, int fd, struct postcopy_dest *pd, uint8_t *rbu
 	if (ret)
 		return ret;
 	channel_set_timeout(fd, STREAM_TIMEOUT_S);
-	ret = machine_load_rest(&ld);
+	/* vm_build wrote nothing into RAM: no kernel is loaded for --incoming. */
+	ret = machine_loader_fresh_ram(&ld);
+	if (!ret)
+		ret = machine_load_rest(&ld);
+	machine_loader_release(&ld);
 	if (ret) {
 		pr_err("migration: the stream broke before the VM was complete; the guest "
 		       "never ran here");

@@ -90,10 +90,19 @@ struct machine_loader {
 	int (*sync)(void *opaque);
 	void *sync_opaque;
 	unsigned int syncs;		/* SYNC sections answered */
+	/* machine_loader_fresh_ram: the pages a RAM section wrote; no words:
+	 * every page of a RAM_ZERO run is checked. */
+	struct dirty_bitmap loaded;
 };
 
 void machine_loader_init(struct machine_loader *ld, struct vm *vm, stream_read_fn fn,
 			 void *opaque, bool catch_up);
+/* The VM's RAM is all zero and nothing but this load writes it until the
+ * load ends (a VM built to be restored or to receive a migration): RAM_ZERO
+ * runs then leave the pages no RAM section wrote unread. -ENOMEM (logged).
+ * machine_loader_release frees what it takes. */
+int machine_loader_fresh_ram(struct machine_loader *ld);
+void machine_loader_release(struct machine_loader *ld);
 /* Header and CONFIG, reading nothing past CONFIG (a migration source
  * waits for the answer before it sends more). -EPROTO if the machine
  * differs, with the difference in ld->refusal; other -errno for a bad

@@ -9,12 +9,15 @@
  *
  * Each page of the working set starts with a stamp: a magic word, the
  * page's index and the generation last written to it. The writer goes
- * round the working set, page after page; each lap is a new generation. It
- * remembers, per page, the generation it wrote last. On SIGUSR1 it stops
- * writing, compares every page's stamp with what it remembers, writes one
- * line to /tmp/memverify.result and carries on:
+ * round the working set, page after page; each lap is a new generation. On
+ * odd laps it clears one page in ZERO_EVERY instead, so that a page first
+ * sent with data is later sent as a zero page, which the destination must
+ * clear. It remembers, per page, the generation it wrote last (or that it
+ * cleared it). On SIGUSR1 it stops writing, compares every page with what
+ * it remembers, writes one line to /tmp/memverify.result and carries on:
  *   memverify: ok pages=N gen=G
- *   memverify: STALE page=P have=g want=G
+ *   memverify: STALE page=P have=g want=G      (g -1: no stamp; G or g
+ *                                               "cleared": all zero)
  * "check" sends the signal, waits for that line, prints it.
  *
  * Exit status of check: 0 ok, 1 stale, 2 usage or no runner.
@@ -23,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,9 @@
 #define STAMP_MAGIC	0x4d454d5645524946ULL	/* "MEMVERIF" */
 #define PAGE		4096u
 #define BATCH_PAGES	64u			/* between two rate checks */
+#define ZERO_EVERY	16u			/* on odd laps, pages cleared */
+#define CLEARED		(UINT64_MAX - 1)	/* want[p]: the page is all zero */
+#define NO_STAMP	UINT64_MAX
 
 struct stamp {
 	uint64_t magic;
@@ -70,19 +77,48 @@ static void write_result(const char *line)
 	rename(tmp, RESULT_FILE);	/* the checker sees a whole line or none */
 }
 
-/* Every page against the generation last written to it. */
+static bool page_clear(const uint8_t *page)
+{
+	const volatile uint64_t *q = (const volatile uint64_t *)page;
+
+	for (unsigned int i = 0; i < PAGE / 8; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+/* What page p holds: its stamp's generation, CLEARED or NO_STAMP. */
+static uint64_t page_state(const uint8_t *mem, uint64_t p)
+{
+	const volatile struct stamp *s = (const volatile struct stamp *)(mem + p * PAGE);
+
+	if (s->magic == STAMP_MAGIC && s->page == p)
+		return s->gen;
+	return page_clear(mem + p * PAGE) ? CLEARED : NO_STAMP;
+}
+
+static const char *state_name(uint64_t v, char *buf, size_t len)
+{
+	if (v == CLEARED)
+		return "cleared";
+	if (v == NO_STAMP)
+		return "-1";
+	snprintf(buf, len, "%" PRIu64, v);
+	return buf;
+}
+
+/* Every page against what was last written to it. */
 static void verify(uint8_t *mem, const uint64_t *want, uint64_t pages, uint64_t gen)
 {
-	char line[160];
+	char line[160], have_s[24], want_s[24];
 
 	for (uint64_t p = 0; p < pages; p++) {
-		const volatile struct stamp *s = (const volatile struct stamp *)(mem + p * PAGE);
-		uint64_t have = s->magic == STAMP_MAGIC && s->page == p ? s->gen : UINT64_MAX;
+		uint64_t have = page_state(mem, p);
 
 		if (have != want[p]) {
-			snprintf(line, sizeof(line), "memverify: STALE page=%" PRIu64 " have=%" PRId64
-				 " want=%" PRIu64 "\n", p, have == UINT64_MAX ? -1 : (int64_t)have,
-				 want[p]);
+			snprintf(line, sizeof(line), "memverify: STALE page=%" PRIu64 " have=%s "
+				 "want=%s\n", p, state_name(have, have_s, sizeof(have_s)),
+				 state_name(want[p], want_s, sizeof(want_s)));
 			write_result(line);
 			return;
 		}
@@ -100,6 +136,12 @@ static void stamp(uint8_t *mem, uint64_t *want, uint64_t p, uint64_t gen)
 	s->page = p;
 	s->gen = gen;
 	want[p] = gen;
+}
+
+static void clear(uint8_t *mem, uint64_t *want, uint64_t p)
+{
+	memset(mem + p * PAGE, 0, PAGE);
+	want[p] = CLEARED;
 }
 
 static int run(uint64_t mib, double rate_mib)
@@ -125,7 +167,10 @@ static int run(uint64_t mib, double rate_mib)
 	}
 	for (;;) {
 		for (unsigned int i = 0; i < BATCH_PAGES; i++) {
-			stamp(mem, want, p, gen);
+			if (gen % 2 && p % ZERO_EVERY == 0)
+				clear(mem, want, p);
+			else
+				stamp(mem, want, p, gen);
 			if (++p == pages) {
 				p = 0;
 				gen++;
