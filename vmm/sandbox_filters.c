@@ -81,7 +81,9 @@ static const struct syscall_rule syscall_rules[] = {
 	A("epoll_pwait", K(MAIN) | K(IOTHREAD)), A("epoll_wait", K(MAIN) | K(IOTHREAD)),
 	A("epoll_ctl", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
 	A("eventfd2", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
-	A("io_uring_enter", K(MAIN) | K(VCPU) | K(IOTHREAD)),
+	/* Also the migrate thread: its final stage's pause completes the disk
+	 * requests in flight (devices/virtio_blk.c, blk_quiesce). */
+	A("io_uring_enter", K(MAIN) | K(VCPU) | K(IOTHREAD) | K(MIGRATE)),
 	/* vCPUs too: a passed-through device's live config bytes and trapped
 	 * BAR accesses go through its VFIO fd (devices/vfio.c). */
 	A("pread64", K(MAIN) | K(VCPU) | K(IOTHREAD)), A("pwrite64", K(MAIN) | K(VCPU) | K(IOTHREAD)),
@@ -144,7 +146,9 @@ static const struct ioctl_rule ioctl_rules[] = {
 	I(KVM_CHECK_EXTENSION, K(MAIN) | K(MIGRATE)),
 	I(KVM_ENABLE_CAP, K(MAIN)),
 	/* Interrupts: vector and queue set-up comes from the guest's MMIO. */
-	I(KVM_IRQ_LINE, VM_IRQS), I(KVM_SIGNAL_MSI, VM_IRQS), I(KVM_IRQFD, VM_IRQS),
+	/* The interrupt of a request completed at a migration's pause, for a
+	 * device without MSI-X, is raised on the migrate thread. */
+	I(KVM_IRQ_LINE, VM_IRQS | K(MIGRATE)), I(KVM_SIGNAL_MSI, VM_IRQS), I(KVM_IRQFD, VM_IRQS),
 	I(KVM_SET_GSI_ROUTING, VM_IRQS), I(KVM_IOEVENTFD, VM_IRQS),
 	/* The vGIC and ITS state, saved and restored while paused. */
 	I(KVM_GET_DEVICE_ATTR, K(MAIN) | K(MIGRATE)), I(KVM_SET_DEVICE_ATTR, K(MAIN) | K(MIGRATE)),

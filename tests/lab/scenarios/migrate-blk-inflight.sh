@@ -16,27 +16,60 @@
 # tern logs how many requests it completed at the pause ("N requests in
 # flight at the pause completed"). A move without any is not a test of
 # this: the scenario moves the guest again (up to 3 moves, each to a fresh
-# tern) until one pause caught requests in flight, and skips, saying so,
+# tern) until one pause caught requests in flight, and fails, saying so,
 # if none did (after checking the streams all the same).
-# by-name-only: on the lab's tmpfs-backed disks no pause has caught a request in
-# flight yet (0 in 9 moves): it skips, and costs three moves of CI time
 #
-# In the lab no pause has caught one so far (0 in 9 moves over three runs):
-# the disk images live on the emulated host's tmpfs, where io_uring
-# finishes a request in well under a millisecond, and parking the vCPUs
-# takes tens of milliseconds, during which the I/O thread completes all
-# of them. The final-stage completions are covered by the unit test
-# tests/unit/test_device_writes.c (a short read completed at a quiesce);
-# here the scenario bites only on a backing slower than the vCPU pause.
+# On a tmpfs-backed image io_uring finishes a request in well under a
+# millisecond, while parking the vCPUs takes tens of milliseconds, during
+# which the I/O thread completes every request (0 in 9 moves so). So both
+# disks are memory-backed null_blk devices (Documentation/block/null_blk.rst)
+# whose every request completes SLOW_MS after it reaches the driver, opened
+# with O_DIRECT (direct=on) so that the host's page cache does not answer
+# for them: a request the guest submitted in the last SLOW_MS before the
+# pause is still in flight when the pause quiesces the disk.
 # timeout: 1200
 . "$LAB/lib.sh"
 . "$LAB/guest.sh"
 . "$LAB/migrate.sh"
 need_tern
-MACHINE="--cpus 2 --memory 256M --disk path=disk.img --disk path=zero.img"
-trap 'guest_dump_logs' EXIT
-dd if=/dev/zero of=disk.img bs=1048576 count=32 2>/dev/null || fail "cannot create disk.img"
-dd if=/dev/zero of=zero.img bs=1048576 count=64 2>/dev/null || fail "cannot create zero.img"
+SLOW_MS=100
+
+# slow_disk NAME MIB: a memory-backed null_blk device of MIB MiB, each request
+# completed SLOW_MS after it arrives; its path in DEV.
+slow_disk() {
+	_sd=/sys/kernel/config/nullb/$1
+	mkdir "$_sd" || fail "cannot create the null_blk device $1 in configfs"
+	echo "$2" >"$_sd/size" && echo 1 >"$_sd/memory_backed" && echo 2 >"$_sd/irqmode" &&
+		echo $((SLOW_MS * 1000000)) >"$_sd/completion_nsec" && echo 1 >"$_sd/power" ||
+		fail "cannot configure the null_blk device $1"
+	# Named after the configfs item (7.2), or nullb<index> (older kernels).
+	for _i in $(seq 50); do
+		for DEV in "/dev/$1" "/dev/nullb$(cat "$_sd/index")"; do
+			[ -b "$DEV" ] && return 0
+		done
+		sleep 0.1
+	done
+	fail "no block device /dev/$1 or /dev/nullb$(cat "$_sd/index") for the null_blk device $1"
+}
+
+[ -d /sys/module/null_blk ] || host_lacks "the null_blk module"
+grep -q configfs /proc/mounts || mount -t configfs configfs /sys/kernel/config ||
+	fail "cannot mount configfs"
+[ -d /sys/kernel/config/nullb ] || host_lacks "null_blk's configfs interface"
+slow_disk "inflight-$$" 32
+disk=$DEV
+slow_disk "zeroes-$$" 64
+zero=$DEV
+# The devices outlive the scenario otherwise (and hold their memory).
+remove_disks() {
+	for _d in /sys/kernel/config/nullb/inflight-$$ /sys/kernel/config/nullb/zeroes-$$; do
+		[ -d "$_d" ] || continue
+		echo 0 >"$_d/power" 2>/dev/null
+		rmdir "$_d" 2>/dev/null
+	done
+}
+MACHINE="--cpus 2 --memory 256M --disk path=$disk,direct=on --disk path=$zero,direct=on"
+trap 'guest_dump_logs; remove_disks' EXIT
 
 # shellcheck disable=SC2086
 guest_serve $MACHINE --control ctl.sock
@@ -87,8 +120,8 @@ reads=$(echo "$result" | sed -n 's/.* reads=\([0-9]*\).*/\1/p')
 guest_run "blkpattern verify /dev/vda 11" 300
 expect_status "$run_rc" 0 "the disk does not hold the pattern after the move(s)"
 guest_poweroff 120
-trap - EXIT
+trap remove_disks EXIT
 [ "$inflight" -gt 0 ] ||
-	skip "no disk request was in flight at any of $moves pauses: nothing completed in a final stage (the stream's checks passed)"
+	fail "no disk request was in flight at any of $moves pauses: nothing completed in a final stage (the stream's checks passed)"
 echo "REPORT: $inflight disk requests completed in a final stage over $moves move(s); $result; $zresult"
 echo "migrate-blk-inflight scenario passed"
