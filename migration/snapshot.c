@@ -25,6 +25,7 @@
 #include "migration/clock.h"
 #include "migration/gic_state.h"
 #include "migration/machine.h"
+#include "migration/ram_pages.h"
 #include "migration/snapshot.h"
 #include "migration/state.h"
 #include "migration/stream.h"
@@ -107,20 +108,6 @@ static int put_state(struct stream_writer *sw, uint16_t type, uint32_t instance,
 	return stream_write_section(sw, type, 1, instance, &iov, 1);
 }
 
-/* @len a multiple of 64. Eight words a step, half the instructions of one
- * word a step (which counts under TCG too), and a page with data mostly
- * shows it in its first bytes. */
-static bool page_is_zero(const uint8_t *p, size_t len)
-{
-	const uint64_t *q = (const uint64_t *)p;
-
-	for (size_t i = 0; i < len / 8; i += 8)
-		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] |
-		    q[i + 7])
-			return false;
-	return true;
-}
-
 static bool page_wanted(const struct dirty_bitmap *pages, const struct page_writer *pw,
 			uint64_t p)
 {
@@ -174,12 +161,12 @@ int machine_put_pages(struct vm *vm, struct stream_writer *sw, const struct dirt
 	if ((pages && pages->nr_pages != npages) || (pw->defer && pw->defer->nr_pages != npages))
 		return -EINVAL;
 	for (p = next_wanted(pages, pw, 0); p < npages; p = next_wanted(pages, pw, p)) {
-		bool zero = page_is_zero(vm->ram.hva + p * page, page);
+		bool zero = ram_page_is_zero(vm->ram.hva + p * page, page);
 		uint64_t start = p;
 		int ret = 0;
 
 		while (p < npages && p - start < max_run && page_wanted(pages, pw, p) &&
-		       page_is_zero(vm->ram.hva + p * page, page) == zero)
+		       ram_page_is_zero(vm->ram.hva + p * page, page) == zero)
 			p++;
 		if (!zero) {
 			ret = put_page_run(vm, sw, start * page, (p - start) * page, pw->bounce);
@@ -517,17 +504,6 @@ static int load_config(struct machine_loader *rs, uint32_t instance, struct stat
 	return refused(rs, -EPROTO);
 }
 
-/* Pages [off, off + len) may hold other than zero from now on. */
-static void mark_loaded(struct machine_loader *rs, uint64_t off, uint64_t len)
-{
-	const size_t page = host_page_size();
-
-	if (!rs->loaded.words)
-		return;
-	for (uint64_t p = off / page; p < (off + len) / page; p++)
-		dirty_bitmap_set(&rs->loaded, p);
-}
-
 static int load_ram_chunk(struct machine_loader *rs)
 {
 	struct vm *vm = rs->vm;
@@ -548,39 +524,11 @@ static int load_ram_chunk(struct machine_loader *rs)
 		pr_err("snapshot: %s", why);
 		return refused(rs, ret);
 	}
-	mark_loaded(rs, off, len);
+	if (rs->loaded.words)
+		ram_pages_mark(&rs->loaded, off / host_page_size(), len / host_page_size());
 	/* Straight into guest memory, in one large read. */
 	ret = stream_read_payload(&rs->sr, vm->ram.hva + off, len);
 	return ret ? stream_failed(rs, ret) : next_section(rs);
-}
-
-/* Only a page that is not zero already is cleared: a destination's
- * untouched RAM stays unbacked. */
-static void zero_page(uint8_t *hva, size_t page)
-{
-	if (!page_is_zero(hva, page))
-		memset(hva, 0, page);
-}
-
-/* On fresh RAM (machine_loader_fresh_ram) only a page a RAM section wrote
- * can be other than zero; the rest are not even read, which would fault
- * them in (a whole huge page each on hugetlbfs). */
-static void zero_pages(struct machine_loader *rs, uint64_t first, uint64_t npages)
-{
-	const size_t page = host_page_size();
-	uint8_t *ram = rs->vm->ram.hva;
-	struct dirty_bitmap *loaded = &rs->loaded;
-	uint64_t p, end = first + npages;
-
-	if (!loaded->words) {
-		for (p = first; p < end; p++)
-			zero_page(ram + p * page, page);
-		return;
-	}
-	for (p = dirty_bitmap_next(loaded, first); p < end; p = dirty_bitmap_next(loaded, p + 1)) {
-		zero_page(ram + p * page, page);
-		dirty_bitmap_clear(loaded, p);
-	}
 }
 
 /* RAM_ZERO and RAM_MISSING: the same payload, checked the same way. */
@@ -658,7 +606,11 @@ static int load_ram_zero(struct machine_loader *rs)
 
 	if (ret)
 		return ret;
-	zero_pages(rs, off / host_page_size(), npages);
+	/* On fresh RAM only a page a RAM section wrote can be other than zero:
+	 * the rest are not even read, which would fault them in (a whole huge
+	 * page each on hugetlbfs). */
+	ram_pages_clear(rs->vm->ram.hva, host_page_size(), rs->loaded.words ? &rs->loaded : NULL,
+			off / host_page_size(), npages);
 	return next_section(rs);
 }
 
