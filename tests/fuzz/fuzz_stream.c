@@ -23,9 +23,10 @@
  * run (stream_ram_zero_decode), the POSTCOPY parameters, and the ITS state
  * (its_state_decode, then its_restore's register sequence into a recorder:
  * only a state the checks accept is written, CTLR last). What is accepted
- * must lie inside RAM in whole pages. (CONFIG, CLOCK, VCPU and GIC are
- * checked against KVM as they load: not here. DEVICE payloads have their
- * own target, fuzz_device_state.)
+ * must lie inside RAM in whole pages. (CONFIG and CLOCK are checked
+ * against KVM and the host as they load: not here; CLOCK is three fixed
+ * numbers. VCPU and GIC payloads have their own target, fuzz_machine_state,
+ * DEVICE payloads fuzz_device_state.)
  *
  * Seeds: tests/fuzz/corpus/stream/, a snapshot taken in the lab, trimmed.
  */
