@@ -132,6 +132,11 @@ struct ioctl_rule {
 
 #define VM_IRQS		(K(MAIN) | K(VCPU) | K(IOTHREAD))
 #define VCPU_STATE	(K(MAIN) | K(VCPU) | K(MIGRATE))
+/* A disk request completed at a migration's pause (devices/virtio_blk.c,
+ * blk_quiesce) raises its MSI on the migrate thread, which first sets the
+ * vector's route if the guest changed it or none was made yet
+ * (devices/msix.c, route_if_changed; devices/virtio_pci.c, vpci_msi_route). */
+#define MSI_DELIVERY	(VM_IRQS | K(MIGRATE))
 
 /* After set-up nothing creates a VM, a vCPU or a device: KVM_CREATE_* are
  * in no list. */
@@ -146,10 +151,8 @@ static const struct ioctl_rule ioctl_rules[] = {
 	I(KVM_CHECK_EXTENSION, K(MAIN) | K(MIGRATE)),
 	I(KVM_ENABLE_CAP, K(MAIN)),
 	/* Interrupts: vector and queue set-up comes from the guest's MMIO. */
-	/* The interrupt of a request completed at a migration's pause, for a
-	 * device without MSI-X, is raised on the migrate thread. */
-	I(KVM_IRQ_LINE, VM_IRQS | K(MIGRATE)), I(KVM_SIGNAL_MSI, VM_IRQS), I(KVM_IRQFD, VM_IRQS),
-	I(KVM_SET_GSI_ROUTING, VM_IRQS), I(KVM_IOEVENTFD, VM_IRQS),
+	I(KVM_IRQ_LINE, VM_IRQS), I(KVM_SIGNAL_MSI, VM_IRQS), I(KVM_IRQFD, MSI_DELIVERY),
+	I(KVM_SET_GSI_ROUTING, MSI_DELIVERY), I(KVM_IOEVENTFD, VM_IRQS),
 	/* The vGIC and ITS state, saved and restored while paused. */
 	I(KVM_GET_DEVICE_ATTR, K(MAIN) | K(MIGRATE)), I(KVM_SET_DEVICE_ATTR, K(MAIN) | K(MIGRATE)),
 	I(KVM_HAS_DEVICE_ATTR, K(MAIN) | K(MIGRATE)),

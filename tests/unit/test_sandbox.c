@@ -301,6 +301,41 @@ static void test_own_cpus_only(void **state)
 	}
 }
 
+/* What completing a disk request at a migration's pause takes on the
+ * migrate thread (vmm/sandbox_filters.c, MSI_DELIVERY): waiting on the
+ * disk's ring, then routing and raising the request's MSI. On bad fds each
+ * fails with EBADF instead of stopping the thread; then KVM_RUN, which the
+ * thread has no use for, does. */
+static void complete_at_pause(enum sandbox_kind kind)
+{
+	struct kvm_irq_routing table = { 0 };
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)-1 };
+
+	if (syscall(__NR_io_uring_enter, -1, 0, 1, 0, NULL, 0) != -1 || errno != EBADF ||
+	    ioctl(-1, KVM_SET_GSI_ROUTING, &table) != -1 || errno != EBADF ||
+	    ioctl(-1, KVM_IRQFD, &irqfd) != -1 || errno != EBADF)
+		_exit(96);
+	if (write(STDERR_FILENO, "allowed-ok\n", 11) != 11)
+		_exit(92);
+	ioctl(-1, KVM_RUN, 0);
+	_exit(0);
+}
+
+static void test_migrate_completes_requests(void **state)
+{
+	struct child_result res;
+
+	run_confined(SANDBOX_MIGRATE, SANDBOX_KILL, complete_at_pause, &res);
+	assert_killed_for(&res, "migrate", "ioctl");
+	assert_non_null(strstr(res.err, "request 0xae80"));
+	/* The post-copy page server completes nothing: its wait is fatal. */
+	run_confined(SANDBOX_POSTCOPY_SOURCE, SANDBOX_KILL, complete_at_pause, &res);
+	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != SANDBOX_EXIT_STATUS ||
+	    !strstr(res.err, "io_uring_enter"))
+		fail_msg("the postcopy-source child was not stopped at io_uring_enter (status %#x): %s",
+			 res.status, res.err);
+}
+
 /* Every list builds for arm64 too, without the calls arm64 lacks; a
  * narrower thread has fewer rules than the main thread. */
 static void test_arm64_filters_and_sizes(void **state)
@@ -334,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_socket_families),
 		cmocka_unit_test(test_no_exec_no_fork),
 		cmocka_unit_test(test_own_cpus_only),
+		cmocka_unit_test(test_migrate_completes_requests),
 		cmocka_unit_test(test_arm64_filters_and_sizes),
 	};
 
