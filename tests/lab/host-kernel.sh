@@ -175,6 +175,23 @@ hk_fetched() {
 	echo "$best"
 }
 
+# Host modules that only some scenarios use, which skip without them
+# (host_lacks): their absence from a kernel is noted, not fatal.
+HK_OPTIONAL=' null_blk configfs '
+
+# The names among $1 that the lab cannot do without; notes the others.
+hk_optional() {
+	local m need=''
+	for m in $1; do
+		if [[ $HK_OPTIONAL == *" $m "* ]]; then
+			log "note: host kernel $HOST_KREL has no $m module; the scenarios that need it skip"
+		else
+			need+="$m "
+		fi
+	done
+	echo "${need% }"
+}
+
 host_kernel_use() {
 	local arg=$1 need_vfio=$2 dir img mods miss vmiss stage
 	if [[ ! -e $arg && $arg != */* && $arg != *,* && $arg =~ ^[0-9]+(\.[0-9]+)*([-+~.][0-9A-Za-z.+~-]*)?$ ]]; then
@@ -197,7 +214,7 @@ host_kernel_use() {
 	mods=$(realpath -e "$mods")
 	hk_builtin kvm "$mods/modules.builtin" ||
 		die "--host-kernel: $HOST_KREL has no KVM built in (kvm.ko is not in $mods/modules.builtin); the lab needs CONFIG_KVM=y"
-	miss=$(hk_stage_list "$HOST_MODULES" "$stage/host" "$mods" "$HOST_KREL")
+	miss=$(hk_optional "$(hk_stage_list "$HOST_MODULES" "$stage/host" "$mods" "$HOST_KREL")")
 	vmiss=$(hk_stage_list "$VFIO_MODULES" "$stage/host-vfio" "$mods" "$HOST_KREL")
 	((need_vfio)) || vmiss=''
 	[[ -z $miss && -z $vmiss ]] ||
