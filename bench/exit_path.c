@@ -23,8 +23,6 @@
  */
 #include <inttypes.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -36,7 +34,7 @@
 #include <valgrind/valgrind.h>
 
 #include "devices/uart16550.h"
-#include "vmm/sandbox.h"
+#include "bench/syscall_cost.h"
 #include "tests/unit/vpci_harness.h"
 #include "vmm/mmio.h"
 
@@ -127,43 +125,9 @@ static double run_kind(struct bench *b, const struct kind *k, unsigned long n)
 	return t0 / (double)n;
 }
 
-/* ns per ioctl(-1, KVM_RUN) on this thread, as it is confined now. */
-static double kvm_run_ns(unsigned long n)
+static void call_kvm_run(void)
 {
-	double t0 = now_ns();
-
-	for (unsigned long i = 0; i < n; i++)
-		(void)!ioctl(-1, KVM_RUN, 0);
-	return (now_ns() - t0) / (double)n;
-}
-
-/* In a child, which the filters then bind for good: KVM_RUN's cost
- * unconfined, then as a vCPU thread's. 0, or -1 if it could not run. */
-static int kvm_run_costs(unsigned long n, double *open_ns, double *confined_ns)
-{
-	double *out = mmap(NULL, 2 * sizeof(double), PROT_READ | PROT_WRITE,
-			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int status;
-	pid_t pid;
-
-	if (out == MAP_FAILED)
-		return -1;
-	out[0] = out[1] = 0;
-	pid = fork();
-	if (pid == 0) {
-		out[0] = kvm_run_ns(n);
-		if (sandbox_prepare(SANDBOX_KILL) < 0 || sandbox_enter(SANDBOX_MAIN) < 0 ||
-		    sandbox_enter(SANDBOX_VCPU) < 0)
-			_exit(2);
-		out[1] = kvm_run_ns(n);
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		return -1;
-	*open_ns = out[0];
-	*confined_ns = out[1];
-	return munmap(out, 2 * sizeof(double));
+	(void)!ioctl(-1, KVM_RUN, 0);
 }
 
 int main(int argc, char **argv)
@@ -186,9 +150,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		printf("%-16s %12.1f\n", kinds[i].name, run_kind(&b, &kinds[i], n));
 	if (!RUNNING_ON_VALGRIND) {
+		const struct syscall_probe kvm_run = { "ioctl(KVM_RUN)", call_kvm_run };
 		double open_ns, confined_ns;
 
-		if (kvm_run_costs(n, &open_ns, &confined_ns) < 0) {
+		if (syscall_cost(SANDBOX_VCPU, &kvm_run, n, 1, &open_ns, &confined_ns) < 0) {
 			fprintf(stderr, "exit_path: KVM_RUN through the vCPU filters could not be timed\n");
 			return 1;
 		}

@@ -9,6 +9,9 @@
 #                           power off; each figure appended to the list
 #                           $NAME_<measure> (NAME: a shell name). Status 3 when
 #                           the VMM exited before its guest was ready
+#   measure_hook begin|end MEASURE   run around each measure of a session;
+#                           does nothing unless the script redefines it
+#                           (bench/sandbox.sh counts tern's system calls)
 
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-3}
@@ -77,6 +80,8 @@ measure_net() {
 	add_vm net "$_v"
 }
 
+measure_hook() { :; }
+
 # session NAME CMD...: boot CMD, set up its guest, run the rounds, power off.
 # Status 3 when the VMM exited before the guest was ready (nothing measured).
 # A VMM still running after a failure is killed.
@@ -130,8 +135,14 @@ session_body() {
 	[ "$run_rc" = 0 ] || { run_failed "$vm: the guest cannot reach $HOST_IP over $_dev"; return 1; }
 	_i=1
 	while [ "$_i" -le "$RUNS" ]; do
-		for _m in randread seqread seqwrite; do measure_disk "$_m"; done
+		for _m in randread seqread seqwrite; do
+			measure_hook begin "$_m"
+			measure_disk "$_m"
+			measure_hook end "$_m"
+		done
+		measure_hook begin net
 		measure_net "$_i"
+		measure_hook end net
 		_i=$((_i + 1))
 	done
 	vm_stop
