@@ -29,7 +29,9 @@
 # tern_nosandbox, qemu, kvmtool) with "..._runs" listing every run's figure,
 # "BENCH: exits.ratio.<name> TERN/QEMU" and "exits.kvmtool_ratio.<name>
 # TERN/KVMTOOL" (the issue's target for mmio_read_user: <= 1.0 against
-# each) and "BENCH: exits.sandbox_ratio.<name> ON/OFF".
+# each), "BENCH: exits.sandbox_ratio.<name> ON/OFF" and
+# "BENCH: exits.vcpu_kvm_run_filter_ns", what the vCPU thread's seccomp
+# filter adds to each KVM_RUN here.
 # timeout: 5400
 . "$LAB/lib.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"
@@ -108,4 +110,14 @@ for _p in qemu kvmtool; do
 	_q=$(awk '$1 == "mmio_read_user" { print $2 }' "$_p.median")
 	[ -z "$_t" ] || [ -z "$_q" ] || target "exits.mmio_read_user_vs_$_p" "$(ratio "$_t" "$_q")" "<=" 1.0 x
 done
+# What the confinement adds to each of tern's exits: the vCPU thread's
+# filter on KVM_RUN, timed in this host (bench/filter_cost.c, which bench/run
+# hands in).
+if [ -x "$LAB_INPUT/filter-cost" ]; then
+	"$LAB_INPUT/filter-cost" >filter-cost.out 2>&1 ||
+		{ cat filter-cost.out; run_failed "filter-cost could not time every call"; }
+	_f=$(awk '$1 == "vcpu" && $2 == "ioctl(KVM_RUN)" { print $5 }' filter-cost.out)
+	[ -n "$_f" ] && report exits.vcpu_kvm_run_filter_ns "$_f" ns ||
+		run_failed "filter-cost printed no vcpu KVM_RUN line"
+fi
 [ "$failures" = 0 ]

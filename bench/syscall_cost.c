@@ -41,8 +41,7 @@ static void child_measure(enum sandbox_kind kind, const struct syscall_probe *pr
 			  unsigned long n, unsigned int rounds, double *out)
 {
 	out[0] = best_ns(probe, n, rounds);
-	if (sandbox_prepare(SANDBOX_KILL) < 0 || sandbox_enter(SANDBOX_MAIN) < 0 ||
-	    (kind != SANDBOX_MAIN && sandbox_enter(kind) < 0))
+	if (sandbox_prepare(SANDBOX_KILL) < 0 || sandbox_enter_stack(kind) < 0)
 		_exit(2);
 	out[1] = best_ns(probe, n, rounds);
 	_exit(0);

@@ -5,9 +5,10 @@
 /*
  * What tern's seccomp filters add to one system call: the call timed in a
  * forked child, first unconfined, then under the filters a thread of @kind
- * runs with. Filters stack (vmm/sandbox.h): every thread but the main one
- * runs under the main thread's filter and its own, so the child installs
- * both, in that order, as tern's threads do. The call should fail at once
+ * runs with. Filters stack (vmm/sandbox.h): a thread runs under its
+ * creators' filters and its own (a vCPU thread under its own alone), so the
+ * child installs them in that order, as tern's threads get them
+ * (sandbox_enter_stack). The call should fail at once
  * once past the filters (an fd that is not open: EBADF), so what is timed is
  * the system call's entry and exit and the filters.
  */

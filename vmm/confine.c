@@ -3,8 +3,8 @@
  * The order of tern's confinement (README, "Security model"): everything
  * that needs privilege or a path is opened during set-up; then the jail
  * (namespaces, a new root), the user and capabilities, Landlock, and last the
- * seccomp filter, whose allowlist no longer has the calls the steps before
- * need.
+ * seccomp filters, whose allowlists no longer have the calls the steps before
+ * need: first each vCPU thread's, on itself, then the main thread's.
  */
 #include <errno.h>
 #include <string.h>
@@ -42,19 +42,25 @@ int confine_prepare(const struct vm_config *cfg)
 	return fd < 0 ? fd : 0;
 }
 
-int confine_main(struct vm *vm)
+int confine_process(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
-
 	int ret = 0;
 
 	if (cfg->jail_dir)
 		ret = jail_enter(cfg);
 	if (!ret)
 		ret = privileges_drop(cfg);
-	if (ret || cfg->sandbox == SANDBOX_OFF)
-		return ret;
+	if (!ret && cfg->sandbox != SANDBOX_OFF)
+		ret = sandbox_enforce_landlock();
+	return ret;
+}
+
+int confine_main_thread(struct vm *vm)
+{
+	if (vm->cfg->sandbox == SANDBOX_OFF)
+		return 0;
 	vm_trace(vm, "sandbox: main thread confined (%s mode)",
-		 sandbox_mode_name((enum sandbox_mode)cfg->sandbox));
+		 sandbox_mode_name((enum sandbox_mode)vm->cfg->sandbox));
 	return sandbox_enter(SANDBOX_MAIN);
 }

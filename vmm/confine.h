@@ -14,10 +14,17 @@ int confine_prepare(const struct vm_config *cfg);
 
 /*
  * Once the VM is built and before the guest runs (and before a snapshot or
- * a migration stream is read): the jail, the user, Landlock, then the main
- * thread's seccomp allowlist. Threads created later inherit it and narrow it
- * with their own (vmm/sandbox.h). -errno, after a message.
+ * a migration stream is read), with one thread: the jail, the user, then
+ * Landlock, which every thread created later inherits. -errno, after a
+ * message.
  */
-int confine_main(struct vm *vm);
+int confine_process(struct vm *vm);
+
+/*
+ * After the vCPU threads exist (each confines itself): the main thread's
+ * seccomp allowlist. Threads it creates later inherit it and narrow it with
+ * their own (vmm/sandbox.h). -errno, after a message.
+ */
+int confine_main_thread(struct vm *vm);
 
 #endif

@@ -133,10 +133,16 @@ static int vm_build(struct vm *vm)
 	/* Migration keys are read while their files may still be opened. */
 	if (!ret)
 		ret = migration_keys_load(vm);
-	/* Before the console writer and the I/O thread start: the jail and
-	 * the user change apply to a process that has one thread. */
+	/* Before any thread starts: the jail and the user change apply to a
+	 * process that has one thread, and Landlock to all that come later. */
 	if (!ret)
-		ret = confine_main(vm);
+		ret = confine_process(vm);
+	/* Before the main thread's filter, which would stack under theirs:
+	 * each vCPU thread runs under the vCPU allowlist alone. */
+	if (!ret)
+		ret = vcpus_spawn(vm);
+	if (!ret)
+		ret = confine_main_thread(vm);
 	if (!ret)
 		ret = console_start_writer(&vm->console);
 	if (!ret)
@@ -194,14 +200,9 @@ static int status_for(struct vm *vm, enum vm_stop_reason reason)
 static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 {
 	bool moved;
-	int ret;
 
-	pthread_barrier_init(&vm->start_barrier, NULL, vm->nr_vcpus + 1);
-	ret = vcpus_start(vm);
-	if (ret < 0)
-		return VM_STOP_ERROR;	/* threads stuck at the barrier end with the process */
+	vcpus_start(vm);
 	vm_trace(vm, "vcpus: %u threads released", vm->nr_vcpus);
-	pthread_barrier_wait(&vm->start_barrier);
 	if (runstate_requested(&vm->rs, RUNSTATE_PAUSE) && vm_pause(vm) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 
@@ -218,8 +219,7 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 	 * (Parked vCPUs leave on the stop alone.) */
 	if (vm_stop_reason(vm) != VM_STOP_MIGRATED && !moved)
 		vm_resume(vm);
-	vcpus_join(vm);
-	pthread_barrier_destroy(&vm->start_barrier);
+	vcpus_wait_idle(vm);
 	vm_trace(vm, "vcpus: all stopped");
 	return vm_stop_reason(vm);
 }

@@ -143,11 +143,6 @@ int sandbox_enter(enum sandbox_kind kind)
 
 	if (!st)
 		return 0;
-	/* Every other thread is created after the main thread is confined and
-	 * inherits its Landlock domain: one domain for the whole process, so
-	 * threads may still signal each other (LANDLOCK_SCOPE_SIGNAL). */
-	if (kind == SANDBOX_MAIN && st->landlock_fd >= 0 && landlock_enforce(st->landlock_fd) < 0)
-		return -EPERM;
 	ret = sandbox_filter_build(kind, st->mode, st->arch, &ctx);
 	if (ret < 0) {
 		pr_err("sandbox: building the %s thread's allowlist failed: %s",
@@ -162,6 +157,26 @@ int sandbox_enter(enum sandbox_kind kind)
 		       "needs CONFIG_SECCOMP_FILTER; --sandbox off runs without, unsafely)",
 		       sandbox_kind_name(kind), strerror(-ret));
 	return ret;
+}
+
+int sandbox_enter_stack(enum sandbox_kind kind)
+{
+	enum sandbox_kind creator = sandbox_creator(kind);
+	int ret = creator < SANDBOX_KIND_NR ? sandbox_enter_stack(creator) : 0;
+
+	return ret < 0 ? ret : sandbox_enter(kind);
+}
+
+/* Every other thread is created after this and inherits the domain: one
+ * domain for the whole process, so threads may still signal each other
+ * (LANDLOCK_SCOPE_SIGNAL). */
+int sandbox_enforce_landlock(void)
+{
+	const struct sandbox_state *st = sandbox_state;
+
+	if (!st || st->landlock_fd < 0)
+		return 0;
+	return landlock_enforce(st->landlock_fd) < 0 ? -EPERM : 0;
 }
 
 void sandbox_at_violation(void (*fn)(void))

@@ -7,8 +7,9 @@
  * kind of thread, built by sandbox_filter_build() (vmm/sandbox_filters.c,
  * pure and unit-tested) and installed by each thread on itself when it starts
  * (sandbox_enter(), vmm/sandbox.c). Filters stack: a thread created after its
- * creator installed its own runs under both, so the main thread's allowlist
- * is the widest and every other one is narrower.
+ * creator installed its own runs under both, so a creator's allowlist holds
+ * its descendants' (sandbox_creator()). vCPU threads are created before the
+ * main thread's filter (vcpus_spawn) and run under their own alone.
  */
 #include <stdint.h>
 
@@ -42,6 +43,9 @@ enum sandbox_kind {
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind);
+/* The kind of the confined thread that creates @kind's threads, whose filter
+ * they run under too; SANDBOX_KIND_NR for none (the main and vCPU threads). */
+enum sandbox_kind sandbox_creator(enum sandbox_kind kind);
 const char *sandbox_mode_name(enum sandbox_mode mode);
 
 /*
@@ -77,10 +81,17 @@ void sandbox_at_violation(void (*fn)(void));
  * affected). A no-op with SANDBOX_OFF or before sandbox_prepare(). -errno. */
 int sandbox_enter(enum sandbox_kind kind);
 
-/* sandbox_enter(SANDBOX_MAIN) then also enforces the Landlock ruleset @fd
- * (vmm/landlock.h), which the sandbox now owns; the threads created after
- * it inherit it. -EINVAL before prepare. */
+/* Every filter a thread of @kind runs under, its creators' first, installed
+ * on the calling thread: what such a thread of tern's has (for the tests and
+ * benchmarks that time or check one). -errno. */
+int sandbox_enter_stack(enum sandbox_kind kind);
+
+/* The Landlock ruleset @fd (vmm/landlock.h), which the sandbox now owns,
+ * for sandbox_enforce_landlock(). -EINVAL before prepare. */
 int sandbox_set_landlock(int fd);
+/* The main thread enforces it on itself before it creates any thread; all
+ * of them inherit it. A no-op without a ruleset. -errno. */
+int sandbox_enforce_landlock(void);
 
 /* Releases what sandbox_prepare() allocated (at exit). */
 void sandbox_release(void);

@@ -225,22 +225,43 @@ const char *sandbox_mode_name(enum sandbox_mode mode)
 }
 
 /*
+ * Who creates whom, once confined. The main thread creates the I/O, console,
+ * migration and post-copy destination threads; the migration thread the
+ * throttle and the post-copy page server; post-copy's admission thread its
+ * connection checks (same kind). vCPU threads come before the main thread's
+ * filter (vmm/vcpu.c, vcpus_spawn).
+ */
+static const enum sandbox_kind creators[SANDBOX_KIND_NR] = {
+	[SANDBOX_MAIN] = SANDBOX_KIND_NR,
+	[SANDBOX_VCPU] = SANDBOX_KIND_NR,
+	[SANDBOX_IOTHREAD] = SANDBOX_MAIN,
+	[SANDBOX_MIGRATE] = SANDBOX_MAIN,
+	[SANDBOX_POSTCOPY_SOURCE] = SANDBOX_MIGRATE,
+	[SANDBOX_POSTCOPY_DEST] = SANDBOX_MAIN,
+	[SANDBOX_THROTTLE] = SANDBOX_MIGRATE,
+	[SANDBOX_CONSOLE] = SANDBOX_MAIN,
+};
+
+enum sandbox_kind sandbox_creator(enum sandbox_kind kind)
+{
+	return kind < SANDBOX_KIND_NR ? creators[kind] : SANDBOX_KIND_NR;
+}
+
+/*
  * A filter stays on the threads its thread creates, stacked under theirs
  * (the stricter answer wins: Documentation/userspace-api/seccomp_filter.rst),
- * so a thread's list must hold what its descendants' lists hold. The main
- * thread creates vCPU, migration and post-copy threads after it is confined;
- * the migration thread creates the throttle and the post-copy page server.
+ * so a thread's list must hold what its descendants' lists hold.
  */
 static unsigned int kinds_allowed_to(enum sandbox_kind kind)
 {
-	switch (kind) {
-	case SANDBOX_MAIN:
-		return ALL;
-	case SANDBOX_MIGRATE:
-		return K(MIGRATE) | K(THROTTLE) | K(POSTCOPY_SOURCE);
-	default:
-		return 1u << kind;
-	}
+	unsigned int mask = 0;
+
+	for (unsigned int k = 0; k < SANDBOX_KIND_NR; k++)
+		for (enum sandbox_kind a = (enum sandbox_kind)k; a < SANDBOX_KIND_NR;
+		     a = sandbox_creator(a))
+			if (a == kind)
+				mask |= 1u << k;
+	return mask;
 }
 
 static unsigned int check_patterns(enum rule_check check)

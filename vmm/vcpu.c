@@ -250,24 +250,37 @@ static void vcpu_run_loop(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * A vCPU thread's life: confined on itself, idle, then one loop per run of
+ * the VM until the VM is torn down. The barriers order everything the main
+ * thread set up between runs (registers, a reset, t->quit) before the
+ * thread's next use of it (POSIX: pthread_barrier_wait synchronizes memory).
+ */
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
+	struct vcpu_threads *t = &vm->vcpu_threads;
 	sigset_t kick;
+	int ret;
 
 	/* Only vCPU threads take the kick; it interrupts KVM_RUN with EINTR. */
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
-	memfault_thread_init(vcpu);
-	if (sandbox_enter(SANDBOX_VCPU) < 0)
-		runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
-
-	pthread_barrier_wait(&vm->start_barrier);
-	vcpu_run_loop(vcpu);
-	runstate_vcpu_exit(&vm->rs);
-	return NULL;
+	ret = sandbox_enter(SANDBOX_VCPU);
+	if (ret < 0)
+		atomic_store(&t->error, ret);
+	pthread_barrier_wait(&t->idle);
+	for (;;) {
+		pthread_barrier_wait(&t->start);
+		if (t->quit)
+			return NULL;
+		memfault_thread_init(vcpu);
+		vcpu_run_loop(vcpu);
+		runstate_vcpu_exit(&vm->rs);
+		pthread_barrier_wait(&t->idle);
+	}
 }
 
 static void kick_handler(int sig)
@@ -275,46 +288,81 @@ static void kick_handler(int sig)
 	(void)sig;	/* its only job is to make KVM_RUN return */
 }
 
-int vcpus_start(struct vm *vm)
+static int install_signal_handlers(struct vm *vm)
 {
 	struct sigaction sa = { .sa_handler = kick_handler };
-	int ret;
 
 	/* No SA_RESTART: a kicked KVM_RUN must return, not resume. */
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0) {
+		pr_err("cannot install the vCPU kick's signal handler: %m");
 		return -errno;
-	ret = memfault_install_sigbus_handler(vm);
+	}
+	return memfault_install_sigbus_handler(vm);
+}
+
+int vcpus_spawn(struct vm *vm)
+{
+	struct vcpu_threads *t = &vm->vcpu_threads;
+	int ret = install_signal_handlers(vm);
+
 	if (ret < 0)
 		return ret;
+	pthread_barrier_init(&t->start, NULL, vm->nr_vcpus + 1);
+	pthread_barrier_init(&t->idle, NULL, vm->nr_vcpus + 1);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 
-		/* A VM started paused parks each vCPU after one KVM_RUN that
-		 * returns at once: the guest runs no instruction. */
-		vcpu->run->immediate_exit = vcpu_should_park(vm);
 		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 		if (ret) {
 			pr_err("cannot start the thread of %s: %s", vcpu->name, strerror(ret));
-			runstate_request_stop(&vm->rs, VM_STOP_ERROR, 0);
-			/* The started ones still wait on the barrier; the caller releases it. */
 			return -ret;
 		}
 		vcpu->thread_started = true;
-		runstate_vcpu_enter(&vm->rs);
 	}
+	/* Every thread has its filter before the main thread goes on: none
+	 * runs unconfined once a guest, a peer or a client can reach tern. */
+	pthread_barrier_wait(&t->idle);
+	t->spawned = true;
+	ret = atomic_load(&t->error);
+	if (ret < 0)
+		return ret;	/* sandbox_enter said what failed */
+	vm_trace(vm, "vcpus: %u threads, each under the vcpu allowlist alone", vm->nr_vcpus);
 	return 0;
 }
 
-void vcpus_join(struct vm *vm)
+void vcpus_start(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *vcpu = &vm->vcpus[i];
-
-		if (vcpu->thread_started)
-			pthread_join(vcpu->thread, NULL);
-		vcpu->thread_started = false;
+		/* A VM started paused parks each vCPU after one KVM_RUN that
+		 * returns at once: the guest runs no instruction. */
+		vm->vcpus[i].run->immediate_exit = vcpu_should_park(vm);
+		runstate_vcpu_enter(&vm->rs);
 	}
+	pthread_barrier_wait(&vm->vcpu_threads.start);
+}
+
+void vcpus_wait_idle(struct vm *vm)
+{
+	pthread_barrier_wait(&vm->vcpu_threads.idle);
+}
+
+/* At teardown, with every thread idle: each is released to end. */
+static void vcpus_end_threads(struct vm *vm)
+{
+	struct vcpu_threads *t = &vm->vcpu_threads;
+
+	if (!t->spawned)
+		return;	/* a failed spawn's threads end with the process */
+	t->quit = true;
+	pthread_barrier_wait(&t->start);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].thread_started = false;
+	}
+	pthread_barrier_destroy(&t->start);
+	pthread_barrier_destroy(&t->idle);
+	t->spawned = false;
 }
 
 /* Lets parked vCPUs go once neither a pause nor a hold wants them:
@@ -411,6 +459,7 @@ void vcpus_destroy(struct vm *vm)
 {
 	if (!vm->vcpus)
 		return;
+	vcpus_end_threads(vm);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 

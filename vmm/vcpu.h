@@ -30,6 +30,22 @@ struct sigbus_slot {
 
 struct vm;
 
+/*
+ * The vCPU threads live as long as the VM: created once by vcpus_spawn(),
+ * before the main thread installs its seccomp filter, so that each runs
+ * under the vCPU filter alone and KVM_RUN pays for one filter, not two
+ * (filters stack: Documentation/userspace-api/seccomp_filter.rst). Each
+ * run of the VM (the first, and one after each guest reset) releases them
+ * together through @start and waits for all of them at @idle.
+ */
+struct vcpu_threads {
+	pthread_barrier_t start;	/* main + every vCPU thread: a run begins */
+	pthread_barrier_t idle;		/* main + every vCPU thread: none is running */
+	bool spawned;			/* all created, confined and idle once */
+	bool quit;			/* seen past @start: the thread ends instead */
+	_Atomic int error;		/* a thread's confinement failed: -errno */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned int id;
@@ -63,10 +79,18 @@ int vcpus_read_mpidr(struct vm *vm);
 /* Boot vCPU 0 at @pc with x0 = @dtb (Documentation/arch/arm64/booting.rst). */
 int vcpu_set_boot_regs(struct vcpu *vcpu, uint64_t pc, uint64_t dtb);
 
-/* Starts one thread per vCPU; they wait on the VM's start barrier, which
- * the caller then releases. */
-int vcpus_start(struct vm *vm);
-void vcpus_join(struct vm *vm);
+/*
+ * One thread per vCPU, each confined to the vCPU allowlist on itself, then
+ * idle: after the process-wide confinement (jail, user, Landlock), before
+ * the main thread's seccomp filter (vm_build). Also installs the kick and
+ * SIGBUS handlers. -errno; threads created before a failure stay idle until
+ * the process ends.
+ */
+int vcpus_spawn(struct vm *vm);
+/* A run: every vCPU thread released at once into its KVM_RUN loop. */
+void vcpus_start(struct vm *vm);
+/* Waits until every vCPU thread has left its loop (after a stop). */
+void vcpus_wait_idle(struct vm *vm);
 /* Forces every vCPU out of KVM_RUN (immediate_exit + a signal). */
 void vcpus_kick(struct vm *vm);
 /*

@@ -18,6 +18,7 @@
 #include "memory.h"
 #include "msi.h"
 #include "runstate.h"
+#include "vcpu.h"
 
 struct control;
 struct device;
@@ -88,7 +89,7 @@ struct vm {
 	struct migration_keys *keys;
 	struct postcopy_dest *postcopy_in;	/* incoming post-copy still running */
 
-	pthread_barrier_t start_barrier;	/* releases every vCPU at once */
+	struct vcpu_threads vcpu_threads;
 
 	/*
 	 * Stop, pause, hold, parked vCPUs, the dirty-ring-full wait (runstate.h).

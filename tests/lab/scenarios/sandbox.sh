@@ -1,7 +1,7 @@
 #!/bin/sh
 # Confinement (issue 13): every thread of a running tern is under a seccomp
 # filter (/proc/PID/task/*/status says "Seccomp: 2"; with --sandbox off,
-# none is); the guest does disk I/O under it; 'snapshot' writes into
+# none is), the main thread and the vCPUs under one each; the guest does disk I/O under it; 'snapshot' writes into
 # --snapshot-dir, and a path outside it, or any snapshot without the option,
 # is refused with a message while the VM runs on. Reports the host's LSMs
 # (Landlock must be among them for the file-system rules to apply).
@@ -45,6 +45,13 @@ set -- $(seccomp_threads "$tern_pid")
 echo "REPORT: threads under seccomp: $1 of $2"
 [ "$2" -ge 4 ] || fail "expected at least main, 2 vCPUs and the I/O thread, saw $2 threads"
 [ "$1" = "$2" ] || fail "only $1 of $2 threads run under a seccomp filter"
+# Filters stack, but vCPU threads are created before the main thread's
+# (vcpus_spawn): the main thread and each vCPU run under one filter, every
+# other thread under its creator's and its own.
+counts=$(sed -n 's/^Seccomp_filters:[[:space:]]*//p' /proc/"$tern_pid"/task/*/status | sort -n | tr '\n' ' ')
+echo "REPORT: seccomp filters per thread: $counts"
+single=$(echo "$counts" | tr ' ' '\n' | grep -cx 1)
+[ "$single" = 3 ] || fail "expected 3 threads (main, 2 vCPUs) under one filter, saw $single: $counts"
 
 "$TERN" ctl ctl.sock snapshot path="$PWD/snaps/in.tern" >ctl.out 2>&1 ||
 	{ cat ctl.out; fail "a snapshot into --snapshot-dir failed"; }
