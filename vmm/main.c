@@ -202,7 +202,6 @@ static enum vm_stop_reason vm_run_once(struct vm *vm, int sig_fd)
 	bool moved;
 
 	vcpus_start(vm);
-	vm_trace(vm, "vcpus: %u threads released", vm->nr_vcpus);
 	if (runstate_requested(&vm->rs, RUNSTATE_PAUSE) && vm_pause(vm) < 0)
 		vm_request_stop(vm, VM_STOP_ERROR, 0);
 

@@ -339,6 +339,7 @@ void vcpus_start(struct vm *vm)
 		vm->vcpus[i].run->immediate_exit = vcpu_should_park(vm);
 		runstate_vcpu_enter(&vm->rs);
 	}
+	vm_trace(vm, "vcpus: %u threads released", vm->nr_vcpus);
 	pthread_barrier_wait(&vm->vcpu_threads.start);
 }
 
