@@ -28,7 +28,6 @@
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <valgrind/callgrind.h>
 #include <valgrind/valgrind.h>
@@ -101,14 +100,6 @@ struct kind {
 	bool write;
 };
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 /* N accesses of @k: callgrind's counters cover exactly the loop. */
 static double run_kind(struct bench *b, const struct kind *k, unsigned long n)
 {
@@ -117,10 +108,10 @@ static double run_kind(struct bench *b, const struct kind *k, unsigned long n)
 
 	bench_access(b, k->gpa, &v, k->len, k->write);	/* warm: the hint, the caches */
 	CALLGRIND_ZERO_STATS;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned long i = 0; i < n; i++)
 		bench_access(b, k->gpa, &v, k->len, k->write);
-	t0 = now_ns() - t0;
+	t0 = bench_now_ns() - t0;
 	CALLGRIND_DUMP_STATS_AT(k->name);
 	return t0 / (double)n;
 }

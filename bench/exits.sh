@@ -83,10 +83,9 @@ run() {
 # same few µs to every VMM's figure, so the differences are what compare;
 # percentiles of ~65000 exits are not moved by a burst of the host's noise
 # as a run's average is.
-TRACEFS=/sys/kernel/tracing
 TURN=$TRACEFS/events/synthetic/vmm_turn
 turnaround_setup() {
-	[ -d "$TRACEFS/events" ] || mount -t tracefs nodev "$TRACEFS" 2>/dev/null || return 1
+	tracefs_mount || return 1
 	echo 'vmm_turn u64 lat' >>"$TRACEFS/synthetic_events" &&
 	echo 'hist:keys=common_pid:t0=common_timestamp if id == 29' \
 		>>"$TRACEFS/events/raw_syscalls/sys_exit/trigger" &&

@@ -75,7 +75,6 @@ spread() {
 
 # ------------------------------------------------------------ the bound
 
-TRACEFS=/sys/kernel/tracing
 SYS_ENTER=$TRACEFS/events/raw_syscalls/sys_enter
 # The kernel's name for tern's threads: its file name, cut to 15 bytes
 # (TASK_COMM_LEN); tern names no thread.
@@ -100,8 +99,7 @@ calls_stop() {
 
 # calls_setup: tracefs mounted, the hist trigger usable; fails the run if not.
 calls_setup() {
-	[ -d "$TRACEFS/events" ] || mount -t tracefs nodev "$TRACEFS" ||
-		fail "cannot mount tracefs on $TRACEFS: the system call count needs it"
+	tracefs_mount || fail "cannot mount tracefs on $TRACEFS: the system call count needs it"
 	[ -w "$SYS_ENTER/trigger" ] || fail "no $SYS_ENTER/trigger: the kernel lacks syscall tracepoints"
 	calls_start 2>/dev/null || fail "the kernel refused a hist trigger (CONFIG_HIST_TRIGGERS?)"
 	calls_stop probe >/dev/null

@@ -7,7 +7,7 @@
 
 #include "syscall_cost.h"
 
-static double now_ns(void)
+double bench_now_ns(void)
 {
 	struct timespec ts;
 
@@ -25,11 +25,11 @@ static double best_ns(const struct syscall_probe *probe, unsigned long n, unsign
 	for (unsigned long i = 0; i < n && i < 1000; i++)
 		probe->call();
 	for (unsigned int r = 0; r < rounds; r++) {
-		double t0 = now_ns(), per_call;
+		double t0 = bench_now_ns(), per_call;
 
 		for (unsigned long i = 0; i < n; i++)
 			probe->call();
-		per_call = (now_ns() - t0) / (double)n;
+		per_call = (bench_now_ns() - t0) / (double)n;
 		if (!r || per_call < best)
 			best = per_call;
 	}

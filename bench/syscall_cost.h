@@ -27,4 +27,7 @@ struct syscall_probe {
 int syscall_cost(enum sandbox_kind kind, const struct syscall_probe *probe, unsigned long n,
 		 unsigned int rounds, double *open_ns, double *confined_ns);
 
+/* CLOCK_MONOTONIC in ns, for the benchmarks' timed loops. */
+double bench_now_ns(void);
+
 #endif

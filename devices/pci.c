@@ -46,6 +46,7 @@
 
 #include "migration/le.h"
 #include "migration/state.h"
+#include "vmm/exit_path.h"
 #include "vmm/fdt.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
@@ -485,25 +486,26 @@ static struct pci_device *ecam_function(struct pci_host *host, uint64_t off)
 	return host->slots[PCI_SLOT(devfn)];
 }
 
-static void ecam_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+static EXIT_PATH void ecam_read(struct device *dev, uint64_t offset, uint8_t *data,
+				unsigned int len)
 {
 	struct pci_host *host = ecam_to_host(dev);
 	unsigned int reg = ECAM_REG(offset);
 	struct pci_device *pdev;
 
-	memset(data, 0xff, len);
+	mmio_fill(data, 0xff, len);
 	if (!cfg_access_ok(reg, len))
 		return;
 	pthread_mutex_lock(&host->lock);
 	pdev = ecam_function(host, offset);
 	if (pdev && !(pdev->ops && pdev->ops->config_read &&
 		      pdev->ops->config_read(pdev, reg, data, len)))
-		memcpy(data, pdev->cfg + reg, len);
+		mmio_copy(data, pdev->cfg + reg, len);
 	pthread_mutex_unlock(&host->lock);
 }
 
-static void ecam_write(struct device *dev, uint64_t offset, const uint8_t *data,
-		       unsigned int len)
+static EXIT_PATH void ecam_write(struct device *dev, uint64_t offset, const uint8_t *data,
+				 unsigned int len)
 {
 	struct pci_host *host = ecam_to_host(dev);
 	unsigned int reg = ECAM_REG(offset);
@@ -664,8 +666,8 @@ static bool bar_holds(const struct pci_bar *b, bool io, uint64_t addr, unsigned 
  * hit is tried first; it is checked against the live decode like any other,
  * so a BAR moved or switched off since is never used.
  */
-static struct pci_device *bar_lookup(struct pci_host *host, bool io, uint64_t addr,
-				     unsigned int len, int *bar, uint64_t *off)
+static EXIT_PATH struct pci_device *bar_lookup(struct pci_host *host, bool io, uint64_t addr,
+					       unsigned int len, int *bar, uint64_t *off)
 {
 	struct pci_device *pdev = host->last_pdev;
 
@@ -691,14 +693,14 @@ static struct pci_device *bar_lookup(struct pci_host *host, bool io, uint64_t ad
 	return NULL;
 }
 
-static void host_window_read(struct pci_host *host, struct device *dev, uint64_t offset,
-			     uint8_t *data, unsigned int len)
+static EXIT_PATH void host_window_read(struct pci_host *host, struct device *dev, uint64_t offset,
+				       uint8_t *data, unsigned int len)
 {
 	struct pci_device *pdev;
 	uint64_t off = 0;
 	int bar = 0;
 
-	memset(data, 0, len);
+	mmio_fill(data, 0, len);
 	pthread_mutex_lock(&host->lock);
 	pdev = bar_lookup(host, dev == &host->io, dev->mmio_base + offset, len, &bar, &off);
 	pthread_mutex_unlock(&host->lock);
@@ -706,8 +708,8 @@ static void host_window_read(struct pci_host *host, struct device *dev, uint64_t
 		pdev->ops->bar_read(pdev, bar, off, data, len);
 }
 
-static void host_window_write(struct pci_host *host, struct device *dev, uint64_t offset,
-			      const uint8_t *data, unsigned int len)
+static EXIT_PATH void host_window_write(struct pci_host *host, struct device *dev, uint64_t offset,
+					const uint8_t *data, unsigned int len)
 {
 	struct pci_device *pdev;
 	uint64_t off = 0;
@@ -720,35 +722,38 @@ static void host_window_write(struct pci_host *host, struct device *dev, uint64_
 		pdev->ops->bar_write(pdev, bar, off, data, len);
 }
 
-static void window_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+static EXIT_PATH void window_read(struct device *dev, uint64_t offset, uint8_t *data,
+				  unsigned int len)
 {
 	host_window_read(mmio_to_host(dev), dev, offset, data, len);
 }
 
-static void window_write(struct device *dev, uint64_t offset, const uint8_t *data,
-			 unsigned int len)
+static EXIT_PATH void window_write(struct device *dev, uint64_t offset, const uint8_t *data,
+				   unsigned int len)
 {
 	host_window_write(mmio_to_host(dev), dev, offset, data, len);
 }
 
-static void window64_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+static EXIT_PATH void window64_read(struct device *dev, uint64_t offset, uint8_t *data,
+				    unsigned int len)
 {
 	host_window_read(mmio64_to_host(dev), dev, offset, data, len);
 }
 
-static void window64_write(struct device *dev, uint64_t offset, const uint8_t *data,
-			   unsigned int len)
+static EXIT_PATH void window64_write(struct device *dev, uint64_t offset, const uint8_t *data,
+				     unsigned int len)
 {
 	host_window_write(mmio64_to_host(dev), dev, offset, data, len);
 }
 
-static void io_window_read(struct device *dev, uint64_t offset, uint8_t *data, unsigned int len)
+static EXIT_PATH void io_window_read(struct device *dev, uint64_t offset, uint8_t *data,
+				     unsigned int len)
 {
 	host_window_read(io_to_host(dev), dev, offset, data, len);
 }
 
-static void io_window_write(struct device *dev, uint64_t offset, const uint8_t *data,
-			    unsigned int len)
+static EXIT_PATH void io_window_write(struct device *dev, uint64_t offset, const uint8_t *data,
+				      unsigned int len)
 {
 	host_window_write(io_to_host(dev), dev, offset, data, len);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "exit_path.h"
 #include "exits.h"
 #include "kvm.h"
 #include "layout.h"
@@ -78,7 +79,7 @@ static enum exit_action inject_dabt(struct vcpu *vcpu, uint64_t addr)
 	return EXIT_CONTINUE;
 }
 
-static enum exit_action handle_mmio(struct vcpu *vcpu)
+static EXIT_PATH enum exit_action handle_mmio(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	typeof(vcpu->run->mmio) *mmio = &vcpu->run->mmio;
@@ -194,7 +195,7 @@ static const exit_handler exit_handlers[] = {
 	[KVM_EXIT_INTR]			= handle_intr,
 };
 
-enum exit_action vcpu_handle_exit(struct vcpu *vcpu)
+EXIT_PATH enum exit_action vcpu_handle_exit(struct vcpu *vcpu)
 {
 	uint32_t reason = vcpu->run->exit_reason;
 

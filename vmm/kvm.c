@@ -4,10 +4,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exit_path.h"
 #include "kvm.h"
 #include "log.h"
 
-long __kvm_ioctl(int fd, unsigned long req, unsigned long arg)
+EXIT_PATH long __kvm_ioctl(int fd, unsigned long req, unsigned long arg)
 {
 	long ret = ioctl(fd, req, arg);
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "exit_path.h"
 #include "memfault.h"
 
 /* Written by this thread's SIGBUS handler, read by the thread itself. */
@@ -78,7 +79,7 @@ unsigned int memfault_guard_note(struct mem_fault_guard *g, const struct mem_fau
 	return 1;
 }
 
-void memfault_guard_progress(struct mem_fault_guard *g)
+EXIT_PATH void memfault_guard_progress(struct mem_fault_guard *g)
 {
 	g->armed = false;
 	g->count = 0;

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "exit_path.h"
 #include "exits.h"
 #include "kvm.h"
 #include "log.h"
@@ -303,7 +304,7 @@ enum exit_action memfault_from_sigbus(struct vcpu *vcpu)
 	return serve_fault(vcpu, &f, true);
 }
 
-void memfault_progress(struct vcpu *vcpu)
+EXIT_PATH void memfault_progress(struct vcpu *vcpu)
 {
 	memfault_guard_progress(&vcpu->fault_guard);
 }

@@ -2,11 +2,12 @@
 #include <stddef.h>
 
 #include "devices/device.h"
+#include "exit_path.h"
 #include "layout.h"
 #include "mmio.h"
 #include "vm.h"
 
-struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len)
+EXIT_PATH struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int len)
 {
 	for (unsigned int i = 0; i < vm->nr_devices; i++)
 		if (device_contains(vm->devices[i], gpa, len))
@@ -21,7 +22,7 @@ struct device *vm_find_device(const struct vm *vm, uint64_t gpa, unsigned int le
  * named only for an access no device claims: they are KVM's, and one
  * reaching userspace is a bring-up bug, not a case to test per exit.
  */
-enum mmio_result mmio_access(const struct vm *vm, struct device **hint, uint64_t gpa,
+EXIT_PATH enum mmio_result mmio_access(const struct vm *vm, struct device **hint, uint64_t gpa,
 			     uint8_t *data, unsigned int len, bool is_write)
 {
 	struct device *dev = *hint;

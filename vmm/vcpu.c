@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exit_path.h"
 #include "exits.h"
 #include "kvm.h"
 #include "log.h"
@@ -205,7 +206,7 @@ static long vcpu_enter(struct vcpu *vcpu)
 	return ret;
 }
 
-static void vcpu_run_loop(struct vcpu *vcpu)
+static EXIT_PATH_LOOP void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 
@@ -327,7 +328,11 @@ int vcpus_spawn(struct vm *vm)
 	ret = atomic_load(&t->error);
 	if (ret < 0)
 		return ret;	/* sandbox_enter said what failed */
-	vm_trace(vm, "vcpus: %u threads, each under the vcpu allowlist alone", vm->nr_vcpus);
+	if (vm->cfg->sandbox == SANDBOX_OFF)
+		vm_trace(vm, "vcpus: %u threads, unfiltered (--sandbox off)", vm->nr_vcpus);
+	else
+		vm_trace(vm, "vcpus: %u threads, each under the vcpu allowlist alone (--sandbox %s)",
+			 vm->nr_vcpus, sandbox_mode_name((enum sandbox_mode)vm->cfg->sandbox));
 	return 0;
 }
 

@@ -13,8 +13,11 @@
 #   add LIST VALUE                appends VALUE to the space-separated list $LIST
 #   show_logs FILE...             the last 30 lines of each non-empty FILE
 #   peer_qemu_check               $QEMU usable; sets QEMU_DATA, qemu_version, qemu_v
+#   tracefs_mount                 the kernel's tracing at $TRACEFS, mounted if it is
+#                                 not yet; fails (status 1) if it cannot be
 
 failures=0
+TRACEFS=/sys/kernel/tracing
 
 # /proc/uptime's 10 ms resolution is far below what is measured, and
 # busybox's date may be built without %N.
@@ -71,4 +74,8 @@ peer_qemu_check() {
 	qemu_v=$(echo "$qemu_version" | sed -n '1s/.*version \([^ ]*\).*/\1/p')
 	echo "peer: $(echo "$qemu_version" | head -n 1)"
 	echo "tern: $("$TERN" --version 2>&1 | head -n 1)"
+}
+
+tracefs_mount() {
+	[ -d "$TRACEFS/events" ] || mount -t tracefs nodev "$TRACEFS" 2>/dev/null
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "devices/device.h"
+#include "vmm/exit_path.h"
 #include "vmm/layout.h"
 #include "vmm/mmio.h"
 #include "vmm/vm.h"
@@ -138,6 +139,32 @@ static void test_bad_length(void **state)
 	assert_int_equal(c->a.reads, 0);
 }
 
+/* Each length writes exactly its bytes: the fixed sizes inline, the others
+ * through memcpy or memset. */
+static void test_copy_and_fill_lengths(void **state)
+{
+	static const unsigned int lens[] = { 1, 2, 3, 4, 5, 7, 8, 12 };
+	uint8_t src[16], dst[16];
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(0xa0 + i);
+	for (unsigned int i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		unsigned int len = lens[i];
+
+		memset(dst, 0x5a, sizeof(dst));
+		mmio_copy(dst, src, len);
+		assert_memory_equal(dst, src, len);
+		for (unsigned int j = len; j < sizeof(dst); j++)
+			assert_int_equal(dst[j], 0x5a);
+
+		memset(dst, 0x5a, sizeof(dst));
+		mmio_fill(dst, 0xff, len);
+		for (unsigned int j = 0; j < sizeof(dst); j++)
+			assert_int_equal(dst[j], j < len ? 0xff : 0x5a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +172,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stale_hint, setup),
 		cmocka_unit_test_setup(test_unclaimed_and_gic, setup),
 		cmocka_unit_test_setup(test_bad_length, setup),
+		cmocka_unit_test(test_copy_and_fill_lengths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
