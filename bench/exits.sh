@@ -33,8 +33,8 @@
 # "exits.<config>.turnaround_{p10,median}_ns" (the VMM's own share of an
 # exit, from one more traced run of each; see turnaround below) and
 # "exits.best_ratio.<name>" / "exits.best_kvmtool_ratio.<name>" (each
-# VMM's best round) and "BENCH: exits.vcpu_kvm_run_filter_ns", what the vCPU thread's seccomp
-# filter adds to each KVM_RUN here.
+# VMM's best round) and "BENCH: exits.vcpu_kvm_run_filter_ns", what the
+# vCPU thread's seccomp filter adds to each KVM_RUN here.
 # timeout: 5400
 . "$LAB/lib.sh"
 . "${LAB_SCENARIOS:-$LAB/../bench}/lib/common.sh"

@@ -10,7 +10,7 @@
  * next KVM_RUN for an exit a device serves: the run loop, the dispatch, the
  * PCI host's decoding. GCC's "hot" puts each such function in .text.hot,
  * which the linker gathers in one place at the front of .text, so an exit's
- * own code spans a page or two instead of one page per source file. Few
+ * own code spans two or three pages instead of one per source file. Few
  * pages matter most right after a guest exit, when the CPU's TLBs and caches
  * hold the guest's translations, not tern's (bench/exits.sh measures the
  * difference). Error paths stay unmarked.
